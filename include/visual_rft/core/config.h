@@ -1,0 +1,300 @@
+// visual_rft/core/config.h: the run configuration as plain structs, one per YAML section.
+//
+// Every field is declared exactly once, in its section's visit(v) list, as
+//     v(field, "key", "help")                    bool, int64_t, double, string, lists
+//     v(field, "key", "help", {"a", "b", ...})   a string restricted to the listed choices
+// and that one list drives YAML parsing, --set overrides, `config show` (the resolved YAML),
+// `config schema` and the README's config reference (gemma.cpp's VisitFields, style.md §8.4).
+// Defaults follow the Visual-RFT reference run (visual-rft-reference.md §1.4); a comment
+// marks each place where they depart from TRL's GRPOConfig (grpo.md §2.1).
+//
+// Parsing is strict: an unknown key, a wrong type or a value outside its choices is an error
+// that names the file, line and key (and the nearest valid key for a misspelling).
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+namespace vrft {
+
+struct ModelConfig {
+  std::string path;                 // HF model folder
+  std::string dtype = "auto";       // weights' dtype
+  std::string device = "auto";      // auto | cpu | cuda | cuda:N
+  bool gradient_checkpointing = false;
+
+  template <class V>
+  void visit(V& v) {
+    v(path, "path", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).");
+    v(dtype, "dtype", "Weights' dtype: auto = bfloat16 on CUDA, float32 on the CPU.",
+      {"auto", "float32", "bfloat16", "float16"});
+    v(device, "device", "Where to run: auto (CUDA when present), cpu, cuda or cuda:N.");
+    v(gradient_checkpointing, "gradient_checkpointing",
+      "Recompute each decoder and vision block in backward to save activation memory.");
+  }
+};
+
+struct DataConfig {
+  std::string task = "det";
+  std::string train;
+  std::string image_root;
+  int64_t min_pixels = 3136;        // 4 * 28 * 28
+  int64_t max_pixels = 401408;      // 512 * 28 * 28, the reference scripts' setting
+  int64_t max_prompt_length = 1024;
+  std::string system_prompt;
+  bool shuffle = true;
+  std::string missing_images = "error";
+
+  template <class V>
+  void visit(V& v) {
+    v(task, "task", "Task of the data: cls (classification), det (detection), ground (grounding).",
+      {"cls", "det", "ground"});
+    v(train, "train", "Training data: a Visual-RFT JSONL file ({image, problem, solution} per line).");
+    v(image_root, "image_root", "Folder that relative image paths start from; empty = the JSONL's folder.");
+    v(min_pixels, "min_pixels", "Smallest image area after smart_resize, in pixels.");
+    v(max_pixels, "max_pixels", "Largest image area after smart_resize, in pixels.");
+    v(max_prompt_length, "max_prompt_length",
+      "Prompts longer than this many tokens (image tokens included) are skipped and counted.");
+    v(system_prompt, "system_prompt", "System prompt; empty = the chat template's default.");
+    v(shuffle, "shuffle", "Shuffle the training data each epoch (seeded by train.seed).");
+    v(missing_images, "missing_images", "A missing image: error (stop) or skip (count and go on).",
+      {"error", "skip"});
+  }
+};
+
+struct RolloutConfig {
+  int64_t num_generations = 8;      // G
+  int64_t max_new_tokens = 256;     // TRL HEAD: 512; the reference ran TRL <= 0.19 (256)
+  double temperature = 1.0;
+  int64_t top_k = 0;
+  double top_p = 1.0;
+  double min_p = 0.0;
+  double repetition_penalty = 1.0;
+  int64_t batch_size = 0;
+
+  template <class V>
+  void visit(V& v) {
+    v(num_generations, "num_generations", "Completions sampled per prompt (G).");
+    v(max_new_tokens, "max_new_tokens", "Longest completion, in tokens (TRL's max_completion_length).");
+    v(temperature, "temperature", "Sampling temperature; 0 = greedy.");
+    v(top_k, "top_k", "Keep the k most likely tokens; 0 = off.");
+    v(top_p, "top_p", "Nucleus sampling: keep the smallest set with this much probability; 1 = off.");
+    v(min_p, "min_p", "Drop tokens below min_p times the top probability; 0 = off.");
+    v(repetition_penalty, "repetition_penalty", "CTRL-style penalty on tokens already present; 1 = off.");
+    v(batch_size, "batch_size", "Prompts generated together; 0 = all prompts of a step at once.");
+  }
+};
+
+struct RewardsConfig {
+  std::string compat = "strict";
+  std::vector<std::string> functions;
+  std::vector<double> weights;
+  std::string synonyms;
+
+  template <class V>
+  void visit(V& v) {
+    v(compat, "compat",
+      "strict closes the reference's reward holes; visual_rft reproduces its code exactly.",
+      {"strict", "visual_rft"});
+    v(functions, "functions",
+      "Rewards summed into the total, by name; empty = the task's: cls [accuracy_cls, format], "
+      "det [iou, confidence, format], ground [iou_grounding, format].");
+    v(weights, "weights", "One weight per reward in functions; empty = all 1.");
+    v(synonyms, "synonyms", "Optional file of class-name synonyms for accuracy_cls (strict mode).");
+  }
+};
+
+struct GrpoConfig {
+  double beta = 0.04;               // TRL HEAD: 0.0; the reference ran TRL <= 0.18 (0.04)
+  double epsilon_low = 0.2;
+  double epsilon_high = 0.2;
+  std::string loss_type = "grpo";   // TRL HEAD: dapo; the reference's TRL computed grpo
+  std::string scale_rewards = "group";
+  double advantage_eps = 1e-4;
+  int64_t num_iterations = 1;
+  bool mask_truncated_completions = false;
+  bool filter_zero_std = false;
+  int64_t ref_sync_steps = 0;
+  double ref_sync_alpha = 0.6;
+
+  template <class V>
+  void visit(V& v) {
+    v(beta, "beta", "Weight of the k3 KL penalty against the reference model; 0 = no reference model.");
+    v(epsilon_low, "epsilon_low", "Lower clip range of the importance ratio: 1 - epsilon_low.");
+    v(epsilon_high, "epsilon_high", "Upper clip range of the importance ratio: 1 + epsilon_high.");
+    v(loss_type, "loss_type", "How token losses are aggregated (grpo.md §1.6).",
+      {"grpo", "bnpo", "dr_grpo", "dapo"});
+    v(scale_rewards, "scale_rewards", "Divide advantages by the reward std of the group, batch, or not.",
+      {"group", "batch", "none"});
+    v(advantage_eps, "advantage_eps", "Added to the std before dividing (the reference: 1e-4).");
+    v(num_iterations, "num_iterations", "Optimisation passes over each generation batch (mu).");
+    v(mask_truncated_completions, "mask_truncated_completions",
+      "Exclude completions cut at max_new_tokens from the loss.");
+    v(filter_zero_std, "filter_zero_std", "Drop groups whose rewards are all equal (no signal).");
+    v(ref_sync_steps, "ref_sync_steps", "Every this many steps mix the policy into the reference; 0 = never.");
+    v(ref_sync_alpha, "ref_sync_alpha", "ref <- alpha * policy + (1 - alpha) * ref at each sync.");
+  }
+};
+
+struct OptimConfig {
+  double lr = 1e-6;                 // TRL's GRPO default, as in the reference
+  double weight_decay = 0.0;
+  double adam_beta1 = 0.9;
+  double adam_beta2 = 0.999;
+  double adam_eps = 1e-8;
+  std::string lr_schedule = "linear";
+  int64_t warmup_steps = 0;
+  double max_grad_norm = 1.0;
+
+  template <class V>
+  void visit(V& v) {
+    v(lr, "lr", "Peak learning rate of AdamW.");
+    v(weight_decay, "weight_decay", "Decoupled weight decay of AdamW.");
+    v(adam_beta1, "adam_beta1", "AdamW beta1.");
+    v(adam_beta2, "adam_beta2", "AdamW beta2.");
+    v(adam_eps, "adam_eps", "AdamW epsilon.");
+    v(lr_schedule, "lr_schedule", "Learning-rate schedule after warm-up.", {"constant", "linear", "cosine"});
+    v(warmup_steps, "warmup_steps", "Steps of linear warm-up from 0 to lr.");
+    v(max_grad_norm, "max_grad_norm", "Clip the global gradient norm to this; 0 = no clipping.");
+  }
+};
+
+struct TrainConfig {
+  std::string trainer = "grpo";
+  std::string output_dir = "runs/visual-rft";
+  int64_t max_steps = 0;
+  int64_t epochs = 1;
+  int64_t prompts_per_step = 16;    // 8 GPUs x 1 prompt x 2 accumulation in the reference
+  int64_t micro_batch_size = 8;
+  int64_t seed = 42;
+  bool deterministic = false;
+  bool freeze_vision = false;
+  int64_t save_steps = 100;
+  int64_t keep_last = 2;
+
+  template <class V>
+  void visit(V& v) {
+    v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).",
+      {"grpo", "sft"});
+    v(output_dir, "output_dir", "Run folder: metrics, rollouts, checkpoints.");
+    v(max_steps, "max_steps", "Optimiser steps to run; 0 = as many as epochs take.");
+    v(epochs, "epochs", "Passes over the training data (when max_steps is 0).");
+    v(prompts_per_step, "prompts_per_step", "Prompts per optimiser step (each gives G completions).");
+    v(micro_batch_size, "micro_batch_size", "Sequences per forward/backward pass; bounds memory.");
+    v(seed, "seed", "Seed of data order, sampling and initialisation.");
+    v(deterministic, "deterministic", "Use deterministic kernels (slower) for bit-reproducible runs.");
+    v(freeze_vision, "freeze_vision", "Keep the vision tower's weights fixed.");
+    v(save_steps, "save_steps", "Write a checkpoint every this many steps; 0 = only at the end.");
+    v(keep_last, "keep_last", "Keep this many newest checkpoints; 0 = keep all.");
+  }
+};
+
+struct EvalConfig {
+  std::string data;
+  std::string output_dir = "eval/visual-rft";
+  int64_t batch_size = 8;
+  int64_t max_new_tokens = 256;
+  std::string exist_map;
+  int64_t num_visualize = 16;
+  bool skip_missing_images = true;
+
+  template <class V>
+  void visit(V& v) {
+    v(data, "data", "Evaluation data: a Visual-RFT JSONL, a COCO/LVIS JSON or a classification list.");
+    v(output_dir, "output_dir", "Where predictions.jsonl, metrics.json and summary.md go.");
+    v(batch_size, "batch_size", "Prompts generated together (greedy).");
+    v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.");
+    v(exist_map, "exist_map", "The reference's image/category pairs file for detection; empty = all.");
+    v(num_visualize, "num_visualize", "Images drawn with predicted and true boxes.");
+    v(skip_missing_images, "skip_missing_images", "Skip (and count) missing images instead of stopping.");
+  }
+};
+
+struct DistributedConfig {
+  std::string backend = "auto";
+  int64_t timeout_s = 1800;
+  bool shard_optimizer = false;
+  int64_t bucket_mb = 25;
+
+  template <class V>
+  void visit(V& v) {
+    v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.",
+      {"auto", "nccl", "gloo"});
+    v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.");
+    v(shard_optimizer, "shard_optimizer", "ZeRO-1: each rank keeps 1/N of the AdamW state.");
+    v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.");
+  }
+};
+
+struct LoggingConfig {
+  std::string level = "info";
+  int64_t log_steps = 1;
+  int64_t sample_steps = 10;
+  int64_t num_samples = 4;
+  bool progress = true;
+
+  template <class V>
+  void visit(V& v) {
+    v(level, "level", "Console log level.", {"trace", "debug", "info", "warn", "error"});
+    v(log_steps, "log_steps", "Write a metrics.jsonl line every this many steps.");
+    v(sample_steps, "sample_steps", "Write rollout samples every this many steps; 0 = never.");
+    v(num_samples, "num_samples", "Prompts (with all their completions) written per sample step.");
+    v(progress, "progress", "Show a live progress line on the terminal.");
+  }
+};
+
+// The whole run configuration. Sections appear in this order in every output.
+struct Config {
+  ModelConfig model;
+  DataConfig data;
+  RolloutConfig rollout;
+  RewardsConfig rewards;
+  GrpoConfig grpo;
+  OptimConfig optim;
+  TrainConfig train;
+  EvalConfig eval;
+  DistributedConfig distributed;
+  LoggingConfig logging;
+
+  template <class V>
+  void visit(V& v) {
+    v.section("model", model, "The policy model and where it runs.");
+    v.section("data", data, "Training data and the image processor's limits.");
+    v.section("rollout", rollout, "Sampling of G completions per prompt.");
+    v.section("rewards", rewards, "Verifiable rewards and their weights.");
+    v.section("grpo", grpo, "The GRPO objective.");
+    v.section("optim", optim, "AdamW and the learning-rate schedule.");
+    v.section("train", train, "The training loop, checkpoints and reproducibility.");
+    v.section("eval", eval, "visual-rft eval.");
+    v.section("distributed", distributed, "Data-parallel training under torchrun.");
+    v.section("logging", logging, "Console output, metrics and samples.");
+  }
+};
+
+// Parses a YAML file over the defaults. Throws ConfigError naming file, line and key.
+Config load_config(const std::string& path);
+// Parses YAML text (`origin` names it in errors) over the defaults.
+Config parse_config(const std::string& yaml_text, const std::string& origin);
+// Applies one "section.key=value" override; the value is YAML (`[a, b]` for lists).
+void apply_override(Config& cfg, const std::string& assignment);
+// Checks ranges and cross-field rules; throws ConfigError naming the key.
+void validate(const Config& cfg);
+
+// The resolved config as YAML that parse_config reads back to an equal Config.
+std::string to_yaml(const Config& cfg);
+
+// One row per key, for `config schema` and the README's reference.
+struct FieldInfo {
+  std::string key;        // "section.key"
+  std::string type;       // bool, int, float, string, list[string], list[float], one of a|b
+  std::string default_value;  // as YAML
+  std::string help;
+};
+std::vector<FieldInfo> config_schema();
+std::vector<std::string> config_keys();  // every "section.key", in order
+// The schema as the markdown table kept in README.md (a test checks they agree).
+std::string config_reference_markdown();
+
+}  // namespace vrft

@@ -1,0 +1,12 @@
+// src/cli/commands.h: every subcommand adds itself to the CLI11 app through one function
+// here. The cli/ files parse arguments and wire library calls together; they hold no logic.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace vrft::cli {
+
+void add_config_command(CLI::App& app);   // config show | schema
+void add_inspect_command(CLI::App& app);  // inspect tensors
+
+}  // namespace vrft::cli

@@ -1,0 +1,46 @@
+// src/cli/main.cpp: the visual-rft executable: global options, subcommands, and the one
+// place where errors are caught, printed and turned into an exit status.
+#include <torch/version.h>
+
+#include <cstdio>
+
+#include "commands.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/log.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"visual-rft: reinforcement fine-tuning of vision-language models (Visual-RFT, GRPO)"};
+  app.add_flag_callback(
+      "--version",
+      [] {
+        std::printf("visual-rft %s (LibTorch %s)\n", VRFT_VERSION, TORCH_VERSION);
+        throw CLI::Success();
+      },
+      "Print the version and exit");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Console log level: trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+  app.fallthrough();  // global options may also follow the subcommand
+  app.require_subcommand(1);
+  app.parse_complete_callback([&] { vrft::init_logging(log_level); });
+
+  vrft::cli::add_config_command(app);
+  vrft::cli::add_inspect_command(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const vrft::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "error (LibTorch): %s\n", e.what_without_backtrace());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,445 @@
+// src/core/config.cpp: YAML <-> Config, --set overrides, validation and the schema.
+//
+// All of it is driven by the visit() lists in config.h: a visitor sees each field once with
+// its key and help, so parsing, printing and documenting cannot drift apart.
+// Scalars follow the YAML 1.2 core schema (true/false, 1e-6 is a float); a quoted scalar is a
+// string and is refused where a number or bool is expected.
+#include "visual_rft/core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <type_traits>
+
+#include "visual_rft/core/error.h"
+
+namespace vrft {
+namespace {
+
+// Where a value came from, for error messages: "configs/x.yaml:12" or "--set a.b=c".
+std::string where(const std::string& origin, const YAML::Node& n) {
+  if (n.Mark().line >= 0 && origin.rfind("--set", 0) != 0) {
+    return origin + ":" + std::to_string(n.Mark().line + 1);
+  }
+  return origin;
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null: return "null";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Scalar:
+      return (n.Tag() == "!" ? "the quoted string \"" : "'") + n.Scalar() + (n.Tag() == "!" ? "\"" : "'");
+    default: return "nothing";
+  }
+}
+
+// ---- scalar conversion ------------------------------------------------------------------
+// Each returns false when the node is not of the type; the caller builds the message.
+
+bool plain_scalar(const YAML::Node& n) { return n.IsScalar() && n.Tag() != "!"; }
+
+bool convert(const YAML::Node& n, bool& out) {
+  if (!plain_scalar(n)) return false;
+  const std::string& s = n.Scalar();
+  if (s == "true" || s == "True" || s == "TRUE") return out = true, true;
+  if (s == "false" || s == "False" || s == "FALSE") return out = false, true;
+  return false;
+}
+
+bool convert(const YAML::Node& n, int64_t& out) {
+  if (!plain_scalar(n)) return false;
+  const std::string& s = n.Scalar();
+  const char* b = s.data() + (s.size() > 1 && s[0] == '+' ? 1 : 0);
+  auto [p, ec] = std::from_chars(b, s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size() && !s.empty();
+}
+
+bool convert(const YAML::Node& n, double& out) {
+  if (!plain_scalar(n) || n.Scalar().empty()) return false;
+  const std::string& s = n.Scalar();
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  // strtod also reads "nan", "inf" and hex floats; a config wants finite decimal numbers.
+  return end == s.c_str() + s.size() && std::isfinite(out) && s.find_first_of("xXnN") == std::string::npos;
+}
+
+bool convert(const YAML::Node& n, std::string& out) {
+  if (n.IsNull()) return out.clear(), true;  // `key:` with no value is the empty string
+  if (!n.IsScalar()) return false;
+  out = n.Scalar();
+  return true;
+}
+
+template <class T>
+bool convert(const YAML::Node& n, std::vector<T>& out) {
+  if (n.IsNull()) return out.clear(), true;
+  if (!n.IsSequence()) return false;
+  std::vector<T> v(n.size());
+  for (size_t i = 0; i < n.size(); ++i) {
+    if (!convert(n[i], v[i])) return false;
+  }
+  out = std::move(v);
+  return true;
+}
+
+template <class T> const char* type_name();
+template <> const char* type_name<bool>() { return "bool"; }
+template <> const char* type_name<int64_t>() { return "int"; }
+template <> const char* type_name<double>() { return "float"; }
+template <> const char* type_name<std::string>() { return "string"; }
+template <> const char* type_name<std::vector<std::string>>() { return "list[string]"; }
+template <> const char* type_name<std::vector<double>>() { return "list[float]"; }
+
+// ---- scalar formatting (YAML that convert() reads back) -------------------------------------
+
+std::string format(bool b) { return b ? "true" : "false"; }
+std::string format(int64_t i) { return std::to_string(i); }
+std::string format(double d) {
+  char buf[64];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, d);  // shortest round-trip form
+  std::string s(buf, p);
+  if (s.find_first_of(".eE") == std::string::npos) s += ".0";
+  return s;
+}
+std::string format(const std::string& s) {
+  bool quote = s.empty() || s.front() == ' ' || s.back() == ' ' ||
+               s.find_first_of(":#{}[],&*!|>'\"%@`\\\n\t") != std::string::npos ||
+               s == "~" || s == "null" || s == "Null" || s == "NULL";
+  YAML::Node probe(s);
+  bool b;
+  int64_t i;
+  double d;
+  quote = quote || convert(probe, b) || convert(probe, i) || convert(probe, d);
+  if (!quote) return s;
+  std::string q = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') q += '\\', q += c;
+    else if (c == '\n') q += "\\n";
+    else if (c == '\t') q += "\\t";
+    else q += c;
+  }
+  return q + "\"";
+}
+template <class T>
+std::string format(const std::vector<T>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + format(v[i]);
+  return s + "]";
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+// ---- visitors ---------------------------------------------------------------------------------
+
+// Reads one YAML root map into a Config, section by section.
+struct ParseVisitor {
+  const YAML::Node& root;
+  const std::string& origin;
+  std::string section_name;
+  const YAML::Node* sec = nullptr;        // the current section's map, while it is visited
+  std::vector<std::string> section_keys;  // the current section's keys, for suggestions
+
+  template <class S>
+  void section(const char* name, S& s, const char*) {
+    section_name = name;
+    const YAML::Node node = root[name];
+    if (!node || node.IsNull()) return;  // absent, or `grpo:` with nothing under it
+    if (!node.IsMap()) {
+      throw ConfigError(where(origin, node) + ": section '" + name + "' must be a map of keys, got " +
+                        describe(node));
+    }
+    section_keys.clear();
+    KeyCollector kc{section_keys};
+    s.visit(kc);
+    sec = &node;
+    s.visit(*this);
+    sec = nullptr;
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (std::find(section_keys.begin(), section_keys.end(), key) != section_keys.end()) continue;
+      std::string msg = where(origin, it->first) + ": unknown key '" + section_name + "." + key + "'";
+      std::string near = nearest(key, section_keys);
+      if (!near.empty()) {
+        msg += " (did you mean '" + section_name + "." + near + "'?)";
+      } else {
+        for (const auto& k : config_keys()) {  // the right key in the wrong section?
+          if (k.substr(k.find('.') + 1) == key) msg += " (did you mean '" + k + "'?)";
+        }
+      }
+      throw ConfigError(msg);
+    }
+  }
+
+  template <class T>
+  void operator()(T& field, const char* key, const char*) {
+    const YAML::Node n = (*sec)[key];
+    if (!n) return;
+    if (!convert(n, field)) {
+      throw ConfigError(where(origin, n) + ": key '" + section_name + "." + key + "': expected " +
+                        (std::is_same_v<T, double> ? "a finite float" : std::string("a ") + type_name<T>()) +
+                        ", got " + describe(n));
+    }
+  }
+
+  void operator()(std::string& field, const char* key, const char* help, std::initializer_list<const char*> choices) {
+    const YAML::Node n = (*sec)[key];
+    if (!n) return;
+    (*this)(field, key, help);
+    std::vector<std::string> allowed(choices.begin(), choices.end());
+    if (std::find(allowed.begin(), allowed.end(), field) == allowed.end()) {
+      std::string msg = where(origin, n) + ": key '" + section_name + "." + key + "' must be one of " +
+                        join(allowed, ", ") + "; got '" + field + "'";
+      std::string near = nearest(field, allowed);
+      if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+      throw ConfigError(msg);
+    }
+  }
+
+  struct KeyCollector {
+    std::vector<std::string>& keys;
+    template <class T>
+    void operator()(T&, const char* key, const char*) { keys.push_back(key); }
+    void operator()(std::string&, const char* key, const char*, std::initializer_list<const char*>) {
+      keys.push_back(key);
+    }
+  };
+};
+
+// Collects every field's key, type, default and help.
+struct SchemaVisitor {
+  std::vector<FieldInfo>& rows;
+  std::string prefix;
+
+  template <class S>
+  void section(const char* name, S& s, const char*) {
+    prefix = std::string(name) + ".";
+    s.visit(*this);
+  }
+  template <class T>
+  void operator()(T& field, const char* key, const char* help) {
+    rows.push_back({prefix + key, type_name<T>(), format(field), help});
+  }
+  void operator()(std::string& field, const char* key, const char* help, std::initializer_list<const char*> choices) {
+    rows.push_back({prefix + key, "one of: " + join({choices.begin(), choices.end()}, ", "), format(field), help});
+  }
+};
+
+// Writes a Config as YAML, one block per section.
+struct YamlVisitor {
+  std::ostringstream& out;
+  template <class S>
+  void section(const char* name, S& s, const char*) {
+    out << name << ":\n";
+    s.visit(*this);
+  }
+  template <class T>
+  void operator()(T& field, const char* key, const char*) {
+    out << "  " << key << ": " << format(field) << "\n";
+  }
+  void operator()(std::string& field, const char* key, const char*, std::initializer_list<const char*>) {
+    out << "  " << key << ": " << format(field) << "\n";
+  }
+};
+
+// Collects the section names.
+struct SectionNames {
+  std::vector<std::string>& names;
+  template <class S>
+  void section(const char* name, S&, const char*) { names.push_back(name); }
+};
+
+// Sections of the root map must all be known.
+void check_sections(const YAML::Node& root, const std::string& origin) {
+  std::vector<std::string> names;
+  SectionNames collector{names};
+  Config probe;
+  probe.visit(collector);
+  for (auto it = root.begin(); it != root.end(); ++it) {
+    std::string key = it->first.Scalar();
+    if (std::find(names.begin(), names.end(), key) != names.end()) continue;
+    std::string msg = where(origin, it->first) + ": unknown section '" + key + "'";
+    std::string near = nearest(key, names);
+    if (!near.empty()) msg += " (did you mean '" + near + "'?)";
+    msg += "; sections are " + join(names, ", ");
+    throw ConfigError(msg);
+  }
+}
+
+void parse_into(Config& cfg, const YAML::Node& root, const std::string& origin) {
+  if (!root || root.IsNull()) return;  // an empty file keeps the defaults
+  if (!root.IsMap()) {
+    throw ConfigError(where(origin, root) + ": a config is a map of sections (model:, data:, ...), got " +
+                      describe(root));
+  }
+  check_sections(root, origin);
+  ParseVisitor v{root, origin, {}, nullptr, {}};
+  cfg.visit(v);
+}
+
+}  // namespace
+
+Config parse_config(const std::string& yaml_text, const std::string& origin) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ConfigError(origin + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                      ": YAML syntax error: " + e.msg);
+  }
+  Config cfg;
+  parse_into(cfg, root, origin);
+  return cfg;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("config file '" + path + "' cannot be opened (does it exist?)");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+void apply_override(Config& cfg, const std::string& assignment) {
+  const std::string origin = "--set " + assignment;
+  size_t eq = assignment.find('=');
+  size_t dot = assignment.find('.');
+  if (eq == std::string::npos || dot == std::string::npos || dot > eq) {
+    throw ConfigError(origin + ": expected section.key=value (for example optim.lr=2e-6)");
+  }
+  std::string section = assignment.substr(0, dot);
+  std::string key = assignment.substr(dot + 1, eq - dot - 1);
+  std::string raw = assignment.substr(eq + 1);
+  // A list ([a, b]) or a quoted scalar is read as YAML; anything else is taken verbatim, so
+  // that a string value may hold ':' or '#' without quoting on the shell.
+  YAML::Node value;
+  if (!raw.empty() && (raw.front() == '[' || raw.front() == '"' || raw.front() == '\'')) {
+    try {
+      value = YAML::Load(raw);
+    } catch (const YAML::Exception& e) {
+      throw ConfigError(origin + ": the value is not valid YAML: " + e.msg);
+    }
+  } else {
+    value = YAML::Node(raw);
+  }
+  YAML::Node root;
+  root[section][key] = value;
+  parse_into(cfg, root, origin);
+}
+
+std::string to_yaml(const Config& cfg) {
+  std::ostringstream out;
+  Config copy = cfg;  // visitors take non-const fields; the YAML writer only reads them
+  YamlVisitor v{out};
+  copy.visit(v);
+  return out.str();
+}
+
+std::vector<FieldInfo> config_schema() {
+  std::vector<FieldInfo> rows;
+  Config defaults;
+  SchemaVisitor v{rows, {}};
+  defaults.visit(v);
+  return rows;
+}
+
+std::vector<std::string> config_keys() {
+  std::vector<std::string> keys;
+  for (const auto& f : config_schema()) keys.push_back(f.key);
+  return keys;
+}
+
+std::string config_reference_markdown() {
+  std::ostringstream out;
+  out << "| key | type | default | meaning |\n|---|---|---|---|\n";
+  for (const auto& f : config_schema()) {
+    out << "| `" << f.key << "` | " << f.type << " | `" << f.default_value << "` | " << f.help << " |\n";
+  }
+  return out.str();
+}
+
+namespace {
+void require(bool ok, const std::string& key, const std::string& what) {
+  if (!ok) throw ConfigError("config key '" + key + "': " + what);
+}
+}  // namespace
+
+void validate(const Config& c) {
+  const auto& d = c.data;
+  require(d.min_pixels > 0, "data.min_pixels", "must be > 0");
+  require(d.max_pixels >= d.min_pixels, "data.max_pixels", "must be >= data.min_pixels");
+  require(d.max_prompt_length > 0, "data.max_prompt_length", "must be > 0");
+
+  const auto& r = c.rollout;
+  require(r.num_generations >= 1, "rollout.num_generations", "must be >= 1");
+  require(c.train.trainer != "grpo" || r.num_generations >= 2, "rollout.num_generations",
+          "must be >= 2 for GRPO: advantages compare completions within a group");
+  require(r.max_new_tokens >= 1, "rollout.max_new_tokens", "must be >= 1");
+  require(r.temperature >= 0, "rollout.temperature", "must be >= 0 (0 = greedy)");
+  require(r.top_k >= 0, "rollout.top_k", "must be >= 0 (0 = off)");
+  require(r.top_p > 0 && r.top_p <= 1, "rollout.top_p", "must be in (0, 1]");
+  require(r.min_p >= 0 && r.min_p < 1, "rollout.min_p", "must be in [0, 1)");
+  require(r.repetition_penalty > 0, "rollout.repetition_penalty", "must be > 0 (1 = off)");
+  require(r.batch_size >= 0, "rollout.batch_size", "must be >= 0");
+
+  const auto& w = c.rewards;
+  require(w.weights.empty() || w.weights.size() == w.functions.size(), "rewards.weights",
+          "needs one weight per entry of rewards.functions (" + std::to_string(w.functions.size()) +
+              "), got " + std::to_string(w.weights.size()));
+  std::set<std::string> uniq(w.functions.begin(), w.functions.end());
+  require(uniq.size() == w.functions.size(), "rewards.functions", "names a reward twice");
+
+  const auto& g = c.grpo;
+  require(g.beta >= 0, "grpo.beta", "must be >= 0");
+  require(g.epsilon_low >= 0 && g.epsilon_low < 1, "grpo.epsilon_low", "must be in [0, 1)");
+  require(g.epsilon_high >= 0, "grpo.epsilon_high", "must be >= 0");
+  require(g.advantage_eps >= 0, "grpo.advantage_eps", "must be >= 0");
+  require(g.num_iterations >= 1, "grpo.num_iterations", "must be >= 1");
+  require(g.ref_sync_steps >= 0, "grpo.ref_sync_steps", "must be >= 0");
+  require(g.ref_sync_alpha >= 0 && g.ref_sync_alpha <= 1, "grpo.ref_sync_alpha", "must be in [0, 1]");
+
+  const auto& o = c.optim;
+  require(o.lr >= 0, "optim.lr", "must be >= 0");
+  require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
+  require(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "optim.adam_beta1", "must be in [0, 1)");
+  require(o.adam_beta2 >= 0 && o.adam_beta2 < 1, "optim.adam_beta2", "must be in [0, 1)");
+  require(o.adam_eps > 0, "optim.adam_eps", "must be > 0");
+  require(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0");
+  require(o.max_grad_norm >= 0, "optim.max_grad_norm", "must be >= 0 (0 = no clipping)");
+
+  const auto& t = c.train;
+  require(t.max_steps >= 0, "train.max_steps", "must be >= 0");
+  require(t.epochs >= 1 || t.max_steps > 0, "train.epochs", "must be >= 1 when train.max_steps is 0");
+  require(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1");
+  require(t.micro_batch_size >= 1, "train.micro_batch_size", "must be >= 1");
+  require(t.save_steps >= 0, "train.save_steps", "must be >= 0");
+  require(t.keep_last >= 0, "train.keep_last", "must be >= 0");
+
+  require(c.eval.batch_size >= 1, "eval.batch_size", "must be >= 1");
+  require(c.eval.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1");
+  require(c.eval.num_visualize >= 0, "eval.num_visualize", "must be >= 0");
+  require(c.distributed.timeout_s >= 1, "distributed.timeout_s", "must be >= 1");
+  require(c.distributed.bucket_mb >= 1, "distributed.bucket_mb", "must be >= 1");
+  require(c.logging.log_steps >= 1, "logging.log_steps", "must be >= 1");
+  require(c.logging.sample_steps >= 0, "logging.sample_steps", "must be >= 0");
+  require(c.logging.num_samples >= 0, "logging.num_samples", "must be >= 0");
+
+  const std::string& dev = c.model.device;
+  bool dev_ok = dev == "auto" || dev == "cpu" || dev == "cuda";
+  if (!dev_ok && dev.rfind("cuda:", 0) == 0 && dev.size() > 5) {
+    dev_ok = dev.find_first_not_of("0123456789", 5) == std::string::npos;
+  }
+  require(dev_ok, "model.device", "must be auto, cpu, cuda or cuda:N; got '" + dev + "'");
+}
+
+}  // namespace vrft

@@ -1,0 +1,94 @@
+// tests/cli/test_cli.cpp: the visual-rft executable as a user runs it: --help, --version,
+// config show / schema, and the errors users see for bad configs and overrides.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
+
+using vrft::test::run;
+
+namespace {
+std::string cli() { return "'" + vrft::test::cli() + "'"; }
+std::string config(const std::string& name) { return vrft::test::source_dir() + "/configs/" + name; }
+}  // namespace
+
+TEST(Cli, HelpAndVersion) {
+  auto h = run(cli() + " --help");
+  EXPECT_EQ(h.status, 0) << h.output;
+  EXPECT_NE(h.output.find("config"), std::string::npos);
+  EXPECT_NE(h.output.find("--log-level"), std::string::npos);
+  auto v = run(cli() + " --version");
+  EXPECT_EQ(v.status, 0);
+  EXPECT_NE(v.output.find("visual-rft " VRFT_VERSION), std::string::npos) << v.output;
+  auto none = run(cli());
+  EXPECT_NE(none.status, 0);  // a subcommand is required
+  auto sub = run(cli() + " config show --help");
+  EXPECT_EQ(sub.status, 0);
+  EXPECT_NE(sub.output.find("--set"), std::string::npos);
+}
+
+TEST(Cli, ConfigShowResolvesFileAndOverrides) {
+  auto r = run(cli() + " config show --config '" + config("cls_flower102.yaml") + "' --set optim.lr=2e-6 --set grpo.beta=0");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("optim:\n  lr: 2e-06\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  beta: 0.0\n"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("  task: cls\n"), std::string::npos) << r.output;  // from the file
+  // The printed YAML is itself a valid config that resolves to the same thing.
+  std::string dir = vrft::test::scratch_dir("cli-show");
+  vrft::write_file_atomic(dir + "/resolved.yaml", r.output);
+  auto again = run(cli() + " config show --config '" + dir + "/resolved.yaml'");
+  EXPECT_EQ(again.status, 0);
+  EXPECT_EQ(again.output, r.output);
+}
+
+TEST(Cli, MisspeltKeyIsRefusedWithSuggestion) {
+  std::string dir = vrft::test::scratch_dir("cli-bad");
+  vrft::write_file_atomic(dir + "/bad.yaml", "grpo:\n  beta: 0.04\n  num_iteration: 2\n");
+  auto r = run(cli() + " config show --config '" + dir + "/bad.yaml'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find(dir + "/bad.yaml:3: unknown key 'grpo.num_iteration' (did you mean 'grpo.num_iterations'?)"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, WrongTypedSetIsRefused) {
+  auto r = run(cli() + " config show --set rollout.num_generations=eight");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--set rollout.num_generations=eight: key 'rollout.num_generations': expected a int, got 'eight'"),
+            std::string::npos)
+      << r.output;
+  auto v = run(cli() + " config show --set rollout.top_p=1.5");
+  EXPECT_EQ(v.status, 1);
+  EXPECT_NE(v.output.find("'rollout.top_p': must be in (0, 1]"), std::string::npos) << v.output;
+}
+
+TEST(Cli, SchemaFormats) {
+  auto md = run(cli() + " config schema --format markdown");
+  EXPECT_EQ(md.status, 0);
+  EXPECT_NE(md.output.find("| `grpo.beta` | float | `0.04` |"), std::string::npos) << md.output;
+  auto js = run(cli() + " config schema --format json");
+  EXPECT_EQ(js.status, 0);
+  auto j = nlohmann::json::parse(js.output);
+  EXPECT_GT(j.size(), 60u);
+  auto txt = run(cli() + " config schema");
+  EXPECT_NE(txt.output.find("optim.lr (float, default 1e-06)"), std::string::npos) << txt.output;
+  EXPECT_NE(run(cli() + " config schema --format yaml").status, 0);
+}
+
+TEST(Cli, InspectTensorsAndCorruptFile) {
+  std::string dir = vrft::test::scratch_dir("cli-inspect");
+  vrft::save_safetensors(dir + "/m.safetensors", {{"a.weight", torch::ones({2, 3})}}, {{"format", "pt"}});
+  auto r = run(cli() + " inspect tensors '" + dir + "/m.safetensors'");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("a.weight  F32  [2, 3]"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("1 tensors, 24 bytes"), std::string::npos) << r.output;
+  vrft::write_file_atomic(dir + "/bad.safetensors", std::string("\x05\0\0\0\0\0\0\0{abc}", 13));
+  auto b = run(cli() + " inspect tensors '" + dir + "/bad.safetensors'");
+  EXPECT_EQ(b.status, 1);
+  EXPECT_NE(b.output.find("error: safetensors file '" + dir + "/bad.safetensors': header is not valid JSON"),
+            std::string::npos)
+      << b.output;
+}
