@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
@@ -91,4 +92,44 @@ TEST(Cli, InspectTensorsAndCorruptFile) {
   EXPECT_NE(b.output.find("error: safetensors file '" + dir + "/bad.safetensors': header is not valid JSON"),
             std::string::npos)
       << b.output;
+}
+
+TEST(Cli, ScoreWritesOneLinePerInputAndFlagsBadLines) {
+  std::string dir = vrft::test::scratch_dir("cli-score");
+  const std::string sol = "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': 1}]</answer>";
+  nlohmann::json good = {{"completion", "<think>x</think><answer>[{'Position': [100, 100, 200, 180], 'Confidence': 0.5}]</answer>"},
+                         {"solution", sol}};
+  nlohmann::json nan_conf = {{"completion", "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': NaN}]</answer>"},
+                             {"solution", sol}};
+  std::string lines = good.dump() + "\n{not json\n" + nlohmann::json{{"completion", "x"}}.dump() + "\n" + nan_conf.dump() +
+                      "\n" + nlohmann::json{{"completion", "x"}, {"solution", "<answer>cat</answer>"}}.dump() + "\n";
+  vrft::write_file_atomic(dir + "/in.jsonl", lines);
+  for (const char* compat : {"strict", "visual_rft"}) {
+    auto r = run("(" + cli() + " score --task det --compat " + compat + " --input '" + dir + "/in.jsonl' 2>/dev/null)");
+    EXPECT_EQ(r.status, 1) << r.output;  // some lines are malformed
+    std::vector<nlohmann::json> out;
+    std::istringstream in(r.output);
+    std::string line;
+    while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+    ASSERT_EQ(out.size(), 5u) << r.output;
+    EXPECT_DOUBLE_EQ(out[0]["rewards"]["iou"].get<double>(), 0.8);
+    EXPECT_DOUBLE_EQ(out[0]["rewards"]["confidence"].get<double>(), 0.5);
+    EXPECT_DOUBLE_EQ(out[0]["rewards"]["format"].get<double>(), 1.0);
+    EXPECT_DOUBLE_EQ(out[0]["total"].get<double>(), 2.3);
+    EXPECT_NE(out[1]["error"].get<std::string>().find("in.jsonl:2: not valid JSON"), std::string::npos) << out[1];
+    EXPECT_NE(out[2]["error"].get<std::string>().find("in.jsonl:3: missing key \"solution\""), std::string::npos) << out[2];
+    EXPECT_TRUE(out[3]["total"].is_number()) << out[3];  // NaN in, a number out
+    EXPECT_NE(out[4]["error"].get<std::string>().find("solution is not a detection list"), std::string::npos) << out[4];
+  }
+  auto ok = run("head -n 1 '" + dir + "/in.jsonl' | " + cli() + " score --task det --input -");
+  EXPECT_EQ(ok.status, 0) << ok.output;
+  auto bad = run(cli() + " score --task det --functions iou,accuracy_cls --input '" + dir + "/in.jsonl'");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("reward 'accuracy_cls' does not apply to task det"), std::string::npos) << bad.output;
+}
+
+TEST(Cli, BenchRewardsRuns) {
+  auto r = run(cli() + " bench rewards --n 2000");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("visual_rft"), std::string::npos) << r.output;
 }
