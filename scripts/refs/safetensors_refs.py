@@ -36,6 +36,7 @@ def bit_list(t):
 def make(final):
     # Tests running in parallel may ask for the same files at once: build them in a private
     # folder and move them into place, the file that tests look for (the .json) last.
+    os.makedirs(final, exist_ok=True)
     out = tempfile.mkdtemp(dir=final, prefix=".tmp-")
     g = torch.Generator().manual_seed(1234)
     f = torch.randn(3, 5, generator=g)

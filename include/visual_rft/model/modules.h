@@ -1,0 +1,137 @@
+// visual_rft/model/modules.h: the Qwen2-VL / Qwen2.5-VL modules, named like the checkpoint
+// keys so that named_parameters() equals the safetensors names (style.md §8.1):
+//   visual.patch_embed.proj, visual.blocks.N.{norm1, norm2, attn.{qkv, proj},
+//   mlp.{fc1, fc2} | mlp.{gate_proj, up_proj, down_proj}}, visual.merger.{ln_q, mlp.0, mlp.2},
+//   model.embed_tokens, model.layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj,
+//   input_layernorm, post_attention_layernorm}, model.norm, lm_head.
+// Shapes: N patches, D vision width, B batch, S tokens, H hidden, hd head dim.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "visual_rft/model/config.h"
+
+namespace vrft {
+
+// Qwen2RMSNorm (normalise in fp32, cast back, then scale) or LayerNorm (weight + bias).
+struct NormImpl : torch::nn::Module {
+  NormImpl(int64_t dim, double eps, bool rms);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;  // bias only for LayerNorm
+  double eps;
+  bool rms;
+};
+TORCH_MODULE(Norm);
+
+// ---- vision tower -----------------------------------------------------------------------------
+
+struct PatchEmbedImpl : torch::nn::Module {
+  explicit PatchEmbedImpl(const VisionConfig& c);
+  torch::Tensor forward(const torch::Tensor& pixel_values);  // [N, 1176] -> [N, D]
+  torch::nn::Conv3d proj{nullptr};
+  VisionConfig cfg;
+};
+TORCH_MODULE(PatchEmbed);
+
+struct VisionAttentionImpl : torch::nn::Module {
+  explicit VisionAttentionImpl(const VisionConfig& c);
+  // x [N, D]; cos, sin [N, hd] fp32; attention within each [cu[i], cu[i+1]) segment only.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const std::vector<int64_t>& cu_seqlens);
+  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  int64_t num_heads;
+};
+TORCH_MODULE(VisionAttention);
+
+// fc2(act(fc1(x))) for Qwen2-VL; down(act(gate(x)) * up(x)) with biases for Qwen2.5-VL.
+struct VisionMlpImpl : torch::nn::Module {
+  explicit VisionMlpImpl(const VisionConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  std::string act;
+  bool swiglu;
+};
+TORCH_MODULE(VisionMlp);
+
+struct VisionBlockImpl : torch::nn::Module {
+  explicit VisionBlockImpl(const VisionConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const std::vector<int64_t>& cu_seqlens);
+  Norm norm1{nullptr}, norm2{nullptr};
+  VisionAttention attn{nullptr};
+  VisionMlp mlp{nullptr};
+};
+TORCH_MODULE(VisionBlock);
+
+struct PatchMergerImpl : torch::nn::Module {
+  explicit PatchMergerImpl(const VisionConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);  // [N, D] -> [N / 4, out_hidden]
+  Norm ln_q{nullptr};
+  torch::nn::Sequential mlp{nullptr};  // 0: Linear(4D, 4D), 1: GELU (exact), 2: Linear(4D, out)
+};
+TORCH_MODULE(PatchMerger);
+
+struct VisionTransformerImpl : torch::nn::Module {
+  explicit VisionTransformerImpl(const VisionConfig& c);
+  // pixel_values [N, 1176], image_grid_thw [I, 3] -> merged features [N / 4, out_hidden],
+  // in the order of the <|image_pad|> tokens.
+  torch::Tensor forward(const torch::Tensor& pixel_values, const torch::Tensor& image_grid_thw);
+  PatchEmbed patch_embed{nullptr};
+  torch::nn::ModuleList blocks{nullptr};
+  PatchMerger merger{nullptr};
+  VisionConfig cfg;
+  bool gradient_checkpointing = false;
+};
+TORCH_MODULE(VisionTransformer);
+
+// ---- language model ---------------------------------------------------------------------------
+
+// Keys and values of every layer for incremental decoding: [B, kv_heads, T, hd] each.
+struct KVCache {
+  std::vector<torch::Tensor> k, v;
+  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+};
+
+struct Qwen2AttentionImpl : torch::nn::Module {
+  explicit Qwen2AttentionImpl(const TextConfig& c);
+  // x [B, S, H]; cos, sin [B, S, hd]; mask [B, 1, S, T] bool (true = attend), T = cached + S.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, size_t layer);
+  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  int64_t heads, kv_heads, head_dim;
+};
+TORCH_MODULE(Qwen2Attention);
+
+struct Qwen2MLPImpl : torch::nn::Module {
+  explicit Qwen2MLPImpl(const TextConfig& c);
+  torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
+  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+};
+TORCH_MODULE(Qwen2MLP);
+
+struct Qwen2DecoderLayerImpl : torch::nn::Module {
+  explicit Qwen2DecoderLayerImpl(const TextConfig& c);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                        const torch::Tensor& mask, KVCache* cache, size_t layer);
+  Qwen2Attention self_attn{nullptr};
+  Qwen2MLP mlp{nullptr};
+  Norm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
+};
+TORCH_MODULE(Qwen2DecoderLayer);
+
+struct Qwen2ModelImpl : torch::nn::Module {
+  explicit Qwen2ModelImpl(const TextConfig& c);
+  // inputs_embeds [B, S, H] -> final hidden states [B, S, H] (after model.norm).
+  torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
+                        const torch::Tensor& mask, KVCache* cache);
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::ModuleList layers{nullptr};
+  Norm norm{nullptr};
+  TextConfig cfg;
+  bool gradient_checkpointing = false;
+};
+TORCH_MODULE(Qwen2Model);
+
+}  // namespace vrft

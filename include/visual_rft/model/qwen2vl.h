@@ -1,0 +1,62 @@
+// visual_rft/model/qwen2vl.h: Qwen2VLForConditionalGeneration (and Qwen2.5-VL): the whole
+// model, strict loading of Hugging Face folders, saving them back, and the forward API.
+//
+//   auto m = load_qwen2vl("models/Qwen2-VL-2B-Instruct", torch::kFloat, torch::kCPU);
+//   torch::Tensor feats = m->image_features(pixel_values, grid);          // once per prompt
+//   RopeIndex r = m->rope_index(input_ids, attention_mask, grid);
+//   KVCache cache;
+//   torch::Tensor logits = m->forward({input_ids, attention_mask, feats, r.position_ids},
+//                                     &cache, /*logits_from=*/S - 1);      // last position only
+// Shapes: B batch, S tokens, V vocabulary, N patches, I images.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+
+#include "visual_rft/model/config.h"
+#include "visual_rft/model/modules.h"
+#include "visual_rft/model/rope.h"
+
+namespace vrft {
+
+struct ForwardInput {
+  torch::Tensor input_ids;       // [B, S] int64 (new tokens only when a cache is given)
+  torch::Tensor attention_mask;  // [B, T] int64, T = cached + S; 0 = left padding
+  torch::Tensor image_embeds;    // [n_image_tokens, H] from image_features(), or undefined
+  torch::Tensor position_ids;    // [3, B, S] int64 from rope_index() / decode_position_ids()
+};
+
+struct Qwen2VLForConditionalGenerationImpl : torch::nn::Module {
+  explicit Qwen2VLForConditionalGenerationImpl(const Qwen2VLConfig& c);
+
+  // Vision tower: pixel_values [N, 1176], image_grid_thw [I, 3] -> [N / 4, H].
+  torch::Tensor image_features(const torch::Tensor& pixel_values, const torch::Tensor& image_grid_thw);
+  RopeIndex rope_index(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                       const torch::Tensor& image_grid_thw) const;
+  // Final hidden states [B, S, H]; appends this step's keys and values to `cache` if given.
+  torch::Tensor hidden_states(const ForwardInput& in, KVCache* cache);
+  // Logits [B, S - logits_from, V] in fp32 for positions logits_from ... S - 1.
+  torch::Tensor forward(const ForwardInput& in, KVCache* cache = nullptr, int64_t logits_from = 0);
+  torch::Tensor lm_head_weight() const;  // lm_head.weight, or embed_tokens.weight when tied
+
+  VisionTransformer visual{nullptr};
+  Qwen2Model model{nullptr};
+  torch::nn::Linear lm_head{nullptr};  // absent when tie_word_embeddings
+  Qwen2VLConfig cfg;
+};
+TORCH_MODULE(Qwen2VLForConditionalGeneration);
+
+// Builds the model of DIR/config.json and loads its safetensors strictly: every key, shape
+// and dtype is checked, and one FileError lists all missing, unexpected and mismatched keys.
+// Accepts the legacy key layout (visual.*, model.*) and the 4.52+ one (model.visual.*,
+// model.language_model.*), single or sharded files; converts to `dtype` on `device`.
+Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtype dtype, torch::Device device);
+
+// Writes an HF model folder: weights in the legacy key layout (tied lm_head omitted), sharded
+// above `max_shard_bytes`, with config, generation, processor and tokenizer files copied from
+// `source_dir` when given. Each file is written atomically.
+void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
+                  uint64_t max_shard_bytes = 5'000'000'000ULL);
+
+}  // namespace vrft

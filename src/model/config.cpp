@@ -1,0 +1,141 @@
+// src/model/config.cpp: config.json of Qwen2-VL / Qwen2.5-VL in all three layouts.
+#include "visual_rft/model/config.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+
+namespace vrft {
+namespace {
+
+using json = nlohmann::json;
+
+// Looks a key up in the first object that has it.
+struct Lookup {
+  std::vector<const json*> scopes;
+  const std::string& origin;
+
+  const json* find(const char* key) const {
+    for (const json* s : scopes) {
+      if (s && s->is_object() && s->contains(key) && !(*s)[key].is_null()) return &(*s)[key];
+    }
+    return nullptr;
+  }
+  template <class T>
+  T get(const char* key, T fallback) const {
+    const json* v = find(key);
+    if (!v) return fallback;
+    try {
+      return v->get<T>();
+    } catch (const json::exception&) {
+      throw FileError(origin + ": field '" + key + "' has the wrong type: " + v->dump());
+    }
+  }
+  template <class T>
+  T need(const char* key) const {
+    if (!find(key)) throw FileError(origin + ": field '" + key + "' is missing");
+    return get<T>(key, T{});
+  }
+};
+
+}  // namespace
+
+Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string& origin) {
+  json j;
+  try {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
+    throw FileError(origin + ": not valid JSON: " + e.what());
+  }
+  if (!j.is_object()) throw FileError(origin + ": expected a JSON object");
+  Qwen2VLConfig c;
+  c.model_type = j.value("model_type", "");
+  if (c.model_type != "qwen2_vl" && c.model_type != "qwen2_5_vl") {
+    throw FileError(origin + ": model_type '" + c.model_type + "' is not supported (qwen2_vl, qwen2_5_vl)");
+  }
+  const json* tc = j.contains("text_config") ? &j["text_config"] : nullptr;
+  Lookup text{{tc, &j}, origin};
+  TextConfig& t = c.text;
+  t.vocab_size = text.need<int64_t>("vocab_size");
+  t.hidden_size = text.need<int64_t>("hidden_size");
+  t.intermediate_size = text.need<int64_t>("intermediate_size");
+  t.num_hidden_layers = text.need<int64_t>("num_hidden_layers");
+  t.num_attention_heads = text.need<int64_t>("num_attention_heads");
+  t.num_key_value_heads = text.get<int64_t>("num_key_value_heads", t.num_attention_heads);
+  t.rms_norm_eps = text.get<double>("rms_norm_eps", 1e-6);
+  // The top-level tie_word_embeddings decides (the text config may carry a stale copy).
+  t.tie_word_embeddings = j.contains("tie_word_embeddings") ? j["tie_word_embeddings"].get<bool>()
+                                                           : text.get<bool>("tie_word_embeddings", false);
+  // rope: rope_parameters (5.x) or rope_scaling + rope_theta (4.x).
+  const json* rope = text.find("rope_parameters");
+  if (!rope) rope = text.find("rope_scaling");
+  Lookup rope_l{{rope, tc, &j}, origin};
+  t.rope_theta = rope_l.get<double>("rope_theta", 1000000.0);
+  t.mrope_section = rope_l.need<std::vector<int64_t>>("mrope_section");
+  int64_t half = 0;
+  for (int64_t s : t.mrope_section) half += s;
+  if (t.mrope_section.size() != 3 || half * 2 != t.head_dim()) {
+    throw FileError(origin + ": mrope_section must be 3 numbers summing to head_dim / 2 = " +
+                    std::to_string(t.head_dim() / 2));
+  }
+
+  if (!j.contains("vision_config") || !j["vision_config"].is_object()) {
+    throw FileError(origin + ": vision_config is missing");
+  }
+  Lookup vis{{&j["vision_config"]}, origin};
+  VisionConfig& v = c.vision;
+  v.qwen25 = c.model_type == "qwen2_5_vl";
+  v.depth = vis.need<int64_t>("depth");
+  v.num_heads = vis.need<int64_t>("num_heads");
+  v.in_channels = vis.get<int64_t>("in_channels", vis.get<int64_t>("in_chans", 3));
+  v.patch_size = vis.get<int64_t>("patch_size", vis.get<int64_t>("spatial_patch_size", 14));
+  v.temporal_patch_size = vis.get<int64_t>("temporal_patch_size", 2);
+  v.spatial_merge_size = vis.get<int64_t>("spatial_merge_size", 2);
+  if (v.qwen25) {
+    v.width = vis.need<int64_t>("hidden_size");
+    v.mlp_hidden = vis.need<int64_t>("intermediate_size");
+    v.out_hidden = vis.get<int64_t>("out_hidden_size", t.hidden_size);
+    v.hidden_act = vis.get<std::string>("hidden_act", "silu");
+    v.window_size = vis.get<int64_t>("window_size", 112);
+    v.fullatt_block_indexes = vis.get<std::vector<int64_t>>("fullatt_block_indexes", {});
+  } else {
+    v.width = vis.need<int64_t>("embed_dim");
+    v.mlp_hidden = static_cast<int64_t>(static_cast<double>(v.width) * vis.get<double>("mlp_ratio", 4.0));
+    v.out_hidden = vis.get<int64_t>("hidden_size", t.hidden_size);
+    v.hidden_act = vis.get<std::string>("hidden_act", "quick_gelu");
+  }
+  if (v.hidden_act != "quick_gelu" && v.hidden_act != "silu" && v.hidden_act != "gelu") {
+    throw FileError(origin + ": vision hidden_act '" + v.hidden_act + "' is not supported (quick_gelu, silu, gelu)");
+  }
+  c.image_token_id = j.value("image_token_id", int64_t{151655});
+  c.video_token_id = j.value("video_token_id", int64_t{151656});
+  c.vision_start_token_id = j.value("vision_start_token_id", int64_t{151652});
+  c.vision_end_token_id = j.value("vision_end_token_id", int64_t{151653});
+  return c;
+}
+
+Qwen2VLConfig load_model_config(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::string path = (fs::path(dir) / "config.json").string();
+  if (!fs::exists(path)) throw FileError("model folder '" + dir + "' has no config.json");
+  Qwen2VLConfig c = parse_model_config(read_file(path), path);
+  std::string gen = (fs::path(dir) / "generation_config.json").string();
+  if (fs::exists(gen)) {
+    json g;
+    try {
+      g = json::parse(read_file(gen));
+    } catch (const json::exception& e) {
+      throw FileError(gen + ": not valid JSON: " + e.what());
+    }
+    if (g.contains("eos_token_id")) {
+      const json& e = g["eos_token_id"];
+      if (e.is_number_integer()) c.eos_token_ids = {e.get<int64_t>()};
+      else if (e.is_array()) c.eos_token_ids = e.get<std::vector<int64_t>>();
+    }
+  }
+  return c;
+}
+
+}  // namespace vrft

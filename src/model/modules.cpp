@@ -1,0 +1,222 @@
+// src/model/modules.cpp: forward passes of the Qwen2-VL / Qwen2.5-VL modules, mirroring the
+// dtype points of transformers (qwen2vl.md §9): vision RoPE in fp32 then cast back, text
+// cos/sin cast to the activation dtype, RMSNorm casting back before the weight.
+#include "visual_rft/model/modules.h"
+
+#include "visual_rft/model/rope.h"
+
+namespace vrft {
+
+namespace nn = torch::nn;
+
+NormImpl::NormImpl(int64_t dim, double eps_, bool rms_) : eps(eps_), rms(rms_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+  if (!rms) bias = register_parameter("bias", torch::zeros({dim}));
+}
+
+torch::Tensor NormImpl::forward(const torch::Tensor& x) {
+  if (!rms) return torch::layer_norm(x, {x.size(-1)}, weight, bias, eps);
+  torch::Tensor x32 = x.to(torch::kFloat);
+  x32 = x32 * torch::rsqrt(x32.pow(2).mean(-1, true) + eps);
+  return weight * x32.to(x.scalar_type());
+}
+
+// ---- vision -----------------------------------------------------------------------------------------
+
+PatchEmbedImpl::PatchEmbedImpl(const VisionConfig& c) : cfg(c) {
+  auto k = std::vector<int64_t>{c.temporal_patch_size, c.patch_size, c.patch_size};
+  proj = register_module("proj", nn::Conv3d(nn::Conv3dOptions(c.in_channels, c.width, k).stride(k).bias(false)));
+}
+
+torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& pixel_values) {
+  torch::Tensor x = pixel_values.to(proj->weight.scalar_type())
+                        .view({-1, cfg.in_channels, cfg.temporal_patch_size, cfg.patch_size, cfg.patch_size});
+  return proj(x).view({-1, cfg.width});
+}
+
+VisionAttentionImpl::VisionAttentionImpl(const VisionConfig& c) : num_heads(c.num_heads) {
+  qkv = register_module("qkv", nn::Linear(nn::LinearOptions(c.width, 3 * c.width).bias(true)));
+  proj = register_module("proj", nn::Linear(nn::LinearOptions(c.width, c.width).bias(true)));
+}
+
+torch::Tensor VisionAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                           const std::vector<int64_t>& cu) {
+  const int64_t N = x.size(0);
+  auto qkv3 = qkv(x).reshape({N, 3, num_heads, -1}).permute({1, 0, 2, 3});  // [3, N, heads, hd]
+  torch::Tensor q = qkv3[0], k = qkv3[1], v = qkv3[2];
+  // RoPE in fp32, then back to the activation dtype.
+  torch::Tensor c = cos.unsqueeze(-2), s = sin.unsqueeze(-2);  // [N, 1, hd]
+  q = apply_rotary(q.to(torch::kFloat), c, s).to(x.scalar_type());
+  k = apply_rotary(k.to(torch::kFloat), c, s).to(x.scalar_type());
+  q = q.transpose(0, 1).unsqueeze(0);  // [1, heads, N, hd]
+  k = k.transpose(0, 1).unsqueeze(0);
+  v = v.transpose(0, 1).unsqueeze(0);
+  // Block-diagonal: each image (or window) attends only to itself.
+  std::vector<torch::Tensor> parts;
+  for (size_t i = 0; i + 1 < cu.size(); ++i) {
+    int64_t a = cu[i], n = cu[i + 1] - cu[i];
+    parts.push_back(at::scaled_dot_product_attention(q.narrow(2, a, n), k.narrow(2, a, n), v.narrow(2, a, n)));
+  }
+  torch::Tensor out = torch::cat(parts, 2).squeeze(0).transpose(0, 1).reshape({N, -1});  // [N, D]
+  return proj(out);
+}
+
+VisionMlpImpl::VisionMlpImpl(const VisionConfig& c) : act(c.hidden_act), swiglu(c.qwen25) {
+  if (swiglu) {
+    gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
+    up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
+    down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.mlp_hidden, c.width).bias(true)));
+  } else {
+    fc1 = register_module("fc1", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
+    fc2 = register_module("fc2", nn::Linear(nn::LinearOptions(c.mlp_hidden, c.width).bias(true)));
+  }
+}
+
+namespace {
+torch::Tensor activation(const std::string& act, const torch::Tensor& x) {
+  if (act == "quick_gelu") return x * torch::sigmoid(1.702 * x);
+  if (act == "silu") return torch::silu(x);
+  return torch::gelu(x);
+}
+}  // namespace
+
+torch::Tensor VisionMlpImpl::forward(const torch::Tensor& x) {
+  if (swiglu) return down_proj(activation(act, gate_proj(x)) * up_proj(x));
+  return fc2(activation(act, fc1(x)));
+}
+
+VisionBlockImpl::VisionBlockImpl(const VisionConfig& c) {
+  norm1 = register_module("norm1", Norm(c.width, 1e-6, c.qwen25));
+  norm2 = register_module("norm2", Norm(c.width, 1e-6, c.qwen25));
+  attn = register_module("attn", VisionAttention(c));
+  mlp = register_module("mlp", VisionMlp(c));
+}
+
+torch::Tensor VisionBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                       const std::vector<int64_t>& cu) {
+  torch::Tensor h = x + attn(norm1(x), cos, sin, cu);
+  return h + mlp(norm2(h));
+}
+
+PatchMergerImpl::PatchMergerImpl(const VisionConfig& c) {
+  const int64_t d = c.width * c.spatial_merge_size * c.spatial_merge_size;
+  ln_q = register_module("ln_q", Norm(c.width, 1e-6, c.qwen25));
+  mlp = register_module("mlp", nn::Sequential(nn::Linear(d, d), nn::GELU(), nn::Linear(d, c.out_hidden)));
+}
+
+torch::Tensor PatchMergerImpl::forward(const torch::Tensor& x) {
+  const int64_t d = mlp[0]->as<nn::Linear>()->weight.size(1);
+  return mlp->forward(ln_q(x).view({-1, d}));  // 4 consecutive rows = one 2x2 block
+}
+
+VisionTransformerImpl::VisionTransformerImpl(const VisionConfig& c) : cfg(c) {
+  patch_embed = register_module("patch_embed", PatchEmbed(c));
+  blocks = register_module("blocks", nn::ModuleList());
+  for (int64_t i = 0; i < c.depth; ++i) blocks->push_back(VisionBlock(c));
+  merger = register_module("merger", PatchMerger(c));
+}
+
+torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, const torch::Tensor& image_grid_thw) {
+  torch::Tensor x = patch_embed(pixel_values);  // [N, D]
+  const int64_t N = x.size(0), unit = cfg.spatial_merge_size * cfg.spatial_merge_size;
+  auto [cos, sin] = vision_cos_sin(vision_patch_positions(image_grid_thw, cfg.spatial_merge_size).to(x.device()),
+                                   cfg.head_dim());
+  std::vector<int64_t> cu = vision_cu_seqlens(image_grid_thw);
+  WindowIndex win;
+  if (cfg.qwen25) {
+    // Reorder patches (in units of one merge block) window by window; undone after the merger.
+    win = vision_window_index(image_grid_thw, cfg.spatial_merge_size, cfg.window_size, cfg.patch_size);
+    torch::Tensor idx = win.window_index.to(x.device());
+    auto permute = [&](const torch::Tensor& t) { return t.reshape({N / unit, unit, -1}).index_select(0, idx).reshape({N, -1}); };
+    x = permute(x);
+    cos = permute(cos);
+    sin = permute(sin);
+  }
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    bool full = !cfg.qwen25 || std::find(cfg.fullatt_block_indexes.begin(), cfg.fullatt_block_indexes.end(),
+                                         static_cast<int64_t>(i)) != cfg.fullatt_block_indexes.end();
+    x = blocks[i]->as<VisionBlock>()->forward(x, cos, sin, full ? cu : win.cu_window_seqlens);
+  }
+  torch::Tensor merged = merger(x);  // [N / 4, out_hidden]
+  if (cfg.qwen25) merged = merged.index_select(0, torch::argsort(win.window_index.to(x.device())));
+  return merged;
+}
+
+// ---- language model -------------------------------------------------------------------------------
+
+Qwen2AttentionImpl::Qwen2AttentionImpl(const TextConfig& c)
+    : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim()) {
+  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(true)));
+  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(true)));
+  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(true)));
+  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(false)));
+}
+
+torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                          const torch::Tensor& mask, KVCache* cache, size_t layer) {
+  const int64_t B = x.size(0), S = x.size(1);
+  torch::Tensor q = q_proj(x).view({B, S, heads, head_dim}).transpose(1, 2);  // [B, heads, S, hd]
+  torch::Tensor k = k_proj(x).view({B, S, kv_heads, head_dim}).transpose(1, 2);
+  torch::Tensor v = v_proj(x).view({B, S, kv_heads, head_dim}).transpose(1, 2);
+  torch::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, S, hd]
+  q = apply_rotary(q, c, s);
+  k = apply_rotary(k, c, s);
+  if (cache) {
+    if (cache->k.size() <= layer) cache->k.resize(layer + 1), cache->v.resize(layer + 1);
+    if (cache->k[layer].defined()) {
+      k = torch::cat({cache->k[layer], k}, 2);
+      v = torch::cat({cache->v[layer], v}, 2);
+    }
+    cache->k[layer] = k;
+    cache->v[layer] = v;
+  }
+  // GQA: kv head j serves query heads j*g ... j*g + g - 1.
+  const int64_t g = heads / kv_heads;
+  if (g > 1) {
+    k = k.repeat_interleave(g, 1);
+    v = v.repeat_interleave(g, 1);
+  }
+  torch::Tensor out = at::scaled_dot_product_attention(q, k, v, mask);  // [B, heads, S, hd]
+  return o_proj(out.transpose(1, 2).reshape({B, S, heads * head_dim}));
+}
+
+Qwen2MLPImpl::Qwen2MLPImpl(const TextConfig& c) {
+  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
+}
+
+torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+
+Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const TextConfig& c) {
+  self_attn = register_module("self_attn", Qwen2Attention(c));
+  mlp = register_module("mlp", Qwen2MLP(c));
+  input_layernorm = register_module("input_layernorm", Norm(c.hidden_size, c.rms_norm_eps, true));
+  post_attention_layernorm = register_module("post_attention_layernorm", Norm(c.hidden_size, c.rms_norm_eps, true));
+}
+
+torch::Tensor Qwen2DecoderLayerImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
+                                             const torch::Tensor& mask, KVCache* cache, size_t layer) {
+  torch::Tensor h = x + self_attn(input_layernorm(x), cos, sin, mask, cache, layer);
+  return h + mlp(post_attention_layernorm(h));
+}
+
+Qwen2ModelImpl::Qwen2ModelImpl(const TextConfig& c) : cfg(c) {
+  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", nn::ModuleList());
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(Qwen2DecoderLayer(c));
+  norm = register_module("norm", Norm(c.hidden_size, c.rms_norm_eps, true));
+}
+
+torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
+                                      const torch::Tensor& mask, KVCache* cache) {
+  auto [cos, sin] = mrope_cos_sin(position_ids, cfg.head_dim(), cfg.rope_theta, cfg.mrope_section,
+                                  inputs_embeds.scalar_type());
+  torch::Tensor h = inputs_embeds;
+  for (size_t i = 0; i < layers->size(); ++i) {
+    h = layers[i]->as<Qwen2DecoderLayer>()->forward(h, cos, sin, mask, cache, i);
+  }
+  return norm(h);
+}
+
+}  // namespace vrft
