@@ -9,7 +9,8 @@ For each variant it writes OUTDIR/NAME/ with
   inputs.safetensors   input_ids [B,S] i64, attention_mask [B,S] i64 (left padding),
                        pixel_values [N,1176] f32, image_grid_thw [I,3] i64
   outputs.safetensors  logits [B,S,V] f32, position_ids [3,B,S] i64, rope_deltas [B] i64,
-                       generated [B,8] i64 (greedy, generate(do_sample=False))
+                       generated [B,8] i64 (greedy, generate(do_sample=False)),
+                       logits_bf16 [B,S,V] (the model cast to bfloat16, logits upcast to f32)
 Variants:
   qwen2vl          2 decoder layers, 2 vision blocks, tied lm_head (like Qwen2-VL-2B)
   qwen2vl_untied   3 decoder layers, untied lm_head, other image sizes
@@ -114,10 +115,16 @@ def main():
             gen = model.generate(input_ids=ids, attention_mask=mask, pixel_values=pv, image_grid_thw=grid,
                                  mm_token_type_ids=mm, do_sample=False, max_new_tokens=8, min_new_tokens=8,
                                  pad_token_id=151643)
+            # The same model in bfloat16 (weights and activations), for the bf16 comparison.
+            bf16 = model.to(torch.bfloat16)
+            out_bf16 = bf16(input_ids=ids, attention_mask=mask, pixel_values=pv, image_grid_thw=grid,
+                            mm_token_type_ids=mm)
+            model = bf16.float()
         save_file({"input_ids": ids, "attention_mask": mask, "pixel_values": pv.contiguous(),
                    "image_grid_thw": grid}, os.path.join(d, "inputs.safetensors"))
         save_file({"logits": out.logits.float().contiguous(), "position_ids": pos.contiguous(),
                    "rope_deltas": deltas.flatten().contiguous(),
+                   "logits_bf16": out_bf16.logits.float().contiguous(),
                    "generated": gen[:, ids.shape[1]:].contiguous()}, os.path.join(d, "outputs.safetensors"))
         print(f"{variant}: logits {tuple(out.logits.shape)}, generated {gen[:, ids.shape[1]:].tolist()}")
 

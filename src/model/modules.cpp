@@ -9,6 +9,47 @@ namespace vrft {
 
 namespace nn = torch::nn;
 
+// ---- gradient checkpointing ------------------------------------------------------------------------
+//
+// Runs a block without keeping its activations; backward runs it again with autograd on and
+// back-propagates through the recomputation (the reentrant scheme of torch.utils.checkpoint).
+// The blocks have no dropout, so the recomputation is exact.
+
+namespace {
+
+struct BlockFn : torch::CustomClassHolder {
+  std::function<torch::Tensor(const torch::Tensor&)> fn;
+};
+
+struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, c10::intrusive_ptr<BlockFn> block) {
+    ctx->saved_data["block"] = c10::IValue::make_capsule(block);
+    ctx->save_for_backward({x});
+    return block->fn(x);  // autograd is off inside a custom Function's forward
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    auto block = c10::static_intrusive_pointer_cast<BlockFn>(ctx->saved_data["block"].toCapsule());
+    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    torch::Tensor y;
+    {
+      torch::AutoGradMode on(true);
+      y = block->fn(x);
+    }
+    torch::autograd::backward({y}, {grad[0]});  // parameter gradients accumulate here
+    return {x.grad(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
+  if (!torch::GradMode::is_enabled()) return fn(x);
+  auto block = c10::make_intrusive<BlockFn>();
+  block->fn = std::move(fn);
+  return CheckpointFunction::apply(x, block);
+}
+
 NormImpl::NormImpl(int64_t dim, double eps_, bool rms_) : eps(eps_), rms(rms_) {
   weight = register_parameter("weight", torch::ones({dim}));
   if (!rms) bias = register_parameter("bias", torch::zeros({dim}));
@@ -135,7 +176,13 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, 
   for (size_t i = 0; i < blocks->size(); ++i) {
     bool full = !cfg.qwen25 || std::find(cfg.fullatt_block_indexes.begin(), cfg.fullatt_block_indexes.end(),
                                          static_cast<int64_t>(i)) != cfg.fullatt_block_indexes.end();
-    x = blocks[i]->as<VisionBlock>()->forward(x, cos, sin, full ? cu : win.cu_window_seqlens);
+    auto block = blocks[i]->as<VisionBlock>();
+    const std::vector<int64_t>& segments = full ? cu : win.cu_window_seqlens;
+    if (gradient_checkpointing) {
+      x = checkpoint([block, cos, sin, segments](const torch::Tensor& h) { return block->forward(h, cos, sin, segments); }, x);
+    } else {
+      x = block->forward(x, cos, sin, segments);
+    }
   }
   torch::Tensor merged = merger(x);  // [N / 4, out_hidden]
   if (cfg.qwen25) merged = merged.index_select(0, torch::argsort(win.window_index.to(x.device())));
@@ -214,7 +261,14 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
                                   inputs_embeds.scalar_type());
   torch::Tensor h = inputs_embeds;
   for (size_t i = 0; i < layers->size(); ++i) {
-    h = layers[i]->as<Qwen2DecoderLayer>()->forward(h, cos, sin, mask, cache, i);
+    auto layer = layers[i]->as<Qwen2DecoderLayer>();
+    if (gradient_checkpointing && !cache) {
+      h = checkpoint([layer, cos = cos, sin = sin, mask, i](const torch::Tensor& x) {
+        return layer->forward(x, cos, sin, mask, nullptr, i);
+      }, h);
+    } else {
+      h = layer->forward(h, cos, sin, mask, cache, i);
+    }
   }
   return norm(h);
 }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "test_util.h"
 #include "visual_rft/core/error.h"
@@ -93,6 +94,8 @@ TEST(Qwen2VL, LogitsPositionsAndDeltasMatchTransformers) {
     torch::Tensor logits = c.model->forward({c.ids, c.mask, feats, r.position_ids});
     ASSERT_EQ(logits.sizes(), c.logits.sizes());
     double d = max_diff(logits, c.logits, c.mask);
+    std::printf("%s fp32: max |logits - transformers| = %.3g over %lld unpadded positions\n", v, d,
+                static_cast<long long>(c.mask.sum().item<int64_t>()));
     EXPECT_LE(d, 1e-4) << "max |logits - transformers| = " << d << "\nfirst values ours "
                        << logits[0][-1].narrow(0, 0, 5) << " theirs " << c.logits[0][-1].narrow(0, 0, 5);
   }
@@ -197,4 +200,73 @@ TEST(Qwen2VL, ConfigLayouts) {
   } catch (const FileError& e) {
     EXPECT_NE(std::string(e.what()).find("y.json: field 'vocab_size' is missing"), std::string::npos) << e.what();
   }
+}
+
+TEST(Qwen2VL, GradientCheckpointingGivesTheSameGradients) {
+  for (const char* v : {"qwen2vl", "qwen25vl"}) {
+    SCOPED_TRACE(v);
+    Case c = load_case(v);
+    auto grads = [&](bool ckpt) {
+      c.model->zero_grad();
+      c.model->visual->gradient_checkpointing = ckpt;
+      c.model->model->gradient_checkpointing = ckpt;
+      RopeIndex r = c.model->rope_index(c.ids, c.mask, c.grid);
+      torch::Tensor logits = c.model->forward({c.ids, c.mask, c.model->image_features(c.pixels, c.grid), r.position_ids});
+      // A loss that reaches every parameter: log-probs of fixed tokens at unpadded positions.
+      torch::Tensor lp = torch::log_softmax(logits, -1).gather(-1, c.ids.unsqueeze(-1)).squeeze(-1);
+      (lp * c.mask).sum().backward();
+      std::map<std::string, torch::Tensor> g;
+      for (const auto& p : c.model->named_parameters()) g[p.key()] = p.value().grad().clone();
+      return g;
+    };
+    auto plain = grads(false), ckpt = grads(true);
+    for (const auto& [k, g] : plain) {
+      ASSERT_TRUE(ckpt[k].defined()) << k;
+      double scale = std::max(1.0, g.abs().max().item<double>());
+      EXPECT_LE((g - ckpt[k]).abs().max().item<double>(), 1e-6 * scale) << k;
+    }
+  }
+}
+
+TEST(Qwen2VL, Bf16LogitsCloseToTransformersBf16) {
+  // Stated tolerance: bf16 keeps 8 bits of mantissa, so two correct bf16 implementations
+  // differ by a few ulps of logits of magnitude ~10. We require (1) the mean |diff| to
+  // transformers-bf16 over unpadded logits <= 0.05 and (2) our bf16 error against the fp32
+  // reference to be no larger than 1.25x transformers' own bf16 error against it. (Argmax
+  // agreement is no criterion: random 152k-way logits have near ties.)
+  for (const char* v : kVariants) {
+    SCOPED_TRACE(v);
+    std::string d = refs() + "/" + v;
+    auto m = load_qwen2vl(d + "/model", torch::kBFloat16, torch::kCPU);
+    Case c = load_case(v);
+    torch::Tensor theirs = SafetensorsFile(d + "/outputs.safetensors").get("logits_bf16").clone();
+    torch::NoGradGuard ng;
+    RopeIndex r = m->rope_index(c.ids, c.mask, c.grid);
+    torch::Tensor ours = m->forward({c.ids, c.mask, m->image_features(c.pixels, c.grid), r.position_ids});
+    torch::Tensor keep = c.mask.to(torch::kBool);
+    double mean = (ours - theirs).abs().mean(-1).masked_select(keep).mean().item<double>();
+    auto err = [&](const torch::Tensor& x) { return (x - c.logits).abs().mean(-1).masked_select(keep).mean().item<double>(); };
+    double ours_err = err(ours), theirs_err = err(theirs);
+    EXPECT_LE(mean, 0.05) << "mean |bf16 logits - transformers bf16| = " << mean;
+    EXPECT_LE(ours_err, 1.25 * theirs_err) << "bf16 error vs fp32: ours " << ours_err << ", transformers " << theirs_err;
+    std::printf("%s bf16: mean |ours - transformers| %.4f; error vs fp32: ours %.4f, transformers %.4f\n", v, mean,
+                ours_err, theirs_err);
+    RecordProperty(std::string("bf16_mean_abs_diff_") + v, std::to_string(mean));
+  }
+}
+
+TEST(Qwen2VL, InspectForwardCli) {
+  std::string d = refs() + "/qwen25vl";
+  std::string out = test::scratch_dir("inspect-forward") + "/out.safetensors";
+  auto r = test::run("'" + test::cli() + "' inspect forward --model '" + d + "/model' --inputs '" + d +
+                     "/inputs.safetensors' --out '" + out + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  SafetensorsFile ours(out), theirs(d + "/outputs.safetensors"), in(d + "/inputs.safetensors");
+  EXPECT_TRUE(torch::equal(ours.get("position_ids"), theirs.get("position_ids")));
+  EXPECT_TRUE(torch::equal(ours.get("rope_deltas"), theirs.get("rope_deltas")));
+  EXPECT_LE(max_diff(ours.get("logits"), theirs.get("logits"), in.get("attention_mask")), 1e-4);
+  auto bad = test::run("'" + test::cli() + "' inspect forward --model '" + d + "/model' --inputs '" + d +
+                       "/outputs.safetensors' --out '" + out + "'");
+  EXPECT_EQ(bad.status, 1);
+  EXPECT_NE(bad.output.find("has no tensor 'input_ids'"), std::string::npos) << bad.output;
 }

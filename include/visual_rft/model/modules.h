@@ -9,11 +9,16 @@
 
 #include <torch/torch.h>
 
+#include <functional>
 #include <vector>
 
 #include "visual_rft/model/config.h"
 
 namespace vrft {
+
+// Runs fn(x) keeping no activations; backward recomputes it (gradient checkpointing).
+// Without grad mode it is a plain call.
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x);
 
 // Qwen2RMSNorm (normalise in fp32, cast back, then scale) or LayerNorm (weight + bias).
 struct NormImpl : torch::nn::Module {
