@@ -10,6 +10,8 @@
 #include <string>
 #include <sys/wait.h>
 
+#include "visual_rft/core/fs.h"
+
 namespace vrft::test {
 
 struct CommandResult {
@@ -43,7 +45,7 @@ inline std::string cache_dir(const std::string& name) {
 // A fresh, empty scratch folder for one test.
 inline std::string scratch_dir(const std::string& name) {
   std::filesystem::path p = std::filesystem::temp_directory_path() / ("vrft-test-" + name + "-" + std::to_string(::getpid()));
-  std::filesystem::remove_all(p);
+  vrft::remove_tree(p.string());  // not std::filesystem::remove_all: see core/fs.h
   std::filesystem::create_directories(p);
   return p.string();
 }

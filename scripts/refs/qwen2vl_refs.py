@@ -3,6 +3,9 @@
 transformers from the project venv (no hub access: the models are tiny and random).
 
 usage: qwen2vl_refs.py OUTDIR [--seed S] [--variant NAME ...]
+       qwen2vl_refs.py check MODEL_DIR CASE_DIR   loads MODEL_DIR with transformers, runs
+                       CASE_DIR/inputs.safetensors and compares the logits with
+                       CASE_DIR/outputs.safetensors (exit 1 when max |diff| > 1e-4)
 
 For each variant it writes OUTDIR/NAME/ with
   model/            save_pretrained() of a tiny random model (real special-token ids)
@@ -129,5 +132,25 @@ def main():
         print(f"{variant}: logits {tuple(out.logits.shape)}, generated {gen[:, ids.shape[1]:].tolist()}")
 
 
+def check(model_dir, case_dir):
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, Qwen2VLForConditionalGeneration, Qwen2_5_VLForConditionalGeneration
+    cls = {"qwen2_vl": Qwen2VLForConditionalGeneration,
+           "qwen2_5_vl": Qwen2_5_VLForConditionalGeneration}[AutoConfig.from_pretrained(model_dir).model_type]
+    model = cls.from_pretrained(model_dir, dtype=torch.float32).eval()
+    inp, ref = load_file(os.path.join(case_dir, "inputs.safetensors")), load_file(os.path.join(case_dir, "outputs.safetensors"))
+    with torch.no_grad():
+        out = model(input_ids=inp["input_ids"], attention_mask=inp["attention_mask"], pixel_values=inp["pixel_values"],
+                    image_grid_thw=inp["image_grid_thw"], mm_token_type_ids=(inp["input_ids"] == IMAGE).int())
+    keep = inp["attention_mask"].bool().unsqueeze(-1)
+    diff = ((out.logits.float() - ref["logits"]).abs() * keep).max().item()
+    print(f"transformers on {model_dir}: max |logits - reference| = {diff:.3g}")
+    raise SystemExit(0 if diff <= 1e-4 else 1)
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) == 4 and sys.argv[1] == "check":
+        check(sys.argv[2], sys.argv[3])
+    else:
+        main()

@@ -1,13 +1,21 @@
 // src/cli/cmd_bench.cpp: `visual-rft bench ...`: speed and memory measurements.
 //   bench rewards   scores N generated detection completions with iou, confidence and format
+//   bench load      loads a model folder (or a random one of a preset shape) and reports the
+//                   time and the peak memory against the checkpoint's size
 #include <sys/resource.h>
+
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <random>
 
 #include "commands.h"
 #include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/reward/rewards.h"
 
 namespace vrft::cli {
@@ -81,6 +89,60 @@ void add_bench_command(CLI::App& app) {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     std::printf("  peak RSS %.1f MB (one thread)\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+  });
+
+  auto* load = bench->add_subcommand("load", "Load a model folder and report time and peak memory");
+  static std::string model_dir, random_preset, dtype_name = "bfloat16", keep_dir;
+  load->add_option("--model", model_dir, "HF model folder to load");
+  load->add_option("--random", random_preset, "Write a random checkpoint of this shape first (tiny, 2b), then load it");
+  load->add_option("--dtype", dtype_name, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}))->capture_default_str();
+  load->add_option("--dir", keep_dir, "Folder for the random checkpoint (default: a temporary one, removed after)");
+  load->callback([] {
+    const torch::Dtype dt = dtype_name == "float32" ? torch::kFloat : torch::kBFloat16;
+    namespace fs = std::filesystem;
+    if (!random_preset.empty()) {
+      std::string dir = keep_dir.empty() ? (fs::temp_directory_path() / ("vrft-bench-load-" + std::to_string(::getpid()))).string() : keep_dir;
+      {
+        Qwen2VLConfig cfg = preset_model_config(random_preset);
+        auto saved = torch::get_default_dtype();
+        torch::set_default_dtype(caffe2::TypeMeta::fromScalarType(dt));
+        torch::manual_seed(0);
+        Qwen2VLForConditionalGeneration m(cfg);
+        torch::set_default_dtype(saved);
+        auto t0 = std::chrono::steady_clock::now();
+        save_qwen2vl(m, dir, "");
+        write_file_atomic(dir + "/config.json", model_config_json(cfg));
+        std::printf("wrote a random %s checkpoint to %s in %.1f s\n", random_preset.c_str(), dir.c_str(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }  // the model is freed before the measurement
+      // Measure in a fresh process, so that only the load counts.
+      char self[4096];
+      ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+      if (n <= 0) throw Error("cannot find the visual-rft executable");
+      self[n] = 0;
+      std::string cmd = std::string("'") + self + "' bench load --model '" + dir + "' --dtype " + dtype_name;
+      std::fflush(stdout);
+      int rc = std::system(cmd.c_str());
+      if (keep_dir.empty()) remove_tree(dir);
+      if (rc != 0) throw Error("the measuring process failed");
+      return;
+    }
+    if (model_dir.empty()) throw Error("bench load needs --model DIR or --random PRESET");
+    uint64_t bytes = 0;
+    for (const auto& e : fs::directory_iterator(model_dir)) {
+      if (e.path().extension() == ".safetensors") bytes += fs::file_size(e.path());
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto m = load_qwen2vl(model_dir, dt, torch::kCPU);
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    struct rusage ru {};
+    getrusage(RUSAGE_SELF, &ru);
+    double peak = static_cast<double>(ru.ru_maxrss) * 1024.0;
+    int64_t params = 0;
+    for (const auto& p : m->parameters()) params += p.numel();
+    std::printf("bench load: %s, %.2f B parameters, checkpoint %.2f GB; loaded as %s in %.1f s; peak RSS %.2f GB = %.2fx the checkpoint\n",
+                model_dir.c_str(), static_cast<double>(params) / 1e9, static_cast<double>(bytes) / 1e9,
+                dtype_name.c_str(), secs, peak / 1e9, peak / static_cast<double>(bytes));
   });
 }
 

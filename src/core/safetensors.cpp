@@ -104,6 +104,16 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
   return torch::from_blob(p, t.shape, [keep](void*) {}, opts);
 }
 
+void SafetensorsFile::release(const std::string& name) const {
+  const StTensorInfo& t = info(name);
+  const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t base = reinterpret_cast<uintptr_t>(map_->addr);
+  uintptr_t b = base + header_.data_start + t.begin, e = base + header_.data_start + t.end;
+  b = (b + page - 1) / page * page;  // whole pages inside the tensor only
+  e = e / page * page;
+  if (e > b) ::madvise(reinterpret_cast<void*>(b), e - b, MADV_DONTNEED);
+}
+
 SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
   namespace fs = std::filesystem;
   fs::path index = fs::path(dir) / "model.safetensors.index.json";
@@ -151,6 +161,11 @@ const StTensorInfo& SafetensorsDir::info(const std::string& name) const {
   auto it = where_.find(name);
   if (it == where_.end()) throw Error("tensor '" + name + "' is not in model folder '" + dir_ + "'");
   return files_[it->second].info(name);
+}
+
+void SafetensorsDir::release(const std::string& name) const {
+  auto it = where_.find(name);
+  if (it != where_.end()) files_[it->second].release(name);
 }
 
 torch::Tensor SafetensorsDir::get(const std::string& name) const {

@@ -116,6 +116,52 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
   return c;
 }
 
+Qwen2VLConfig preset_model_config(const std::string& name) {
+  Qwen2VLConfig c;
+  c.model_type = "qwen2_vl";
+  if (name == "2b") return c;  // the defaults are Qwen2-VL-2B-Instruct's
+  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, 2b)");
+  c.text.hidden_size = 64;
+  c.text.intermediate_size = 96;
+  c.text.num_hidden_layers = 2;
+  c.text.num_attention_heads = 4;
+  c.text.num_key_value_heads = 2;
+  c.text.mrope_section = {2, 3, 3};
+  c.vision.depth = 2;
+  c.vision.width = 32;
+  c.vision.num_heads = 4;
+  c.vision.mlp_hidden = 64;
+  c.vision.out_hidden = 64;
+  return c;
+}
+
+std::string model_config_json(const Qwen2VLConfig& c) {
+  const TextConfig& t = c.text;
+  const VisionConfig& v = c.vision;
+  json text = {{"vocab_size", t.vocab_size}, {"hidden_size", t.hidden_size}, {"intermediate_size", t.intermediate_size},
+               {"num_hidden_layers", t.num_hidden_layers}, {"num_attention_heads", t.num_attention_heads},
+               {"num_key_value_heads", t.num_key_value_heads}, {"rms_norm_eps", t.rms_norm_eps},
+               {"hidden_act", "silu"}, {"max_position_embeddings", 32768}, {"tie_word_embeddings", t.tie_word_embeddings},
+               {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", t.rope_theta}, {"mrope_section", t.mrope_section}}},
+               {"bos_token_id", 151643}, {"eos_token_id", 151645}};
+  json vis = {{"depth", v.depth}, {"num_heads", v.num_heads}, {"in_channels", v.in_channels}, {"patch_size", v.patch_size},
+              {"temporal_patch_size", v.temporal_patch_size}, {"spatial_merge_size", v.spatial_merge_size},
+              {"hidden_act", v.hidden_act}};
+  if (v.qwen25) {
+    vis.update({{"hidden_size", v.width}, {"intermediate_size", v.mlp_hidden}, {"out_hidden_size", v.out_hidden},
+                {"window_size", v.window_size}, {"fullatt_block_indexes", v.fullatt_block_indexes}});
+  } else {
+    vis.update({{"embed_dim", v.width}, {"mlp_ratio", static_cast<double>(v.mlp_hidden) / static_cast<double>(v.width)},
+                {"hidden_size", v.out_hidden}});
+  }
+  json j = {{"architectures", {v.qwen25 ? "Qwen2_5_VLForConditionalGeneration" : "Qwen2VLForConditionalGeneration"}},
+            {"model_type", c.model_type}, {"text_config", text}, {"vision_config", vis},
+            {"tie_word_embeddings", t.tie_word_embeddings}, {"image_token_id", c.image_token_id},
+            {"video_token_id", c.video_token_id}, {"vision_start_token_id", c.vision_start_token_id},
+            {"vision_end_token_id", c.vision_end_token_id}};
+  return j.dump(2) + "\n";
+}
+
 Qwen2VLConfig load_model_config(const std::string& dir) {
   namespace fs = std::filesystem;
   std::string path = (fs::path(dir) / "config.json").string();

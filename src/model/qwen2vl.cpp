@@ -136,7 +136,10 @@ Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtyp
     throw FileError(msg.str());
   }
   torch::NoGradGuard no_grad;
-  for (auto& p : params) p.value().copy_(files.get(file_key[p.key()]));
+  for (auto& p : params) {
+    p.value().copy_(files.get(file_key[p.key()]));
+    files.release(file_key[p.key()]);  // peak memory: the model plus one tensor, not plus the file
+  }
   m->to(device, dtype);
   m->eval();
   return m;

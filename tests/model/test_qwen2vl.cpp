@@ -175,6 +175,9 @@ TEST(Qwen2VL, SaveAndReloadIsExactAndBf16Loads) {
   auto b = load_qwen2vl(dst, torch::kFloat, torch::kCPU);
   auto pb = b->named_parameters();
   for (const auto& p : a->named_parameters()) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+  // transformers loads what we wrote and computes the same logits.
+  std::string out = test::python("refs/qwen2vl_refs.py' check '" + dst + "' '" + refs() + "/qwen2vl_untied'");
+  EXPECT_NE(out.find("max |logits - reference| = 0"), std::string::npos) << out;
   auto h = load_qwen2vl(src, torch::kBFloat16, torch::kCPU);
   EXPECT_EQ(h->model->embed_tokens->weight.scalar_type(), torch::kBFloat16);
 }

@@ -36,6 +36,11 @@ class AtomicFile {
 // Writes `content` to `path` atomically.
 void write_file_atomic(const std::string& path, std::string_view content);
 
+// Removes a file or a folder with everything in it (no error when it does not exist).
+// Why not std::filesystem::remove_all: LibTorch's shared library exports its own copy of
+// that symbol, which the dynamic linker may bind first, and that copy crashes.
+void remove_tree(const std::string& path);
+
 // fsync of a folder, so that a rename inside it survives a power loss.
 void fsync_dir(const std::string& dir);
 

@@ -38,6 +38,10 @@ class SafetensorsFile {
   // A CPU tensor viewing the mapped bytes (copied only when misaligned). Writing to it is
   // safe (copy-on-write) and never reaches the file.
   torch::Tensor get(const std::string& name) const;
+  // Drops the tensor's pages from this process's memory (madvise DONTNEED): a loader calls
+  // it after copying a tensor, so loading never holds the file and the model at once. The
+  // bytes stay readable (they are read from the file again if touched).
+  void release(const std::string& name) const;
 
  private:
   struct Mapping;
@@ -59,6 +63,7 @@ class SafetensorsDir {
   bool contains(const std::string& name) const { return where_.count(name) != 0; }
   const StTensorInfo& info(const std::string& name) const;
   torch::Tensor get(const std::string& name) const;
+  void release(const std::string& name) const;
   const std::vector<SafetensorsFile>& files() const { return files_; }
 
  private:

@@ -58,6 +58,12 @@ struct Qwen2VLConfig {
   std::vector<int64_t> eos_token_ids = {151645, 151643};  // generation_config.json
 };
 
+// Shapes for benchmarks and tests without a checkpoint: "tiny" (a few million parameters,
+// hidden 64) and "2b" (Qwen2-VL-2B-Instruct, qwen2vl.md §1.1).
+Qwen2VLConfig preset_model_config(const std::string& name);
+// config.json text (transformers 5.x layout, which transformers and parse_model_config read).
+std::string model_config_json(const Qwen2VLConfig& c);
+
 // Reads DIR/config.json (required) and DIR/generation_config.json (optional). Throws
 // FileError naming the file and the missing or malformed field.
 Qwen2VLConfig load_model_config(const std::string& dir);
