@@ -181,6 +181,29 @@ Qwen2VLConfig load_model_config(const std::string& dir) {
       else if (e.is_array()) c.eos_token_ids = e.get<std::vector<int64_t>>();
     }
   }
+  std::string pre = (fs::path(dir) / "preprocessor_config.json").string();
+  if (fs::exists(pre)) {
+    json p;
+    try {
+      p = json::parse(read_file(pre));
+    } catch (const json::exception& e) {
+      throw FileError(pre + ": not valid JSON: " + e.what());
+    }
+    // Newer files nest the limits under "size": {"shortest_edge": min, "longest_edge": max}.
+    const json* size = p.contains("size") && p["size"].is_object() ? &p["size"] : nullptr;
+    Lookup l{{&p, size}, pre};
+    ProcessorConfig& pc = c.processor;
+    pc.min_pixels = l.get<int64_t>("min_pixels", l.get<int64_t>("shortest_edge", pc.min_pixels));
+    pc.max_pixels = l.get<int64_t>("max_pixels", l.get<int64_t>("longest_edge", pc.max_pixels));
+    pc.patch_size = l.get<int64_t>("patch_size", pc.patch_size);
+    pc.temporal_patch_size = l.get<int64_t>("temporal_patch_size", pc.temporal_patch_size);
+    pc.merge_size = l.get<int64_t>("merge_size", pc.merge_size);
+    pc.image_mean = l.get<std::vector<double>>("image_mean", pc.image_mean);
+    pc.image_std = l.get<std::vector<double>>("image_std", pc.image_std);
+    if (pc.min_pixels <= 0 || pc.max_pixels < pc.min_pixels || pc.image_mean.size() != 3 || pc.image_std.size() != 3) {
+      throw FileError(pre + ": needs 0 < min_pixels <= max_pixels and 3 values in image_mean and image_std");
+    }
+  }
   return c;
 }
 

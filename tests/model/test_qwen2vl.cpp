@@ -11,6 +11,7 @@
 
 #include "test_util.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/model/qwen2vl.h"
 
@@ -272,4 +273,27 @@ TEST(Qwen2VL, InspectForwardCli) {
                        "/outputs.safetensors' --out '" + out + "'");
   EXPECT_EQ(bad.status, 1);
   EXPECT_NE(bad.output.find("has no tensor 'input_ids'"), std::string::npos) << bad.output;
+}
+
+TEST(Qwen2VL, GenerationAndProcessorConfigs) {
+  std::string dir = test::scratch_dir("model-configs");
+  write_file_atomic(dir + "/config.json", model_config_json(preset_model_config("tiny")));
+  Qwen2VLConfig c = load_model_config(dir);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{151645, 151643}));
+  EXPECT_EQ(c.processor.max_pixels, 12845056);
+  write_file_atomic(dir + "/generation_config.json", R"({"eos_token_id": [151645, 151643, 7], "top_k": 1})");
+  write_file_atomic(dir + "/preprocessor_config.json",
+                    R"({"min_pixels": 3136, "max_pixels": 401408, "patch_size": 14, "merge_size": 2,
+                        "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]})");
+  c = load_model_config(dir);
+  EXPECT_EQ(c.eos_token_ids, (std::vector<int64_t>{151645, 151643, 7}));
+  EXPECT_EQ(c.processor.max_pixels, 401408);
+  EXPECT_EQ(c.processor.image_mean, (std::vector<double>{0.5, 0.5, 0.5}));
+  write_file_atomic(dir + "/preprocessor_config.json", R"({"size": {"shortest_edge": 100, "longest_edge": 50}})");
+  EXPECT_THROW(load_model_config(dir), FileError);
+  // The config we write reads back to the same shapes.
+  Qwen2VLConfig back = parse_model_config(model_config_json(preset_model_config("2b")), "2b.json");
+  EXPECT_EQ(back.text.hidden_size, 1536);
+  EXPECT_EQ(back.vision.mlp_hidden, 5120);
+  EXPECT_TRUE(back.text.tie_word_embeddings);
 }

@@ -47,6 +47,17 @@ struct TextConfig {
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
 
+// preprocessor_config.json: the image processor's settings (qwen2vl.md §1.3).
+struct ProcessorConfig {
+  int64_t min_pixels = 3136;       // 4 * 28 * 28
+  int64_t max_pixels = 12845056;   // 16384 * 28 * 28, the released checkpoints' value
+  int64_t patch_size = 14;
+  int64_t temporal_patch_size = 2;
+  int64_t merge_size = 2;
+  std::vector<double> image_mean = {0.48145466, 0.4578275, 0.40821073};
+  std::vector<double> image_std = {0.26862954, 0.26130258, 0.27577711};
+};
+
 struct Qwen2VLConfig {
   std::string model_type;  // qwen2_vl or qwen2_5_vl
   TextConfig text;
@@ -56,6 +67,7 @@ struct Qwen2VLConfig {
   int64_t vision_start_token_id = 151652;
   int64_t vision_end_token_id = 151653;
   std::vector<int64_t> eos_token_ids = {151645, 151643};  // generation_config.json
+  ProcessorConfig processor;                               // preprocessor_config.json
 };
 
 // Shapes for benchmarks and tests without a checkpoint: "tiny" (a few million parameters,
@@ -64,7 +76,8 @@ Qwen2VLConfig preset_model_config(const std::string& name);
 // config.json text (transformers 5.x layout, which transformers and parse_model_config read).
 std::string model_config_json(const Qwen2VLConfig& c);
 
-// Reads DIR/config.json (required) and DIR/generation_config.json (optional). Throws
+// Reads DIR/config.json (required), DIR/generation_config.json and
+// DIR/preprocessor_config.json (optional; the defaults above otherwise). Throws
 // FileError naming the file and the missing or malformed field.
 Qwen2VLConfig load_model_config(const std::string& dir);
 // The same from the text of a config.json (`origin` names it in errors).
