@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <sys/wait.h>
 
@@ -40,6 +41,13 @@ inline std::string cache_dir(const std::string& name) {
   std::filesystem::path p = std::filesystem::path(VRFT_TEST_CACHE) / name;
   std::filesystem::create_directories(p);
   return p.string();
+}
+
+// A cache folder for the output of scripts/refs/SCRIPT: its name carries a hash of the
+// script's text, so that changing a reference script regenerates its references.
+inline std::string refs_cache_dir(const std::string& script) {
+  std::string text = vrft::read_file(source_dir() + "/scripts/refs/" + script);
+  return cache_dir(script.substr(0, script.find('.')) + "-" + std::to_string(std::hash<std::string>{}(text) % 1000000007));
 }
 
 // A fresh, empty scratch folder for one test.

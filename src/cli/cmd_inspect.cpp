@@ -56,7 +56,7 @@ void add_inspect_command(CLI::App& app) {
 
   auto* fwd = inspect->add_subcommand(
       "forward", "Run the model on input_ids, attention_mask [, pixel_values, image_grid_thw] from a safetensors file");
-  static std::string model_dir, inputs, out, dtype = "float32";
+  static std::string model_dir, inputs, out, dtype = "float32", device = "cpu";
   fwd->add_option("--model", model_dir, "HF model folder (Qwen2-VL or Qwen2.5-VL)")->required();
   fwd->add_option("--inputs", inputs,
                   "safetensors with input_ids [B,S] i64, attention_mask [B,S] i64, optional pixel_values [N,1176] f32 "
@@ -67,14 +67,16 @@ void add_inspect_command(CLI::App& app) {
   fwd->add_option("--dtype", dtype, "float32, bfloat16 or float16")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}))
       ->capture_default_str();
+  fwd->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   fwd->callback([] {
     torch::Dtype dt = dtype == "float32" ? torch::kFloat : dtype == "bfloat16" ? torch::kBFloat16 : torch::kHalf;
-    auto model = load_qwen2vl(model_dir, dt, torch::kCPU);
+    torch::Device dev(device);
+    auto model = load_qwen2vl(model_dir, dt, dev);
     SafetensorsFile in(inputs);
     for (const char* need : {"input_ids", "attention_mask"}) {
       if (!in.contains(need)) throw Error("'" + inputs + "' has no tensor '" + std::string(need) + "'");
     }
-    torch::Tensor ids = in.get("input_ids").to(torch::kLong), mask = in.get("attention_mask").to(torch::kLong);
+    torch::Tensor ids = in.get("input_ids").to(dev, torch::kLong), mask = in.get("attention_mask").to(dev, torch::kLong);
     if (ids.dim() != 2 || mask.sizes() != ids.sizes()) {
       throw Error("'" + inputs + "': input_ids and attention_mask must both be [B, S]");
     }
@@ -85,7 +87,7 @@ void add_inspect_command(CLI::App& app) {
     torch::NoGradGuard no_grad;
     if (in.contains("pixel_values")) {
       grid = in.get("image_grid_thw").to(torch::kLong);
-      feats = model->image_features(in.get("pixel_values").to(torch::kFloat), grid);
+      feats = model->image_features(in.get("pixel_values").to(dev, torch::kFloat), grid);
     }
     RopeIndex r = model->rope_index(ids, mask, grid);
     torch::Tensor logits = model->forward({ids, mask, feats, r.position_ids});

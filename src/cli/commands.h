@@ -9,6 +9,7 @@ namespace vrft::cli {
 void add_config_command(CLI::App& app);   // config show | schema
 void add_inspect_command(CLI::App& app);  // inspect tensors
 void add_score_command(CLI::App& app);    // score
-void add_bench_command(CLI::App& app);    // bench rewards
+void add_bench_command(CLI::App& app);    // bench rewards | load
+void add_tokenize_command(CLI::App& app); // tokenize
 
 }  // namespace vrft::cli

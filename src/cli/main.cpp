@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   vrft::cli::add_inspect_command(app);
   vrft::cli::add_score_command(app);
   vrft::cli::add_bench_command(app);
+  vrft::cli::add_tokenize_command(app);
 
   try {
     app.parse(argc, argv);

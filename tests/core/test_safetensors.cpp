@@ -99,7 +99,7 @@ TEST(Safetensors, TensorsViewTheMappingAndOutliveTheFileObject) {
 }
 
 TEST(Safetensors, ReadsFilesWrittenByPython) {
-  std::string dir = test::cache_dir("safetensors");
+  std::string dir = test::refs_cache_dir("safetensors_refs.py");
   if (!fs::exists(dir + "/py_dtypes.json")) test::python("refs/safetensors_refs.py' make '" + dir + "'");
   nlohmann::json expect = nlohmann::json::parse(read_file(dir + "/py_dtypes.json"));
   SafetensorsFile f(dir + "/py_dtypes.safetensors");
@@ -141,7 +141,7 @@ TEST(Safetensors, PythonReadsOurFilesExactly) {
 }
 
 TEST(Safetensors, ShardedFolderFromPython) {
-  std::string dir = test::cache_dir("safetensors");
+  std::string dir = test::refs_cache_dir("safetensors_refs.py");
   if (!fs::exists(dir + "/py_sharded/model.safetensors.index.json")) {
     test::python("refs/safetensors_refs.py' make '" + dir + "'");
   }
