@@ -2,6 +2,8 @@
 //   bench rewards   scores N generated detection completions with iou, confidence and format
 //   bench load      loads a model folder (or a random one of a preset shape) and reports the
 //                   time and the peak memory against the checkpoint's size
+//   bench tokenize  encodes a corpus on one thread (scripts/bench/tokenize_vs_hf.py runs the
+//                   `tokenizers` package on the same corpus and prints the ratio)
 #include <sys/resource.h>
 
 #include <unistd.h>
@@ -17,6 +19,10 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/reward/rewards.h"
+#include "visual_rft/text/tokenizer.h"
+
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 namespace vrft::cli {
 
@@ -89,6 +95,41 @@ void add_bench_command(CLI::App& app) {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
     std::printf("  peak RSS %.1f MB (one thread)\n", static_cast<double>(ru.ru_maxrss) / 1024.0);
+  });
+
+  auto* tok = bench->add_subcommand("tokenize", "Encode a corpus (JSONL with \"text\", or plain lines) on one thread");
+  static std::string tok_path, corpus;
+  static int repeat = 3;
+  tok->add_option("--tokenizer", tok_path, "tokenizer.json")->required();
+  tok->add_option("--corpus", corpus, "JSONL file with a \"text\" per line, or a text file (one text per line)")->required();
+  tok->add_option("--repeat", repeat, "Timed passes after the first")->capture_default_str();
+  tok->callback([] {
+    std::ifstream in(corpus);
+    if (!in) throw FileError("cannot open corpus '" + corpus + "'");
+    std::vector<std::string> texts;
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line[0] == '{') texts.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
+      else texts.push_back(line);
+    }
+    size_t bytes = 0;
+    for (const auto& t : texts) bytes += t.size();
+    auto t0 = std::chrono::steady_clock::now();
+    auto tk = load_tokenizer(tok_path);
+    double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto pass = [&](size_t& tokens) {
+      auto a = std::chrono::steady_clock::now();
+      tokens = 0;
+      for (const auto& t : texts) tokens += tk->encode(t).size();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count();
+    };
+    size_t tokens = 0;
+    double first = pass(tokens), best = 1e30;
+    for (int r = 0; r < repeat; ++r) best = std::min(best, pass(tokens));
+    std::printf("bench tokenize: %zu texts, %.2f MB, %zu tokens; load %.2f s; first pass %.3f s; best of %d %.3f s = "
+                "%.2f MB/s, %.0f tokens/s (one thread)\n",
+                texts.size(), static_cast<double>(bytes) / 1e6, tokens, load_s, first, repeat, best,
+                static_cast<double>(bytes) / 1e6 / best, static_cast<double>(tokens) / best);
   });
 
   auto* load = bench->add_subcommand("load", "Load a model folder and report time and peak memory");

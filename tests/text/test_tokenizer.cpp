@@ -126,3 +126,19 @@ TEST(Utf8, ReplaceInvalidLikePython) {
   EXPECT_EQ(*utf8_invalid_at("ab\x80"), 2u);
   EXPECT_EQ(utf8_nfc("e\xcc\x81"), "\xc3\xa9");
 }
+
+TEST(Tokenizer, TokenizeCli) {
+  REQUIRE_FIXTURE();
+  std::string dir = test::scratch_dir("tok-cli");
+  std::ofstream(dir + "/in.txt") << "Hello world\n你好，世界！\n";
+  auto r = test::run("'" + test::cli() + "' tokenize --tokenizer '" + fixture() + "' < '" + dir + "/in.txt'");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("{\"ids\":[9707,1879]}"), std::string::npos) << r.output;
+  std::ofstream(dir + "/ids.txt") << "[9707, 1879]\n[151644, 872]\nnot json\n";
+  auto d = test::run("'" + test::cli() + "' tokenize --decode --skip-special --tokenizer '" + fixture() + "' < '" + dir +
+                     "/ids.txt'");
+  EXPECT_EQ(d.status, 1) << d.output;  // the third line is bad
+  EXPECT_NE(d.output.find("{\"text\":\"Hello world\"}"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("{\"text\":\"user\"}"), std::string::npos) << d.output;
+  EXPECT_NE(d.output.find("{\"error\":\"expected a JSON list of ids\",\"line\":3}"), std::string::npos) << d.output;
+}
