@@ -8,8 +8,13 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <cstdlib>
 #include <string>
+#include <vector>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "visual_rft/core/fs.h"
 
@@ -34,6 +39,12 @@ inline CommandResult run(const std::string& cmd) {
 }
 
 inline std::string source_dir() { return VRFT_SOURCE_DIR; }
+
+// Scratch folders made by this test program (see scratch_dir).
+inline std::vector<std::string>* made_dirs() {
+  static std::vector<std::string> dirs;
+  return &dirs;
+}
 inline std::string cli() { return VRFT_CLI; }
 
 // A folder for generated references, kept between runs (inside the build folder).
@@ -50,11 +61,19 @@ inline std::string refs_cache_dir(const std::string& script) {
   return cache_dir(script.substr(0, script.find('.')) + "-" + std::to_string(std::hash<std::string>{}(text) % 1000000007));
 }
 
-// A fresh, empty scratch folder for one test.
+// A fresh, empty scratch folder for one test, removed when the test program exits.
 inline std::string scratch_dir(const std::string& name) {
+  static const bool registered = [] {
+    made_dirs();  // constructed before the handler is registered, so destroyed after it runs
+    return std::atexit([] {
+      for (const auto& d : *made_dirs()) vrft::remove_tree(d);
+    }) == 0;
+  }();
+  (void)registered;
   std::filesystem::path p = std::filesystem::temp_directory_path() / ("vrft-test-" + name + "-" + std::to_string(::getpid()));
   vrft::remove_tree(p.string());  // not std::filesystem::remove_all: see core/fs.h
   std::filesystem::create_directories(p);
+  made_dirs()->push_back(p.string());
   return p.string();
 }
 
@@ -64,6 +83,19 @@ inline std::string python(const std::string& script_and_args) {
   CommandResult r = run(cmd);
   EXPECT_EQ(r.status, 0) << "reference script failed: " << cmd << "\n" << r.output;
   return r.output;
+}
+
+// Runs scripts/SCRIPT_AND_ARGS once to make `dir`/`done_file`, under a file lock, so that
+// test processes running in parallel (ctest -j) neither race nor read half-written files.
+inline void generate_once(const std::string& dir, const std::string& done_file, const std::string& script_and_args) {
+  const std::string done = dir + "/" + done_file;
+  if (std::filesystem::exists(done)) return;
+  int fd = ::open((dir + "/.lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0) << "cannot create " << dir << "/.lock";
+  ::flock(fd, LOCK_EX);
+  if (!std::filesystem::exists(done)) python(script_and_args);
+  ::flock(fd, LOCK_UN);
+  ::close(fd);
 }
 
 }  // namespace vrft::test

@@ -42,7 +42,7 @@ TEST(ImageProcessor, SmartResizeVectors) {
 TEST(ImageProcessor, PixelValuesEqualTransformers) {
   if (!std::filesystem::exists(fixtures())) GTEST_SKIP() << "fixture missing: " << fixtures();
   std::string d = test::refs_cache_dir("image_refs.py");
-  if (!std::filesystem::exists(d + "/refs.jsonl")) test::python("refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
+  test::generate_once(d, "refs.jsonl", "refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
   SafetensorsFile expect(d + "/pixel_values.safetensors");
   std::ifstream in(d + "/refs.jsonl");
   std::string line;

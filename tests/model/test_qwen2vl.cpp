@@ -25,7 +25,8 @@ const char* kVariants[] = {"qwen2vl", "qwen2vl_untied", "qwen25vl"};
 std::string refs() {
   static std::string dir = [] {
     std::string d = test::refs_cache_dir("qwen2vl_refs.py");
-    if (!fs::exists(d + "/qwen25vl/outputs.safetensors")) test::python("refs/qwen2vl_refs.py' '" + d + "'");
+    // The script writes qwen25vl last; its outputs mark a complete set.
+    test::generate_once(d, "qwen25vl/outputs.safetensors", "refs/qwen2vl_refs.py' '" + d + "'");
     return d;
   }();
   return dir;

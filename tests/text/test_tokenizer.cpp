@@ -29,7 +29,7 @@ const Tokenizer& qwen() {
 
 std::string refs() {
   std::string d = test::refs_cache_dir("tokenizer_refs.py");
-  if (!std::filesystem::exists(d + "/encode.jsonl")) test::python("refs/tokenizer_refs.py' '" + fixture() + "' '" + d + "'");
+  test::generate_once(d, "encode.jsonl", "refs/tokenizer_refs.py' '" + fixture() + "' '" + d + "'");
   return d;
 }
 
