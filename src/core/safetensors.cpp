@@ -97,7 +97,7 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
   size_t nbytes = t.end - t.begin;
   if (reinterpret_cast<uintptr_t>(p) % st_dtype_size(t.dtype) != 0) {
     torch::Tensor out = torch::empty(t.shape, opts);
-    std::memcpy(out.data_ptr(), p, nbytes);
+    if (nbytes > 0) std::memcpy(out.data_ptr(), p, nbytes);  // an empty tensor has no storage
     return out;
   }
   auto keep = map_;  // the tensor's deleter keeps the mapping alive
