@@ -15,8 +15,8 @@ case "$TARGET" in
   safetensors_header)
     SOURCES=(tests/fuzz/fuzz_safetensors_header.cpp src/core/safetensors_header.cpp src/core/error.cpp); LIBS=() ;;
   rewards)
-    SOURCES=(tests/fuzz/fuzz_rewards.cpp src/reward/answer.cpp src/reward/rewards.cpp src/core/error.cpp
-             src/core/fs.cpp); LIBS=(-lutf8proc) ;;
+    SOURCES=(tests/fuzz/fuzz_rewards.cpp src/reward/answer.cpp src/reward/rewards.cpp src/core/utf8.cpp
+             src/core/error.cpp src/core/fs.cpp); LIBS=(-lutf8proc) ;;
   *) echo "fuzz.sh: unknown target '$TARGET' (safetensors_header, rewards)" >&2; exit 1 ;;
 esac
 

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "visual_rft/core/utf8.h"
+
 namespace vrft {
 
 // ---- Python-exact text operations -----------------------------------------------------------
@@ -28,13 +30,17 @@ size_t py_space_at(std::string_view s, size_t i) {
   return 0;
 }
 
-std::string_view py_strip(std::string_view s) {
-  size_t b = 0;
-  while (b < s.size()) {
-    size_t n = py_space_at(s, b);
+size_t py_skip_spaces(std::string_view s, size_t i) {
+  while (i < s.size()) {
+    size_t n = py_space_at(s, i);
     if (!n) break;
-    b += n;
+    i += n;
   }
+  return i;
+}
+
+std::string_view py_strip(std::string_view s) {
+  size_t b = py_skip_spaces(s, 0);
   size_t e = s.size();
   while (e > b) {
     size_t n = 0;
@@ -88,12 +94,7 @@ bool py_format_match(std::string_view s) {
   // Some "</think>" after the opening tag, then whitespace, then "<answer>" that ends no
   // later than where the closing "</answer>" begins.
   for (size_t i = s.find(kEndThink, kThink.size()); i != std::string_view::npos; i = s.find(kEndThink, i + 1)) {
-    size_t j = i + kEndThink.size();
-    while (j < s.size()) {
-      size_t n = py_space_at(s, j);
-      if (!n) break;
-      j += n;
-    }
+    size_t j = py_skip_spaces(s, i + kEndThink.size());
     if (s.substr(j, kAnswer.size()) == kAnswer && j + kAnswer.size() <= answer_body_end) return true;
   }
   return false;
@@ -109,24 +110,6 @@ const PyValue* PyValue::get(std::string_view key) const {
 }
 
 namespace {
-
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xc0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xe0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    out += static_cast<char>(0xf0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    out += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-}
 
 constexpr int kMaxDepth = 512;
 
@@ -208,7 +191,7 @@ struct JsonParser {
             else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
             else return false;
           }
-          append_utf8(out, cp);
+          out += utf8_encode(cp);
           break;
         }
         default: return false;
@@ -284,13 +267,7 @@ struct LenientParser {
   size_t i = 0;
   bool truncated = false;
 
-  void ws() {
-    while (i < s.size()) {
-      size_t n = py_space_at(s, i);
-      if (!n) break;
-      i += n;
-    }
-  }
+  void ws() { i = py_skip_spaces(s, i); }
   bool at_end() { return i >= s.size(); }
 
   static bool ident_char(char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -538,13 +515,7 @@ bool scan_number(std::string_view s, size_t& i, double& out) {
   return true;
 }
 
-void skip_ws(std::string_view s, size_t& i) {
-  while (i < s.size()) {
-    size_t n = py_space_at(s, i);
-    if (!n) break;
-    i += n;
-  }
-}
+void skip_ws(std::string_view s, size_t& i) { i = py_skip_spaces(s, i); }
 
 bool expect(std::string_view s, size_t& i, char c) {
   skip_ws(s, i);

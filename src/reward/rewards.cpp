@@ -330,13 +330,7 @@ namespace {
 // each number divided by 1000.
 std::vector<Box> reference_lisa_matches(std::string_view s) {
   std::vector<Box> out;
-  auto ws = [&](size_t& k) {
-    while (k < s.size()) {
-      size_t n = py_space_at(s, k);
-      if (!n) break;
-      k += n;
-    }
-  };
+  auto ws = [&](size_t& k) { k = py_skip_spaces(s, k); };
   auto num = [&](size_t& k, double& v) {
     size_t b = k;
     while (k < s.size() && s[k] >= '0' && s[k] <= '9') ++k;

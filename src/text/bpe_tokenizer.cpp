@@ -16,7 +16,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/text/tokenizer.h"
-#include "visual_rft/text/utf8.h"
+#include "visual_rft/core/utf8.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>

@@ -11,7 +11,7 @@
 #include "test_util.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/text/tokenizer.h"
-#include "visual_rft/text/utf8.h"
+#include "visual_rft/core/utf8.h"
 
 using namespace vrft;
 

@@ -26,6 +26,8 @@ namespace vrft {
 std::string_view py_strip(std::string_view s);
 // Length in bytes of the Unicode whitespace character starting at s[i], 0 if none.
 size_t py_space_at(std::string_view s, size_t i);
+// The first position at or after i that is not Unicode whitespace (Python's \s*).
+size_t py_skip_spaces(std::string_view s, size_t i);
 // str.replace(old, new): every non-overlapping occurrence, left to right.
 std::string py_replace(std::string_view s, std::string_view from, std::string_view to);
 

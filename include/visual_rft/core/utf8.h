@@ -1,4 +1,4 @@
-// visual_rft/text/utf8.h: small UTF-8 helpers shared by the tokenizers and the chat template.
+// visual_rft/core/utf8.h: small UTF-8 helpers shared by the tokenizer and the reward parsers.
 #pragma once
 
 #include <cstddef>

@@ -1,5 +1,5 @@
-// src/text/utf8.cpp: UTF-8 validation (the Unicode "maximal subpart" rule), NFC.
-#include "visual_rft/text/utf8.h"
+// src/core/utf8.cpp: UTF-8 validation (the Unicode "maximal subpart" rule), NFC.
+#include "visual_rft/core/utf8.h"
 
 #include <utf8proc.h>
 
