@@ -8,6 +8,11 @@ Writes OUTDIR/gen_NN.png (generated images of random sizes and aspect ratios, ti
 up to the 200:1 limit) and OUTDIR/refs.jsonl: one line per (image, setting) with the image
 path, min/max pixels, the expected image_grid_thw and the name of the tensor in
 OUTDIR/pixel_values.safetensors holding the expected pixel_values.
+
+It also writes OUTDIR/fmt_*: one photo saved in the formats and modes a user may hand over
+(alpha, LA, palette with and without transparency, grayscale PNG/JPEG, 16-bit PNG, WebP
+lossless/lossy/alpha, BMP, a JPEG with an EXIF orientation tag), each processed as Image.open
+gives it, like the reference trainer loads images.
 """
 import argparse
 import glob
@@ -46,6 +51,54 @@ def generated(rng, out, n):
     return paths
 
 
+def formats(photo, out):
+    """The photo (cut small) in every mode and container the loader must handle."""
+    rgb = Image.open(photo).convert("RGB").resize((173, 131), Image.BICUBIC)
+    a = np.asarray(rgb)
+    h, w = a.shape[:2]
+    alpha = ((np.add.outer(np.arange(h), np.arange(w)) * 7) % 256).astype(np.uint8)
+    alpha[:10, :] = 0  # fully transparent rows take the background as is
+    rgba = Image.fromarray(np.dstack([a, alpha]), "RGBA")
+    gray = rgb.convert("L")
+    pal = rgb.quantize(64)
+    pal_t = pal.copy()
+    pal_t.info["transparency"] = 3
+    g16 = Image.fromarray((np.asarray(gray).astype(np.uint16) * 3))  # I;16, some values > 255
+    rgb16 = (a.astype(np.uint16) * 257 + 11).astype(">u2")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 on display; Image.open ignores it
+    cases = {
+        "fmt_rgba.png": lambda p: rgba.save(p),
+        "fmt_la.png": lambda p: Image.merge("LA", [gray, Image.fromarray(alpha)]).save(p),
+        "fmt_palette.png": lambda p: pal.save(p),
+        "fmt_palette_trns.png": lambda p: pal_t.save(p, transparency=3),
+        "fmt_gray.png": lambda p: gray.save(p),
+        "fmt_gray.jpg": lambda p: gray.save(p, quality=90),
+        "fmt_gray16.png": lambda p: g16.save(p),
+        "fmt_lossless.webp": lambda p: rgb.save(p, lossless=True),
+        "fmt_lossy.webp": lambda p: rgb.save(p, quality=80),
+        "fmt_alpha.webp": lambda p: rgba.save(p, lossless=True),
+        "fmt_rgb.bmp": lambda p: rgb.save(p),
+        "fmt_exif6.jpg": lambda p: rgb.save(p, quality=92, exif=exif),
+    }
+    paths = []
+    for name, save in cases.items():
+        p = os.path.join(out, name)
+        save(p)
+        paths.append(p)
+    # 16-bit RGB PNG, written by hand: Pillow cannot save one.
+    import zlib, struct
+    raw = b"".join(b"\0" + row.tobytes() for row in rgb16)
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+    p = os.path.join(out, "fmt_rgb16.png")
+    with open(p, "wb") as fh:
+        fh.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    paths.append(p)
+    return paths
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("fixtures")
@@ -57,6 +110,7 @@ def main():
     rng = random.Random(a.seed)
     photos = sorted(p for p in glob.glob(os.path.join(a.fixtures, "*")) if p.lower().endswith((".png", ".jpg", ".jpeg")))
     images = [(p, SETTINGS[:2]) for p in photos] + [(p, [rng.choice(SETTINGS)]) for p in generated(rng, a.out, a.n)]
+    images += [(p, [SETTINGS[2]]) for p in formats(photos[0], a.out)]
     tensors, rows = {}, []
     for path, settings in images:
         for mn, mx in settings:

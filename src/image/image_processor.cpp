@@ -7,6 +7,7 @@
 // more than twice as many pixels as the width), each skipped when its size is unchanged.
 #include "visual_rft/image/image_processor.h"
 
+#include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <filesystem>
@@ -37,11 +38,42 @@ ImageSize smart_resize(int64_t height, int64_t width, int64_t factor, int64_t mi
   return {static_cast<int64_t>(hb), static_cast<int64_t>(wb)};
 }
 
+namespace {
+
+// Pillow's ImagingAlphaComposite of one channel over an opaque white background, as
+// transformers' convert_to_rgb does it (Image.alpha_composite(white, rgba)): with an opaque
+// destination its coefficients reduce to a<<7 and (255-a)<<7, and the division by 255 is
+// Pillow's shift trick, which is not always round-to-nearest.
+inline uint8_t over_white(uint32_t src, uint32_t a) {
+  if (a == 0) return 255;
+  constexpr uint32_t kBits = 7;
+  const uint32_t tmp = src * (a << kBits) + 255u * ((255u - a) << kBits) + (0x80u << kBits);
+  return static_cast<uint8_t>((((tmp >> 8) + tmp) >> 8) >> kBits);
+}
+
+// 16-bit samples as Pillow reads them: colour PNGs keep the high byte ("RGB;16B"), a
+// grayscale one opens as mode I;16 whose conversion to RGB clips at 255.
+cv::Mat to_8bit_like_pillow(const cv::Mat& raw) {
+  cv::Mat out(raw.rows, raw.cols, CV_MAKETYPE(CV_8U, raw.channels()));
+  const bool gray = raw.channels() == 1;
+  for (int y = 0; y < raw.rows; ++y) {
+    const uint16_t* s = raw.ptr<uint16_t>(y);
+    uint8_t* d = out.ptr<uint8_t>(y);
+    for (int x = 0; x < raw.cols * raw.channels(); ++x)
+      d[x] = static_cast<uint8_t>(gray ? std::min<uint16_t>(s[x], 255) : s[x] >> 8);
+  }
+  return out;
+}
+
+}  // namespace
+
 cv::Mat load_image_rgb(const std::string& path) {
   if (!std::filesystem::exists(path)) throw FileError("image '" + path + "' does not exist");
   cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
   if (raw.empty()) throw FileError("image '" + path + "' cannot be decoded (corrupt or not an image)");
-  if (raw.depth() != CV_8U) throw FileError("image '" + path + "' is not 8 bits per channel (not supported)");
+  if (raw.depth() == CV_16U) raw = to_8bit_like_pillow(raw);
+  if (raw.depth() != CV_8U)
+    throw FileError("image '" + path + "' has samples that are neither 8 nor 16 bits (not supported)");
   cv::Mat rgb;
   switch (raw.channels()) {
     case 1: cv::cvtColor(raw, rgb, cv::COLOR_GRAY2RGB); break;
@@ -52,13 +84,8 @@ cv::Mat load_image_rgb(const std::string& path) {
       for (int y = 0; y < raw.rows; ++y) {
         const uint8_t* s = raw.ptr<uint8_t>(y);
         uint8_t* d = rgb.ptr<uint8_t>(y);
-        for (int x = 0; x < raw.cols; ++x, s += 4, d += 3) {
-          const int a = s[3];
-          for (int c = 0; c < 3; ++c) {
-            const int src = s[2 - c];  // BGRA -> RGB
-            d[c] = static_cast<uint8_t>((src * a + 255 * (255 - a) + 127) / 255);
-          }
-        }
+        for (int x = 0; x < raw.cols; ++x, s += 4, d += 3)
+          for (int c = 0; c < 3; ++c) d[c] = over_white(s[2 - c], s[3]);  // BGRA -> RGB
       }
       break;
     }

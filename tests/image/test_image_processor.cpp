@@ -46,7 +46,7 @@ TEST(ImageProcessor, PixelValuesEqualTransformers) {
   SafetensorsFile expect(d + "/pixel_values.safetensors");
   std::ifstream in(d + "/refs.jsonl");
   std::string line;
-  int n = 0, photos = 0;
+  int n = 0, photos = 0, formats = 0;
   while (std::getline(in, line)) {
     auto r = nlohmann::json::parse(line);
     std::string path = r["image"];
@@ -62,8 +62,10 @@ TEST(ImageProcessor, PixelValuesEqualTransformers) {
     double diff = (got.pixel_values - want).abs().max().item<double>();
     EXPECT_LE(diff, 1e-6) << "max |pixel_values - transformers| = " << diff;
     ++n;
-    if (path.find("gen_") == std::string::npos) ++photos;
+    if (path.find("/fmt_") != std::string::npos) ++formats;
+    else if (path.find("gen_") == std::string::npos) ++photos;
   }
+  EXPECT_GE(formats, 13);  // alpha, LA, palette (+tRNS), gray, 16-bit, WebP x3, BMP, EXIF
   EXPECT_GE(n, 70);
   EXPECT_GE(photos, 15);
 }
