@@ -285,7 +285,7 @@ std::string BpeTokenizer::decode(const std::vector<int64_t>& ids, bool skip_spec
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const TokenizerOptions& opts) {
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& path, const TokenizerOptions& opts) {
   return std::make_unique<BpeTokenizer>(path, opts);
 }
 

@@ -2,6 +2,7 @@
 // config show / schema, and the errors users see for bad configs and overrides.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -132,4 +133,38 @@ TEST(Cli, BenchRewardsRuns) {
   auto r = run(cli() + " bench rewards --n 2000");
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("visual_rft"), std::string::npos) << r.output;
+}
+
+TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
+  const std::string fx = vrft::test::source_dir() + "/../shared/fixtures";
+  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing";
+  std::string dir = vrft::test::scratch_dir("cli-prompt");
+  auto mk = run(cli() + " inspect prompt --help");
+  ASSERT_EQ(mk.status, 0) << mk.output;
+  // A model folder needs no weights for this: config, tokenizer, processor settings.
+  vrft::write_file_atomic(dir + "/config.json",
+                          R"({"model_type": "qwen2_vl", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+                              "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 151936,
+                              "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+                              "vision_config": {"depth": 2, "embed_dim": 32, "num_heads": 2, "hidden_size": 64}})");
+  vrft::write_file_atomic(dir + "/tokenizer.json", vrft::read_file(fx + "/qwen2_5/tokenizer.json"));
+  vrft::write_file_atomic(dir + "/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 401408})");
+  auto r = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx + "/images/HappyFish.jpg' --prompt 'What fish?' --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_NE(j["text"].get<std::string>().find("<|vision_start|><|image_pad|><|vision_end|>What fish?<|im_end|>"), std::string::npos);
+  const auto& im = j["images"][0];
+  EXPECT_EQ(im["tokens"].get<int64_t>(), j["image_tokens"].get<int64_t>());
+  EXPECT_EQ(im["grid_thw"][1].get<int64_t>() * 14, im["resized"][0].get<int64_t>());
+  // The documented 26 tokens hold "Describe this image." (4) and one pad; "What fish?" is 3.
+  EXPECT_EQ(j["num_tokens"].get<int64_t>(), 26 - 4 + 3 - 1 + j["image_tokens"].get<int64_t>());
+  // Text form, and a corrupt image: one line naming the file.
+  auto t = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx + "/images/HappyFish.jpg' --prompt hi --max-pixels 50176");
+  EXPECT_EQ(t.status, 0) << t.output;
+  EXPECT_NE(t.output.find("HappyFish.jpg"), std::string::npos) << t.output;
+  EXPECT_NE(t.output.find("grid t=1"), std::string::npos) << t.output;
+  vrft::write_file_atomic(dir + "/broken.jpg", std::string("\xff\xd8\xff\xe0 truncated", 14));
+  auto b = run(cli() + " inspect prompt --model '" + dir + "' --image '" + dir + "/broken.jpg' --prompt hi 2>&1");
+  EXPECT_NE(b.status, 0);
+  EXPECT_NE(b.output.find("broken.jpg"), std::string::npos) << b.output;
 }

@@ -5,7 +5,8 @@
 // the Qwen2 pre-tokenizer regex (PCRE2 with Unicode properties), GPT-2's byte-to-unicode
 // map, merges by rank with a cache, and decoding with errors="replace" and
 // skip_special_tokens. Ids equal those of the `tokenizers` package (tested on a 20,000-string
-// corpus).
+// corpus). And sentencepiece `.model` files through Debian's libsentencepiece (ids equal
+// those of the Python `sentencepiece` package).
 #pragma once
 
 #include <cstdint>
@@ -35,8 +36,17 @@ struct TokenizerOptions {
   int64_t max_added_token_id = -1;  // -1: keep all
 };
 
-// Loads a tokenizer.json (byte-level BPE with the Qwen2 pre-tokenizer). Throws FileError for
-// a missing or malformed file and for other tokenizer types, naming what is unsupported.
+// Loads a tokenizer: a `.model` file is sentencepiece, any other file a tokenizer.json; a
+// folder (a model folder) holds tokenizer.json or else tokenizer.model. Throws FileError for
+// a missing or malformed file and for unsupported tokenizer types, naming what is unsupported.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path, const TokenizerOptions& opts = {});
+
+// A tokenizer.json with byte-level BPE and the Qwen2 pre-tokenizer.
+std::unique_ptr<Tokenizer> load_bpe_tokenizer(const std::string& path, const TokenizerOptions& opts = {});
+
+// A sentencepiece model (unigram or BPE, with or without byte fallback). Special tokens are
+// its control, unknown and user-defined pieces (the Qwen chat tokens of a small model are
+// user-defined pieces, matched atomically by sentencepiece itself).
+std::unique_ptr<Tokenizer> load_sentencepiece_tokenizer(const std::string& path);
 
 }  // namespace vrft

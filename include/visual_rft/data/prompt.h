@@ -1,0 +1,76 @@
+// visual_rft/data/prompt.h: conversations with images -> the model's batched input, exactly as
+// transformers' Qwen2VLProcessor makes it:
+//   processor(text=processor.apply_chat_template(messages, add_generation_prompt=True),
+//             images=images, padding=True, padding_side="left")
+// Each prompt is rendered with the chat template and tokenised; each <|image_pad|> becomes
+// t*h*w / merge_size^2 copies (one per merged 2x2 patch, i.e. per vision token); rows are
+// left-padded with the pad token and a zero attention mask.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "visual_rft/image/image_processor.h"
+#include "visual_rft/model/config.h"
+#include "visual_rft/text/chat_template.h"
+#include "visual_rft/text/tokenizer.h"
+
+namespace vrft {
+
+struct PromptInput {
+  std::vector<ChatMessage> messages;
+  std::vector<cv::Mat> images;  // 8-bit RGB, one per image item, in order of appearance
+};
+
+struct EncodedPrompt {
+  torch::Tensor input_ids;       // [B, T] int64, left-padded
+  torch::Tensor attention_mask;  // [B, T] int64, 0 on the padding
+  torch::Tensor pixel_values;    // [N, 1176] float32: the batch's images in order (undefined if none)
+  torch::Tensor image_grid_thw;  // [I, 3] int64 (undefined if none)
+  std::vector<int64_t> lengths;            // [B] unpadded prompt lengths
+  std::vector<int64_t> images_per_prompt;  // [B]
+  std::vector<std::string> texts;          // [B] rendered prompts, before the pad expansion
+  std::vector<ImageSize> resized;          // [I] size each image was resized to
+
+  int64_t batch() const { return input_ids.size(0); }
+  // Patches (rows of pixel_values) and grid rows of prompt b: [first, first + count).
+  std::pair<int64_t, int64_t> image_rows(int64_t b) const;
+  std::pair<int64_t, int64_t> patch_rows(int64_t b) const;
+};
+
+struct PromptTokens {
+  int64_t pad = 151643;    // <|endoftext|>, tokenizer_config pad_token of Qwen2-VL
+  int64_t image = 151655;  // <|image_pad|>
+};
+
+class PromptEncoder {
+ public:
+  PromptEncoder(std::shared_ptr<const Tokenizer> tokenizer, ProcessorConfig processor, PromptTokens tokens,
+                ChatTemplateOptions chat = {});
+
+  // The tokenizer, processor settings and token ids of a model folder (tokenizer.json or
+  // tokenizer.model, config.json, preprocessor_config.json, tokenizer_config.json's pad_token).
+  static PromptEncoder from_model_dir(const std::string& dir, ChatTemplateOptions chat = {});
+
+  std::string render(const PromptInput& p) const { return render_chat_template(p.messages, chat_); }
+  // Throws Error naming the prompt when its image items and images disagree in number.
+  EncodedPrompt encode(const std::vector<PromptInput>& batch) const;
+
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const ProcessorConfig& processor() const { return processor_; }
+  ProcessorConfig& processor() { return processor_; }
+  const PromptTokens& tokens() const { return tokens_; }
+
+ private:
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  ProcessorConfig processor_;
+  PromptTokens tokens_;
+  ChatTemplateOptions chat_;
+};
+
+}  // namespace vrft

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Reference EncodedPrompts for tests/data/test_prompt.cpp, made by transformers'
+Qwen2VLProcessor: processor(text=processor.apply_chat_template(...), images=...,
+padding=True, padding_side="left").
+
+usage: prompt_refs.py TOKENIZER_JSON IMAGES_DIR OUTDIR
+
+The processor is assembled locally (the model hub is out of reach): the tokenizer from
+TOKENIZER_JSON, the slow (PIL) image processor, and the Qwen2-VL-Instruct chat template
+written out below from its published text (qwen2vl.md section 5). Writes OUTDIR/cases.json
+(each case: messages, image paths, options, expected input_ids / attention_mask /
+image_grid_thw) and OUTDIR/pixel_values.safetensors (one tensor per case).
+"""
+import json
+import os
+import sys
+
+import torch
+from safetensors.torch import save_file
+from PIL import Image
+from transformers import Qwen2VLProcessor, PreTrainedTokenizerFast
+try:
+    from transformers import Qwen2VLImageProcessorPil as SlowProcessor
+except ImportError:
+    from transformers import Qwen2VLImageProcessor as SlowProcessor
+
+TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}"
+    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
+    "<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
+    "<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+Q = ("Detect all objects belonging to the category 'dog' in the image, and provide the "
+     "bounding boxes (between 0 and 1000, integer) and confidence (between 0 and 1, with two "
+     "decimal places). Output the thinking process in <think> </think> and final answer in "
+     "<answer> </answer> tags.")
+
+
+def img(t):
+    return {"type": "image"} if t is None else {"type": "text", "text": t}
+
+
+def user(*items):
+    return {"role": "user", "content": [img(i) for i in items]}
+
+
+def cases(photos):
+    a, b, c, d = photos[:4]
+    return [
+        # name, batch of (messages, images), options
+        ("single", [([user(None, Q)], [a])], {}),
+        ("batch_lengths", [([user(None, "What is this?")], [a]),
+                           ([user(None, Q)], [b]),
+                           ([user(None, None, "Compare the two pictures.")], [c, d])], {"max_pixels": 200704}),
+        ("system_and_assistant", [([{"role": "system", "content": [img("You are a careful annotator.")]},
+                                    user(None, "Name the animal."),
+                                    {"role": "assistant", "content": [img("<think>fur</think><answer>cat</answer>")]},
+                                    user(None, "And this one? ünïcödé 你好 🙂")], [b, c])], {"max_pixels": 100352}),
+        ("vision_id", [([user(None, "first", None, "second")], [d, a])], {"add_vision_id": True, "max_pixels": 50176}),
+        ("text_only_row", [([user("No picture here, just   spaces\tand\nnewlines.")], []),
+                           ([user(None, "With one.")], [a])], {"min_pixels": 200704, "max_pixels": 401408}),
+        ("no_generation_prompt", [([user(None, "Caption:")], [c])], {"add_generation_prompt": False}),
+    ]
+
+
+# Without torchvision no video processor can be built, and ProcessorMixin refuses a missing
+# one; these prompts hold no video, so the class check is skipped.
+Qwen2VLProcessor.check_argument_for_proper_class = lambda self, name, arg: None
+
+
+def main():
+    tok_json, images_dir, out = sys.argv[1:4]
+    os.makedirs(out, exist_ok=True)
+    photos = sorted(os.path.join(images_dir, f) for f in os.listdir(images_dir) if f.endswith((".jpg", ".png")))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=tok_json, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                        padding_side="left")
+    rows, tensors = [], {}
+    for name, batch, opts in cases(photos):
+        ip = SlowProcessor(min_pixels=opts.get("min_pixels", 3136), max_pixels=opts.get("max_pixels", 12845056))
+        proc = Qwen2VLProcessor(image_processor=ip, tokenizer=tokenizer, chat_template=TEMPLATE)
+        texts = [proc.apply_chat_template(m, tokenize=False, add_generation_prompt=opts.get("add_generation_prompt", True),
+                                          add_vision_id=opts.get("add_vision_id", False)) for m, _ in batch]
+        images = [Image.open(p) for _, ims in batch for p in ims]
+        enc = proc(text=texts, images=images or None, padding=True, padding_side="left", return_tensors="pt")
+        row = {"name": name, "options": opts, "texts": texts,
+               "batch": [{"messages": m, "images": ims} for m, ims in batch],
+               "input_ids": enc["input_ids"].tolist(), "attention_mask": enc["attention_mask"].tolist()}
+        if images:
+            row["image_grid_thw"] = enc["image_grid_thw"].tolist()
+            tensors[name] = enc["pixel_values"].float().contiguous()
+        rows.append(row)
+    save_file(tensors, os.path.join(out, "pixel_values.safetensors"))
+    with open(os.path.join(out, "cases.json.tmp"), "w") as fh:
+        json.dump(rows, fh, ensure_ascii=False)
+    os.replace(os.path.join(out, "cases.json.tmp"), os.path.join(out, "cases.json"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+// tests/data/test_prompt.cpp: the chat template and PromptEncoder against transformers'
+// Qwen2VLProcessor (scripts/refs/prompt_refs.py): rendered text, input_ids, attention_mask
+// (left padding), image_grid_thw and pixel_values of batches with several images per prompt,
+// system and assistant turns, add_vision_id, text-only rows; the token ids of qwen2vl.md §5;
+// errors for a mismatched number of images.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
+#include "visual_rft/data/prompt.h"
+
+using namespace vrft;
+
+namespace {
+
+std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
+
+#define REQUIRE_FIXTURES()                                                                          \
+  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+
+std::shared_ptr<const Tokenizer> qwen() {
+  static std::shared_ptr<const Tokenizer> t = load_tokenizer(fixtures() + "/qwen2_5/tokenizer.json");
+  return t;
+}
+
+std::vector<ChatMessage> messages_from_json(const nlohmann::json& j) {
+  std::vector<ChatMessage> out;
+  for (const auto& m : j) {
+    ChatMessage msg{m["role"].get<std::string>(), {}};
+    for (const auto& c : m["content"]) {
+      msg.content.push_back(c["type"] == "image" ? ChatContent::image() : ChatContent::plain(c["text"].get<std::string>()));
+    }
+    out.push_back(std::move(msg));
+  }
+  return out;
+}
+
+torch::Tensor to_tensor(const nlohmann::json& rows) {
+  std::vector<int64_t> flat;
+  for (const auto& r : rows)
+    for (const auto& v : r) flat.push_back(v.get<int64_t>());
+  return torch::tensor(flat, torch::kInt64).view({static_cast<int64_t>(rows.size()), -1});
+}
+
+}  // namespace
+
+TEST(ChatTemplate, DocumentedExample) {
+  REQUIRE_FIXTURES();
+  std::string text = render_chat_template(image_question("Describe this image."));
+  EXPECT_EQ(text,
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+            "<|vision_start|><|image_pad|><|vision_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(qwen()->encode(text), (std::vector<int64_t>{151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644,
+                                                        872, 198, 151652, 151655, 151653, 74785, 419, 2168, 13, 151645, 198,
+                                                        151644, 77091, 198}));
+}
+
+TEST(PromptEncoder, EqualsQwen2VLProcessor) {
+  REQUIRE_FIXTURES();
+  std::string d = test::refs_cache_dir("prompt_refs.py");
+  test::generate_once(d, "cases.json", "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() +
+                                           "/images' '" + d + "'");
+  auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
+  SafetensorsFile pixels(d + "/pixel_values.safetensors");
+  ASSERT_GE(cases.size(), 6u);
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c["name"].get<std::string>());
+    const auto& o = c["options"];
+    ProcessorConfig pc;
+    pc.min_pixels = o.value("min_pixels", int64_t{3136});
+    pc.max_pixels = o.value("max_pixels", int64_t{12845056});
+    ChatTemplateOptions chat;
+    chat.add_generation_prompt = o.value("add_generation_prompt", true);
+    chat.add_vision_id = o.value("add_vision_id", false);
+    PromptEncoder enc(qwen(), pc, PromptTokens{}, chat);
+    std::vector<PromptInput> batch;
+    for (const auto& b : c["batch"]) {
+      PromptInput p{messages_from_json(b["messages"]), {}};
+      for (const auto& path : b["images"]) p.images.push_back(load_image_rgb(path.get<std::string>()));
+      batch.push_back(std::move(p));
+    }
+    EncodedPrompt got = enc.encode(batch);
+    for (size_t i = 0; i < batch.size(); ++i) EXPECT_EQ(got.texts[i], c["texts"][i].get<std::string>());
+    EXPECT_TRUE(torch::equal(got.input_ids, to_tensor(c["input_ids"])));
+    EXPECT_TRUE(torch::equal(got.attention_mask, to_tensor(c["attention_mask"])));
+    if (c.contains("image_grid_thw")) {
+      ASSERT_TRUE(got.image_grid_thw.defined());
+      EXPECT_TRUE(torch::equal(got.image_grid_thw, to_tensor(c["image_grid_thw"])));
+      torch::Tensor want = pixels.get(c["name"].get<std::string>());
+      ASSERT_EQ(got.pixel_values.sizes(), want.sizes());
+      EXPECT_LE((got.pixel_values - want).abs().max().item<double>(), 1e-6);
+    } else {
+      EXPECT_FALSE(got.pixel_values.defined());
+    }
+    // Per-prompt slices of the flat image tensors cover them exactly, in order.
+    int64_t patches = 0;
+    for (int64_t b = 0; b < got.batch(); ++b) {
+      auto [first, n] = got.patch_rows(b);
+      if (n) {
+        EXPECT_EQ(first, patches);
+      }
+      patches += n;
+      EXPECT_EQ(got.attention_mask[b].sum().item<int64_t>(), got.lengths[static_cast<size_t>(b)]);
+    }
+    EXPECT_EQ(patches, got.pixel_values.defined() ? got.pixel_values.size(0) : 0);
+  }
+}
+
+TEST(PromptEncoder, ImageCountMustMatch) {
+  REQUIRE_FIXTURES();
+  PromptEncoder enc(qwen(), ProcessorConfig{}, PromptTokens{});
+  cv::Mat img(56, 56, CV_8UC3, cv::Scalar(10, 20, 30));
+  try {
+    enc.encode({PromptInput{image_question("two?", 2), {img}}});
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("2 image placeholder(s) but 1 image(s)"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(enc.encode({PromptInput{image_question("none?", 0), {img}}}), Error);
+}
+
+TEST(PromptEncoder, FromModelDir) {
+  REQUIRE_FIXTURES();
+  std::string dir = test::scratch_dir("prompt-model");
+  write_file_atomic(dir + "/config.json", model_config_json(preset_model_config("tiny")));
+  write_file_atomic(dir + "/tokenizer.json", read_file(fixtures() + "/qwen2_5/tokenizer.json"));
+  write_file_atomic(dir + "/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 100352})");
+  PromptEncoder enc = PromptEncoder::from_model_dir(dir);
+  EXPECT_EQ(enc.processor().max_pixels, 100352);
+  EXPECT_EQ(enc.tokens().pad, 151643);
+  cv::Mat img(300, 500, CV_8UC3, cv::Scalar(1, 2, 3));
+  EncodedPrompt p = enc.encode({PromptInput{image_question("hi"), {img}}});
+  auto g = p.image_grid_thw[0];
+  EXPECT_EQ((p.input_ids == 151655).sum().item<int64_t>(), g.prod().item<int64_t>() / 4);
+}
