@@ -3,6 +3,9 @@
 // cos/sin cast to the activation dtype, RMSNorm casting back before the weight.
 #include "visual_rft/model/modules.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "visual_rft/model/rope.h"
 
 namespace vrft {
@@ -208,23 +211,64 @@ torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::T
   torch::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, S, hd]
   q = apply_rotary(q, c, s);
   k = apply_rotary(k, c, s);
-  if (cache) {
-    if (cache->k.size() <= layer) cache->k.resize(layer + 1), cache->v.resize(layer + 1);
-    if (cache->k[layer].defined()) {
-      k = torch::cat({cache->k[layer], k}, 2);
-      v = torch::cat({cache->v[layer], v}, 2);
-    }
-    cache->k[layer] = k;
-    cache->v[layer] = v;
-  }
+  if (cache) std::tie(k, v) = cache->append(layer, k, v);
   // GQA: kv head j serves query heads j*g ... j*g + g - 1.
   const int64_t g = heads / kv_heads;
+  if (g > 1 && S == 1) {
+    // One new token per row (decoding): the g query heads of a kv head become g query rows
+    // against that head's keys, so no copy of the cache is made. mask [B, 1, 1, T] broadcasts.
+    torch::Tensor out = at::scaled_dot_product_attention(q.reshape({B, kv_heads, g, head_dim}), k, v, mask);
+    return o_proj(out.reshape({B, 1, heads * head_dim}));
+  }
   if (g > 1) {
     k = k.repeat_interleave(g, 1);
     v = v.repeat_interleave(g, 1);
   }
   torch::Tensor out = at::scaled_dot_product_attention(q, k, v, mask);  // [B, heads, S, hd]
   return o_proj(out.transpose(1, 2).reshape({B, S, heads * head_dim}));
+}
+
+std::pair<torch::Tensor, torch::Tensor> KVCache::append(size_t layer, const torch::Tensor& k_new,
+                                                        const torch::Tensor& v_new) {
+  if (k.size() <= layer) k.resize(layer + 1), v.resize(layer + 1);
+  const int64_t S = k_new.size(2);
+  if (!k[layer].defined()) {
+    k[layer] = k_new;
+    v[layer] = v_new;
+  } else if (k[layer].size(2) >= len + S) {  // room reserved: write in place
+    k[layer].narrow(2, len, S).copy_(k_new);
+    v[layer].narrow(2, len, S).copy_(v_new);
+  } else {
+    k[layer] = torch::cat({k[layer].narrow(2, 0, len), k_new}, 2);
+    v[layer] = torch::cat({v[layer].narrow(2, 0, len), v_new}, 2);
+  }
+  return {k[layer].narrow(2, 0, len + S), v[layer].narrow(2, 0, len + S)};
+}
+
+KVCache KVCache::repeat_rows(int64_t times, int64_t capacity) const {
+  KVCache out;
+  out.len = len;
+  for (size_t i = 0; i < k.size(); ++i) {
+    for (auto [src, dst] : {std::pair{&k[i], &out.k}, std::pair{&v[i], &out.v}}) {
+      const auto& t = *src;  // [rows, kvh, >= len, hd]
+      torch::Tensor buf = torch::empty({t.size(0) * times, t.size(1), std::max(capacity, len), t.size(3)}, t.options());
+      buf.narrow(2, 0, len).copy_(t.narrow(2, 0, len).repeat_interleave(times, 0));
+      dst->push_back(buf);
+    }
+  }
+  return out;
+}
+
+void KVCache::move_rows(const torch::Tensor& dst, const torch::Tensor& src, int64_t keep) {
+  for (auto* list : {&k, &v}) {
+    for (auto& t : *list) {
+      if (dst.numel()) {
+        const auto d = dst.to(t.device()), s = src.to(t.device());
+        t.index_copy_(0, d, t.index_select(0, s));
+      }
+      t = t.narrow(0, 0, keep);
+    }
+  }
 }
 
 Qwen2MLPImpl::Qwen2MLPImpl(const TextConfig& c) {
@@ -270,6 +314,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
       h = layer->forward(h, cos, sin, mask, cache, i);
     }
   }
+  if (cache) cache->advance(inputs_embeds.size(1));
   return norm(h);
 }
 

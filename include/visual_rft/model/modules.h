@@ -94,9 +94,27 @@ TORCH_MODULE(VisionTransformer);
 // ---- language model ---------------------------------------------------------------------------
 
 // Keys and values of every layer for incremental decoding: [B, kv_heads, T, hd] each.
+// Keys and values of the past positions, per decoder layer: buffers [rows, kv_heads,
+// capacity, hd] whose first `len` positions are valid. Without room to spare, each step
+// concatenates (capacity == len; what a single forward with a cache needs). The generator
+// gives every row room for its whole completion (repeat_rows), so a decode step writes in
+// place, and drops finished rows by moving live rows into their slots (move_rows), which
+// copies only the rows that move.
 struct KVCache {
   std::vector<torch::Tensor> k, v;
-  int64_t length() const { return k.empty() || !k[0].defined() ? 0 : k[0].size(2); }
+  int64_t len = 0;
+
+  int64_t length() const { return len; }
+  int64_t rows() const { return k.empty() ? 0 : k[0].size(0); }
+  // Stores the S new positions of `layer` (k_new, v_new [rows, kvh, S, hd]) after the valid
+  // ones and returns keys and values of positions [0, len + S). advance(S) after all layers.
+  std::pair<torch::Tensor, torch::Tensor> append(size_t layer, const torch::Tensor& k_new, const torch::Tensor& v_new);
+  void advance(int64_t steps) { len += steps; }
+  // A cache whose row r * times + j is row r of this one, with room for `capacity` positions.
+  KVCache repeat_rows(int64_t times, int64_t capacity) const;
+  // Row dst[i] takes the contents of row src[i] (dst and src [n] int64, disjoint), then only
+  // the first `keep` rows remain (a view of the same buffers).
+  void move_rows(const torch::Tensor& dst, const torch::Tensor& src, int64_t keep);
 };
 
 struct Qwen2AttentionImpl : torch::nn::Module {
