@@ -43,6 +43,15 @@ print(f"{d}: CUDA fp32 max |logits - transformers(CPU)| = {((ours['logits'] - re
 PY
 done | tee "$OUT/cuda_parity.txt"
 
+# Rollouts: greedy parity on CUDA runs in ctest above (CPU); here the speed of the 2B shape
+# at B*G = 64 and 128 against the HBM bound, and transformers' generate side by side.
+case "$(cat "$OUT/gpu.txt")" in *H200*) HBM=4.8 ;; *) HBM=3.35 ;; esac
+for B in 8 16; do
+  "$VRFT" bench rollout --random 2b --device cuda --prompts $B --samples 8 --new-tokens 128 --ignore-eos \
+    --text-tokens 64 --image-size 448 --hbm-tbs $HBM | tee "$OUT/bench_rollout_2b_B${B}G8.txt"
+done
+"$PY" "$ROOT/scripts/bench/rollout_vs_hf.py" --preset 2b --device cuda --prompts 8 --samples 8 --new-tokens 128 \
+  --text-tokens 64 --image-size 448 --vrft "$VRFT" --repeats 1 | tee "$OUT/rollout_vs_hf_2b.txt"
 "$VRFT" bench rewards | tee "$OUT/bench_rewards.txt"
 "$VRFT" bench load --random 2b | tee "$OUT/bench_load.txt"
 echo "gpu check done"

@@ -4,6 +4,7 @@
 //                   time and the peak memory against the checkpoint's size
 //   bench tokenize  encodes a corpus on one thread (scripts/bench/tokenize_vs_hf.py runs the
 //                   `tokenizers` package on the same corpus and prints the ratio)
+//   bench rollout   in cmd_bench_rollout.cpp
 #include <sys/resource.h>
 
 #include <unistd.h>
@@ -132,10 +133,12 @@ void add_bench_command(CLI::App& app) {
                 static_cast<double>(bytes) / 1e6 / best, static_cast<double>(tokens) / best);
   });
 
+  add_bench_rollout(bench);
+
   auto* load = bench->add_subcommand("load", "Load a model folder and report time and peak memory");
   static std::string model_dir, random_preset, dtype_name = "bfloat16", keep_dir;
   load->add_option("--model", model_dir, "HF model folder to load");
-  load->add_option("--random", random_preset, "Write a random checkpoint of this shape first (tiny, 2b), then load it");
+  load->add_option("--random", random_preset, "Write a random checkpoint of this shape first (tiny, 100m, 2b), then load it");
   load->add_option("--dtype", dtype_name, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}))->capture_default_str();
   load->add_option("--dir", keep_dir, "Folder for the random checkpoint (default: a temporary one, removed after)");
   load->callback([] {

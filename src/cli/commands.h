@@ -9,7 +9,9 @@ namespace vrft::cli {
 void add_config_command(CLI::App& app);   // config show | schema
 void add_inspect_command(CLI::App& app);  // inspect tensors
 void add_score_command(CLI::App& app);    // score
-void add_bench_command(CLI::App& app);    // bench rewards | load
+void add_bench_command(CLI::App& app);    // bench rewards | load | tokenize | rollout
 void add_tokenize_command(CLI::App& app); // tokenize
+void add_generate_command(CLI::App& app); // generate
+void add_bench_rollout(CLI::App* bench);  // bench rollout (called by add_bench_command)
 
 }  // namespace vrft::cli

@@ -120,7 +120,23 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
   Qwen2VLConfig c;
   c.model_type = "qwen2_vl";
   if (name == "2b") return c;  // the defaults are Qwen2-VL-2B-Instruct's
-  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, 2b)");
+  if (name == "100m") {
+    // ~100M parameters (78M of them the tied 151936 x 512 embedding): a mid-size shape for
+    // CPU benchmarks where the per-step overhead no longer dominates.
+    c.text.hidden_size = 512;
+    c.text.intermediate_size = 1536;
+    c.text.num_hidden_layers = 8;
+    c.text.num_attention_heads = 8;
+    c.text.num_key_value_heads = 2;
+    c.text.mrope_section = {8, 12, 12};  // head_dim 64: sections sum to 32
+    c.vision.depth = 4;
+    c.vision.width = 256;
+    c.vision.num_heads = 4;
+    c.vision.mlp_hidden = 1024;
+    c.vision.out_hidden = 512;
+    return c;
+  }
+  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, 100m, 2b)");
   c.text.hidden_size = 64;
   c.text.intermediate_size = 96;
   c.text.num_hidden_layers = 2;
@@ -151,7 +167,9 @@ std::string model_config_json(const Qwen2VLConfig& c) {
     vis.update({{"hidden_size", v.width}, {"intermediate_size", v.mlp_hidden}, {"out_hidden_size", v.out_hidden},
                 {"window_size", v.window_size}, {"fullatt_block_indexes", v.fullatt_block_indexes}});
   } else {
-    vis.update({{"embed_dim", v.width}, {"mlp_ratio", static_cast<double>(v.mlp_hidden) / static_cast<double>(v.width)},
+    vis.update({{"embed_dim", v.width}, {"mlp_ratio", v.mlp_hidden % v.width == 0  // transformers 5.x wants an int when it is one
+                                     ? json(v.mlp_hidden / v.width)
+                                     : json(static_cast<double>(v.mlp_hidden) / static_cast<double>(v.width))},
                 {"hidden_size", v.out_hidden}});
   }
   json j = {{"architectures", {v.qwen25 ? "Qwen2_5_VLForConditionalGeneration" : "Qwen2VLForConditionalGeneration"}},

@@ -1,0 +1,101 @@
+// src/rollout/sampling.cpp: logits processing and inverse-CDF sampling (see the header).
+#include "visual_rft/rollout/sampling.h"
+
+#include "visual_rft/core/error.h"
+
+namespace vrft {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+torch::Tensor penalize(const torch::Tensor& logits, double penalty, const torch::Tensor& seen) {
+  if (penalty == 1.0 || !seen.defined()) return logits;
+  // CTRL / transformers: a seen token's logit is divided by the penalty when positive and
+  // multiplied by it when negative.
+  torch::Tensor scaled = torch::where(logits < 0, logits * penalty, logits / penalty);
+  return torch::where(seen > 0, scaled, logits);
+}
+
+// Candidates after temperature and top-k/top-p/min-p: probabilities [R, K] (0 = removed) and
+// their token ids [R, K] (undefined when K = V in vocabulary order).
+std::pair<torch::Tensor, torch::Tensor> candidates(const torch::Tensor& logits, const SamplingConfig& c,
+                                                   const torch::Tensor& seen) {
+  torch::Tensor x = penalize(logits, c.repetition_penalty, seen);
+  if (c.temperature != 1.0) x = x / c.temperature;
+  const int64_t V = x.size(-1);
+  torch::Tensor ids;
+  if (c.top_k > 0 && c.top_k < V) {
+    std::tie(x, ids) = x.topk(c.top_k, -1, /*largest=*/true, /*sorted=*/true);
+  } else if (c.top_p < 1.0) {
+    std::tie(x, ids) = x.sort(-1, /*descending=*/true);
+  }
+  torch::Tensor p = torch::softmax(x, -1);
+  if (c.top_p < 1.0) {  // sorted: keep the smallest prefix holding top_p (the first always)
+    torch::Tensor before = p.cumsum(-1) - p;
+    p = p.masked_fill(before >= c.top_p, 0.0);
+  }
+  if (c.min_p > 0.0) p = p.masked_fill(p < p.amax(-1, true) * c.min_p, 0.0);
+  return {p, ids};
+}
+
+}  // namespace
+
+void validate(const SamplingConfig& c) {
+  if (c.greedy) return;
+  if (!(c.temperature > 0)) throw Error("rollout.temperature must be > 0 (0 means greedy), got " + std::to_string(c.temperature));
+  if (c.top_k < 0) throw Error("rollout.top_k must be >= 0, got " + std::to_string(c.top_k));
+  if (!(c.top_p > 0 && c.top_p <= 1)) throw Error("rollout.top_p must be in (0, 1], got " + std::to_string(c.top_p));
+  if (!(c.min_p >= 0 && c.min_p < 1)) throw Error("rollout.min_p must be in [0, 1), got " + std::to_string(c.min_p));
+  if (!(c.repetition_penalty > 0)) {
+    throw Error("rollout.repetition_penalty must be > 0, got " + std::to_string(c.repetition_penalty));
+  }
+}
+
+double stream_uniform(uint64_t stream, uint64_t step) {
+  return static_cast<double>(splitmix64(stream ^ splitmix64(step)) >> 11) * 0x1.0p-53;
+}
+
+uint64_t sample_stream(uint64_t seed, uint64_t prompt_key, uint64_t sample) {
+  return splitmix64(splitmix64(splitmix64(seed) ^ prompt_key) ^ (sample * 0xd1b54a32d192ed03ULL));
+}
+
+Sampled sample_tokens(const torch::Tensor& logits, const SamplingConfig& c, const torch::Tensor& uniforms,
+                      const torch::Tensor& seen) {
+  Sampled out;
+  if (c.greedy) {
+    out.tokens = penalize(logits, c.repetition_penalty, seen).argmax(-1, /*keepdim=*/true);  // [R, 1]
+  } else {
+    auto [p, ids] = candidates(logits, c, seen);
+    torch::Tensor cum = p.cumsum(-1);                                                  // [R, K]
+    torch::Tensor u = uniforms.dim() == 1 ? uniforms.view({-1, 1}) : uniforms;         // [R, M]
+    torch::Tensor target = u.to(cum.dtype()) * cum.narrow(-1, cum.size(-1) - 1, 1);
+    // The first candidate whose cumulative mass exceeds the target; `right` skips removed
+    // (zero-mass) candidates, the clamp guards against rounding at the very top.
+    torch::Tensor pos = torch::searchsorted(cum, target.contiguous(), /*out_int32=*/false, /*right=*/true)
+                            .clamp_max(cum.size(-1) - 1);                              // [R, M]
+    out.tokens = ids.defined() ? ids.gather(-1, pos) : pos;
+  }
+  torch::Tensor chosen = logits.gather(-1, out.tokens);                                // [R, M]
+  out.logprobs = chosen - torch::logsumexp(logits, -1, /*keepdim=*/true);
+  if (!uniforms.defined() || uniforms.dim() == 1) {
+    out.tokens = out.tokens.view({-1});
+    out.logprobs = out.logprobs.view({-1});
+  }
+  return out;
+}
+
+torch::Tensor sampling_probs(const torch::Tensor& logits, const SamplingConfig& c, const torch::Tensor& seen) {
+  if (c.greedy) {
+    return torch::zeros_like(logits).scatter_(-1, penalize(logits, c.repetition_penalty, seen).argmax(-1, true), 1.0);
+  }
+  auto [p, ids] = candidates(logits, c, seen);
+  p = p / p.sum(-1, true);
+  return ids.defined() ? torch::zeros_like(logits).scatter_(-1, ids, p) : p;
+}
+
+}  // namespace vrft
