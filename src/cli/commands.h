@@ -12,6 +12,7 @@ void add_score_command(CLI::App& app);    // score
 void add_bench_command(CLI::App& app);    // bench rewards | load | tokenize | rollout
 void add_tokenize_command(CLI::App& app); // tokenize
 void add_generate_command(CLI::App& app); // generate
+void add_train_command(CLI::App& app);    // train
 void add_bench_rollout(CLI::App* bench);  // bench rollout (called by add_bench_command)
 
 }  // namespace vrft::cli

@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
   vrft::cli::add_bench_command(app);
   vrft::cli::add_tokenize_command(app);
   vrft::cli::add_generate_command(app);
+  vrft::cli::add_train_command(app);
 
   try {
     app.parse(argc, argv);

@@ -422,6 +422,12 @@ void validate(const Config& c) {
   require(t.epochs >= 1 || t.max_steps > 0, "train.epochs", "must be >= 1 when train.max_steps is 0");
   require(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1");
   require(t.micro_batch_size >= 1, "train.micro_batch_size", "must be >= 1");
+  if (t.trainer == "grpo") {
+    require(t.micro_batch_size % r.num_generations == 0, "train.micro_batch_size",
+            "must be a multiple of rollout.num_generations (a micro-batch holds whole groups, which share their prompt)");
+    require((t.prompts_per_step * r.num_generations) % t.micro_batch_size == 0, "train.micro_batch_size",
+            "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
+  }
   require(t.save_steps >= 0, "train.save_steps", "must be >= 0");
   require(t.keep_last >= 0, "train.keep_last", "must be >= 0");
 

@@ -154,7 +154,7 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
   save_safetensors_sharded(dir, tensors, max_shard_bytes, {{"format", "pt"}});
   if (source_dir.empty()) return;
   for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                        "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json",
+                        "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt", "special_tokens_map.json",
                         "added_tokens.json", "chat_template.json", "chat_template.jinja"}) {
     fs::path src = fs::path(source_dir) / f;
     if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f)) {

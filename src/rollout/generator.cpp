@@ -189,7 +189,17 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
     }
     out.prompt_index.push_back(s / G);
     out.finish_reasons.push_back(reason[static_cast<size_t>(s)]);
-    out.texts.push_back(tokenizer_ ? tokenizer_->decode(tk, /*skip_special_tokens=*/true) : std::string());
+    if (tokenizer_) {
+      // The embedding has padding rows past the tokenizer's vocabulary (151936 vs 151665 for
+      // Qwen2-VL); a sampled padding id decodes to nothing, as in the tokenizers package.
+      std::vector<int64_t> known;
+      for (int64_t id : tk) {
+        if (id < tokenizer_->vocab_size()) known.push_back(id);
+      }
+      out.texts.push_back(tokenizer_->decode(known, /*skip_special_tokens=*/true));
+    } else {
+      out.texts.emplace_back();
+    }
   }
   return out;
 }

@@ -41,6 +41,9 @@ struct EncodedPrompt {
   // Patches (rows of pixel_values) and grid rows of prompt b: [first, first + count).
   std::pair<int64_t, int64_t> image_rows(int64_t b) const;
   std::pair<int64_t, int64_t> patch_rows(int64_t b) const;
+  // Prompts [first, first + n) with their images; columns that are padding in all of them
+  // are dropped.
+  EncodedPrompt rows(int64_t first, int64_t n) const;
 };
 
 struct PromptTokens {

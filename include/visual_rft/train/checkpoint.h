@@ -1,0 +1,41 @@
+// visual_rft/train/checkpoint.h: crash-safe checkpoints of a training run.
+//
+//   OUTPUT/checkpoint-000100/      an HF model folder (transformers loads it as is) plus
+//     trainer_state/optimizer.safetensors, trainer_state/state.json (step, data cursor, ...),
+//     trainer_state/ref_model.safetensors when the reference model is synced
+//   OUTPUT/latest                  the name of the newest complete checkpoint
+// A checkpoint is written into checkpoint-000100.partial-PID and renamed when complete, and
+// `latest` is replaced atomically after that; a kill at any moment leaves the previous
+// checkpoint and `latest` usable. Leftover .partial folders are removed on the next save.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "visual_rft/model/qwen2vl.h"
+
+namespace vrft {
+
+struct CheckpointData {
+  nlohmann::json state;  // trainer state (step, ...)
+  std::vector<std::pair<std::string, torch::Tensor>> optimizer;
+  std::vector<std::pair<std::string, torch::Tensor>> ref_model;  // may be empty
+};
+
+// Writes OUTPUT/checkpoint-STEP (model files copied from `source_dir`: tokenizer, processor
+// and generation configs), points `latest` at it and keeps the `keep_last` newest (0 = all).
+std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VLForConditionalGeneration& model,
+                            const std::string& source_dir, const CheckpointData& data, int64_t keep_last);
+
+// The folder `latest` names in output_dir, if any.
+std::optional<std::string> latest_checkpoint(const std::string& output_dir);
+
+// Reads trainer_state of a checkpoint folder. Throws FileError naming what is missing.
+CheckpointData load_checkpoint_state(const std::string& checkpoint_dir);
+
+}  // namespace vrft

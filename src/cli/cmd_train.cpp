@@ -1,0 +1,33 @@
+// src/cli/cmd_train.cpp: `visual-rft train --config X.yaml [--set k=v ...] [--resume [DIR]]`.
+#include "commands.h"
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/log.h"
+#include "visual_rft/train/grpo_trainer.h"
+
+namespace vrft::cli {
+
+void add_train_command(CLI::App& app) {
+  auto* train = app.add_subcommand("train", "Fine-tune a model with GRPO (Visual-RFT)");
+  static std::string config_path, resume;
+  static std::vector<std::string> sets;
+  train->add_option("--config", config_path, "Run config (YAML)")->required();
+  train->add_option("--set", sets, "Override a key: section.key=value (repeatable)");
+  auto* res = train->add_option("--resume", resume,
+                                "Resume: without a value from the newest complete checkpoint of train.output_dir, or from DIR");
+  res->expected(0, 1);
+  train->callback([res] {
+    Config cfg = load_config(config_path);
+    for (const auto& s : sets) apply_override(cfg, s);
+    validate(cfg);
+    if (cfg.train.trainer != "grpo") {
+      throw ConfigError("train.trainer: '" + cfg.train.trainer + "' is not implemented yet (grpo is; sft comes with issue 7)");
+    }
+    const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
+    TrainResult r = train_grpo(cfg, from);
+    log_info("done: {} steps this run, at step {}; {}", r.steps_done, r.final_step,
+             r.last_checkpoint.empty() ? "no checkpoint" : "last checkpoint " + r.last_checkpoint);
+  });
+}
+
+}  // namespace vrft::cli

@@ -1,0 +1,93 @@
+// src/train/checkpoint.cpp: atomic checkpoints (see the header).
+#include "visual_rft/train/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
+
+namespace vrft {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string checkpoint_name(int64_t step) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "checkpoint-%06lld", static_cast<long long>(step));
+  return buf;
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VLForConditionalGeneration& model,
+                            const std::string& source_dir, const CheckpointData& data, int64_t keep_last) {
+  fs::create_directories(output_dir);
+  for (const auto& e : fs::directory_iterator(output_dir)) {  // debris of an interrupted save
+    if (e.path().filename().string().find(".partial-") != std::string::npos) remove_tree(e.path().string());
+  }
+  const std::string name = checkpoint_name(step);
+  const std::string final_dir = output_dir + "/" + name;
+  const std::string tmp = final_dir + ".partial-" + std::to_string(::getpid());
+  save_qwen2vl(model, tmp, source_dir);
+  fs::create_directories(tmp + "/trainer_state");
+  save_safetensors(tmp + "/trainer_state/optimizer.safetensors", data.optimizer);
+  if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);
+  write_file_atomic(tmp + "/trainer_state/state.json", data.state.dump(1));
+  fsync_dir(tmp);
+  if (fs::exists(final_dir)) remove_tree(final_dir);  // a re-run of the same step
+  fs::rename(tmp, final_dir);
+  fsync_dir(output_dir);
+  write_file_atomic(output_dir + "/latest", name + "\n");
+
+  if (keep_last > 0) {
+    std::vector<std::string> all;
+    for (const auto& e : fs::directory_iterator(output_dir)) {
+      const std::string n = e.path().filename().string();
+      if (e.is_directory() && n.rfind("checkpoint-", 0) == 0 && n.find('.') == std::string::npos) all.push_back(n);
+    }
+    std::sort(all.begin(), all.end());
+    for (size_t i = 0; i + static_cast<size_t>(keep_last) < all.size(); ++i) {
+      if (all[i] != name) remove_tree(output_dir + "/" + all[i]);
+    }
+  }
+  return final_dir;
+}
+
+std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
+  const std::string f = output_dir + "/latest";
+  if (!fs::exists(f)) return std::nullopt;
+  std::string name = read_file(f);
+  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+  const std::string dir = output_dir + "/" + name;
+  if (name.empty() || !fs::exists(dir + "/trainer_state/state.json")) {
+    throw FileError("'" + f + "' names '" + name + "', which is not a complete checkpoint");
+  }
+  return dir;
+}
+
+CheckpointData load_checkpoint_state(const std::string& dir) {
+  CheckpointData d;
+  const std::string st = dir + "/trainer_state/state.json";
+  if (!fs::exists(st)) throw FileError("'" + dir + "' is not a checkpoint (no trainer_state/state.json)");
+  try {
+    d.state = nlohmann::json::parse(read_file(st));
+  } catch (const nlohmann::json::exception& e) {
+    throw FileError("'" + st + "' is not valid JSON: " + e.what());
+  }
+  auto read_all = [](const std::string& path) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    SafetensorsFile f(path);
+    for (const auto& info : f.tensors()) out.emplace_back(info.name, f.get(info.name).clone());
+    return out;
+  };
+  d.optimizer = read_all(dir + "/trainer_state/optimizer.safetensors");
+  if (fs::exists(dir + "/trainer_state/ref_model.safetensors")) d.ref_model = read_all(dir + "/trainer_state/ref_model.safetensors");
+  return d;
+}
+
+}  // namespace vrft

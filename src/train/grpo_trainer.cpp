@@ -1,0 +1,407 @@
+// src/train/grpo_trainer.cpp: the GRPO training loop (see the header), top to bottom like
+// the flow of one step: prompts, rollouts, rewards, advantages, reference/old log-probs,
+// policy passes, optimiser, metrics, checkpoint.
+#include "visual_rft/train/grpo_trainer.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <random>
+
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/log.h"
+#include "visual_rft/reward/rewards.h"
+#include "visual_rft/rollout/generator.h"
+#include "visual_rft/train/checkpoint.h"
+#include "visual_rft/train/logprobs.h"
+#include "visual_rft/train/optim.h"
+
+namespace vrft {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+
+double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Data order: the k-th prompt of the run is sample at(k); each epoch is a permutation seeded
+// by (seed, epoch), so the order never depends on where a run was resumed.
+class DataOrder {
+ public:
+  DataOrder(int64_t n, uint64_t seed, bool shuffle) : n_(n), seed_(seed), shuffle_(shuffle) {}
+  int64_t at(int64_t k) {
+    const int64_t epoch = k / n_;
+    if (epoch != epoch_) {
+      perm_.resize(static_cast<size_t>(n_));
+      std::iota(perm_.begin(), perm_.end(), 0);
+      if (shuffle_) {
+        std::mt19937_64 rng(sample_stream(seed_, 0xda7a, static_cast<uint64_t>(epoch)));
+        for (int64_t i = n_ - 1; i > 0; --i) {  // Fisher-Yates with our own draws: portable
+          std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(rng() % static_cast<uint64_t>(i + 1))]);
+        }
+      }
+      epoch_ = epoch;
+    }
+    return perm_[static_cast<size_t>(k % n_)];
+  }
+
+ private:
+  int64_t n_, epoch_ = -1;
+  uint64_t seed_;
+  bool shuffle_;
+  std::vector<int64_t> perm_;
+};
+
+torch::Device pick_device(const std::string& d) {
+  if (d == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  return torch::Device(d);
+}
+
+torch::Dtype pick_dtype(const std::string& d, const torch::Device& dev) {
+  if (d == "float32") return torch::kFloat;
+  if (d == "bfloat16") return torch::kBFloat16;
+  if (d == "float16") return torch::kHalf;
+  return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat;
+}
+
+double peak_rss_gb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e9;
+}
+
+nlohmann::json mean_std(const torch::Tensor& x) {
+  if (x.numel() == 0) return {{"mean", nullptr}, {"std", nullptr}};
+  return {{"mean", x.mean().item<double>()}, {"std", x.numel() > 1 ? x.std().item<double>() : 0.0}};
+}
+
+// Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after).
+void truncate_metrics(const std::string& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::ifstream in(path);
+  std::string line, kept;
+  while (std::getline(in, line)) {
+    try {
+      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
+    } catch (const nlohmann::json::exception&) {
+      break;  // a line cut by the kill: drop it and what follows
+    }
+  }
+  write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom) {
+  validate(cfg);
+  const torch::Device dev = pick_device(cfg.model.device);
+  const torch::Dtype dtype = pick_dtype(cfg.model.dtype, dev);
+  const int64_t G = cfg.rollout.num_generations, P = cfg.train.prompts_per_step;
+  const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
+  const std::string out_dir = cfg.train.output_dir;
+  if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+
+  // ---- data, prompts, rewards ----
+  LoadReport rep;
+  std::vector<Sample> samples = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, cfg.data.missing_images == "skip", &rep);
+  log_info("data: {} samples from {} ({} missing images skipped)", rep.kept, cfg.data.train, rep.missing_images);
+  PromptEncoder enc = PromptEncoder::from_model_dir(cfg.model.path);
+  enc.processor().min_pixels = cfg.data.min_pixels;
+  enc.processor().max_pixels = cfg.data.max_pixels;
+  std::optional<RewardSet> reward_set;
+  std::vector<std::string> reward_names;
+  if (custom) {
+    reward_names = custom->names;
+  } else {
+    reward_set.emplace(parse_task(cfg.data.task), cfg.rewards);
+    reward_names = reward_set->names();
+  }
+
+  // ---- resume point, models, optimiser ----
+  std::string ckpt;
+  if (resume == "latest") {
+    ckpt = latest_checkpoint(out_dir).value_or("");
+    if (ckpt.empty()) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
+  } else if (!resume.empty()) {
+    ckpt = resume;
+  }
+  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, dtype, dev);
+  if (cfg.train.freeze_vision) {
+    for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
+  }
+  policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
+  Qwen2VLForConditionalGeneration ref{nullptr};
+  if (cfg.grpo.beta != 0.0) {
+    ref = load_qwen2vl(cfg.model.path, dtype, dev);
+    for (auto& p : ref->parameters()) p.set_requires_grad(false);
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : policy->named_parameters(true)) {
+    named.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) trainable.push_back(p.value());
+  }
+  AdamW adam(named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay});
+  const int64_t steps_per_epoch = (static_cast<int64_t>(samples.size()) + P - 1) / P;
+  const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * steps_per_epoch;
+  const int64_t mu = cfg.grpo.num_iterations, total_opt = total * mu;
+  int64_t start = 0;
+  if (!ckpt.empty()) {
+    CheckpointData st = load_checkpoint_state(ckpt);
+    adam.load_state(st.optimizer);
+    start = st.state.at("step").get<int64_t>();
+    if (ref && !st.ref_model.empty()) {
+      torch::NoGradGuard ng;
+      std::map<std::string, torch::Tensor> m(st.ref_model.begin(), st.ref_model.end());
+      for (auto& p : ref->named_parameters(true)) p.value().copy_(m.at(p.key()));
+    }
+    log_info("resumed from {} at step {}", ckpt, start);
+  }
+
+  // ---- run folder ----
+  fs::create_directories(out_dir + "/rollouts");
+  write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+  const std::string metrics_path = out_dir + "/metrics.jsonl";
+  if (start > 0) {
+    truncate_metrics(metrics_path, start);
+  } else {
+    write_file_atomic(metrics_path, "");
+  }
+  MetricsWriter metrics(metrics_path, /*append=*/true);
+
+  Generator gen(policy, &enc.tokenizer());
+  DataOrder order(static_cast<int64_t>(samples.size()), seed, cfg.data.shuffle);
+  GrpoLossOptions lo;
+  lo.loss_type = cfg.grpo.loss_type;
+  lo.beta = cfg.grpo.beta;
+  lo.epsilon_low = cfg.grpo.epsilon_low;
+  lo.epsilon_high = cfg.grpo.epsilon_high;
+  lo.max_completion_length = cfg.rollout.max_new_tokens;
+  const double temperature = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
+  const int64_t prompts_per_micro = std::max<int64_t>(1, cfg.train.micro_batch_size / G);
+  TrainResult result;
+  int64_t skipped_updates = 0, skipped_prompts = 0;
+  const auto run_t0 = Clock::now();
+
+  for (int64_t step = start; step < total; ++step) {
+    const auto t_step = Clock::now();
+    // ---- prompts ----
+    std::vector<const Sample*> batch;
+    std::vector<PromptInput> inputs;
+    for (int64_t i = 0; i < P; ++i) {
+      const Sample& s = samples[static_cast<size_t>(order.at(step * P + i))];
+      PromptInput in;
+      if (!cfg.data.system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(cfg.data.system_prompt)}});
+      for (auto& m : image_question(s.problem)) in.messages.push_back(m);
+      in.images.push_back(load_image_rgb(s.image));
+      inputs.push_back(std::move(in));
+      batch.push_back(&s);
+    }
+    EncodedPrompt prompts = enc.encode(inputs);
+    {  // too long: skipped and counted, never truncated through the image tokens
+      std::vector<PromptInput> keep_in;
+      std::vector<const Sample*> keep;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (prompts.lengths[i] <= cfg.data.max_prompt_length) {
+          keep_in.push_back(inputs[i]);
+          keep.push_back(batch[i]);
+        }
+      }
+      if (keep.size() != batch.size()) {
+        skipped_prompts += static_cast<int64_t>(batch.size() - keep.size());
+        log_warn("step {}: {} prompt(s) longer than data.max_prompt_length = {} skipped", step + 1,
+                 batch.size() - keep.size(), cfg.data.max_prompt_length);
+        if (keep.empty()) continue;
+        batch = keep;
+        prompts = enc.encode(keep_in);
+      }
+    }
+    const int64_t B = static_cast<int64_t>(batch.size()), N = B * G;
+
+    // ---- rollouts ----
+    auto t0 = Clock::now();
+    GenerateConfig g;
+    g.num_samples = G;
+    g.max_new_tokens = cfg.rollout.max_new_tokens;
+    g.sampling = {cfg.rollout.temperature == 0, temperature, cfg.rollout.top_k, cfg.rollout.top_p, cfg.rollout.min_p,
+                  cfg.rollout.repetition_penalty};
+    g.seed = sample_stream(seed, 0x7011, static_cast<uint64_t>(step));
+    for (const Sample* s : batch) g.prompt_keys.push_back(static_cast<uint64_t>(s->index));
+    g.pad_token_id = enc.tokens().pad;
+    policy->eval();
+    RolloutBatch roll = gen.generate(prompts, g);
+    const double rollout_s = since(t0);
+
+    // ---- rewards and advantages ----
+    t0 = Clock::now();
+    const int64_t K = static_cast<int64_t>(reward_names.size());
+    torch::Tensor per_reward = torch::zeros({N, K}, torch::kDouble), totals = torch::zeros({N}, torch::kDouble);
+    std::vector<Solution> sols;
+    if (reward_set) {
+      for (const Sample* s : batch) sols.push_back(parse_solution(reward_set->task(), s->solution));
+    }
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
+      std::vector<int64_t> ids(roll.completion_ids[i].data_ptr<int64_t>(), roll.completion_ids[i].data_ptr<int64_t>() + n);
+      CompletionRewards r;
+      if (custom) {
+        r = custom->score(roll.texts[static_cast<size_t>(i)], ids, *batch[static_cast<size_t>(i / G)]);
+      } else {
+        RewardScores sc = reward_set->score(roll.texts[static_cast<size_t>(i)], sols[static_cast<size_t>(i / G)]);
+        r = {sc.values, sc.total};
+      }
+      for (int64_t k = 0; k < K; ++k) per_reward[i][k] = r.values[static_cast<size_t>(k)];
+      totals[i] = r.total;
+    }
+    torch::Tensor adv = group_advantages(totals, G, cfg.grpo.scale_rewards, cfg.grpo.advantage_eps).to(torch::kFloat);
+    const int64_t zero_std = zero_std_groups(totals, G);
+    torch::Tensor mask = roll.completion_mask.to(torch::kFloat);
+    torch::Tensor truncated = torch::zeros({N}, torch::kBool);
+    for (int64_t i = 0; i < N; ++i) truncated[i] = roll.finish_reasons[static_cast<size_t>(i)] == "length";
+    if (cfg.grpo.mask_truncated_completions) mask = mask * (~truncated).to(torch::kFloat).unsqueeze(1);
+    if (cfg.grpo.filter_zero_std) {
+      torch::Tensor r = totals.view({B, G});
+      torch::Tensor flat = (r.amax(1) == r.amin(1)).repeat_interleave(G);
+      mask = mask * (~flat).to(torch::kFloat).unsqueeze(1);
+    }
+    const double reward_s = since(t0);
+
+    // ---- reference and old log-probs (no gradient), per micro-batch of prompts ----
+    t0 = Clock::now();
+    const int64_t T = roll.completion_ids.size(1);
+    torch::Tensor comp = roll.completion_ids;
+    std::vector<std::pair<int64_t, int64_t>> micro;  // (first prompt, prompts)
+    for (int64_t b = 0; b < B; b += prompts_per_micro) micro.emplace_back(b, std::min(prompts_per_micro, B - b));
+    auto rows = [&](const torch::Tensor& t, int64_t b, int64_t n) { return t.narrow(0, b * G, n * G); };
+    torch::Tensor ref_logp, old_logp;
+    {
+      torch::NoGradGuard ng;
+      if (ref) {
+        ref_logp = torch::empty({N, T});
+        for (auto [b, n] : micro) {
+          rows(ref_logp, b, n).copy_(completion_logprobs(ref, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
+        }
+      }
+      if (mu > 1) {
+        old_logp = torch::empty({N, T});
+        for (auto [b, n] : micro) {
+          rows(old_logp, b, n).copy_(completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
+        }
+      }
+    }
+    const double logprob_s = since(t0);
+
+    // ---- policy passes: loss, backward, clip, AdamW ----
+    double backward_s = 0, optim_s = 0, grad_norm = 0, loss_sum = 0, lr = 0;
+    GrpoLossStats agg;
+    double entropy_sum = 0;
+    lo.grad_accum = static_cast<int64_t>(micro.size());
+    lo.num_items = std::max(1.0, mask.sum().item<double>());
+    policy->train();
+    for (int64_t it = 0; it < mu; ++it) {
+      t0 = Clock::now();
+      for (auto [b, n] : micro) {
+        TokenLogprobs lp = completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature, it == 0);
+        torch::Tensor m = rows(mask, b, n).to(dev);
+        GrpoLossStats st;
+        torch::Tensor loss = grpo_loss(lp.logp, old_logp.defined() ? rows(old_logp, b, n).to(dev) : torch::Tensor(),
+                                       ref_logp.defined() ? rows(ref_logp, b, n).to(dev) : torch::Tensor(),
+                                       rows(adv, b, n).to(dev), m, lo, &st);
+        loss.backward();
+        loss_sum += loss.item<double>();
+        if (it == 0) {
+          agg.tokens += st.tokens;
+          agg.kl += st.kl * st.tokens;
+          agg.clip_low += st.clip_low * st.tokens;
+          agg.clip_high += st.clip_high * st.tokens;
+          entropy_sum += (lp.entropy * m).sum().item<double>();
+        }
+      }
+      backward_s += since(t0);
+      t0 = Clock::now();
+      grad_norm = clip_grad_norm(trainable, cfg.optim.max_grad_norm);
+      if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
+        ++skipped_updates;
+        log_warn("step {}: non-finite loss ({}) or gradient norm ({}): update skipped, weights unchanged", step + 1, loss_sum,
+                 grad_norm);
+      } else {
+        lr = cfg.optim.lr * lr_multiplier(cfg.optim.lr_schedule, step * mu + it, cfg.optim.warmup_steps, total_opt);
+        adam.step(lr);
+      }
+      adam.zero_grad();
+      optim_s += since(t0);
+    }
+    if (ref && cfg.grpo.ref_sync_steps > 0 && (step + 1) % cfg.grpo.ref_sync_steps == 0) {
+      torch::NoGradGuard ng;
+      auto rp = ref->parameters();
+      auto pp = policy->parameters();
+      for (size_t i = 0; i < rp.size(); ++i) rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
+    }
+
+    // ---- metrics, samples, progress ----
+    const double step_s = since(t_step);
+    const double tok = std::max(agg.tokens, 1.0);
+    torch::Tensor lengths = roll.completion_mask.sum(1).to(torch::kDouble);
+    nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+                       {"reward", mean_std(totals)}, {"advantage_abs_mean", adv.abs().mean().item<double>()},
+                       {"kl", ref ? nlohmann::json(agg.kl / tok) : nlohmann::json(nullptr)}, {"loss", loss_sum / static_cast<double>(mu)},
+                       {"clip_ratio", {{"low", agg.clip_low / tok}, {"high", agg.clip_high / tok},
+                                       {"region", (agg.clip_low + agg.clip_high) / tok}}},
+                       {"entropy", entropy_sum / tok},
+                       {"completion_length", {{"mean", lengths.mean().item<double>()}, {"max", lengths.max().item<double>()}}},
+                       {"truncated_fraction", truncated.to(torch::kDouble).mean().item<double>()},
+                       {"zero_std_groups", zero_std}, {"lr", lr}, {"grad_norm", grad_norm},
+                       {"skipped_updates", skipped_updates}, {"skipped_prompts", skipped_prompts},
+                       {"time", {{"step_s", step_s}, {"rollout_s", rollout_s}, {"reward_s", reward_s},
+                                 {"logprob_s", logprob_s}, {"backward_s", backward_s}, {"optim_s", optim_s}}},
+                       {"tokens_per_s", static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens) / step_s},
+                       {"peak_rss_gb", peak_rss_gb()}};
+    for (int64_t k = 0; k < K; ++k) rec["rewards"][reward_names[static_cast<size_t>(k)]] = mean_std(per_reward.select(1, k));
+    if (cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
+    if (cfg.logging.sample_steps > 0 && (step + 1) % cfg.logging.sample_steps == 0) {
+      char name[64];
+      std::snprintf(name, sizeof name, "/rollouts/step_%06lld.jsonl", static_cast<long long>(step + 1));
+      std::string text;
+      for (int64_t b = 0; b < std::min<int64_t>(B, cfg.logging.num_samples); ++b) {
+        for (int64_t j = 0; j < G; ++j) {
+          const int64_t i = b * G + j;
+          nlohmann::json s{{"step", step + 1}, {"sample", batch[static_cast<size_t>(b)]->index}, {"completion", j},
+                           {"problem", batch[static_cast<size_t>(b)]->problem}, {"solution", batch[static_cast<size_t>(b)]->solution},
+                           {"text", roll.texts[static_cast<size_t>(i)]}, {"reward", totals[i].item<double>()},
+                           {"advantage", adv[i].item<double>()}, {"finish_reason", roll.finish_reasons[static_cast<size_t>(i)]}};
+          for (int64_t k = 0; k < K; ++k) s["rewards"][reward_names[static_cast<size_t>(k)]] = per_reward[i][k].item<double>();
+          text += s.dump() + "\n";
+        }
+      }
+      write_file_atomic(out_dir + name, text);
+    }
+    const double elapsed = since(run_t0), done = static_cast<double>(step + 1 - start);
+    log_info("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s", step + 1, total,
+             totals.mean().item<double>(), ref ? agg.kl / tok : 0.0, lengths.mean().item<double>(),
+             rec["tokens_per_s"].get<double>(), step_s, elapsed / done * static_cast<double>(total - step - 1));
+    ++result.steps_done;
+    result.final_step = step + 1;
+
+    // ---- checkpoint ----
+    const bool last = step + 1 == total;
+    if (last || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
+      CheckpointData d;
+      d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"prompts_per_step", P}, {"skipped_updates", skipped_updates}};
+      d.optimizer = adam.state();
+      if (ref && cfg.grpo.ref_sync_steps > 0) {
+        for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
+      }
+      result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+      log_info("checkpoint {}", result.last_checkpoint);
+    }
+  }
+  return result;
+}
+
+}  // namespace vrft
