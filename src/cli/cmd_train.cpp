@@ -4,11 +4,12 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/train/grpo_trainer.h"
+#include "visual_rft/train/sft_trainer.h"
 
 namespace vrft::cli {
 
 void add_train_command(CLI::App& app) {
-  auto* train = app.add_subcommand("train", "Fine-tune a model with GRPO (Visual-RFT)");
+  auto* train = app.add_subcommand("train", "Fine-tune a model: GRPO (Visual-RFT) or the SFT baseline (train.trainer)");
   static std::string config_path, resume;
   static std::vector<std::string> sets;
   train->add_option("--config", config_path, "Run config (YAML)")->required();
@@ -20,11 +21,8 @@ void add_train_command(CLI::App& app) {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
     validate(cfg);
-    if (cfg.train.trainer != "grpo") {
-      throw ConfigError("train.trainer: '" + cfg.train.trainer + "' is not implemented yet (grpo is; sft comes with issue 7)");
-    }
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
-    TrainResult r = train_grpo(cfg, from);
+    TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from) : train_grpo(cfg, from);
     log_info("done: {} steps this run, at step {}; {}", r.steps_done, r.final_step,
              r.last_checkpoint.empty() ? "no checkpoint" : "last checkpoint " + r.last_checkpoint);
   });

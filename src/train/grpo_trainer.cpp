@@ -19,8 +19,10 @@
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/train/checkpoint.h"
+#include "visual_rft/train/data_order.h"
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
+#include "visual_rft/train/run_util.h"
 
 namespace vrft {
 namespace {
@@ -30,78 +32,17 @@ namespace fs = std::filesystem;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// Data order: the k-th prompt of the run is sample at(k); each epoch is a permutation seeded
-// by (seed, epoch), so the order never depends on where a run was resumed.
-class DataOrder {
- public:
-  DataOrder(int64_t n, uint64_t seed, bool shuffle) : n_(n), seed_(seed), shuffle_(shuffle) {}
-  int64_t at(int64_t k) {
-    const int64_t epoch = k / n_;
-    if (epoch != epoch_) {
-      perm_.resize(static_cast<size_t>(n_));
-      std::iota(perm_.begin(), perm_.end(), 0);
-      if (shuffle_) {
-        std::mt19937_64 rng(sample_stream(seed_, 0xda7a, static_cast<uint64_t>(epoch)));
-        for (int64_t i = n_ - 1; i > 0; --i) {  // Fisher-Yates with our own draws: portable
-          std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(rng() % static_cast<uint64_t>(i + 1))]);
-        }
-      }
-      epoch_ = epoch;
-    }
-    return perm_[static_cast<size_t>(k % n_)];
-  }
-
- private:
-  int64_t n_, epoch_ = -1;
-  uint64_t seed_;
-  bool shuffle_;
-  std::vector<int64_t> perm_;
-};
-
-torch::Device pick_device(const std::string& d) {
-  if (d == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  return torch::Device(d);
-}
-
-torch::Dtype pick_dtype(const std::string& d, const torch::Device& dev) {
-  if (d == "float32") return torch::kFloat;
-  if (d == "bfloat16") return torch::kBFloat16;
-  if (d == "float16") return torch::kHalf;
-  return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat;
-}
-
-double peak_rss_gb() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e9;
-}
-
 nlohmann::json mean_std(const torch::Tensor& x) {
   if (x.numel() == 0) return {{"mean", nullptr}, {"std", nullptr}};
   return {{"mean", x.mean().item<double>()}, {"std", x.numel() > 1 ? x.std().item<double>() : 0.0}};
-}
-
-// Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after).
-void truncate_metrics(const std::string& path, int64_t step) {
-  if (!fs::exists(path)) return;
-  std::ifstream in(path);
-  std::string line, kept;
-  while (std::getline(in, line)) {
-    try {
-      if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept += line + "\n";
-    } catch (const nlohmann::json::exception&) {
-      break;  // a line cut by the kill: drop it and what follows
-    }
-  }
-  write_file_atomic(path, kept);
 }
 
 }  // namespace
 
 TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom) {
   validate(cfg);
-  const torch::Device dev = pick_device(cfg.model.device);
-  const torch::Dtype dtype = pick_dtype(cfg.model.dtype, dev);
+  const torch::Device dev = resolve_device(cfg.model.device);
+  const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
   const int64_t G = cfg.rollout.num_generations, P = cfg.train.prompts_per_step;
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
   const std::string out_dir = cfg.train.output_dir;
@@ -196,11 +137,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     std::vector<PromptInput> inputs;
     for (int64_t i = 0; i < P; ++i) {
       const Sample& s = samples[static_cast<size_t>(order.at(step * P + i))];
-      PromptInput in;
-      if (!cfg.data.system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(cfg.data.system_prompt)}});
-      for (auto& m : image_question(s.problem)) in.messages.push_back(m);
-      in.images.push_back(load_image_rgb(s.image));
-      inputs.push_back(std::move(in));
+      inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
       batch.push_back(&s);
     }
     EncodedPrompt prompts = enc.encode(inputs);

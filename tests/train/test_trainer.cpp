@@ -106,6 +106,9 @@ TEST(Trainer, LearnableRewardRises) {
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000015/model.safetensors"));
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000016/tokenizer.json"));
   EXPECT_EQ(read_file(dir + "/run/latest"), "checkpoint-000016\n");
+  // The curves of the run, drawn by scripts/plot_metrics.py.
+  test::python("plot_metrics.py' '" + dir + "/run'");
+  EXPECT_GT(fs::file_size(dir + "/run/curves.png"), 10000u);
 }
 
 TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
@@ -177,4 +180,21 @@ TEST(Trainer, InconsistentConfigsAreRefused) {
   }
   c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 3, micro_batch_size: 8}\n", "test");
   EXPECT_THROW(validate(c), ConfigError);
+}
+
+TEST(Trainer, SftLearnsTheAnswers) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-sft");
+  std::string yaml = config_yaml(dir, 10, 3e-3);
+  yaml.replace(yaml.find("train: {"), 8, "train: {trainer: sft, ");
+  write_file_atomic(dir + "/cfg.yaml", yaml);
+  auto r = test::run("'" + test::cli() + "' --log-level warn train --config '" + dir + "/cfg.yaml'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 10u);
+  const double first = m.front()["loss"].get<double>(), last = m.back()["loss"].get<double>();
+  std::printf("sft loss: step 1 %.3f, step 10 %.3f\n", first, last);
+  EXPECT_LT(last, first * 0.5);
+  EXPECT_EQ(m.back()["answer_tokens"].get<double>(), 2 * 8.0);  // "<answer>thing</answer>" is 7 tokens, + <|im_end|>
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
 }

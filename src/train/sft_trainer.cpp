@@ -1,0 +1,140 @@
+// src/train/sft_trainer.cpp: the SFT loop (see the header). Per step: prompts -> answer
+// tokens -> per micro-batch: log-probs of the answer given the prompt (the shared-prompt
+// path with G = 1), loss = - sum(logp * mask) / answer tokens of the step, backward -> clip
+// -> AdamW -> schedule -> metrics -> checkpoint.
+#include "visual_rft/train/sft_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/log.h"
+#include "visual_rft/train/checkpoint.h"
+#include "visual_rft/train/data_order.h"
+#include "visual_rft/train/logprobs.h"
+#include "visual_rft/train/optim.h"
+#include "visual_rft/train/run_util.h"
+
+namespace vrft {
+
+TrainResult train_sft(const Config& cfg, const std::string& resume) {
+  using Clock = std::chrono::steady_clock;
+  auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+  validate(cfg);
+  const torch::Device dev = resolve_device(cfg.model.device);
+  const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
+  const int64_t P = cfg.train.prompts_per_step;
+  const std::string out_dir = cfg.train.output_dir;
+  if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+
+  LoadReport rep;
+  std::vector<Sample> samples = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, cfg.data.missing_images == "skip", &rep);
+  log_info("data: {} samples from {} ({} missing images skipped)", rep.kept, cfg.data.train, rep.missing_images);
+  PromptEncoder enc = PromptEncoder::from_model_dir(cfg.model.path);
+  enc.processor().min_pixels = cfg.data.min_pixels;
+  enc.processor().max_pixels = cfg.data.max_pixels;
+  const auto im_end = enc.tokenizer().token_id("<|im_end|>");
+  if (!im_end) throw FileError("the tokenizer of '" + cfg.model.path + "' has no <|im_end|> token to end answers with");
+
+  std::string ckpt = resume == "latest" ? latest_checkpoint(out_dir).value_or("") : resume;
+  if (resume == "latest" && ckpt.empty()) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
+  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, dtype, dev);
+  if (cfg.train.freeze_vision) {
+    for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
+  }
+  std::vector<std::pair<std::string, torch::Tensor>> named;
+  std::vector<torch::Tensor> trainable;
+  for (const auto& p : policy->named_parameters(true)) {
+    named.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) trainable.push_back(p.value());
+  }
+  AdamW adam(named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay});
+  const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps
+                                                : cfg.train.epochs * ((static_cast<int64_t>(samples.size()) + P - 1) / P);
+  int64_t start = 0;
+  if (!ckpt.empty()) {
+    CheckpointData st = load_checkpoint_state(ckpt);
+    adam.load_state(st.optimizer);
+    start = st.state.at("step").get<int64_t>();
+    log_info("resumed from {} at step {}", ckpt, start);
+  }
+  std::filesystem::create_directories(out_dir);
+  write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+  const std::string metrics_path = out_dir + "/metrics.jsonl";
+  if (start > 0) {
+    truncate_metrics(metrics_path, start);
+  } else {
+    write_file_atomic(metrics_path, "");
+  }
+  MetricsWriter metrics(metrics_path, /*append=*/true);
+
+  DataOrder order(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
+  TrainResult result;
+  int64_t skipped_updates = 0;
+  const auto run_t0 = Clock::now();
+  for (int64_t step = start; step < total; ++step) {
+    const auto t_step = Clock::now();
+    std::vector<PromptInput> inputs;
+    std::vector<std::vector<int64_t>> answers;
+    for (int64_t i = 0; i < P; ++i) {
+      const Sample& s = samples[static_cast<size_t>(order.at(step * P + i))];
+      inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
+      answers.push_back(enc.tokenizer().encode(s.solution));
+      answers.back().push_back(*im_end);
+    }
+    EncodedPrompt prompts = enc.encode(inputs);
+    int64_t T = 0;
+    for (const auto& a : answers) T = std::max<int64_t>(T, static_cast<int64_t>(a.size()));
+    torch::Tensor comp = torch::full({P, T}, enc.tokens().pad, torch::kLong), mask = torch::zeros({P, T});
+    for (int64_t i = 0; i < P; ++i) {
+      const auto& a = answers[static_cast<size_t>(i)];
+      comp[i].narrow(0, 0, static_cast<int64_t>(a.size())).copy_(torch::tensor(a, torch::kLong));
+      mask[i].narrow(0, 0, static_cast<int64_t>(a.size())).fill_(1.0);
+    }
+    const double tokens = mask.sum().item<double>();
+    policy->train();
+    double loss_sum = 0;
+    const int64_t micro = cfg.train.micro_batch_size;
+    for (int64_t b = 0; b < P; b += micro) {
+      const int64_t n = std::min(micro, P - b);
+      torch::Tensor lp = completion_logprobs(policy, prompts.rows(b, n), comp.narrow(0, b, n), 1).logp;
+      torch::Tensor loss = -(lp * mask.narrow(0, b, n).to(dev)).sum() / tokens;
+      loss.backward();
+      loss_sum += loss.item<double>();
+    }
+    const double grad_norm = clip_grad_norm(trainable, cfg.optim.max_grad_norm);
+    double lr = 0;
+    if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
+      ++skipped_updates;
+      log_warn("step {}: non-finite loss ({}) or gradient norm ({}): update skipped", step + 1, loss_sum, grad_norm);
+    } else {
+      lr = cfg.optim.lr * lr_multiplier(cfg.optim.lr_schedule, step, cfg.optim.warmup_steps, total);
+      adam.step(lr);
+    }
+    adam.zero_grad();
+    const double step_s = since(t_step);
+    nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+                       {"loss", loss_sum}, {"answer_tokens", tokens}, {"lr", lr}, {"grad_norm", grad_norm},
+                       {"skipped_updates", skipped_updates}, {"time", {{"step_s", step_s}}},
+                       {"tokens_per_s", (tokens + static_cast<double>(prompts.attention_mask.sum().item<int64_t>())) / step_s},
+                       {"peak_rss_gb", peak_rss_gb()}};
+    if ((step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
+    const double done = static_cast<double>(step + 1 - start);
+    log_info("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s", step + 1, total, loss_sum, step_s,
+             since(run_t0) / done * static_cast<double>(total - step - 1));
+    ++result.steps_done;
+    result.final_step = step + 1;
+    if (step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
+      CheckpointData d;
+      d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"trainer", "sft"}};
+      d.optimizer = adam.state();
+      result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+      log_info("checkpoint {}", result.last_checkpoint);
+    }
+  }
+  return result;
+}
+
+}  // namespace vrft
