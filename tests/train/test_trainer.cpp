@@ -17,6 +17,7 @@
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/logprobs.h"
 
@@ -197,4 +198,31 @@ TEST(Trainer, SftLearnsTheAnswers) {
   EXPECT_LT(last, first * 0.5);
   EXPECT_EQ(m.back()["answer_tokens"].get<double>(), 2 * 8.0);  // "<answer>thing</answer>" is 7 tokens, + <|im_end|>
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
+}
+
+TEST(Trainer, SeveralIterationsAndFilters) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-mu");
+  std::string yaml = config_yaml(dir, 2, 1e-3);
+  yaml.replace(yaml.find("grpo: {"), 7,
+               "grpo: {num_iterations: 2, filter_zero_std: true, mask_truncated_completions: true, "
+               "ref_sync_steps: 1, ref_sync_alpha: 0.5, ");
+  Config cfg = parse_config(yaml, "test");
+  CustomReward r = even_first_token();
+  TrainResult res = train_grpo(cfg, "", &r);
+  EXPECT_EQ(res.final_step, 2);
+  auto m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 2u);
+  // Every completion hits max_new_tokens (the random model never says eos): all masked out,
+  // so no token enters the loss, and the truncated fraction says why.
+  EXPECT_EQ(m[0]["truncated_fraction"].get<double>(), 1.0);
+  EXPECT_EQ(m[0]["entropy"].get<double>(), 0.0);
+  // Two optimiser steps per generation step; the synced reference is saved with the run.
+  CheckpointData st = load_checkpoint_state(res.last_checkpoint);
+  for (const auto& [k, v] : st.optimizer) {
+    if (k == "step") {
+      EXPECT_EQ(v.item<int64_t>(), 4);
+    }
+  }
+  EXPECT_FALSE(st.ref_model.empty());
 }
