@@ -5,6 +5,7 @@
 //   bench tokenize  encodes a corpus on one thread (scripts/bench/tokenize_vs_hf.py runs the
 //                   `tokenizers` package on the same corpus and prints the ratio)
 //   bench rollout   in cmd_bench_rollout.cpp
+//   bench train     in cmd_bench_train.cpp
 #include <sys/resource.h>
 
 #include <unistd.h>
@@ -134,6 +135,7 @@ void add_bench_command(CLI::App& app) {
   });
 
   add_bench_rollout(bench);
+  add_bench_train(bench);
 
   auto* load = bench->add_subcommand("load", "Load a model folder and report time and peak memory");
   static std::string model_dir, random_preset, dtype_name = "bfloat16", keep_dir;

@@ -14,5 +14,6 @@ void add_tokenize_command(CLI::App& app); // tokenize
 void add_generate_command(CLI::App& app); // generate
 void add_train_command(CLI::App& app);    // train
 void add_bench_rollout(CLI::App* bench);  // bench rollout (called by add_bench_command)
+void add_bench_train(CLI::App* bench);    // bench train (called by add_bench_command)
 
 }  // namespace vrft::cli

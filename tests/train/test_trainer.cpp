@@ -226,3 +226,17 @@ TEST(Trainer, SeveralIterationsAndFilters) {
   }
   EXPECT_FALSE(st.ref_model.empty());
 }
+
+TEST(Trainer, BenchTrainCli) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("bench-train");
+  write_file_atomic(dir + "/cfg.yaml", config_yaml(dir, 1, 1e-3));
+  auto r = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir + "/cfg.yaml' --steps 2 --json 2>/dev/null; }");
+  ASSERT_EQ(r.status, 0) << r.output;
+  auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["steps"].get<int64_t>(), 2);
+  EXPECT_GT(j["step_s"].get<double>(), 0.0);
+  EXPECT_GT(j["rollout_s"].get<double>(), 0.0);
+  EXPECT_GT(j["backward_s"].get<double>(), 0.0);
+  EXPECT_GT(j["peak_rss_gb"].get<double>(), 0.0);
+}

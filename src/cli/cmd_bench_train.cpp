@@ -1,0 +1,79 @@
+// src/cli/cmd_bench_train.cpp: `visual-rft bench train --config X.yaml [--steps N]`: runs N
+// GRPO steps of a config in a temporary folder and reports the step time, its split into
+// rollout / reward / log-prob / backward / optimiser, tokens/s and peak memory (the first
+// step, which warms caches up, is left out of the means when there is more than one).
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/train/grpo_trainer.h"
+
+namespace vrft::cli {
+
+void add_bench_train(CLI::App* bench) {
+  auto* train = bench->add_subcommand("train", "Time N GRPO steps of a config (split per phase) and peak memory");
+  static std::string config_path;
+  static std::vector<std::string> sets;
+  static int64_t steps = 4;
+  static bool as_json = false;
+  train->add_option("--config", config_path, "Run config (YAML)")->required();
+  train->add_option("--set", sets, "Override a key: section.key=value (repeatable)");
+  train->add_option("--steps", steps, "Steps to run")->capture_default_str();
+  train->add_flag("--json", as_json, "Print one JSON object");
+  train->callback([] {
+    Config cfg = load_config(config_path);
+    for (const auto& s : sets) apply_override(cfg, s);
+    const std::string dir = (std::filesystem::temp_directory_path() / ("vrft-bench-train-" + std::to_string(::getpid()))).string();
+    cfg.train.output_dir = dir;
+    cfg.train.max_steps = steps;
+    cfg.train.save_steps = 0;
+    cfg.train.keep_last = 1;
+    cfg.logging.sample_steps = 0;
+    cfg.logging.log_steps = 1;
+    try {
+      train_grpo(cfg, "");
+    } catch (...) {
+      remove_tree(dir);
+      throw;
+    }
+    std::vector<nlohmann::json> rows;
+    std::ifstream in(dir + "/metrics.jsonl");
+    for (std::string l; std::getline(in, l);) rows.push_back(nlohmann::json::parse(l));
+    remove_tree(dir);
+    if (rows.empty()) throw Error("bench train: no step completed");
+    const size_t first = rows.size() > 1 ? 1 : 0;
+    nlohmann::json out{{"steps", rows.size()}, {"timed_steps", rows.size() - first},
+                       {"prompts_per_step", cfg.train.prompts_per_step}, {"num_generations", cfg.rollout.num_generations},
+                       {"max_new_tokens", cfg.rollout.max_new_tokens}};
+    for (const char* k : {"step_s", "rollout_s", "reward_s", "logprob_s", "backward_s", "optim_s"}) {
+      double sum = 0;
+      for (size_t i = first; i < rows.size(); ++i) sum += rows[i]["time"][k].get<double>();
+      out[k] = sum / static_cast<double>(rows.size() - first);
+    }
+    double tps = 0, peak = 0;
+    for (size_t i = first; i < rows.size(); ++i) tps += rows[i]["tokens_per_s"].get<double>() / static_cast<double>(rows.size() - first);
+    for (const auto& r : rows) peak = std::max(peak, r["peak_rss_gb"].get<double>());
+    out["tokens_per_s"] = tps;
+    out["peak_rss_gb"] = peak;
+    if (as_json) {
+      std::printf("%s\n", out.dump().c_str());
+      return;
+    }
+    std::printf("bench train: %s, %zu steps (%zu timed), %lld prompts x G=%lld, <= %lld new tokens\n", config_path.c_str(),
+                rows.size(), rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step),
+                static_cast<long long>(cfg.rollout.num_generations), static_cast<long long>(cfg.rollout.max_new_tokens));
+    std::printf("  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
+                out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
+                out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
+    std::printf("  %.0f tokens/s (prompt + completion), peak RSS %.2f GB\n", tps, peak);
+  });
+}
+
+}  // namespace vrft::cli
