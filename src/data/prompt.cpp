@@ -33,7 +33,7 @@ EncodedPrompt EncodedPrompt::rows(int64_t first, int64_t n) const {
   auto sub = [&](const auto& v) { return std::vector(v.begin() + first, v.begin() + first + n); };
   out.lengths = sub(lengths);
   out.images_per_prompt = sub(images_per_prompt);
-  out.texts = sub(texts);
+  if (static_cast<int64_t>(texts.size()) >= first + n) out.texts = sub(texts);
   const int64_t img0 = image_rows(first).first;
   int64_t imgs = 0;
   for (int64_t b = first; b < first + n; ++b) imgs += images_per_prompt[static_cast<size_t>(b)];
@@ -43,7 +43,9 @@ EncodedPrompt EncodedPrompt::rows(int64_t first, int64_t n) const {
     for (int64_t b = first; b < first + n; ++b) patches += patch_rows(b).second;
     out.pixel_values = pixel_values.narrow(0, p0, patches);
     out.image_grid_thw = image_grid_thw.narrow(0, img0, imgs);
-    out.resized = std::vector(resized.begin() + img0, resized.begin() + img0 + imgs);
+    if (static_cast<int64_t>(resized.size()) >= img0 + imgs) {  // absent for prompts made elsewhere
+      out.resized = std::vector(resized.begin() + img0, resized.begin() + img0 + imgs);
+    }
   }
   return out;
 }

@@ -204,4 +204,35 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   return out;
 }
 
+RolloutBatch concat_rollouts(const std::vector<RolloutBatch>& parts, int64_t pad_token_id) {
+  RolloutBatch out;
+  int64_t T = 0, prompts = 0;
+  for (const auto& p : parts) T = std::max(T, p.completion_ids.size(1));
+  std::vector<torch::Tensor> ids, mask, logp;
+  for (const auto& p : parts) {
+    const int64_t pad = T - p.completion_ids.size(1);
+    ids.push_back(torch::constant_pad_nd(p.completion_ids, {0, pad}, pad_token_id));
+    mask.push_back(torch::constant_pad_nd(p.completion_mask, {0, pad}, 0));
+    logp.push_back(torch::constant_pad_nd(p.logprobs, {0, pad}, 0));
+    out.texts.insert(out.texts.end(), p.texts.begin(), p.texts.end());
+    out.finish_reasons.insert(out.finish_reasons.end(), p.finish_reasons.begin(), p.finish_reasons.end());
+    int64_t last = -1;
+    for (int64_t i : p.prompt_index) {
+      out.prompt_index.push_back(prompts + i);
+      last = std::max(last, i);
+    }
+    prompts += last + 1;
+    out.timing.vision_s += p.timing.vision_s;
+    out.timing.prefill_s += p.timing.prefill_s;
+    out.timing.decode_s += p.timing.decode_s;
+    out.timing.prompt_tokens += p.timing.prompt_tokens;
+    out.timing.generated_tokens += p.timing.generated_tokens;
+    out.timing.decode_steps += p.timing.decode_steps;
+  }
+  out.completion_ids = torch::cat(ids, 0);
+  out.completion_mask = torch::cat(mask, 0);
+  out.logprobs = torch::cat(logp, 0);
+  return out;
+}
+
 }  // namespace vrft

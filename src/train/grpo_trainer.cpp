@@ -172,7 +172,20 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     for (const Sample* s : batch) g.prompt_keys.push_back(static_cast<uint64_t>(s->index));
     g.pad_token_id = enc.tokens().pad;
     policy->eval();
-    RolloutBatch roll = gen.generate(prompts, g);
+    RolloutBatch roll;
+    const int64_t chunk = cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B;
+    if (chunk >= B) {
+      roll = gen.generate(prompts, g);
+    } else {  // rollout.batch_size: prompts generated together, to bound the KV cache
+      std::vector<RolloutBatch> parts;
+      for (int64_t b = 0; b < B; b += chunk) {
+        const int64_t n = std::min(chunk, B - b);
+        GenerateConfig gc = g;
+        gc.prompt_keys.assign(g.prompt_keys.begin() + b, g.prompt_keys.begin() + b + n);
+        parts.push_back(gen.generate(prompts.rows(b, n), gc));
+      }
+      roll = concat_rollouts(parts, g.pad_token_id);
+    }
     const double rollout_s = since(t0);
 
     // ---- rewards and advantages ----

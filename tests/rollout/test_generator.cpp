@@ -45,6 +45,11 @@ EncodedPrompt load_inputs(const std::string& path) {
   p.attention_mask = in.get("attention_mask").clone();
   p.pixel_values = in.get("pixel_values").clone();
   p.image_grid_thw = in.get("image_grid_thw").clone();
+  for (int64_t b = 0; b < p.input_ids.size(0); ++b) {  // what EncodedPrompt::rows() needs
+    p.lengths.push_back(p.attention_mask[b].sum().item<int64_t>());
+    p.images_per_prompt.push_back((p.input_ids[b] == 151652).sum().item<int64_t>());  // <|vision_start|>
+    p.texts.emplace_back();
+  }
   return p;
 }
 
@@ -212,6 +217,13 @@ TEST(Generator, SeededSamplesIgnoreGAndTheBatch) {
   g.prompt_keys = {2};
   RolloutBatch alone = gen.generate(rows_of(all, 2, 1), g);
   for (int64_t j = 0; j < 6; ++j) EXPECT_TRUE(torch::equal(alone.completion_ids[j], six.completion_ids[12 + j])) << j;
+  // In two chunks (rollout.batch_size), concatenated: the same rows.
+  g.prompt_keys = {0, 1};
+  RolloutBatch first = gen.generate(all.rows(0, 2), g);
+  g.prompt_keys = {2};
+  RolloutBatch both = concat_rollouts({first, alone}, g.pad_token_id);
+  EXPECT_TRUE(torch::equal(both.completion_ids, six.completion_ids));
+  EXPECT_EQ(both.prompt_index, six.prompt_index);
   // Samples of one prompt differ from each other (their streams are distinct).
   EXPECT_FALSE(torch::equal(six.completion_ids[0], six.completion_ids[1]));
   // Same seed, same everything: identical; another seed: different.

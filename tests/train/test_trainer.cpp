@@ -200,6 +200,8 @@ TEST(Trainer, SftLearnsTheAnswers) {
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
 }
 
+// num_iterations 2, the zero-std and truncation filters, reference sync, rollouts one
+// prompt at a time (rollout.batch_size 1).
 TEST(Trainer, SeveralIterationsAndFilters) {
   REQUIRE_FIXTURES();
   std::string dir = setup("train-mu");
@@ -207,6 +209,7 @@ TEST(Trainer, SeveralIterationsAndFilters) {
   yaml.replace(yaml.find("grpo: {"), 7,
                "grpo: {num_iterations: 2, filter_zero_std: true, mask_truncated_completions: true, "
                "ref_sync_steps: 1, ref_sync_alpha: 0.5, ");
+  yaml.replace(yaml.find("rollout: {"), 10, "rollout: {batch_size: 1, ");  // one prompt at a time
   Config cfg = parse_config(yaml, "test");
   CustomReward r = even_first_token();
   TrainResult res = train_grpo(cfg, "", &r);

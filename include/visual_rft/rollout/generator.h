@@ -52,6 +52,10 @@ struct RolloutBatch {
   RolloutTiming timing;
 };
 
+// The rollouts of consecutive prompt chunks as one batch (rows in order, completions
+// right-padded to the longest, prompt_index renumbered, timings summed).
+RolloutBatch concat_rollouts(const std::vector<RolloutBatch>& parts, int64_t pad_token_id);
+
 class Generator {
  public:
   // `tokenizer` may be null (no texts are decoded then).
