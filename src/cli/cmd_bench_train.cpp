@@ -57,11 +57,15 @@ void add_bench_train(CLI::App* bench) {
       for (size_t i = first; i < rows.size(); ++i) sum += rows[i]["time"][k].get<double>();
       out[k] = sum / static_cast<double>(rows.size() - first);
     }
-    double tps = 0, peak = 0;
+    double tps = 0, peak = 0, peak_gpu = 0;
     for (size_t i = first; i < rows.size(); ++i) tps += rows[i]["tokens_per_s"].get<double>() / static_cast<double>(rows.size() - first);
-    for (const auto& r : rows) peak = std::max(peak, r["peak_rss_gb"].get<double>());
+    for (const auto& r : rows) {
+      peak = std::max(peak, r["peak_rss_gb"].get<double>());
+      peak_gpu = std::max(peak_gpu, r.value("peak_gpu_gb", 0.0));
+    }
     out["tokens_per_s"] = tps;
     out["peak_rss_gb"] = peak;
+    out["peak_gpu_gb"] = peak_gpu;
     if (as_json) {
       std::printf("%s\n", out.dump().c_str());
       return;
@@ -72,7 +76,9 @@ void add_bench_train(CLI::App* bench) {
     std::printf("  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
                 out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
                 out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
-    std::printf("  %.0f tokens/s (prompt + completion), peak RSS %.2f GB\n", tps, peak);
+    std::printf("  %.0f tokens/s (prompt + completion), peak RSS %.2f GB", tps, peak);
+    if (peak_gpu > 0) std::printf(", peak GPU %.2f GB", peak_gpu);
+    std::printf("\n");
   });
 }
 

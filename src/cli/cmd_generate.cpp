@@ -39,6 +39,9 @@ void add_generate_command(CLI::App& app) {
   gen->add_option("--dtype", dtype, "auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16")
       ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
       ->capture_default_str();
+  gen->add_option("--decode", g.decode, "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph")
+      ->check(CLI::IsMember({"auto", "eager", "fixed", "graph"}))
+      ->capture_default_str();
   gen->add_flag("--json", as_json, "One JSON object per sample");
   gen->callback([] {
     const torch::Device dev(device);

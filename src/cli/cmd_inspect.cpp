@@ -74,6 +74,10 @@ void add_inspect_command(CLI::App& app) {
   fwd->callback([] {
     torch::Dtype dt = dtype == "float32" ? torch::kFloat : dtype == "bfloat16" ? torch::kBFloat16 : torch::kHalf;
     torch::Device dev(device);
+    if (dt == torch::kFloat) {  // parity checks: true fp32 on CUDA (cuDNN convolutions default to TF32)
+      at::globalContext().setAllowTF32CuBLAS(false);
+      at::globalContext().setAllowTF32CuDNN(false);
+    }
     auto model = load_qwen2vl(model_dir, dt, dev);
     SafetensorsFile in(inputs);
     for (const char* need : {"input_ids", "attention_mask"}) {

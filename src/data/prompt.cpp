@@ -140,4 +140,37 @@ EncodedPrompt PromptEncoder::encode(const std::vector<PromptInput>& batch) const
   return out;
 }
 
+EncodedPrompt synthetic_prompts(const Qwen2VLConfig& cfg, int64_t B, int64_t text_tokens, int64_t image_size,
+                                uint64_t seed) {
+  const int64_t grid = image_size / 14, merged = grid * grid / 4;
+  torch::Generator gen = at::detail::createCPUGenerator(seed);
+  std::vector<torch::Tensor> rows;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = text_tokens + 3 * (b % 4);
+    torch::Tensor text = torch::randint(100, 5000, {n}, gen, torch::kLong);
+    // <|im_start|> text <|vision_start|> <|image_pad|> x merged <|vision_end|> text
+    // <|im_end|> \n <|im_start|> assistant \n
+    rows.push_back(torch::cat({torch::tensor({int64_t{151644}}), text.narrow(0, 0, n / 2),
+                               torch::tensor({cfg.vision_start_token_id}), torch::full({merged}, cfg.image_token_id, torch::kLong),
+                               torch::tensor({cfg.vision_end_token_id}), text.narrow(0, n / 2, n - n / 2),
+                               torch::tensor({int64_t{151645}, int64_t{198}, int64_t{151644}, int64_t{77091}, int64_t{198}})}));
+  }
+  int64_t T = 0;
+  for (const auto& r : rows) T = std::max(T, r.size(0));
+  EncodedPrompt p;
+  p.input_ids = torch::full({B, T}, int64_t{151643}, torch::kLong);
+  p.attention_mask = torch::zeros({B, T}, torch::kLong);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = rows[static_cast<size_t>(b)].size(0);
+    p.input_ids[b].narrow(0, T - n, n).copy_(rows[static_cast<size_t>(b)]);
+    p.attention_mask[b].narrow(0, T - n, n).fill_(1);
+    p.lengths.push_back(n);
+    p.images_per_prompt.push_back(1);
+    p.texts.emplace_back();
+  }
+  p.pixel_values = torch::randn({B * grid * grid, 1176}, gen, torch::kFloat);
+  p.image_grid_thw = torch::tensor({int64_t{1}, grid, grid}, torch::kLong).repeat({B, 1});
+  return p;
+}
+
 }  // namespace vrft

@@ -3,6 +3,8 @@
 // cos/sin cast to the activation dtype, RMSNorm casting back before the weight.
 #include "visual_rft/model/modules.h"
 
+#include <ATen/autocast_mode.h>
+
 #include <algorithm>
 #include <tuple>
 
@@ -22,6 +24,10 @@ namespace {
 
 struct BlockFn : torch::CustomClassHolder {
   std::function<torch::Tensor(const torch::Tensor&)> fn;
+  // The forward's autocast state, restored for the recomputation (autocast is off in backward).
+  c10::DeviceType device = c10::DeviceType::CPU;
+  bool autocast = false;
+  c10::ScalarType autocast_dtype = c10::ScalarType::BFloat16;
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
@@ -37,7 +43,13 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
     torch::Tensor y;
     {
       torch::AutoGradMode on(true);
+      const bool prev = at::autocast::is_autocast_enabled(block->device);
+      const c10::ScalarType prev_dtype = at::autocast::get_autocast_dtype(block->device);
+      at::autocast::set_autocast_dtype(block->device, block->autocast_dtype);
+      at::autocast::set_autocast_enabled(block->device, block->autocast);
       y = block->fn(x);
+      at::autocast::set_autocast_enabled(block->device, prev);
+      at::autocast::set_autocast_dtype(block->device, prev_dtype);
     }
     torch::autograd::backward({y}, {grad[0]});  // parameter gradients accumulate here
     return {x.grad(), torch::Tensor()};
@@ -50,6 +62,9 @@ torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, 
   if (!torch::GradMode::is_enabled()) return fn(x);
   auto block = c10::make_intrusive<BlockFn>();
   block->fn = std::move(fn);
+  block->device = x.device().type();
+  block->autocast = at::autocast::is_autocast_enabled(block->device);
+  block->autocast_dtype = at::autocast::get_autocast_dtype(block->device);
   return CheckpointFunction::apply(x, block);
 }
 
@@ -232,6 +247,11 @@ std::pair<torch::Tensor, torch::Tensor> KVCache::append(size_t layer, const torc
                                                         const torch::Tensor& v_new) {
   if (k.size() <= layer) k.resize(layer + 1), v.resize(layer + 1);
   const int64_t S = k_new.size(2);
+  if (write_pos.defined()) {  // fixed shapes: the step's position is a device tensor
+    k[layer].index_copy_(2, write_pos, k_new);
+    v[layer].index_copy_(2, write_pos, v_new);
+    return {k[layer], v[layer]};
+  }
   if (!k[layer].defined()) {
     k[layer] = k_new;
     v[layer] = v_new;
@@ -251,7 +271,9 @@ KVCache KVCache::repeat_rows(int64_t times, int64_t capacity) const {
   for (size_t i = 0; i < k.size(); ++i) {
     for (auto [src, dst] : {std::pair{&k[i], &out.k}, std::pair{&v[i], &out.v}}) {
       const auto& t = *src;  // [rows, kvh, >= len, hd]
-      torch::Tensor buf = torch::empty({t.size(0) * times, t.size(1), std::max(capacity, len), t.size(3)}, t.options());
+      // Zeros, not empty: fixed-shape decoding attends over the unwritten positions with
+      // weight 0, and 0 * NaN from stale memory would still be NaN.
+      torch::Tensor buf = torch::zeros({t.size(0) * times, t.size(1), std::max(capacity, len), t.size(3)}, t.options());
       buf.narrow(2, 0, len).copy_(t.narrow(2, 0, len).repeat_interleave(times, 0));
       dst->push_back(buf);
     }

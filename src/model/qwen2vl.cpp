@@ -37,7 +37,9 @@ torch::Tensor Qwen2VLForConditionalGenerationImpl::lm_head_weight() const {
 
 torch::Tensor Qwen2VLForConditionalGenerationImpl::hidden_states(const ForwardInput& in, KVCache* cache) {
   const int64_t B = in.input_ids.size(0), S = in.input_ids.size(1);
-  const int64_t past = cache ? cache->length() : 0, T = past + S;
+  const bool fixed = cache && cache->fixed_shape();
+  TORCH_CHECK(!fixed || S == 1, "forward: a fixed-shape cache takes one token per row, got ", S);
+  const int64_t past = cache ? cache->length() : 0, T = fixed ? cache->capacity() : past + S;
   TORCH_CHECK(in.attention_mask.size(0) == B && in.attention_mask.size(1) == T, "forward: attention_mask must be [B, ",
               T, "] (cached + new tokens), got ", in.attention_mask.sizes());
   torch::Tensor embeds = model->embed_tokens(in.input_ids);  // [B, S, H]
@@ -50,10 +52,13 @@ torch::Tensor Qwen2VLForConditionalGenerationImpl::hidden_states(const ForwardIn
   }
   // Causal over the cache plus the new tokens, padding keys masked; every query may see
   // itself, so a padding query row is never fully masked (its output is never used).
+  torch::Tensor keep = in.attention_mask.to(embeds.device()).to(torch::kBool).view({B, 1, 1, T});
+  // Fixed shapes (one token, whole cache buffers): the caller's mask already holds exactly
+  // the written positions, this one included, and no host value may enter (CUDA graphs).
+  if (fixed) return model(embeds, in.position_ids.to(embeds.device()), keep, cache);
   auto opts = torch::TensorOptions().dtype(torch::kLong).device(embeds.device());
   torch::Tensor qpos = (torch::arange(S, opts) + past).view({S, 1});
   torch::Tensor kpos = torch::arange(T, opts).view({1, T});
-  torch::Tensor keep = in.attention_mask.to(embeds.device()).to(torch::kBool).view({B, 1, 1, T});
   torch::Tensor mask = ((kpos <= qpos).view({1, 1, S, T}) & keep) | (kpos == qpos).view({1, 1, S, T});
   return model(embeds, in.position_ids.to(embeds.device()), mask, cache);
 }

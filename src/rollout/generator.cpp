@@ -4,11 +4,15 @@
 // slot. slot_seq maps slots to sequences. When samples finish, the live rows at the tail
 // move into the finished slots below the new batch size, so the cache copies only the rows
 // that move; the small per-slot tensors (mask, positions, streams) are reordered alike.
+// With fixed shapes (decode_step.h) a finished row stays in its slot, parked (slot_seq -1,
+// its tokens ignored), until no more than half the slots are live; then the batch is
+// compacted the same way and a new step (graph) is made for the smaller batch.
 #include "visual_rft/rollout/generator.h"
 
 #include <chrono>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/rollout/decode_step.h"
 
 #ifdef __has_include
 #if __has_include(<torch/cuda.h>)
@@ -43,6 +47,11 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
     throw Error("generate: " + std::to_string(cfg.prompt_keys.size()) + " prompt keys for " + std::to_string(B) + " prompts");
   }
   std::vector<int64_t> eos = cfg.eos_token_ids.empty() ? model_->cfg.eos_token_ids : cfg.eos_token_ids;
+  if (cfg.decode != "auto" && cfg.decode != "eager" && cfg.decode != "fixed" && cfg.decode != "graph") {
+    throw Error("rollout.decode must be auto, eager, fixed or graph, got '" + cfg.decode + "'");
+  }
+  const bool use_graph = cfg.decode == "graph" || (cfg.decode == "auto" && dev.is_cuda() && DecodeStep::graphs_compiled());
+  const bool fixed = use_graph || cfg.decode == "fixed";
   RolloutBatch out;
   auto i64 = torch::TensorOptions().dtype(torch::kLong).device(dev);
 
@@ -101,6 +110,7 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   for (int64_t s = 0; s < N; ++s) slot_seq[static_cast<size_t>(s)] = s;
   torch::Tensor slot_seq_t = torch::arange(N, i64);
   int64_t R = N;
+  std::unique_ptr<DecodeStep> step;  // fixed shapes: made for R rows, remade after compaction
   // The first token of each sample comes from its prompt's logits: the filters run once per
   // prompt, then G draws. [B, G] -> [N] in sequence order.
   Sampled pick = sample_tokens(logits, cfg.sampling, uniforms.defined() ? uniforms.select(1, 0).view({B, G}) : torch::Tensor(),
@@ -118,6 +128,7 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
     const float* lp = lp_cpu.data_ptr<float>();
     std::vector<int64_t> live, dead;
     for (int64_t s = 0; s < R; ++s) {
+      if (slot_seq[static_cast<size_t>(s)] < 0) continue;  // parked
       const size_t seq = static_cast<size_t>(slot_seq[static_cast<size_t>(s)]);
       tokens[seq].push_back(tk[s]);
       logps[seq].push_back(lp[s]);
@@ -125,12 +136,14 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
       if (stop) reason[seq] = "stop";
       (stop || t + 1 == max_new ? dead : live).push_back(s);
     }
-    out.timing.generated_tokens += R;
+    out.timing.generated_tokens += static_cast<int64_t>(live.size() + dead.size());
     out.timing.decode_steps = t + 1;
     if (live.empty()) break;
 
     torch::Tensor next = pick.tokens;
-    if (!dead.empty()) {
+    if (fixed && static_cast<int64_t>(live.size()) * 2 > R) {
+      for (int64_t s : dead) slot_seq[static_cast<size_t>(s)] = -1;  // park: keeps its slot and shapes
+    } else if (static_cast<int64_t>(live.size()) < R) {
       // New order: slot i < R' keeps its row when live, else takes a live row from the tail.
       const int64_t R2 = static_cast<int64_t>(live.size());
       std::vector<int64_t> order(static_cast<size_t>(R2)), dst, src;
@@ -149,6 +162,7 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
         }
       }
       torch::Tensor order_t = torch::tensor(order, torch::kLong).to(dev);
+      step.reset();  // it holds the old shapes
       cache.move_rows(torch::tensor(dst, torch::kLong), torch::tensor(src, torch::kLong), R2);
       attn = attn.index_select(0, order_t);
       valid = valid.index_select(0, order_t);
@@ -165,7 +179,12 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
     attn.select(1, P + t).fill_(1);
     torch::Tensor pos = decode_position_ids(valid, deltas, 1);
     valid = valid + 1;
-    logits = model_->forward({next.view({R, 1}), attn.narrow(1, 0, P + t + 1), torch::Tensor(), pos}, &cache).select(1, 0);
+    if (fixed) {
+      if (!step) step = std::make_unique<DecodeStep>(model_, cache, attn, R, use_graph);
+      logits = step->run(next, pos);
+    } else {
+      logits = model_->forward({next.view({R, 1}), attn.narrow(1, 0, P + t + 1), torch::Tensor(), pos}, &cache).select(1, 0);
+    }
   }
   out.timing.decode_s = seconds_since(t0, dev);
 

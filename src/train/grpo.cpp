@@ -1,6 +1,8 @@
 // src/train/grpo.cpp: advantages, chunked token log-probs, the GRPO loss (see the header).
 #include "visual_rft/train/grpo.h"
 
+#include <ATen/autocast_mode.h>
+
 #include "visual_rft/core/error.h"
 
 namespace vrft {
@@ -50,6 +52,11 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
       }
     }
     ctx->save_for_backward({hidden, weight, tokens, lse});
+    // Under autocast the forward's matmuls ran in the autocast dtype; backward (where autocast
+    // is not active) recomputes the logits the same way.
+    const auto dt = hidden.device().type();
+    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(dt) ? static_cast<int64_t>(at::autocast::get_autocast_dtype(dt))
+                                                                         : int64_t{-1};
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
     ctx->mark_non_differentiable({entropy});
@@ -62,6 +69,8 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
     torch::Tensor hidden = saved[0], weight = saved[1], tokens = saved[2], lse = saved[3];
     const double temperature = ctx->saved_data["temperature"].toDouble();
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
+    const int64_t ac = ctx->saved_data["autocast"].toInt();
+    const torch::Tensor wc = ac >= 0 ? weight.to(static_cast<torch::ScalarType>(ac)) : weight;  // compute copy
     torch::Tensor g = grad_out[0];  // [N]
     const int64_t N = hidden.size(0);
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
@@ -69,15 +78,16 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
     torch::Tensor gw = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(lse.scalar_type())) : torch::Tensor();
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t n = std::min(chunk, N - s);
-      torch::Tensor h = hidden.narrow(0, s, n);
-      torch::Tensor logits = torch::matmul(h, weight.t()).to(lse.scalar_type()) / temperature;
+      torch::Tensor h = hidden.narrow(0, s, n).to(wc.scalar_type());
+      torch::Tensor logits = torch::matmul(h, wc.t()).to(lse.scalar_type()) / temperature;
       torch::Tensor gc = g.narrow(0, s, n).view({n, 1});
       // d/dlogits of logp = onehot - softmax; times the upstream gradient; / temperature.
       torch::Tensor dl = -(torch::exp(logits - lse.narrow(0, s, n).view({n, 1})) * gc);
       dl.scatter_add_(1, tokens.narrow(0, s, n).view({n, 1}), gc);
       dl = dl / temperature;
-      if (need_h) gh.narrow(0, s, n).copy_(torch::matmul(dl.to(weight.scalar_type()), weight));
-      if (need_w) gw.add_(torch::matmul(dl.t(), h.to(dl.scalar_type())));
+      if (need_h) gh.narrow(0, s, n).copy_(torch::matmul(dl.to(wc.scalar_type()), wc));
+      if (need_w) gw.add_(ac >= 0 ? torch::matmul(dl.t().to(wc.scalar_type()), h).to(gw.scalar_type())
+                                  : torch::matmul(dl.t(), h.to(dl.scalar_type())));
     }
     return {gh, need_w ? gw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
             torch::Tensor()};

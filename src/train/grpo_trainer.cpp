@@ -42,7 +42,7 @@ nlohmann::json mean_std(const torch::Tensor& x) {
 TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom) {
   validate(cfg);
   const torch::Device dev = resolve_device(cfg.model.device);
-  const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
+  const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const int64_t G = cfg.rollout.num_generations, P = cfg.train.prompts_per_step;
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
   const std::string out_dir = cfg.train.output_dir;
@@ -72,16 +72,25 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   } else if (!resume.empty()) {
     ckpt = resume;
   }
-  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, dtype, dev);
+  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, prec.weights, dev);
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
   policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
   Qwen2VLForConditionalGeneration ref{nullptr};
   if (cfg.grpo.beta != 0.0) {
-    ref = load_qwen2vl(cfg.model.path, dtype, dev);
+    ref = load_qwen2vl(cfg.model.path, prec.rollout, dev);
     for (auto& p : ref->parameters()) p.set_requires_grad(false);
   }
+  // Mixed precision: a copy in the rollout dtype generates; it takes the policy's weights
+  // before each step's rollouts.
+  Qwen2VLForConditionalGeneration rollout_model = policy;
+  if (prec.separate_rollout()) {
+    rollout_model = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, prec.rollout, dev);
+    for (auto& p : rollout_model->parameters()) p.set_requires_grad(false);
+  }
+  log_info("precision: weights {}, autocast {}, rollout and reference {}", c10::toString(prec.weights),
+           prec.autocast ? c10::toString(*prec.autocast) : "off", c10::toString(prec.rollout));
   std::vector<std::pair<std::string, torch::Tensor>> named;
   std::vector<torch::Tensor> trainable;
   for (const auto& p : policy->named_parameters(true)) {
@@ -116,7 +125,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   }
   MetricsWriter metrics(metrics_path, /*append=*/true);
 
-  Generator gen(policy, &enc.tokenizer());
+  Generator gen(rollout_model, &enc.tokenizer());
   DataOrder order(static_cast<int64_t>(samples.size()), seed, cfg.data.shuffle);
   GrpoLossOptions lo;
   lo.loss_type = cfg.grpo.loss_type;
@@ -171,7 +180,9 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     g.seed = sample_stream(seed, 0x7011, static_cast<uint64_t>(step));
     for (const Sample* s : batch) g.prompt_keys.push_back(static_cast<uint64_t>(s->index));
     g.pad_token_id = enc.tokens().pad;
+    g.decode = cfg.rollout.decode;
     policy->eval();
+    if (prec.separate_rollout()) copy_parameters(*rollout_model, *policy);
     RolloutBatch roll;
     const int64_t chunk = cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B;
     if (chunk >= B) {
@@ -232,6 +243,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     torch::Tensor ref_logp, old_logp;
     {
       torch::NoGradGuard ng;
+      AutocastScope ac(dev, prec.autocast);
       if (ref) {
         ref_logp = torch::empty({N, T});
         for (auto [b, n] : micro) {
@@ -257,12 +269,16 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     for (int64_t it = 0; it < mu; ++it) {
       t0 = Clock::now();
       for (auto [b, n] : micro) {
-        TokenLogprobs lp = completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature, it == 0);
-        torch::Tensor m = rows(mask, b, n).to(dev);
+        TokenLogprobs lp;
+        torch::Tensor m = rows(mask, b, n).to(dev), loss;
         GrpoLossStats st;
-        torch::Tensor loss = grpo_loss(lp.logp, old_logp.defined() ? rows(old_logp, b, n).to(dev) : torch::Tensor(),
-                                       ref_logp.defined() ? rows(ref_logp, b, n).to(dev) : torch::Tensor(),
-                                       rows(adv, b, n).to(dev), m, lo, &st);
+        {
+          AutocastScope ac(dev, prec.autocast);  // forward only; backward keeps the forward's dtypes
+          lp = completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature, it == 0);
+          loss = grpo_loss(lp.logp, old_logp.defined() ? rows(old_logp, b, n).to(dev) : torch::Tensor(),
+                           ref_logp.defined() ? rows(ref_logp, b, n).to(dev) : torch::Tensor(), rows(adv, b, n).to(dev), m,
+                           lo, &st);
+        }
         loss.backward();
         loss_sum += loss.item<double>();
         if (it == 0) {
@@ -311,7 +327,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
                        {"time", {{"step_s", step_s}, {"rollout_s", rollout_s}, {"reward_s", reward_s},
                                  {"logprob_s", logprob_s}, {"backward_s", backward_s}, {"optim_s", optim_s}}},
                        {"tokens_per_s", static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens) / step_s},
-                       {"peak_rss_gb", peak_rss_gb()}};
+                       {"peak_rss_gb", peak_rss_gb()}, {"peak_gpu_gb", peak_gpu_gb(dev)}};
     for (int64_t k = 0; k < K; ++k) rec["rewards"][reward_names[static_cast<size_t>(k)]] = mean_std(per_reward.select(1, k));
     if (cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
     if (cfg.logging.sample_steps > 0 && (step + 1) % cfg.logging.sample_steps == 0) {

@@ -1,6 +1,14 @@
 // src/train/run_util.cpp: helpers shared by the trainers (see the header).
 #include "visual_rft/train/run_util.h"
 
+#include <ATen/autocast_mode.h>
+#if defined(__has_include)
+#if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
+#include <c10/cuda/CUDACachingAllocator.h>
+#define VRFT_HAVE_CUDA_ALLOCATOR 1
+#endif
+#endif
+
 #include <sys/resource.h>
 
 #include <filesystem>
@@ -23,6 +31,56 @@ torch::Dtype resolve_dtype(const std::string& d, const torch::Device& dev) {
   if (d == "bfloat16") return torch::kBFloat16;
   if (d == "float16") return torch::kHalf;
   return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat;
+}
+
+Precision resolve_precision(const std::string& model_dtype, const std::string& autocast, const std::string& rollout_dtype,
+                            const torch::Device& dev) {
+  Precision p;
+  p.weights = model_dtype == "auto" ? torch::kFloat : resolve_dtype(model_dtype, dev);
+  if (autocast == "bfloat16") {
+    p.autocast = torch::kBFloat16;
+  } else if (autocast == "float16") {
+    p.autocast = torch::kHalf;
+  } else if (autocast == "auto" && dev.is_cuda() && p.weights == torch::kFloat) {
+    p.autocast = torch::kBFloat16;
+  }
+  p.rollout = rollout_dtype == "auto" ? (dev.is_cuda() ? torch::kBFloat16 : p.weights) : resolve_dtype(rollout_dtype, dev);
+  return p;
+}
+
+AutocastScope::AutocastScope(const torch::Device& dev, std::optional<torch::ScalarType> dtype) : type_(dev.type()) {
+  if (!dtype) return;
+  active_ = true;
+  prev_enabled_ = at::autocast::is_autocast_enabled(type_);
+  prev_dtype_ = at::autocast::get_autocast_dtype(type_);
+  at::autocast::set_autocast_dtype(type_, *dtype);
+  at::autocast::set_autocast_enabled(type_, true);
+  at::autocast::increment_nesting();
+}
+
+AutocastScope::~AutocastScope() {
+  if (!active_) return;
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  at::autocast::set_autocast_enabled(type_, prev_enabled_);
+  at::autocast::set_autocast_dtype(type_, prev_dtype_);
+}
+
+void copy_parameters(torch::nn::Module& dst, torch::nn::Module& src) {
+  torch::NoGradGuard ng;
+  auto d = dst.parameters(), s = src.parameters();
+  TORCH_CHECK(d.size() == s.size(), "copy_parameters: ", d.size(), " vs ", s.size(), " parameters");
+  for (size_t i = 0; i < d.size(); ++i) d[i].copy_(s[i]);
+}
+
+double peak_gpu_gb(const torch::Device& dev) {
+#ifdef VRFT_HAVE_CUDA_ALLOCATOR
+  if (dev.is_cuda()) {
+    const auto st = c10::cuda::CUDACachingAllocator::getDeviceStats(dev.index() < 0 ? 0 : dev.index());
+    return static_cast<double>(st.allocated_bytes[0].peak) / 1e9;
+  }
+#endif
+  (void)dev;
+  return 0.0;
 }
 
 double peak_rss_gb() {

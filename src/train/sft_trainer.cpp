@@ -24,7 +24,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   validate(cfg);
   const torch::Device dev = resolve_device(cfg.model.device);
-  const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
+  const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const int64_t P = cfg.train.prompts_per_step;
   const std::string out_dir = cfg.train.output_dir;
   if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
@@ -40,7 +40,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
 
   std::string ckpt = resume == "latest" ? latest_checkpoint(out_dir).value_or("") : resume;
   if (resume == "latest" && ckpt.empty()) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
-  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, dtype, dev);
+  auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, prec.weights, dev);
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
@@ -99,8 +99,12 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     const int64_t micro = cfg.train.micro_batch_size;
     for (int64_t b = 0; b < P; b += micro) {
       const int64_t n = std::min(micro, P - b);
-      torch::Tensor lp = completion_logprobs(policy, prompts.rows(b, n), comp.narrow(0, b, n), 1).logp;
-      torch::Tensor loss = -(lp * mask.narrow(0, b, n).to(dev)).sum() / tokens;
+      torch::Tensor loss;
+      {
+        AutocastScope ac(dev, prec.autocast);  // forward only; backward keeps the forward's dtypes
+        torch::Tensor lp = completion_logprobs(policy, prompts.rows(b, n), comp.narrow(0, b, n), 1).logp;
+        loss = -(lp * mask.narrow(0, b, n).to(dev)).sum() / tokens;
+      }
       loss.backward();
       loss_sum += loss.item<double>();
     }
@@ -119,7 +123,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
                        {"loss", loss_sum}, {"answer_tokens", tokens}, {"lr", lr}, {"grad_norm", grad_norm},
                        {"skipped_updates", skipped_updates}, {"time", {{"step_s", step_s}}},
                        {"tokens_per_s", (tokens + static_cast<double>(prompts.attention_mask.sum().item<int64_t>())) / step_s},
-                       {"peak_rss_gb", peak_rss_gb()}};
+                       {"peak_rss_gb", peak_rss_gb()}, {"peak_gpu_gb", peak_gpu_gb(dev)}};
     if ((step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
     const double done = static_cast<double>(step + 1 - start);
     log_info("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s", step + 1, total, loss_sum, step_s,

@@ -22,14 +22,21 @@ namespace vrft {
 struct ModelConfig {
   std::string path;                 // HF model folder
   std::string dtype = "auto";       // weights' dtype
+  std::string autocast = "auto";    // compute dtype of the trained model's forward and backward
   std::string device = "auto";      // auto | cpu | cuda | cuda:N
   bool gradient_checkpointing = false;
 
   template <class V>
   void visit(V& v) {
     v(path, "path", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).");
-    v(dtype, "dtype", "Weights' dtype: auto = bfloat16 on CUDA, float32 on the CPU.",
+    v(dtype, "dtype",
+      "Dtype of the trained weights (and the optimiser's master copy): auto = float32. "
+      "Generation and evaluation alone: auto = bfloat16 on CUDA, float32 on the CPU.",
       {"auto", "float32", "bfloat16", "float16"});
+    v(autocast, "autocast",
+      "Autocast of the trained model's forward/backward: auto = bfloat16 on CUDA with float32 "
+      "weights, off on the CPU.",
+      {"auto", "off", "bfloat16", "float16"});
     v(device, "device", "Where to run: auto (CUDA when present), cpu, cuda or cuda:N.");
     v(gradient_checkpointing, "gradient_checkpointing",
       "Recompute each decoder and vision block in backward to save activation memory.");
@@ -73,6 +80,8 @@ struct RolloutConfig {
   double min_p = 0.0;
   double repetition_penalty = 1.0;
   int64_t batch_size = 0;
+  std::string dtype = "auto";
+  std::string decode = "auto";
 
   template <class V>
   void visit(V& v) {
@@ -84,6 +93,13 @@ struct RolloutConfig {
     v(min_p, "min_p", "Drop tokens below min_p times the top probability; 0 = off.");
     v(repetition_penalty, "repetition_penalty", "CTRL-style penalty on tokens already present; 1 = off.");
     v(batch_size, "batch_size", "Prompts generated together; 0 = all prompts of a step at once.");
+    v(dtype, "dtype",
+      "Weights that generate (and of the reference model): auto = bfloat16 on CUDA (a copy of the "
+      "policy refreshed before each step), the policy's dtype on the CPU.",
+      {"auto", "float32", "bfloat16", "float16"});
+    v(decode, "decode",
+      "Decode steps: auto (CUDA graphs on CUDA, else eager), eager, fixed (whole-cache shapes), graph.",
+      {"auto", "eager", "fixed", "graph"});
   }
 };
 

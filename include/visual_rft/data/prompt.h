@@ -76,4 +76,10 @@ class PromptEncoder {
   ChatTemplateOptions chat_;
 };
 
+// B prompts of random text ids around one random image_size x image_size image each, in
+// the chat layout, left-padded (lengths vary by 0..9 tokens); for benchmarks and tests of
+// models without a tokenizer. Seeded by `seed`.
+EncodedPrompt synthetic_prompts(const Qwen2VLConfig& cfg, int64_t B, int64_t text_tokens, int64_t image_size,
+                                uint64_t seed = 0);
+
 }  // namespace vrft

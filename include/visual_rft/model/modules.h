@@ -100,11 +100,19 @@ TORCH_MODULE(VisionTransformer);
 // gives every row room for its whole completion (repeat_rows), so a decode step writes in
 // place, and drops finished rows by moving live rows into their slots (move_rows), which
 // copies only the rows that move.
+//
+// Fixed-shape mode (CUDA graphs): when `write_pos` ([1] int64 on the device, = len) is set,
+// append() writes there with index_copy_ and returns the whole buffers, so every decode step
+// has the same shapes and addresses; the attention mask [rows, capacity] then hides the
+// positions not written yet.
 struct KVCache {
   std::vector<torch::Tensor> k, v;
   int64_t len = 0;
+  torch::Tensor write_pos;
 
   int64_t length() const { return len; }
+  int64_t capacity() const { return k.empty() ? 0 : k[0].size(2); }
+  bool fixed_shape() const { return write_pos.defined(); }
   int64_t rows() const { return k.empty() ? 0 : k[0].size(0); }
   // Stores the S new positions of `layer` (k_new, v_new [rows, kvh, S, hd]) after the valid
   // ones and returns keys and values of positions [0, len + S). advance(S) after all layers.

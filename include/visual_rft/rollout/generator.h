@@ -33,6 +33,12 @@ struct GenerateConfig {
   // Per prompt, the key of its random streams (default: its index in the batch). Give a
   // stable key (e.g. the data set index) to make a sample independent of batch order.
   std::vector<uint64_t> prompt_keys;
+  // How decode steps run: eager (shapes follow the live rows, finished rows leave at once),
+  // fixed (the whole cache buffers each step; finished rows stay until half the batch is
+  // done, then the batch is compacted; decode_step.h), graph (fixed, replayed as CUDA
+  // graphs), auto (graph on CUDA when compiled in, else eager). All give the same tokens up
+  // to float rounding of the attention over masked positions.
+  std::string decode = "auto";
 };
 
 struct RolloutTiming {

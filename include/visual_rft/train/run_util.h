@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 
 #include "visual_rft/data/prompt.h"
@@ -13,7 +14,39 @@ namespace vrft {
 
 torch::Device resolve_device(const std::string& device);                       // auto = CUDA when present
 torch::Dtype resolve_dtype(const std::string& dtype, const torch::Device& dev);  // auto = bf16 on CUDA, fp32 on CPU
+
+// The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved): float32
+// master weights trained under bf16 autocast on CUDA; a bf16 copy generates and serves as the
+// reference model. On the CPU everything is float32 unless set.
+struct Precision {
+  torch::Dtype weights = torch::kFloat;              // the trained (master) weights
+  std::optional<torch::ScalarType> autocast;         // forward/backward compute dtype, if any
+  torch::Dtype rollout = torch::kFloat;              // generating copy and reference model
+  bool separate_rollout() const { return rollout != weights; }
+};
+Precision resolve_precision(const std::string& model_dtype, const std::string& autocast, const std::string& rollout_dtype,
+                            const torch::Device& dev);
+
+// Autocast on `dev` to `dtype` for this scope (no-op when dtype is empty); restores the
+// previous state and clears the cast cache on exit.
+class AutocastScope {
+ public:
+  AutocastScope(const torch::Device& dev, std::optional<torch::ScalarType> dtype);
+  ~AutocastScope();
+  AutocastScope(const AutocastScope&) = delete;
+  AutocastScope& operator=(const AutocastScope&) = delete;
+
+ private:
+  c10::DeviceType type_;
+  bool active_ = false, prev_enabled_ = false;
+  torch::ScalarType prev_dtype_ = torch::kBFloat16;
+};
+
+// dst's parameters <- src's (cast to dst's dtype), without autograd.
+void copy_parameters(torch::nn::Module& dst, torch::nn::Module& src);
 double peak_rss_gb();
+// Peak bytes allocated by LibTorch's CUDA caching allocator on `dev`, in GB (0 on the CPU).
+double peak_gpu_gb(const torch::Device& dev);
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after, and a
 // line cut by a kill is dropped).
 void truncate_metrics(const std::string& path, int64_t step);
