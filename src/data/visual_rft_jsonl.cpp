@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
 
 namespace vrft {
 
@@ -50,6 +51,26 @@ std::vector<Sample> load_visual_rft_jsonl(const std::string& path, const std::st
   if (out.empty()) throw FileError("data file '" + path + "' holds no usable record");
   if (report) *report = rep;
   return out;
+}
+
+MissingImages parse_missing_images(const std::string& name) {
+  if (name == "error") return MissingImages::error;
+  if (name == "skip") return MissingImages::skip;
+  if (name == "keep") return MissingImages::keep;
+  throw Error("missing-images policy '" + name + "': expected error, skip or keep");
+}
+
+void write_visual_rft_jsonl(const std::string& path, const std::vector<Sample>& rows) {
+  std::string text;
+  for (const Sample& s : rows) {
+    nlohmann::ordered_json j = {{"image", s.image}, {"problem", s.problem}, {"solution", s.solution}};
+    try {
+      text += j.dump() + "\n";
+    } catch (const nlohmann::json::exception& e) {  // invalid UTF-8 in a field
+      throw FileError(path + ": row " + std::to_string(s.index) + " cannot be written as JSON (" + e.what() + ")");
+    }
+  }
+  write_file_atomic(path, text);
 }
 
 }  // namespace vrft

@@ -1,0 +1,66 @@
+// tests/data/data_test_util.h: helpers shared by the data tests (test_datasets.cpp,
+// test_fewshot.cpp): fixture paths, small files, JPEGs for the COCO fixture's images, and
+// the message of an expected error.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <string>
+
+#include "test_util.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/data/coco.h"
+#include "visual_rft/reward/rewards.h"
+
+namespace vrft::test {
+
+inline std::string fixtures() { return source_dir() + "/../shared/fixtures"; }
+inline std::string coco_path() { return fixtures() + "/coco/instances_val2014_100.json"; }
+inline std::string lvis_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
+
+#define REQUIRE_FIXTURES()                                                                                    \
+  if (!std::filesystem::exists(vrft::test::coco_path()) || !std::filesystem::exists(vrft::test::lvis_path())) \
+  GTEST_SKIP() << "fixtures missing: " << vrft::test::fixtures() << " (shared/fixtures, see fixtures/README.md)"
+
+inline void write(const std::string& path, const std::string& text) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// A small real JPEG (the readers only need the file to exist; the CLI test also loads one).
+inline void write_jpeg(const std::string& path) {
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  ASSERT_TRUE(cv::imwrite(path, cv::Mat(8, 8, CV_8UC3, cv::Scalar(20, 120, 220))));
+}
+
+// A folder holding a JPEG for every image of the COCO fixture, made once per test program.
+inline std::string coco_images() {
+  static const std::string dir = [] {
+    std::string d = scratch_dir("coco-images");
+    for (const auto& im : load_detection_dataset(coco_path(), d, DetFormat::coco, MissingImages::keep).images) {
+      write_jpeg(im.file);
+    }
+    return d;
+  }();
+  return dir;
+}
+
+// The message of the FileError/Error that `f` throws ("" when it throws none).
+template <class F>
+inline std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+inline RewardContext strict_ctx() { return RewardContext{Compat::strict, nullptr}; }
+inline RewardContext reference_ctx() { return RewardContext{Compat::visual_rft, nullptr}; }
+
+}  // namespace vrft::test
