@@ -11,6 +11,7 @@ void add_inspect_command(CLI::App& app);  // inspect tensors
 void add_score_command(CLI::App& app);    // score
 void add_metrics_command(CLI::App& app);  // metrics coco | lvis
 void add_data_command(CLI::App& app);     // data fewshot
+void add_eval_command(CLI::App& app);     // eval
 void add_bench_command(CLI::App& app);    // bench rewards | load | tokenize | rollout
 void add_tokenize_command(CLI::App& app); // tokenize
 void add_generate_command(CLI::App& app); // generate

@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   vrft::cli::add_score_command(app);
   vrft::cli::add_metrics_command(app);
   vrft::cli::add_data_command(app);
+  vrft::cli::add_eval_command(app);
   vrft::cli::add_bench_command(app);
   vrft::cli::add_tokenize_command(app);
   vrft::cli::add_generate_command(app);

@@ -433,7 +433,8 @@ void validate(const Config& c) {
 
   require(c.eval.batch_size >= 1, "eval.batch_size", "must be >= 1");
   require(c.eval.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1");
-  require(c.eval.num_visualize >= 0, "eval.num_visualize", "must be >= 0");
+  require(c.eval.temperature >= 0, "eval.temperature", "must be >= 0 (0 = greedy)");
+  require(c.eval.draw_images >= 0, "eval.draw_images", "must be >= 0");
   require(c.distributed.timeout_s >= 1, "distributed.timeout_s", "must be >= 1");
   require(c.distributed.bucket_mb >= 1, "distributed.bucket_mb", "must be >= 1");
   require(c.logging.log_steps >= 1, "logging.log_steps", "must be >= 1");

@@ -209,22 +209,23 @@ struct TrainConfig {
 
 struct EvalConfig {
   std::string data;
-  std::string output_dir = "eval/visual-rft";
+  std::string output_dir;           // empty: eval/<name of the config file>
   int64_t batch_size = 8;
-  int64_t max_new_tokens = 256;
-  std::string exist_map;
-  int64_t num_visualize = 16;
-  bool skip_missing_images = true;
+  int64_t max_new_tokens = 1024;    // the reference's eval scripts (LISA: 128)
+  double temperature = 0.0;
+  int64_t draw_images = 8;
 
   template <class V>
   void visit(V& v) {
-    v(data, "data", "Evaluation data: a Visual-RFT JSONL, a COCO/LVIS JSON or a classification list.");
-    v(output_dir, "output_dir", "Where predictions.jsonl, metrics.json and summary.md go.");
-    v(batch_size, "batch_size", "Prompts generated together (greedy).");
+    v(data, "data",
+      "Evaluation data: a Visual-RFT JSONL of task data.task. Required: there is no fallback to "
+      "data.train (set it to the same file to score the training set).");
+    v(output_dir, "output_dir",
+      "Where predictions.jsonl, metrics.json, summary.md and images/ go; empty = eval/<config file name>.");
+    v(batch_size, "batch_size", "Prompts generated together.");
     v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.");
-    v(exist_map, "exist_map", "The reference's image/category pairs file for detection; empty = all.");
-    v(num_visualize, "num_visualize", "Images drawn with predicted and true boxes.");
-    v(skip_missing_images, "skip_missing_images", "Skip (and count) missing images instead of stopping.");
+    v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.");
+    v(draw_images, "draw_images", "det and ground: the first this many images drawn with predicted and true boxes.");
   }
 };
 
