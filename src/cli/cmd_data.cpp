@@ -1,9 +1,13 @@
 // src/cli/cmd_data.cpp: `visual-rft data fewshot`: a seeded K-shot training set from a COCO or
 // LVIS instances file (detection) or a classification split list, written as Visual-RFT JSONL
-// plus summary.json (data/fewshot.h). Importing the released parquet sets is
+// plus summary.json (data/fewshot.h). `visual-rft data synth`: the synthetic few-shot world
+// of the CPU demo (data/synth.h). Importing the released parquet sets is
 // scripts/convert_hf_dataset.py.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 
 #include "commands.h"
 #include "visual_rft/core/error.h"
@@ -11,6 +15,7 @@
 #include "visual_rft/data/classification.h"
 #include "visual_rft/data/coco.h"
 #include "visual_rft/data/fewshot.h"
+#include "visual_rft/data/synth.h"
 
 namespace vrft::cli {
 
@@ -101,11 +106,56 @@ void run_fewshot(const FewshotArgs& a) {
               a.out.c_str());
 }
 
+struct SynthArgs {
+  SynthConfig cfg;
+  std::string out;
+  std::string tasks = "cls,det,ground";
+  std::string prompt_style = "train";
+  int threads = 0;
+};
+
+void run_synth(SynthArgs& a) {
+  a.cfg.tasks.clear();
+  std::stringstream list(a.tasks);
+  for (std::string t; std::getline(list, t, ',');) {
+    if (t.empty()) continue;
+    const Task task = parse_task(t);
+    if (std::find(a.cfg.tasks.begin(), a.cfg.tasks.end(), task) == a.cfg.tasks.end()) a.cfg.tasks.push_back(task);
+  }
+  a.cfg.prompt_style = parse_prompt_style(a.prompt_style);
+  const auto t0 = std::chrono::steady_clock::now();
+  const nlohmann::ordered_json s = write_synth_dataset(a.cfg, a.out, a.threads);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const SynthWorld w = make_synth_world(a.cfg);
+  std::printf("synthetic world, seed %llu: %zu categories (%zu base, %zu novel), %lldx%lld images\n",
+              static_cast<unsigned long long>(a.cfg.seed), w.categories.size(), w.base.size(), w.novel.size(),
+              static_cast<long long>(a.cfg.image_size), static_cast<long long>(a.cfg.image_size));
+  std::string novel;
+  for (int id : w.novel) novel += (novel.empty() ? "" : ", ") + w.categories[static_cast<size_t>(id)].name;
+  std::printf("novel: %s\n", novel.c_str());
+  std::printf("%-7s %-14s %6s\n", "task", "split", "rows");
+  int64_t images = 0;
+  for (const auto& [task, splits] : s["tasks"].items()) {
+    for (const auto& [split, v] : splits.items()) {
+      const int64_t rows = v["rows"].get<int64_t>();
+      images += rows;
+      std::printf("%-7s %-14s %6lld", task.c_str(), split.c_str(), static_cast<long long>(rows));
+      if (v.contains("no_objects")) {
+        std::printf("  %lld boxes, %lld 'No Objects'", static_cast<long long>(v["boxes"].get<int64_t>()),
+                    static_cast<long long>(v["no_objects"].get<int64_t>()));
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("wrote %lld images in %.1f s to %s (categories.json, summary.json, <task>/<split>.jsonl)\n",
+              static_cast<long long>(images), secs, a.out.c_str());
+}
+
 }  // namespace
 
 void add_data_command(CLI::App& app) {
   static FewshotArgs args;
-  auto* cmd = app.add_subcommand("data", "Build training sets");
+  auto* cmd = app.add_subcommand("data", "Build training sets (fewshot) or the synthetic world (synth)");
   cmd->require_subcommand(1);
   auto* fs = cmd->add_subcommand("fewshot", "K images per category (detection) or class (classification), seeded");
   fs->add_option("--coco", args.coco, "COCO instances JSON (detection)");
@@ -131,6 +181,41 @@ void add_data_command(CLI::App& app) {
       ->capture_default_str();
   fs->add_flag("--relative-paths", args.relative_paths, "Write image paths relative to --out (default: absolute)");
   fs->callback([] { run_fewshot(args); });
+
+  static SynthArgs synth;
+  auto* sy = cmd->add_subcommand("synth", "The synthetic few-shot world of the CPU demo: three tasks, base and novel categories");
+  sy->add_option("--out", synth.out, "Output folder: categories.json, summary.json, <task>/{base_train,fewshot_train,eval}.jsonl + images/")
+      ->required();
+  sy->add_option("--seed", synth.cfg.seed, "Seed of the categories, their split and every image")->capture_default_str();
+  sy->add_option("--train-per-category", synth.cfg.shots, "fewshot_train rows per novel category (K)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sy->add_option("--base-per-category", synth.cfg.base_per_category, "base_train rows per base category")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sy->add_option("--eval", synth.cfg.eval_rows, "eval rows per task (cycling over the novel categories)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sy->add_option("--image-size", synth.cfg.image_size, "Square image side in pixels")
+      ->check(CLI::Range(int64_t{56}, int64_t{4096}))
+      ->capture_default_str();
+  sy->add_option("--categories", synth.cfg.num_categories, "Categories, drawn from 90 colour x pattern x shape")
+      ->check(CLI::Range(int64_t{2}, int64_t{90}))
+      ->capture_default_str();
+  sy->add_option("--novel", synth.cfg.num_novel, "Categories held out of base_train")->capture_default_str();
+  sy->add_option("--negative-rate", synth.cfg.negative_rate,
+                 "Share of detection rows (base_train, eval) whose named category is absent ('No Objects')")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  sy->add_option("--tasks", synth.tasks, "Comma-separated tasks: cls, det, ground")->capture_default_str();
+  sy->add_option("--prompt-style", synth.prompt_style,
+                 "Detection and grounding prompts: train (the released sets' text) or eval (with newlines)")
+      ->check(CLI::IsMember({"train", "eval"}))
+      ->capture_default_str();
+  sy->add_option("--threads", synth.threads, "Workers drawing images (0: one per core); the files do not depend on it")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sy->callback([] { run_synth(synth); });
 }
 
 }  // namespace vrft::cli

@@ -1,0 +1,129 @@
+// visual_rft/data/synth.h: a synthetic few-shot world for the CPU demo (issue #9): small
+// images of flat objects whose fine-grained category is colour x pattern x shape
+// ("red striped triangle"), on textured, noisy backgrounds, with varied sizes, rotations and
+// partial occlusion. Its categories are split into base and novel, as in the paper's
+// open-vocabulary setting, and it poses the three Visual-RFT tasks with the reference's
+// prompts and answer formats (task_prompts.h), so that the reward functions score the
+// solutions as they score the released data sets:
+//   cls     one object; "which category"; <answer>red striped triangle</answer>
+//   det     2-5 objects; the question names a category; all its boxes in 0..1000 with
+//           confidence 1, or <answer>No Objects</answer> when there is none (the prompt asks
+//           for 'No Objects'; strict rewards score it 1, the reference's code 0)
+//   ground  3-5 objects; an instruction that picks exactly one without naming its category
+//           ("the object with the most corners", "the largest object that is not red");
+//           <answer> (x1,y1),(x2,y2) </answer>
+//
+// Splits: base_train (base categories only, many rows: the base model's SFT data),
+// fewshot_train (K rows per novel category: the category named, classified or picked; other
+// objects of any category) and eval (rows cycling over the novel categories).
+//
+// Determinism: every row draws from its own SplitMix64 stream keyed by (seed, task, split,
+// row), with integer helpers for the ranges (std::uniform_*_distribution is not specified
+// exactly), and all geometry is fixed-point integer maths, so a seed gives the same
+// categories, scenes and files on every platform (PNG bytes also depend on the zlib build).
+// Boxes are those of the *visible* pixels of an object (COCO's convention), exact: the
+// objects are drawn without anti-aliasing in flat colours, after the background noise.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <opencv2/core.hpp>
+#include <string>
+#include <vector>
+
+#include "visual_rft/data/task_prompts.h"
+#include "visual_rft/data/visual_rft_jsonl.h"
+#include "visual_rft/reward/rewards.h"  // Task
+
+namespace vrft {
+
+// ---- vocabulary --------------------------------------------------------------------------------
+
+// Shapes in order of their corner counts: circle 0, triangle 3, square 4, hexagon 6,
+// star 10 (5 points and 5 inner corners), cross 12.
+constexpr int kSynthShapes = 6, kSynthColours = 5, kSynthPatterns = 3;
+const char* synth_shape_name(int shape);      // circle, triangle, square, hexagon, star, cross
+const char* synth_colour_name(int colour);    // red, green, blue, yellow, purple
+const char* synth_pattern_name(int pattern);  // solid, striped, dotted
+int synth_shape_corners(int shape);
+
+struct SynthCategory {
+  int id = 0;  // index in SynthWorld::categories
+  int shape = 0, colour = 0, pattern = 0;
+  std::string name;  // "<colour> <pattern> <shape>", e.g. "red striped triangle"
+  bool novel = false;
+};
+
+struct SynthConfig {
+  uint64_t seed = 0;
+  int64_t image_size = 112;         // square images, pixels (>= 56; 112 = 8x8 patches of 14)
+  int64_t num_categories = 32;      // drawn from the 90 combinations
+  int64_t num_novel = 8;            // of them held out of base_train
+  int64_t base_per_category = 16;   // base_train rows per base category
+  int64_t shots = 4;                // fewshot_train rows per novel category (K)
+  int64_t eval_rows = 64;           // eval rows per task
+  double negative_rate = 0.2;       // det base_train/eval rows without the named category
+  std::vector<Task> tasks{Task::cls, Task::det, Task::ground};
+  PromptStyle prompt_style = PromptStyle::train;
+};
+
+struct SynthWorld {
+  std::vector<SynthCategory> categories;  // sorted by (shape, colour, pattern)
+  std::vector<int> base, novel;           // ids, ascending
+};
+// The categories of cfg.seed and their split. Every colour, pattern and shape of a novel
+// category also occurs in some base category, so novel names are new combinations of known
+// words. Throws Error for counts out of range.
+SynthWorld make_synth_world(const SynthConfig& cfg);
+
+// ---- scenes and rows ---------------------------------------------------------------------------
+
+struct SynthObject {
+  int category = 0;
+  std::array<int, 4> box{};  // visible pixels: x1, y1 (inclusive), x2, y2 (exclusive)
+  int64_t area = 0;          // visible pixels
+  int64_t full_area = 0;     // pixels of the whole shape, before occlusion
+  // BGR as drawn: the main colour and the pattern's darker shade (== colour when solid).
+  std::array<uint8_t, 3> colour{}, shade{};
+};
+
+struct SynthScene {
+  cv::Mat image;   // CV_8UC3, BGR
+  cv::Mat labels;  // CV_32S: the index of the object shown at each pixel; -1 background, -2 occluder
+  std::vector<SynthObject> objects;  // in drawing order (later ones on top)
+};
+
+enum class SynthSplit { base_train, fewshot_train, eval };
+const char* synth_split_name(SynthSplit s);  // "base_train", ...
+
+struct SynthRow {
+  Sample sample;  // image = "images/<split>_<row>.png", relative to the task's folder
+  SynthScene scene;
+  int category = -1;        // cls: the class; det: the named category; ground: the target's
+  std::vector<int> matches; // det: indices of the objects of the named category (empty: none)
+  int target = -1;          // ground: index of the picked object
+  std::string rule;         // ground: which kind of instruction ("largest_not_colour", ...)
+  std::string instruction;  // ground: "the largest object that is not red"
+};
+
+int64_t synth_split_rows(const SynthWorld& world, const SynthConfig& cfg, SynthSplit split);
+// Row `index` of a task's split; independent of every other row.
+SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task task, SynthSplit split,
+                        int64_t index);
+
+// The classification question: the reference's text with "object"/"category" as subject
+// (task_prompts.h has only the real data sets' subjects).
+std::string synth_classification_prompt();
+
+// ---- files -------------------------------------------------------------------------------------
+
+// Writes OUT/categories.json, OUT/summary.json and, per task of cfg.tasks, OUT/<task>/
+// {base_train,fewshot_train,eval}.jsonl with OUT/<task>/images/. A task's folder is removed
+// first, so no image of an earlier run stays behind. Images are plain writes and the JSON
+// files atomic, written last: a JSONL file that exists has all its images. `threads` workers
+// draw the rows (<= 0: one per core, at most 8); the files do not depend on it. Returns the
+// summary (also written to summary.json).
+nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::string& out_dir, int threads = 0);
+
+}  // namespace vrft

@@ -1,0 +1,406 @@
+// tests/data/test_synth.cpp: the synthetic few-shot world (data/synth.h) and
+// `visual-rft data synth`: same seed -> byte-identical files, another seed -> other files;
+// rows per split and category; boxes inside the image and tight around the drawn pixels
+// (checked on the PNG as written); every solution, given as an answer, scores the maximum of
+// its task's rewards; every grounding instruction, read back by an interpreter written here
+// independently of the generator, picks exactly its target.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <regex>
+#include <set>
+
+#include "data/data_test_util.h"
+#include "test_util.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/data/synth.h"
+#include "visual_rft/data/visual_rft_jsonl.h"
+#include "visual_rft/reward/rewards.h"
+
+using namespace vrft;
+using namespace vrft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small world that still has every feature: 12 categories, 4 novel.
+SynthConfig small_config(uint64_t seed = 7) {
+  SynthConfig c;
+  c.seed = seed;
+  c.num_categories = 12;
+  c.num_novel = 4;
+  c.base_per_category = 3;
+  c.shots = 2;
+  c.eval_rows = 10;
+  return c;
+}
+
+const SynthSplit kSplits[] = {SynthSplit::base_train, SynthSplit::fewshot_train, SynthSplit::eval};
+const Task kTasks[] = {Task::cls, Task::det, Task::ground};
+
+// FNV-1a of every file under dir, by relative path.
+std::map<std::string, uint64_t> hash_tree(const std::string& dir) {
+  std::map<std::string, uint64_t> out;
+  for (const auto& e : fs::recursive_directory_iterator(dir)) {
+    if (!e.is_regular_file()) continue;
+    uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : read_file(e.path().string())) h = (h ^ c) * 1099511628211ULL;
+    out[fs::relative(e.path(), dir).string()] = h;
+  }
+  return out;
+}
+
+bool same_colour(const cv::Vec3b& p, const std::array<uint8_t, 3>& c) { return p[0] == c[0] && p[1] == c[1] && p[2] == c[2]; }
+bool object_colour(const cv::Vec3b& p, const SynthObject& o) { return same_colour(p, o.colour) || same_colour(p, o.shade); }
+
+// The category named in a detection prompt: "...the category 'red solid star' in...".
+std::string named_category(const std::string& problem) {
+  const size_t b = problem.find("category '") + 10;
+  return problem.substr(b, problem.find('\'', b) - b);
+}
+
+}  // namespace
+
+TEST(SynthWorld, CategoriesAndSplit) {
+  const SynthConfig cfg;  // the defaults: 32 categories, 8 novel
+  const SynthWorld w = make_synth_world(cfg);
+  ASSERT_EQ(w.categories.size(), 32u);
+  EXPECT_EQ(w.base.size(), 24u);
+  EXPECT_EQ(w.novel.size(), 8u);
+  std::set<std::string> names;
+  std::set<int> base_shapes, base_colours, base_patterns;
+  for (const auto& c : w.categories) {
+    names.insert(c.name);
+    EXPECT_EQ(c.name, std::string(synth_colour_name(c.colour)) + " " + synth_pattern_name(c.pattern) + " " +
+                          synth_shape_name(c.shape));
+    if (!c.novel) base_shapes.insert(c.shape), base_colours.insert(c.colour), base_patterns.insert(c.pattern);
+  }
+  EXPECT_EQ(names.size(), 32u) << "names are unique";
+  for (int id : w.novel) {  // every word of a novel name occurs in a base name
+    const auto& c = w.categories[static_cast<size_t>(id)];
+    EXPECT_TRUE(c.novel);
+    EXPECT_TRUE(base_shapes.count(c.shape) && base_colours.count(c.colour) && base_patterns.count(c.pattern)) << c.name;
+  }
+  // Fixed by the seed; another seed draws another world.
+  SynthConfig other = cfg;
+  other.seed = 1;
+  const SynthWorld w2 = make_synth_world(cfg), w3 = make_synth_world(other);
+  EXPECT_EQ(w2.novel, w.novel);
+  std::vector<std::string> a, b;
+  for (const auto& c : w.categories) a.push_back(c.name + (c.novel ? "*" : ""));
+  for (const auto& c : w3.categories) b.push_back(c.name + (c.novel ? "*" : ""));
+  EXPECT_NE(a, b);
+
+  SynthConfig bad = cfg;
+  bad.num_novel = 32;
+  EXPECT_NE(error_of([&] { make_synth_world(bad); }).find("some categories must stay base"), std::string::npos);
+  bad = cfg;
+  bad.num_categories = 91;
+  EXPECT_NE(error_of([&] { make_synth_world(bad); }).find("must be in 2..90"), std::string::npos);
+}
+
+TEST(SynthFiles, SameSeedSameBytesOtherSeedOtherBytes) {
+  const std::string root = scratch_dir("synth-determinism");
+  write_synth_dataset(small_config(7), root + "/a", /*threads=*/1);
+  write_synth_dataset(small_config(7), root + "/b", /*threads=*/3);  // rows in another order
+  write_synth_dataset(small_config(8), root + "/c");
+  const auto a = hash_tree(root + "/a"), b = hash_tree(root + "/b"), c = hash_tree(root + "/c");
+  // 3 tasks x (3 JSONL + (12 + 8 + 10) images) + categories.json + summary.json
+  EXPECT_EQ(a.size(), 3u * (3 + 8 * 3 + 4 * 2 + 10) + 2);
+  EXPECT_EQ(a, b);
+  ASSERT_EQ(a.size(), c.size());  // same counts, other contents
+  size_t differ = 0;
+  for (const auto& [path, h] : a) differ += c.at(path) != h;
+  EXPECT_GT(differ, a.size() * 9 / 10) << "another seed changes nearly every file";
+  EXPECT_NE(a.at("categories.json"), c.at("categories.json"));
+
+  // Writing again over an earlier, larger output leaves no stale image behind.
+  SynthConfig smaller = small_config(7);
+  smaller.eval_rows = 4;
+  write_synth_dataset(smaller, root + "/a");
+  EXPECT_FALSE(fs::exists(root + "/a/cls/images/eval_00009.png"));
+  EXPECT_TRUE(fs::exists(root + "/a/cls/images/eval_00003.png"));
+}
+
+TEST(SynthFiles, CountsPerSplitAndCategory) {
+  const std::string root = scratch_dir("synth-counts");
+  const SynthConfig cfg = small_config();
+  const nlohmann::ordered_json summary = write_synth_dataset(cfg, root);
+  const SynthWorld w = make_synth_world(cfg);
+  std::map<std::string, int> id_of;
+  for (const auto& c : w.categories) id_of[c.name] = c.id;
+
+  const auto cats = nlohmann::json::parse(read_file(root + "/categories.json"));
+  EXPECT_EQ(cats["categories"].size(), 12u);
+  EXPECT_EQ(cats["novel"].size(), 4u);
+  EXPECT_EQ(cats["corners"]["cross"], 12);
+  EXPECT_EQ(nlohmann::json::parse(read_file(root + "/summary.json")), nlohmann::json::parse(summary.dump()));
+
+  for (Task task : kTasks) {
+    for (SynthSplit split : kSplits) {
+      const std::string file = root + "/" + task_name(task) + "/" + synth_split_name(split) + ".jsonl";
+      // Loads with the project's reader, which also checks that every image exists.
+      const std::vector<Sample> rows = load_visual_rft_jsonl(file, "", false);
+      ASSERT_EQ(static_cast<int64_t>(rows.size()), synth_split_rows(w, cfg, split)) << file;
+      std::map<int, int> per_category;
+      for (const Sample& s : rows) {
+        int id = -1;
+        if (task == Task::cls) id = id_of.at(parse_solution(Task::cls, s.solution).label);
+        if (task == Task::det) id = id_of.at(named_category(s.problem));
+        if (task == Task::ground) id = make_synth_row(w, cfg, task, split, s.index).category;
+        ++per_category[id];
+        EXPECT_EQ(cv::imread(s.image).cols, cfg.image_size);
+      }
+      const std::vector<int>& expected = split == SynthSplit::base_train ? w.base : w.novel;
+      const int each = split == SynthSplit::base_train ? 3 : split == SynthSplit::fewshot_train ? 2 : -1;
+      for (const auto& [id, n] : per_category) {
+        EXPECT_TRUE(std::count(expected.begin(), expected.end(), id)) << file << ": category " << id;
+        if (each > 0) {
+          EXPECT_EQ(n, each) << file;
+        }
+      }
+      EXPECT_EQ(per_category.size(), split == SynthSplit::base_train ? 8u : 4u) << file;
+      EXPECT_EQ(summary["tasks"][task_name(task)][synth_split_name(split)]["rows"], rows.size());
+    }
+  }
+  // Detection asks for absent categories in base_train and eval, never in the few-shot set.
+  const auto& det = summary["tasks"]["det"];
+  EXPECT_EQ(det["fewshot_train"]["no_objects"], 0);
+  EXPECT_GE(det["base_train"]["boxes"].get<int>(), 24 * 8 / 10);
+}
+
+TEST(SynthRows, BoxesInsideAndTightOnTheWrittenImage) {
+  const std::string root = scratch_dir("synth-boxes");
+  const SynthConfig cfg = small_config();
+  write_synth_dataset(cfg, root);
+  const SynthWorld w = make_synth_world(cfg);
+  const int n = static_cast<int>(cfg.image_size);
+  int checked = 0;
+  for (Task task : kTasks) {
+    for (SynthSplit split : kSplits) {
+      for (int64_t i = 0; i < synth_split_rows(w, cfg, split); ++i) {
+        const SynthRow row = make_synth_row(w, cfg, task, split, i);
+        const std::string path = root + "/" + task_name(task) + "/" + row.sample.image;
+        const cv::Mat png = cv::imread(path, cv::IMREAD_COLOR);
+        ASSERT_EQ(cv::norm(png, row.scene.image, cv::NORM_INF), 0) << path << ": the file is the scene, losslessly";
+        for (size_t k = 0; k < row.scene.objects.size(); ++k) {
+          const SynthObject& o = row.scene.objects[k];
+          const auto& b = o.box;
+          SCOPED_TRACE(path + " object " + std::to_string(k));
+          ASSERT_TRUE(0 <= b[0] && b[0] < b[2] && b[2] <= n && 0 <= b[1] && b[1] < b[3] && b[3] <= n);
+          // The box is the bounding rectangle of the object's visible pixels in the label map.
+          cv::Mat mask = row.scene.labels == static_cast<int>(k);
+          EXPECT_EQ(cv::boundingRect(mask), cv::Rect(b[0], b[1], b[2] - b[0], b[3] - b[1]));
+          EXPECT_EQ(cv::countNonZero(mask), o.area);
+          EXPECT_GE(o.area * 100, o.full_area * 60) << "occlusion hides at most 40%";
+          // In the written image, the object's colours touch each side of the box (within 2 px).
+          auto colour_in = [&](int x1, int y1, int x2, int y2) {
+            for (int y = std::max(y1, 0); y < std::min(y2, n); ++y) {
+              for (int x = std::max(x1, 0); x < std::min(x2, n); ++x) {
+                if (object_colour(png.at<cv::Vec3b>(y, x), o)) return true;
+              }
+            }
+            return false;
+          };
+          EXPECT_TRUE(colour_in(b[0], b[1], b[0] + 2, b[3])) << "left side";
+          EXPECT_TRUE(colour_in(b[2] - 2, b[1], b[2], b[3])) << "right side";
+          EXPECT_TRUE(colour_in(b[0], b[1], b[2], b[1] + 2)) << "top side";
+          EXPECT_TRUE(colour_in(b[0], b[3] - 2, b[2], b[3])) << "bottom side";
+          if (task == Task::cls) {  // one object: none of its colours outside its box
+            int outside = 0;
+            for (int y = 0; y < n; ++y) {
+              for (int x = 0; x < n; ++x) {
+                const bool in = b[0] <= x && x < b[2] && b[1] <= y && y < b[3];
+                outside += !in && object_colour(png.at<cv::Vec3b>(y, x), o);
+              }
+            }
+            EXPECT_EQ(outside, 0);
+          }
+          ++checked;
+        }
+        // The solution's 0..1000 boxes are the pixel boxes, to within rounding.
+        auto near_px = [&](const Box& got, const SynthObject& o) {
+          const double s = n / 1000.0;
+          return std::abs(got.x1 * s - o.box[0]) <= 1 && std::abs(got.y1 * s - o.box[1]) <= 1 &&
+                 std::abs(got.x2 * s - o.box[2]) <= 1 && std::abs(got.y2 * s - o.box[3]) <= 1;
+        };
+        if (task == Task::ground) {
+          EXPECT_TRUE(near_px(parse_solution(Task::ground, row.sample.solution).box,
+                              row.scene.objects[static_cast<size_t>(row.target)]));
+        }
+        if (task == Task::det) {
+          const Solution sol = parse_solution(Task::det, row.sample.solution);
+          ASSERT_EQ(sol.boxes.size(), row.matches.size());
+          for (int m : row.matches) {
+            const SynthObject& o = row.scene.objects[static_cast<size_t>(m)];
+            EXPECT_TRUE(std::any_of(sol.boxes.begin(), sol.boxes.end(), [&](const Box& bx) { return near_px(bx, o); }));
+            EXPECT_EQ(o.category, row.category);
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 150);
+}
+
+TEST(SynthRows, SolutionsScoreTheMaximum) {
+  SynthConfig cfg = small_config();
+  cfg.eval_rows = 40;  // enough detection rows for 'No Objects' cases
+  const SynthWorld w = make_synth_world(cfg);
+  int no_objects = 0;
+  for (Task task : kTasks) {
+    for (SynthSplit split : kSplits) {
+      for (int64_t i = 0; i < synth_split_rows(w, cfg, split); ++i) {
+        const SynthRow row = make_synth_row(w, cfg, task, split, i);
+        const Solution sol = parse_solution(task, row.sample.solution);
+        const std::string answer = "<think>I look at the shapes.</think>" + row.sample.solution;
+        SCOPED_TRACE(row.sample.solution);
+        EXPECT_EQ(format_reward(answer, sol, strict_ctx()), 1.0);
+        if (task == Task::cls) {
+          EXPECT_EQ(accuracy_cls_reward(answer, sol, strict_ctx()), 1.0);
+          EXPECT_EQ(accuracy_cls_reward(answer, sol, reference_ctx()), 1.0);
+          EXPECT_EQ(row.sample.problem, synth_classification_prompt());
+        } else if (task == Task::det) {
+          const DetectionScores s = detection_rewards(answer, sol, strict_ctx());
+          EXPECT_EQ(s.iou, 1.0);
+          EXPECT_EQ(s.confidence, 1.0);
+          if (row.matches.empty()) {
+            ++no_objects;
+            EXPECT_EQ(row.sample.solution, "<answer>No Objects</answer>");
+          } else {  // the reference's code scores positives the same (it gives 'No Objects' 0)
+            const DetectionScores r = detection_rewards(answer, sol, reference_ctx());
+            EXPECT_EQ(r.iou, 1.0);
+            EXPECT_EQ(r.confidence, 1.0);
+          }
+          EXPECT_EQ(row.sample.problem, detection_prompt(w.categories[static_cast<size_t>(row.category)].name,
+                                                         PromptStyle::train));
+        } else {
+          EXPECT_EQ(iou_grounding_reward(answer, sol, strict_ctx()), 1.0);
+          EXPECT_EQ(iou_grounding_reward(answer, sol, reference_ctx()), 1.0);
+          EXPECT_EQ(giou_grounding_reward(answer, sol, reference_ctx()), 2.0);
+          EXPECT_EQ(row.sample.problem, grounding_prompt(row.instruction, PromptStyle::train));
+        }
+      }
+    }
+  }
+  EXPECT_GT(no_objects, 0);
+  // A wrong class or a missed box does not score the maximum (the solutions are not trivial).
+  const SynthRow r = make_synth_row(w, cfg, Task::cls, SynthSplit::eval, 0);
+  const std::string other = w.categories[static_cast<size_t>(w.novel[1])].name;
+  EXPECT_EQ(accuracy_cls_reward("<think>x</think><answer>" + other + "</answer>",
+                                parse_solution(Task::cls, r.sample.solution), strict_ctx()), 0.0);
+}
+
+// Reads an instruction back and returns the objects it describes: an interpreter of the
+// instruction texts written from their meaning, not from the generator's code. Superlatives
+// must also be clear: 40% larger in area, or 8% of the image further in position.
+std::vector<size_t> interpret(const std::string& text, const SynthScene& sc, const SynthWorld& w, int64_t size) {
+  struct Obj {
+    std::string colour, pattern, shape;
+    int corners;
+    double area, cx, cy;
+  };
+  std::vector<Obj> objs;
+  for (const auto& o : sc.objects) {
+    const auto& c = w.categories[static_cast<size_t>(o.category)];
+    objs.push_back({synth_colour_name(c.colour), synth_pattern_name(c.pattern), synth_shape_name(c.shape),
+                    synth_shape_corners(c.shape), static_cast<double>(o.area), (o.box[0] + o.box[2]) / 2.0,
+                    (o.box[1] + o.box[3]) / 2.0});
+  }
+  std::vector<size_t> all(objs.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = i;
+  // The objects of `among` with the largest key, when it beats every other by `margin`.
+  auto best = [&](const std::vector<size_t>& among, auto key, double margin, bool ratio) -> std::vector<size_t> {
+    std::vector<size_t> top;
+    for (size_t i : among) {
+      if (top.empty() || key(i) > key(top[0])) top = {i};
+      else if (key(i) == key(top[0])) top.push_back(i);
+    }
+    for (size_t i : among) {
+      if (top.size() == 1 && i != top[0]) {
+        const bool clear = ratio ? key(top[0]) >= key(i) * margin : key(top[0]) >= key(i) + margin;
+        if (!clear) return {};
+      }
+    }
+    return top;
+  };
+  auto where = [&](auto pred) {
+    std::vector<size_t> v;
+    for (size_t i : all) if (pred(objs[i])) v.push_back(i);
+    return v;
+  };
+  std::smatch m;
+  const double pos = size * 0.08;
+  if (text == "the object with the most corners") return best(all, [&](size_t i) { return objs[i].corners; }, 1, false);
+  if (text == "the object with the fewest corners") return best(all, [&](size_t i) { return -objs[i].corners; }, 1, false);
+  if (text == "the largest object") return best(all, [&](size_t i) { return objs[i].area; }, 1.4, true);
+  if (text == "the smallest object") return best(all, [&](size_t i) { return 1 / objs[i].area; }, 1.4, true);
+  if (std::regex_match(text, m, std::regex("the largest object that is not (\\w+)"))) {
+    const std::string c = m[1];
+    return best(where([&](const Obj& o) { return o.colour != c; }), [&](size_t i) { return objs[i].area; }, 1.4, true);
+  }
+  if (std::regex_match(text, m, std::regex("the (\\w+) object with the most corners"))) {
+    const std::string c = m[1];
+    return best(where([&](const Obj& o) { return o.colour == c; }), [&](size_t i) { return objs[i].corners; }, 1, false);
+  }
+  if (std::regex_match(text, m, std::regex("the only (\\w+) object"))) {
+    const std::string a = m[1];
+    return where([&](const Obj& o) { return o.colour == a || o.pattern == a; });
+  }
+  if (std::regex_match(text, m, std::regex("the only (\\w+)"))) {
+    const std::string s = m[1];
+    return where([&](const Obj& o) { return o.shape == s; });
+  }
+  if (text == "the leftmost object") return best(all, [&](size_t i) { return -objs[i].cx; }, pos, false);
+  if (text == "the rightmost object") return best(all, [&](size_t i) { return objs[i].cx; }, pos, false);
+  if (text == "the topmost object") return best(all, [&](size_t i) { return -objs[i].cy; }, pos, false);
+  if (text == "the bottommost object") return best(all, [&](size_t i) { return objs[i].cy; }, pos, false);
+  ADD_FAILURE() << "unknown instruction: " << text;
+  return {};
+}
+
+TEST(SynthRows, GroundingInstructionsPickExactlyTheTarget) {
+  SynthConfig cfg = small_config();
+  cfg.base_per_category = 10;  // 80 rows: every kind of instruction several times
+  const SynthWorld w = make_synth_world(cfg);
+  std::map<std::string, int> rules;
+  for (SynthSplit split : kSplits) {
+    for (int64_t i = 0; i < synth_split_rows(w, cfg, split); ++i) {
+      const SynthRow row = make_synth_row(w, cfg, Task::ground, split, i);
+      SCOPED_TRACE(row.instruction);
+      ++rules[row.rule];
+      const std::vector<size_t> picked = interpret(row.instruction, row.scene, w, cfg.image_size);
+      ASSERT_EQ(picked.size(), 1u);
+      EXPECT_EQ(static_cast<int>(picked[0]), row.target);
+      EXPECT_EQ(row.scene.objects[static_cast<size_t>(row.target)].category, row.category);
+      EXPECT_GE(row.scene.objects.size(), 3u);
+      // The instruction never names the target's category.
+      EXPECT_EQ(row.instruction.find(w.categories[static_cast<size_t>(row.category)].name), std::string::npos);
+    }
+  }
+  EXPECT_EQ(rules.size(), 10u) << "every kind of instruction occurs";
+  for (const auto& [rule, n] : rules) EXPECT_GE(n, 3) << rule;
+}
+
+TEST(SynthCli, WritesTheRequestedTasksAndPrintsASummary) {
+  const std::string out = scratch_dir("synth-cli") + "/world";
+  CommandResult r = run(cli() + " data synth --out " + out +
+                        " --seed 3 --train-per-category 2 --base-per-category 2 --eval 6 --categories 12 --novel 4"
+                        " --image-size 56 --tasks cls,det");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("12 categories (8 base, 4 novel), 56x56 images"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("det     fewshot_train       8  "), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("wrote 60 images"), std::string::npos) << r.output;
+  EXPECT_TRUE(fs::exists(out + "/det/eval.jsonl"));
+  EXPECT_TRUE(fs::exists(out + "/cls/images/base_train_00015.png"));
+  EXPECT_FALSE(fs::exists(out + "/ground"));
+  EXPECT_EQ(cv::imread(out + "/cls/images/eval_00000.png").rows, 56);
+
+  r = run(cli() + " data synth --out " + out + " --tasks cls,segment");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("unknown task 'segment'"), std::string::npos) << r.output;
+}
