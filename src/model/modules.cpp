@@ -23,7 +23,7 @@ namespace nn = torch::nn;
 namespace {
 
 struct BlockFn : torch::CustomClassHolder {
-  std::function<torch::Tensor(const torch::Tensor&)> fn;
+  std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn;
   // The forward's autocast state, restored for the recomputation (autocast is off in backward).
   c10::DeviceType device = c10::DeviceType::CPU;
   bool autocast = false;
@@ -31,15 +31,22 @@ struct BlockFn : torch::CustomClassHolder {
 };
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor x, c10::intrusive_ptr<BlockFn> block) {
+  // The inputs come as a TensorList: autograd tracks each of its tensors (a std::vector
+  // argument would be taken for a non-tensor and cut the graph).
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, at::TensorList inputs,
+                               c10::intrusive_ptr<BlockFn> block) {
     ctx->saved_data["block"] = c10::IValue::make_capsule(block);
-    ctx->save_for_backward({x});
-    return block->fn(x);  // autograd is off inside a custom Function's forward
+    ctx->save_for_backward(inputs.vec());
+    return block->fn(inputs.vec());  // autograd is off inside a custom Function's forward
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
     auto block = c10::static_intrusive_pointer_cast<BlockFn>(ctx->saved_data["block"].toCapsule());
-    torch::Tensor x = ctx->get_saved_variables()[0].detach().requires_grad_(true);
+    // Fresh leaves for the inputs that need a gradient; the rest enter as they are.
+    std::vector<torch::Tensor> in;
+    for (const auto& t : ctx->get_saved_variables()) {
+      in.push_back(t.defined() && t.requires_grad() ? t.detach().requires_grad_(true) : t);
+    }
     torch::Tensor y;
     {
       torch::AutoGradMode on(true);
@@ -47,25 +54,34 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
       const c10::ScalarType prev_dtype = at::autocast::get_autocast_dtype(block->device);
       at::autocast::set_autocast_dtype(block->device, block->autocast_dtype);
       at::autocast::set_autocast_enabled(block->device, block->autocast);
-      y = block->fn(x);
+      y = block->fn(in);
       at::autocast::set_autocast_enabled(block->device, prev);
       at::autocast::set_autocast_dtype(block->device, prev_dtype);
     }
     torch::autograd::backward({y}, {grad[0]});  // parameter gradients accumulate here
-    return {x.grad(), torch::Tensor()};
+    torch::autograd::variable_list out;
+    for (const auto& t : in) out.push_back(t.defined() && t.requires_grad() ? t.grad() : torch::Tensor());
+    out.emplace_back();  // block
+    return out;
   }
 };
 
 }  // namespace
 
-torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
-  if (!torch::GradMode::is_enabled()) return fn(x);
+torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
+                         const std::vector<torch::Tensor>& inputs) {
+  if (!torch::GradMode::is_enabled()) return fn(inputs);
   auto block = c10::make_intrusive<BlockFn>();
   block->fn = std::move(fn);
-  block->device = x.device().type();
+  block->device = inputs.front().device().type();
   block->autocast = at::autocast::is_autocast_enabled(block->device);
   block->autocast_dtype = at::autocast::get_autocast_dtype(block->device);
-  return CheckpointFunction::apply(x, block);
+  return CheckpointFunction::apply(at::TensorList(inputs), block);
+}
+
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
+  return checkpoint([fn = std::move(fn)](const std::vector<torch::Tensor>& in) { return fn(in[0]); },
+                    std::vector<torch::Tensor>{x});
 }
 
 NormImpl::NormImpl(int64_t dim, double eps_, bool rms_) : eps(eps_), rms(rms_) {
@@ -326,17 +342,39 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
   auto [cos, sin] = mrope_cos_sin(position_ids, cfg.head_dim(), cfg.rope_theta, cfg.mrope_section,
                                   inputs_embeds.scalar_type());
   torch::Tensor h = inputs_embeds;
+  bool consumed = false;
   for (size_t i = 0; i < layers->size(); ++i) {
     auto layer = layers[i]->as<Qwen2DecoderLayer>();
     if (gradient_checkpointing && !cache) {
       h = checkpoint([layer, cos = cos, sin = sin, mask, i](const torch::Tensor& x) {
         return layer->forward(x, cos, sin, mask, nullptr, i);
       }, h);
+    } else if (gradient_checkpointing && torch::GradMode::is_enabled() && !cache->fixed_shape() && cache->len > 0) {
+      // A pass with gradients over a cached prompt (completion log-probs): the layer's past
+      // keys and values become inputs of the checkpoint, so their gradients reach the
+      // prompt's pass; the recomputation appends to a private copy of the cache. The cache
+      // itself is consumed (emptied) at the end: no later step may read it.
+      const int64_t past = cache->len;
+      torch::Tensor kp = cache->k[i].narrow(2, 0, past), vp = cache->v[i].narrow(2, 0, past);
+      h = checkpoint([layer, cos = cos, sin = sin, mask, i, past](const std::vector<torch::Tensor>& in) {
+        KVCache own;
+        own.len = past;
+        own.k.resize(i + 1);
+        own.v.resize(i + 1);
+        own.k[i] = in[1];
+        own.v[i] = in[2];
+        return layer->forward(in[0], cos, sin, mask, &own, i);
+      }, {h, kp, vp});
+      consumed = true;
     } else {
       h = layer->forward(h, cos, sin, mask, cache, i);
     }
   }
-  if (cache) cache->advance(inputs_embeds.size(1));
+  if (consumed) {
+    *cache = KVCache();
+  } else if (cache) {
+    cache->advance(inputs_embeds.size(1));
+  }
   return norm(h);
 }
 

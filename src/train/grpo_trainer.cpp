@@ -77,6 +77,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
   policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
+  policy->visual->gradient_checkpointing = cfg.model.gradient_checkpointing;
   Qwen2VLForConditionalGeneration ref{nullptr};
   if (cfg.grpo.beta != 0.0) {
     ref = load_qwen2vl(cfg.model.path, prec.rollout, dev);

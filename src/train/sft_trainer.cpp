@@ -44,6 +44,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
+  policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
+  policy->visual->gradient_checkpointing = cfg.model.gradient_checkpointing;
   std::vector<std::pair<std::string, torch::Tensor>> named;
   std::vector<torch::Tensor> trainable;
   for (const auto& p : policy->named_parameters(true)) {

@@ -1,5 +1,5 @@
-// tests/rollout/test_decode.cpp: the decode-step variants and mixed precision, on a random
-// tiny model (preset "tiny") with synthetic image prompts.
+// tests/rollout/test_decode.cpp: the decode-step variants, mixed precision and gradient
+// checkpointing, on a random tiny model (preset "tiny") with synthetic image prompts.
 //   CPU (CI): fixed-shape decode (whole-cache attention, parked rows, compaction) gives the
 //   eager tokens and log-probs; bf16 autocast log-probs and gradients follow fp32 ones.
 //   CUDA (skipped without a GPU; scripts/gpu/check.sh runs them): greedy tokens equal the
@@ -170,6 +170,35 @@ TEST(Autocast, Bf16LogprobsAndGradientsFollowFp32OnCpu) {
   EXPECT_GT(cos, 0.99);
   EXPECT_TRUE(torch::isfinite(g16).all().item<bool>());
   EXPECT_FALSE(at::autocast::is_autocast_enabled(at::kCPU)) << "the scope must restore the state";
+}
+
+TEST(Checkpointing, SharedPromptLogprobsAndGradientsEqual) {
+  // Gradient checkpointing of the vision blocks and of the decoder layers in the completion
+  // pass over the shared prompt cache: the same log-probs and gradients, activations freed.
+  auto model = tiny_model(torch::kFloat, torch::kCPU);
+  model->train();
+  EncodedPrompt p = synthetic_prompts(model->cfg, 2, 10, 56, 7);
+  torch::Tensor comp = torch::randint(100, 5000, {6, 7}, torch::kLong);
+  auto run = [&](bool lm, bool vision) {
+    model->model->gradient_checkpointing = lm;
+    model->visual->gradient_checkpointing = vision;
+    model->zero_grad();
+    torch::Tensor logp = completion_logprobs(model, p, comp, 3).logp;
+    (logp * torch::linspace(-1, 1, logp.numel()).view(logp.sizes())).sum().backward();
+    std::vector<torch::Tensor> g;
+    for (auto& q : model->parameters()) g.push_back(q.grad().defined() ? q.grad().flatten().clone() : torch::zeros({q.numel()}));
+    return std::pair{logp.detach(), torch::cat(g)};
+  };
+  auto [lp0, g0] = run(false, false);
+  EXPECT_GT(g0.abs().sum().item<double>(), 0.0);
+  for (auto [lm, vision] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
+    SCOPED_TRACE(std::string("checkpointing: language model ") + (lm ? "on" : "off") + ", vision " + (vision ? "on" : "off"));
+    auto [lp1, g1] = run(lm, vision);
+    EXPECT_LE((lp1 - lp0).abs().max().item<double>(), 1e-6);
+    EXPECT_LE((g1 - g0).abs().max().item<double>(), 1e-6 * std::max(1.0, g0.abs().max().item<double>()));
+  }
+  model->model->gradient_checkpointing = false;
+  model->visual->gradient_checkpointing = false;
 }
 
 TEST(Cuda, GreedyEqualsCpu) {

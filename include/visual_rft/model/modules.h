@@ -19,6 +19,9 @@ namespace vrft {
 // Runs fn(x) keeping no activations; backward recomputes it (gradient checkpointing).
 // Without grad mode it is a plain call.
 torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x);
+// The same for a block of several inputs; gradients flow to each input that requires one.
+torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
+                         const std::vector<torch::Tensor>& inputs);
 
 // Qwen2RMSNorm (normalise in fp32, cast back, then scale) or LayerNorm (weight + bias).
 struct NormImpl : torch::nn::Module {
@@ -154,7 +157,8 @@ TORCH_MODULE(Qwen2DecoderLayer);
 
 struct Qwen2ModelImpl : torch::nn::Module {
   explicit Qwen2ModelImpl(const TextConfig& c);
-  // inputs_embeds [B, S, H] -> final hidden states [B, S, H] (after model.norm).
+  // inputs_embeds [B, S, H] -> final hidden states [B, S, H] (after model.norm). With
+  // gradient_checkpointing, grad mode and a (non-fixed) cache, the cache is consumed.
   torch::Tensor forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
                         const torch::Tensor& mask, KVCache* cache);
   torch::nn::Embedding embed_tokens{nullptr};
