@@ -29,15 +29,27 @@ struct MetricsArgs {
   int max_dets = 300;  // lvis only
 };
 
-void run_coco(const MetricsArgs& a) {
+// Ground truth and results of either format, timed (--log-level debug shows the split).
+struct Inputs {
+  eval::GroundTruth gt;
+  std::vector<eval::Detection> dets;
+};
+
+Inputs load_inputs(const MetricsArgs& a, eval::GtFormat format) {
   auto t0 = std::chrono::steady_clock::now();
-  const eval::GroundTruth gt = eval::load_ground_truth(a.gt, eval::GtFormat::coco);
-  log_debug("metrics: read {} ({} images, {} annotations) in {:.3f} s", a.gt, gt.images.size(), gt.annotations.size(),
-            seconds_since(t0));
+  Inputs in;
+  in.gt = eval::load_ground_truth(a.gt, format);
+  log_debug("metrics: read {} ({} images, {} annotations) in {:.3f} s", a.gt, in.gt.images.size(),
+            in.gt.annotations.size(), seconds_since(t0));
   t0 = std::chrono::steady_clock::now();
-  const std::vector<eval::Detection> dets = eval::load_detections(a.results, gt);
-  log_debug("metrics: read {} ({} results) in {:.3f} s", a.results, dets.size(), seconds_since(t0));
-  t0 = std::chrono::steady_clock::now();
+  in.dets = eval::load_detections(a.results, in.gt);
+  log_debug("metrics: read {} ({} results) in {:.3f} s", a.results, in.dets.size(), seconds_since(t0));
+  return in;
+}
+
+void run_coco(const MetricsArgs& a) {
+  const auto [gt, dets] = load_inputs(a, eval::GtFormat::coco);
+  auto t0 = std::chrono::steady_clock::now();
   const eval::CocoEvalResult r = eval::coco_evaluate(gt, dets, {a.img_ids, a.cat_ids});
   log_debug("metrics: evaluated in {:.3f} s", seconds_since(t0));
   if (!a.json) {
@@ -59,14 +71,8 @@ void run_coco(const MetricsArgs& a) {
 }
 
 void run_lvis(const MetricsArgs& a) {
+  const auto [gt, dets] = load_inputs(a, eval::GtFormat::lvis);
   auto t0 = std::chrono::steady_clock::now();
-  const eval::GroundTruth gt = eval::load_ground_truth(a.gt, eval::GtFormat::lvis);
-  log_debug("metrics: read {} ({} images, {} annotations) in {:.3f} s", a.gt, gt.images.size(), gt.annotations.size(),
-            seconds_since(t0));
-  t0 = std::chrono::steady_clock::now();
-  const std::vector<eval::Detection> dets = eval::load_detections(a.results, gt);
-  log_debug("metrics: read {} ({} results) in {:.3f} s", a.results, dets.size(), seconds_since(t0));
-  t0 = std::chrono::steady_clock::now();
   const eval::LvisEvalResult r = eval::lvis_evaluate(gt, dets, {{a.img_ids, a.cat_ids}, a.max_dets});
   log_debug("metrics: evaluated in {:.3f} s", seconds_since(t0));
   if (!a.json) {
