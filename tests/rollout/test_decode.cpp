@@ -102,6 +102,24 @@ void expect_same(const RolloutBatch& a, const RolloutBatch& b, double logp_tol) 
 
 bool have_cuda() { return torch::cuda::is_available(); }
 
+// Completion log-probs (groups of 2) computed under autocast to `ac` (none: off) on the
+// model's device, and the gradients of their sum, flattened; both on the CPU.
+std::pair<torch::Tensor, torch::Tensor> logprobs_and_grads(Qwen2VLForConditionalGeneration& model, const EncodedPrompt& p,
+                                                           const torch::Tensor& comp, std::optional<torch::ScalarType> ac) {
+  model->zero_grad();
+  torch::Tensor logp;
+  {
+    AutocastScope scope(model->parameters().front().device(), ac);
+    logp = completion_logprobs(model, p, comp, 2).logp;
+  }
+  logp.sum().backward();
+  std::vector<torch::Tensor> g;
+  for (auto& q : model->parameters()) {
+    if (q.grad().defined()) g.push_back(q.grad().flatten().clone());
+  }
+  return {logp.detach().cpu(), torch::cat(g).cpu()};
+}
+
 }  // namespace
 
 TEST(DecodeFixed, EqualsEagerOnCpuWithStaggeredStops) {
@@ -145,20 +163,7 @@ TEST(Autocast, Bf16LogprobsAndGradientsFollowFp32OnCpu) {
   model->train();
   EncodedPrompt p = synthetic_prompts(model->cfg, 2, 10, 56, 7);
   torch::Tensor comp = torch::randint(100, 5000, {4, 9}, torch::kLong);
-  auto run = [&](std::optional<torch::ScalarType> ac) {
-    model->zero_grad();
-    torch::Tensor logp;
-    {
-      AutocastScope scope(torch::kCPU, ac);
-      logp = completion_logprobs(model, p, comp, 2).logp;
-    }
-    logp.sum().backward();
-    std::vector<torch::Tensor> g;
-    for (auto& q : model->parameters()) {
-      if (q.grad().defined()) g.push_back(q.grad().flatten().clone());
-    }
-    return std::pair{logp.detach(), torch::cat(g)};
-  };
+  auto run = [&](std::optional<torch::ScalarType> ac) { return logprobs_and_grads(model, p, comp, ac); };
   auto [lp32, g32] = run(std::nullopt);
   auto [lp16, g16] = run(torch::kBFloat16);
   EXPECT_EQ(lp16.scalar_type(), torch::kFloat);
@@ -258,20 +263,7 @@ TEST(Cuda, AutocastBf16FollowsFp32) {
   model->model->gradient_checkpointing = true;  // the recomputation must autocast too
   EncodedPrompt p = synthetic_prompts(model->cfg, 2, 10, 56, 7);
   torch::Tensor comp = torch::randint(100, 5000, {4, 9}, torch::kLong);
-  auto run = [&](std::optional<torch::ScalarType> ac) {
-    model->zero_grad();
-    torch::Tensor logp;
-    {
-      AutocastScope scope(torch::kCUDA, ac);
-      logp = completion_logprobs(model, p, comp, 2).logp;
-    }
-    logp.sum().backward();
-    std::vector<torch::Tensor> g;
-    for (auto& q : model->parameters()) {
-      if (q.grad().defined()) g.push_back(q.grad().flatten().clone());
-    }
-    return std::pair{logp.detach().cpu(), torch::cat(g).cpu()};
-  };
+  auto run = [&](std::optional<torch::ScalarType> ac) { return logprobs_and_grads(model, p, comp, ac); };
   auto [lp32, g32] = run(std::nullopt);
   auto [lp16, g16] = run(torch::kBFloat16);
   EXPECT_LE((lp16 - lp32).abs().mean().item<double>(), 0.1);
