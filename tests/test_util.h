@@ -1,5 +1,6 @@
 // tests/test_util.h: helpers shared by the tests: running commands (the CLI, the Python
-// reference scripts) and the cache folder where generated references live.
+// reference scripts), the cache folder where generated references live, scratch folders and
+// the tiny random model folder of the end-to-end tests.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -96,6 +97,25 @@ inline void generate_once(const std::string& dir, const std::string& done_file, 
   if (!std::filesystem::exists(done)) python(script_and_args);
   ::flock(fd, LOCK_UN);
   ::close(fd);
+}
+
+// The shared fixtures (eval.md §6), as tests reach them from the project root.
+inline std::string fixtures_dir() { return source_dir() + "/../shared/fixtures"; }
+
+// A fresh scratch folder `name` holding model/: the tiny random Qwen2-VL of
+// scripts/refs/rollout_refs.py (generated once, cached) with the real Qwen2 tokenizer and
+// max_pixels 12544, for end-to-end runs of train and eval on the CPU. The weights are
+// symlinks into the cache, so a test that wants to change them must copy them first.
+inline std::string scratch_with_tiny_model(const std::string& name) {
+  std::string refs = refs_cache_dir("rollout_refs.py");
+  generate_once(refs, "qwen25vl/outputs.safetensors", "refs/rollout_refs.py' '" + refs + "'");
+  std::string dir = scratch_dir(name);
+  std::filesystem::create_directories(dir + "/model");
+  for (const auto& e : std::filesystem::directory_iterator(refs + "/qwen2vl/model"))
+    std::filesystem::create_symlink(e.path(), dir + "/model/" + e.path().filename().string());
+  std::filesystem::create_symlink(fixtures_dir() + "/qwen2_5/tokenizer.json", dir + "/model/tokenizer.json");
+  vrft::write_file_atomic(dir + "/model/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 12544})");
+  return dir;
 }
 
 }  // namespace vrft::test

@@ -15,6 +15,7 @@
 #include <set>
 #include <sstream>
 #include <type_traits>
+#include <utility>
 
 #include "visual_rft/core/error.h"
 
@@ -372,6 +373,38 @@ namespace {
 void require(bool ok, const std::string& key, const std::string& what) {
   if (!ok) throw ConfigError("config key '" + key + "': " + what);
 }
+// The evaluation input: at most one source, the task it implies, and no key that the source
+// ignores (a key that silently does nothing hides a mistake; run_evaluation requires one source).
+void validate_eval_inputs(const Config& c) {
+  const auto& e = c.eval;
+  const std::pair<const char*, const std::string*> sources[] = {
+      {"eval.data", &e.data}, {"eval.coco", &e.coco}, {"eval.lvis", &e.lvis}, {"eval.classification", &e.classification}};
+  const char* first = nullptr;
+  for (const auto& [key, value] : sources) {
+    if (value->empty()) continue;
+    require(first == nullptr, key,
+            std::string("is set together with ") + (first ? first : "") +
+                ": give one evaluation input (eval.data, eval.coco, eval.lvis or eval.classification)");
+    first = key;
+  }
+  const bool det_file = !e.coco.empty() || !e.lvis.empty();
+  const bool cls_list = !e.classification.empty();
+  const std::string src = first ? first : "";
+  require(!det_file || c.data.task == "det", "data.task", "must be det with " + src + " (got " + c.data.task + ")");
+  require(!cls_list || c.data.task == "cls", "data.task",
+          "must be cls with eval.classification (got " + c.data.task + ")");
+  require(!det_file || !e.categories.empty(), "eval.categories",
+          "is required with " + src + ": comma-separated names, a file of names, or all");
+  require(det_file || e.categories.empty(), "eval.categories", "applies only to eval.coco and eval.lvis");
+  require(det_file || e.exist_map.empty(), "eval.exist_map", "applies only to eval.coco and eval.lvis");
+  require(!cls_list || !e.classnames.empty(), "eval.classnames",
+          "is required with eval.classification: the class names, one a line (line index = label)");
+  require(cls_list || e.classnames.empty(), "eval.classnames", "applies only to eval.classification");
+  require(cls_list || e.subject == "auto", "eval.subject", "applies only to eval.classification");
+  require(det_file || cls_list || e.images.empty(), "eval.images",
+          "applies only to eval.coco, eval.lvis and eval.classification (eval.data's images start at data.image_root)");
+}
+
 }  // namespace
 
 void validate(const Config& c) {
@@ -435,6 +468,7 @@ void validate(const Config& c) {
   require(c.eval.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1");
   require(c.eval.temperature >= 0, "eval.temperature", "must be >= 0 (0 = greedy)");
   require(c.eval.draw_images >= 0, "eval.draw_images", "must be >= 0");
+  validate_eval_inputs(c);
   require(c.distributed.timeout_s >= 1, "distributed.timeout_s", "must be >= 1");
   require(c.distributed.bucket_mb >= 1, "distributed.bucket_mb", "must be >= 1");
   require(c.logging.log_steps >= 1, "logging.log_steps", "must be >= 1");

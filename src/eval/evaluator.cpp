@@ -1,5 +1,6 @@
-// src/eval/evaluator.cpp: `visual-rft eval` (see the header): samples, batched generation,
-// judgements, metrics and the files of eval/NAME/, top to bottom.
+// src/eval/evaluator.cpp: `visual-rft eval` (see the header): the questions (eval_inputs.h),
+// batched generation or answers replayed from a file, scoring (eval_scoring.h) and the files
+// of eval/NAME/, top to bottom.
 #include "visual_rft/eval/evaluator.h"
 
 #include <fmt/format.h>
@@ -8,16 +9,20 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 
+#include "eval_scoring.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/task_metrics.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/text/chat_template.h"
 #include "visual_rft/train/run_util.h"
 
 namespace vrft::eval {
@@ -25,69 +30,34 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
+using detail::Answer;
+using detail::Scored;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
-// One sample with its ground truth read.
-struct Item {
-  const Sample* sample = nullptr;
-  Solution solution;
-  std::string category;  // det: from the prompt
-};
-
-// The model's answer to one item.
-struct Answer {
-  std::string text;
-  std::string finish_reason;  // stop | length
-  int64_t tokens = 0;
-  int64_t width = 0, height = 0;  // of the original image
-};
-
-// What is drawn on an image.
-struct Overlay {
-  std::vector<Box> truth;
-  std::vector<DrawnBox> predicted;
-};
-
-// Everything scoring produces, for the files.
-struct Scored {
-  std::vector<json> records;  // per sample, without the common fields
-  json metrics;               // the task's numbers
-  std::string summary;        // the task's markdown
-  std::vector<Overlay> overlays;
-};
-
-json box_json(const Box& b) { return json::array({b.x1, b.y1, b.x2, b.y2}); }
-std::string pct(double v) { return v < 0 ? "–" : fmt::format("{:.2f}", 100 * v); }
-
-std::vector<Item> read_items(const std::vector<Sample>& samples, Task task, const std::string& path) {
-  std::vector<Item> items;
-  for (const Sample& s : samples) {
-    Item it;
-    it.sample = &s;
-    try {
-      it.solution = parse_solution(task, s.solution);
-    } catch (const Error& e) {
-      throw Error(fmt::format("eval.data {}: sample {} ({}): {}", path, s.index, s.image, e.what()));
-    }
-    if (task == Task::det) {
-      std::optional<std::string> c = detection_category(s.problem);
-      if (!c) {
-        throw Error(
-            fmt::format("eval.data {}: sample {} ({}): the problem names no category: expected \"... the "
-                        "category '<name>' ...\" as in the Visual-RFT detection prompt",
-                        path, s.index, s.image));
-      }
-      it.category = *c;
-    }
-    items.push_back(std::move(it));
-  }
-  return items;
-}
-
 // ---- generation -----------------------------------------------------------------------------------
 
-std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const std::vector<Item>& items,
+// sample_prompt (train/run_util.h) with the decoded image reused: COCO/LVIS questions come
+// image by image, several per image.
+struct PromptBuilder {
+  std::string system_prompt;
+  std::string last_path;
+  cv::Mat last_image;
+
+  PromptInput operator()(const Sample& s) {
+    if (s.image != last_path) {
+      last_image = load_image_rgb(s.image);
+      last_path = s.image;
+    }
+    PromptInput in;
+    if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});
+    for (auto& m : image_question(s.problem)) in.messages.push_back(m);
+    in.images.push_back(last_image);  // shared, not copied: the encoder only reads it
+    return in;
+  }
+};
+
+std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const std::vector<EvalItem>& items,
                                      json* gen_info) {
   const torch::Device dev = resolve_device(cfg.model.device);
   const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
@@ -111,6 +81,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
 
   const int64_t N = static_cast<int64_t>(items.size()), B = cfg.eval.batch_size;
   std::vector<Answer> answers(items.size());
+  PromptBuilder prompt{cfg.data.system_prompt, {}, {}};
   int64_t tokens = 0, truncated = 0;
   const auto t0 = Clock::now();
   torch::NoGradGuard no_grad;
@@ -119,8 +90,8 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
     std::vector<PromptInput> inputs;
     GenerateConfig gc = g;
     for (int64_t i = b0; i < b0 + n; ++i) {
-      const Sample& s = *items[static_cast<size_t>(i)].sample;
-      inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
+      const Sample& s = items[static_cast<size_t>(i)].sample;
+      inputs.push_back(prompt(s));
       const cv::Mat& img = inputs.back().images.front();
       answers[static_cast<size_t>(i)].width = img.cols;
       answers[static_cast<size_t>(i)].height = img.rows;
@@ -154,160 +125,55 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   return answers;
 }
 
-// ---- scoring, one function per task -----------------------------------------------------------------
-
-Scored score_cls(const std::vector<Item>& items, const std::vector<Answer>& answers, const Synonyms* synonyms) {
-  Scored out;
-  std::vector<std::string> labels;
-  std::vector<ClsJudgement> js;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const std::string& label = items[i].solution.label;
-    ClsJudgement j = judge_classification(answers[i].text, label, synonyms);
-    out.records.push_back({{"label", label},
-                           {"prediction", j.answer ? json(*j.answer) : json(nullptr)},
-                           {"correct_reference", j.reference},
-                           {"correct_exact", j.exact},
-                           {"score", j.reference ? 1.0 : 0.0}});
-    labels.push_back(label);
-    js.push_back(std::move(j));
-  }
-  const ClsMetrics m = classification_metrics(labels, js);
-  json per = json::array();
-  std::string table =
-      "| class | samples | accuracy (reference rule, %) | accuracy (exact, %) |\n|---|---:|---:|---:|\n";
-  for (const auto& c : m.per_class) {
-    const double n = static_cast<double>(c.n);
-    per.push_back({{"label", c.label},
-                   {"samples", c.n},
-                   {"correct_reference", c.correct_reference},
-                   {"correct_exact", c.correct_exact},
-                   {"accuracy_reference", static_cast<double>(c.correct_reference) / n},
-                   {"accuracy_exact", static_cast<double>(c.correct_exact) / n}});
-    table += fmt::format("| {} | {} | {} | {} |\n", c.label, c.n, pct(static_cast<double>(c.correct_reference) / n),
-                         pct(static_cast<double>(c.correct_exact) / n));
-  }
-  out.metrics = {{"accuracy_reference", m.accuracy_reference},
-                 {"accuracy_exact", m.accuracy_exact},
-                 {"correct_reference", m.correct_reference},
-                 {"correct_exact", m.correct_exact},
-                 {"no_answer", m.no_answer},
-                 {"per_class", per}};
-  out.summary =
-      fmt::format(
-          "| metric | value |\n|---|---:|\n| accuracy, reference rule (%) | {} |\n| accuracy, exact match (%) | {} |\n"
-          "| answers without <answer> | {} |\n\n",
-          pct(m.accuracy_reference), pct(m.accuracy_exact), m.no_answer) +
-      table;
-  return out;
-}
-
-Scored score_det(const std::vector<Item>& items, const std::vector<Answer>& answers) {
-  Scored out;
-  std::vector<DetSample> ds;
-  std::map<std::string, int64_t> status_count{{"ok", 0}, {"partial", 0}, {"no_objects", 0}, {"malformed", 0}};
-  int64_t n_pred = 0, n_true = 0;
-  for (size_t i = 0; i < items.size(); ++i) {
-    const Answer& a = answers[i];
-    const DetParse p = parse_detection_eval(a.text);
-    DetSample d;
-    d.image_id = items[i].sample->index + 1;
-    d.category = items[i].category;
-    d.width = a.width;
-    d.height = a.height;
-    d.truth = items[i].solution.boxes;
-    d.predicted = p.objects;
-    ++status_count[det_status_name(p.status)];
-    n_pred += static_cast<int64_t>(p.objects.size());
-    n_true += static_cast<int64_t>(d.truth.size());
-    json truth = json::array(), pred = json::array();
-    Overlay ov;
-    for (const Box& b : d.truth) {
-      truth.push_back(box_json(b));
-      ov.truth.push_back(b);
+// The answers of an earlier run's predictions.jsonl, matched by index; each record must ask
+// the same question of the same image, so that a file from another set is refused.
+std::vector<Answer> replay_answers(const std::string& path, const std::vector<EvalItem>& items, json* gen_info) {
+  std::ifstream in(path);
+  if (!in) throw FileError("answers file '" + path + "' cannot be opened");
+  std::map<int64_t, json> by_index;
+  int64_t line_no = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++line_no;
+    if (line.empty()) continue;
+    const std::string where = path + ":" + std::to_string(line_no);
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::parse_error& e) {
+      throw FileError(where + ": not valid JSON: " + e.what());
     }
-    for (const auto& o : p.objects) {
-      const BoxXYWH px = box_to_pixels(o.box, a.width, a.height);
-      pred.push_back({{"box", box_json(o.box)}, {"confidence", o.confidence}, {"bbox_xywh", {px.x, px.y, px.w, px.h}}});
-      ov.predicted.push_back({o.box, o.confidence});
-    }
-    out.records.push_back({{"category", d.category},
-                           {"image_id", d.image_id},
-                           {"image_size", {a.width, a.height}},
-                           {"truth", truth},
-                           {"prediction", pred},
-                           {"parse", det_status_name(p.status)},
-                           {"score", detection_sample_score(d.truth, d.predicted)}});
-    out.overlays.push_back(std::move(ov));
-    ds.push_back(std::move(d));
+    if (!j.is_object() || !j.contains("index") || !j["index"].is_number_integer() || !j.contains("answer") ||
+        !j["answer"].is_string() || !j.contains("problem") || !j.contains("image"))
+      throw FileError(where + ": expected a predictions.jsonl record with index, image, problem and answer");
+    j["line"] = line_no;
+    const int64_t index = j["index"].get<int64_t>();  // before the move below
+    by_index[index] = std::move(j);
   }
-  const DetMetrics m = detection_metrics(ds);
-  json stats = json::object(), per = json::array();
-  for (int k = 0; k < CocoEvalResult::kNumStats; ++k) stats[coco_stat_names()[k]] = m.coco.stats[k];
-  std::string table =
-      "| category | images | true boxes | predicted | AP | AP50 | AP75 |\n|---|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& c : m.per_category) {
-    per.push_back({{"name", c.name},
-                   {"id", c.id},
-                   {"images", c.images},
-                   {"true_boxes", c.true_boxes},
-                   {"predicted_boxes", c.predicted_boxes},
-                   {"ap", c.ap},
-                   {"ap50", c.ap50},
-                   {"ap75", c.ap75}});
-    table += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", c.name, c.images, c.true_boxes, c.predicted_boxes,
-                         pct(c.ap), pct(c.ap50), pct(c.ap75));
-  }
-  out.metrics = {{"map", m.coco.stats[0]},
-                 {"ap50", m.coco.stats[1]},
-                 {"ap75", m.coco.stats[2]},
-                 {"mean_category_ap", m.mean_category_ap},
-                 {"mean_category_ap50", m.mean_category_ap50},
-                 {"coco_stats", stats},
-                 {"answers", status_count},
-                 {"true_boxes", n_true},
-                 {"predicted_boxes", n_pred},
-                 {"per_category", per}};
-  out.summary =
-      fmt::format(
-          "| metric | value |\n|---|---:|\n| mAP (AP .5:.95, %) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
-          "| mean of per-category AP (%) | {} |\n| answers ok / partial / No Objects / malformed | {} / {} / {} / {} "
-          "|\n"
-          "| true / predicted boxes | {} / {} |\n\n",
-          pct(m.coco.stats[0]), pct(m.coco.stats[1]), pct(m.coco.stats[2]), pct(m.mean_category_ap), status_count["ok"],
-          status_count["partial"], status_count["no_objects"], status_count["malformed"], n_true, n_pred) +
-      table + "\nCOCOeval summary:\n\n```\n" + coco_summary_text(m.coco) + "```\n";
-  return out;
-}
-
-Scored score_ground(const std::vector<Item>& items, const std::vector<Answer>& answers) {
-  Scored out;
-  std::vector<GroundJudgement> js;
+  std::vector<Answer> answers(items.size());
+  int64_t tokens = 0, truncated = 0;
   for (size_t i = 0; i < items.size(); ++i) {
-    const Box& truth = items[i].solution.box;
-    GroundJudgement j = judge_grounding(answers[i].text, truth);
-    auto opt_box = [](const std::optional<Box>& b) { return b ? box_json(*b) : json(nullptr); };
-    out.records.push_back({{"truth", box_json(truth)},
-                           {"prediction", opt_box(j.reference_box)},
-                           {"prediction_strict", opt_box(j.strict_box)},
-                           {"iou", j.iou_reference},
-                           {"iou_strict", j.iou_strict},
-                           {"score", j.iou_reference}});
-    Overlay ov;
-    ov.truth.push_back(truth);
-    if (j.reference_box || j.strict_box)
-      ov.predicted.push_back({j.reference_box ? *j.reference_box : *j.strict_box, std::nullopt});
-    out.overlays.push_back(std::move(ov));
-    js.push_back(std::move(j));
+    const Sample& s = items[i].sample;
+    auto it = by_index.find(s.index);
+    if (it == by_index.end()) throw FileError(fmt::format("answers file {}: no record of index {}", path, s.index));
+    const json& j = it->second;
+    if (j["problem"] != s.problem || j["image"] != s.image) {
+      throw FileError(fmt::format("{}:{}: index {} asks another question or image than the evaluation set ({})", path,
+                                  j["line"].get<int64_t>(), s.index, s.image));
+    }
+    Answer& a = answers[i];
+    a.text = j["answer"].get<std::string>();
+    a.finish_reason = j.value("finish_reason", "stop");
+    a.tokens = j.value("tokens", int64_t{0});
+    tokens += a.tokens;
+    truncated += a.finish_reason == "length";
+    if (items[i].width == 0) {  // the size boxes are mapped with (COCO/LVIS have it from the file)
+      const cv::Mat img = load_image_rgb(s.image);
+      a.width = img.cols;
+      a.height = img.rows;
+    }
   }
-  const GroundMetrics m = grounding_metrics(js);
-  out.metrics = {{"miou", m.miou_reference},       {"acc50", m.acc50_reference},   {"miou_strict", m.miou_strict},
-                 {"acc50_strict", m.acc50_strict}, {"no_box", m.no_box_reference}, {"no_box_strict", m.no_box_strict}};
-  out.summary = fmt::format(
-      "| metric | reference rule | strict |\n|---|---:|---:|\n| mIoU (%) | {} | {} |\n| IoU >= 0.5 (%) | {} | {} |\n"
-      "| answers without a box | {} | {} |\n",
-      pct(m.miou_reference), pct(m.miou_strict), pct(m.acc50_reference), pct(m.acc50_strict), m.no_box_reference,
-      m.no_box_strict);
-  return out;
+  *gen_info = {{"answers_from", path}, {"generated_tokens", tokens}, {"truncated_answers", truncated}};
+  return answers;
 }
 
 }  // namespace
@@ -350,42 +216,37 @@ std::string eval_output_dir(const Config& cfg, const EvalRunOptions& opt) {
 
 EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
   validate(cfg);
-  if (cfg.eval.data.empty()) {
-    throw ConfigError(
-        "eval.data is empty: set it to a Visual-RFT JSONL (--set eval.data=FILE); to score the "
-        "training set, give data.train's file");
-  }
   const Task task = parse_task(cfg.data.task);
   const std::string model_dir = opt.model_dir.empty() ? cfg.model.path : opt.model_dir;
-  if (model_dir.empty()) throw ConfigError("no model: give --model DIR or set model.path");
+  if (model_dir.empty() && opt.answers_file.empty()) throw ConfigError("no model: give --model DIR or set model.path");
   EvalOutcome outcome;
   outcome.output_dir = eval_output_dir(cfg, opt);
   const std::string& out = outcome.output_dir;
 
-  // ---- samples ----
-  LoadReport rep;
-  std::vector<Sample> samples =
-      load_visual_rft_jsonl(cfg.eval.data, cfg.data.image_root, cfg.data.missing_images == "skip", &rep);
-  if (opt.limit > 0 && static_cast<int64_t>(samples.size()) > opt.limit) samples.resize(static_cast<size_t>(opt.limit));
-  if (samples.empty()) throw Error("eval.data " + cfg.eval.data + ": no samples to evaluate");
-  log_info("data: {} {} samples from {} ({} missing images skipped{})", samples.size(), task_name(task), cfg.eval.data,
-           rep.missing_images, opt.limit > 0 ? fmt::format(", --limit {}", opt.limit) : "");
-  const std::vector<Item> items = read_items(samples, task, cfg.eval.data);
+  // ---- questions ----
+  const EvalSet set = load_eval_set(cfg, opt.limit);
+  const std::vector<EvalItem>& items = set.items;
+  log_info("data: {} {} questions from {} ({}; {} missing images skipped{})", items.size(), task_name(task), set.source,
+           eval_input_name(set.input), set.report.missing_images,
+           opt.limit > 0 ? fmt::format(", --limit {}", opt.limit) : "");
   Synonyms synonyms;
   if (!cfg.rewards.synonyms.empty()) synonyms = load_synonyms(cfg.rewards.synonyms);
 
   // ---- answers, judgements ----
   json gen_info;
-  const std::vector<Answer> answers = generate_answers(cfg, model_dir, items, &gen_info);
-  Scored sc = task == Task::cls   ? score_cls(items, answers, cfg.rewards.synonyms.empty() ? nullptr : &synonyms)
-              : task == Task::det ? score_det(items, answers)
-                                  : score_ground(items, answers);
+  const std::vector<Answer> answers = opt.answers_file.empty() ? generate_answers(cfg, model_dir, items, &gen_info)
+                                                               : replay_answers(opt.answers_file, items, &gen_info);
+  const bool det_file = set.input == EvalInput::coco || set.input == EvalInput::lvis;
+  Scored sc = task == Task::cls ? detail::score_cls(items, answers, cfg.rewards.synonyms.empty() ? nullptr : &synonyms)
+              : det_file        ? detail::score_det_file(set, answers)
+              : task == Task::det ? detail::score_det(items, answers)
+                                  : detail::score_ground(items, answers);
 
   // ---- files ----
   std::filesystem::create_directories(out);
   std::string lines;
   for (size_t i = 0; i < items.size(); ++i) {
-    const Sample& s = *items[i].sample;
+    const Sample& s = items[i].sample;
     json rec = {{"index", s.index},           {"image", s.image},          {"problem", s.problem},
                 {"solution", s.solution},     {"answer", answers[i].text}, {"finish_reason", answers[i].finish_reason},
                 {"tokens", answers[i].tokens}};
@@ -393,35 +254,43 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
     lines += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   write_file_atomic(out + "/predictions.jsonl", lines);
+  if (sc.results)
+    write_file_atomic(out + "/results.json", sc.results->dump() + "\n");
+  else
+    std::filesystem::remove(out + "/results.json");  // not another input's, left by an earlier run
 
   json metrics = {{"task", task_name(task)},
-                  {"model", model_dir},
-                  {"data", cfg.eval.data},
+                  {"model", opt.answers_file.empty() ? json(model_dir) : json(nullptr)},
+                  {"data", set.source},
+                  {"input", set.info},
                   {"samples", static_cast<int64_t>(items.size())},
-                  {"skipped_missing_images", rep.missing_images},
+                  {"skipped_missing_images", set.report.missing_images},
                   {"generation", gen_info}};
   metrics.update(sc.metrics);
   write_file_atomic(out + "/metrics.json", metrics.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
+  const std::string who = opt.answers_file.empty() ? fmt::format("model `{}`", model_dir)
+                                                   : fmt::format("answers from `{}`", opt.answers_file);
   const std::string summary =
       fmt::format(
-          "# Evaluation: {} on {}\n\nmodel `{}`, {} samples ({} missing images skipped), {} tokens generated "
+          "# Evaluation: {} on {}\n\n{}, {} questions ({} missing images skipped), {} tokens generated "
           "({} cut at max_new_tokens)\n\n",
-          task_name(task), cfg.eval.data, model_dir, items.size(), rep.missing_images,
+          task_name(task), set.source, who, items.size(), set.report.missing_images,
           gen_info["generated_tokens"].get<int64_t>(), gen_info["truncated_answers"].get<int64_t>()) +
       sc.summary;
   write_file_atomic(out + "/summary.md", summary);
 
+  // ARCHITECTURE.md's layout: eval/NAME/vis/*.jpg.
   if (task != Task::cls && cfg.eval.draw_images > 0) {
-    std::filesystem::create_directories(out + "/images");
+    std::filesystem::create_directories(out + "/vis");
     const size_t n = std::min(items.size(), static_cast<size_t>(cfg.eval.draw_images));
     for (size_t i = 0; i < n; ++i) {
       std::vector<uchar> jpg;
       const cv::Mat drawn =
-          draw_boxes(load_image_rgb(items[i].sample->image), sc.overlays[i].truth, sc.overlays[i].predicted);
+          draw_boxes(load_image_rgb(items[i].sample.image), sc.overlays[i].truth, sc.overlays[i].predicted);
       if (!cv::imencode(".jpg", drawn, jpg))
-        throw Error("cannot encode the drawing of " + items[i].sample->image + " as JPEG");
-      write_file_atomic(fmt::format("{}/images/{:06d}.jpg", out, items[i].sample->index),
+        throw Error("cannot encode the drawing of " + items[i].sample.image + " as JPEG");
+      write_file_atomic(fmt::format("{}/vis/{:06d}.jpg", out, items[i].sample.index),
                         std::string_view(reinterpret_cast<const char*>(jpg.data()), jpg.size()));
     }
   }

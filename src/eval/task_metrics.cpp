@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "eval_core.h"
 #include "visual_rft/core/error.h"
 
 namespace vrft::eval {
@@ -171,28 +172,19 @@ CocoData make_coco_data(const std::vector<DetSample>& samples) {
   return d;
 }
 
-namespace {
-
-// Mean of the entries > -1 of precision[t, :, k, area all, maxDets 100] (t < 0: all t).
-double category_ap(const CocoEvalResult& r, size_t k, int t_only) {
+double coco_category_ap(const CocoEvalResult& r, size_t k, int t_only) {
   constexpr size_t T = kNumIouThrs, R = kNumRecThrs, A = kNumAreaRngs, M = CocoEvalResult::kNumMaxDets;
   const size_t K = r.cat_ids.size();
-  double sum = 0;
-  int64_t n = 0;
+  std::vector<double> v;  // the selected entries in C order, as numpy's boolean indexing gives them
   for (size_t t = 0; t < T; ++t) {
     if (t_only >= 0 && t != static_cast<size_t>(t_only)) continue;
     for (size_t q = 0; q < R; ++q) {
       const double p = r.precision[(((t * R + q) * K + k) * A + 0) * M + (M - 1)];
-      if (p > -1) {
-        sum += p;
-        ++n;
-      }
+      if (p > -1) v.push_back(p);
     }
   }
-  return n == 0 ? -1 : sum / static_cast<double>(n);
+  return detail::numpy_mean_or_minus1(v);
 }
-
-}  // namespace
 
 DetMetrics detection_metrics(const std::vector<DetSample>& samples) {
   DetMetrics m;
@@ -215,7 +207,7 @@ DetMetrics detection_metrics(const std::vector<DetSample>& samples) {
     c.id = a.id;
     c.ap = a.ap;
     c.ap50 = a.ap50;
-    c.ap75 = category_ap(m.coco, k, 5);  // iou_thresholds()[5] = 0.75
+    c.ap75 = coco_category_ap(m.coco, k, 5);  // iou_thresholds()[5] = 0.75
     m.per_category.push_back(c);
     if (a.ap > -1) {
       sum += a.ap;

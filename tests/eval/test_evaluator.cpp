@@ -2,7 +2,7 @@
 // hand-made answers: classification by both rules, the reference's detection parser, COCO
 // mAP of in-memory detection samples (1 for perfect boxes, hand-computed and pycocotools'
 // numbers for shifted ones), grounding boxes and mIoU; then `visual-rft eval` end to end on
-// the tiny random Qwen2-VL of tests/train/test_trainer.cpp for a det, a cls and a ground set,
+// the tiny random Qwen2-VL (test_util.h) for a det, a cls and a ground set,
 // checking that the files exist and that metrics.json agrees with predictions.jsonl.
 #include <gtest/gtest.h>
 
@@ -360,18 +360,9 @@ std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
 
 const char* kImages[] = {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"};
 
-// The model folder of tests/train/test_trainer.cpp (tiny random weights, the real tokenizer)
-// and a 4-sample JSONL of the task.
+// The tiny model folder (test_util.h) and a 4-sample JSONL of the task.
 std::string setup(const std::string& name, const std::string& task) {
-  std::string refs = test::refs_cache_dir("rollout_refs.py");
-  test::generate_once(refs, "qwen25vl/outputs.safetensors", "refs/rollout_refs.py' '" + refs + "'");
-  std::string dir = test::scratch_dir(name);
-  fs::create_directories(dir + "/model");
-  for (const auto& e : fs::directory_iterator(refs + "/qwen2vl/model")) {
-    fs::create_symlink(e.path(), dir + "/model/" + e.path().filename().string());
-  }
-  fs::create_symlink(fixtures() + "/qwen2_5/tokenizer.json", dir + "/model/tokenizer.json");
-  write_file_atomic(dir + "/model/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 12544})");
+  std::string dir = test::scratch_with_tiny_model(name);
   const char* cats[] = {"apple", "orange", "baboon", "fish"};
   std::string jsonl;
   for (int i = 0; i < 4; ++i) {
@@ -466,8 +457,8 @@ TEST(EvalCli, DetectionFilesAgree) {
   EXPECT_NE(summary.find("| apple |"), std::string::npos) << summary;
   EXPECT_NE(summary.find("Average Precision"), std::string::npos) << summary;
   for (const char* f : {"000000.jpg", "000001.jpg", "000002.jpg"})
-    EXPECT_GT(fs::file_size(dir + "/out/images/" + f), 1000u) << f;
-  EXPECT_FALSE(fs::exists(dir + "/out/images/000003.jpg"));
+    EXPECT_GT(fs::file_size(dir + "/out/vis/" + f), 1000u) << f;
+  EXPECT_FALSE(fs::exists(dir + "/out/vis/000003.jpg"));
   // The same run is deterministic (greedy), whatever the batch size.
   auto r2 = test::run("'" + test::cli() + "' --log-level warn eval --config '" + dir + "/cfg.yaml' --model '" + dir +
                       "/model' --out '" + dir + "/out1' --set eval.batch_size=1 --limit 2");
@@ -500,7 +491,7 @@ TEST(EvalCli, ClassificationFilesAgree) {
   ASSERT_EQ(m["per_class"].size(), 4u);
   EXPECT_EQ(m["per_class"][0]["label"], "apple");  // sorted by label
   EXPECT_NE(read_file(dir + "/out/summary.md").find("| baboon | 1 |"), std::string::npos);
-  EXPECT_FALSE(fs::exists(dir + "/out/images"));  // nothing to draw for classification
+  EXPECT_FALSE(fs::exists(dir + "/out/vis"));  // nothing to draw for classification
 }
 
 TEST(EvalCli, GroundingFilesAgree) {
@@ -520,7 +511,7 @@ TEST(EvalCli, GroundingFilesAgree) {
   EXPECT_EQ(m["miou"].get<double>(), gm.miou_reference);
   EXPECT_EQ(m["acc50_strict"].get<double>(), gm.acc50_strict);
   EXPECT_EQ(m["no_box"], gm.no_box_reference);
-  EXPECT_TRUE(fs::exists(dir + "/out/images/000002.jpg"));
+  EXPECT_TRUE(fs::exists(dir + "/out/vis/000002.jpg"));
 }
 
 TEST(EvalCli, ConfigAndDataErrors) {
@@ -533,7 +524,7 @@ TEST(EvalCli, ConfigAndDataErrors) {
   // No eval.data.
   r = run_eval(dir, "--set \"eval.data=''\"");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("eval.data is empty"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("no evaluation input"), std::string::npos) << r.output;
   // A prompt without a category.
   write_file_atomic(
       dir + "/bad.jsonl",

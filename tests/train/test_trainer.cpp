@@ -33,15 +33,7 @@ std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
 
 // A model folder (tiny random weights, the real tokenizer) and a 4-sample data set.
 std::string setup(const std::string& name) {
-  std::string refs = test::refs_cache_dir("rollout_refs.py");
-  test::generate_once(refs, "qwen25vl/outputs.safetensors", "refs/rollout_refs.py' '" + refs + "'");
-  std::string dir = test::scratch_dir(name);
-  fs::create_directories(dir + "/model");
-  for (const auto& e : fs::directory_iterator(refs + "/qwen2vl/model")) {
-    fs::create_symlink(e.path(), dir + "/model/" + e.path().filename().string());
-  }
-  fs::create_symlink(fixtures() + "/qwen2_5/tokenizer.json", dir + "/model/tokenizer.json");
-  write_file_atomic(dir + "/model/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 12544})");
+  std::string dir = test::scratch_with_tiny_model(name);
   std::string jsonl;
   for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
     jsonl += nlohmann::json{{"image", fixtures() + "/images/" + img}, {"problem", "What is in the image?"},

@@ -208,7 +208,17 @@ struct TrainConfig {
 };
 
 struct EvalConfig {
+  // The evaluation input: exactly one of data, coco, lvis, classification (run_evaluation
+  // refuses none; validate() refuses two and every key that does not apply to the one given).
   std::string data;
+  std::string coco;
+  std::string lvis;
+  std::string classification;
+  std::string classnames;
+  std::string subject = "auto";
+  std::string images;
+  std::string categories;
+  std::string exist_map;
   std::string output_dir;           // empty: eval/<name of the config file>
   int64_t batch_size = 8;
   int64_t max_new_tokens = 1024;    // the reference's eval scripts (LISA: 128)
@@ -218,14 +228,36 @@ struct EvalConfig {
   template <class V>
   void visit(V& v) {
     v(data, "data",
-      "Evaluation data: a Visual-RFT JSONL of task data.task. Required: there is no fallback to "
-      "data.train (set it to the same file to score the training set).");
+      "Evaluation data: a Visual-RFT JSONL of task data.task. One of eval.data, eval.coco, eval.lvis or "
+      "eval.classification is required: there is no fallback to data.train (set it to the same file to score "
+      "the training set).");
+    v(coco, "coco",
+      "det: a COCO instances JSON. Each (image, selected category) pair, or each pair of eval.exist_map, is "
+      "asked with the reference's eval prompt; COCOeval scores the answers against the file.");
+    v(lvis, "lvis",
+      "det: an LVIS v1 JSON (image files from coco_url), asked as eval.coco and scored by LVISEval.");
+    v(classification, "classification",
+      "cls: a split list relpath<TAB>label<TAB>classname, asked with the classification prompt of eval.subject.");
+    v(classnames, "classnames", "Required with eval.classification: the class names, one a line (line index = label).");
+    v(subject, "subject",
+      "With eval.classification: the prompt's subject; auto = from the list's file name.",
+      {"auto", "aircraft", "plant", "flower", "pet", "car"});
+    v(images, "images",
+      "Image folder of eval.coco/eval.lvis (file_name, or split/name of coco_url) or eval.classification "
+      "(relpath); empty = the file's folder. eval.data's images start at data.image_root.");
+    v(categories, "categories",
+      "Required with eval.coco/eval.lvis: the selected categories, as comma-separated names, a file of "
+      "names (one a line, e.g. data/categories/coco_fewshot8.txt) or all.");
+    v(exist_map, "exist_map",
+      "With eval.coco/eval.lvis: the reference's existence map {image id: [names]}; only its pairs of "
+      "selected categories are asked. Empty = every (image, selected category) pair.");
     v(output_dir, "output_dir",
-      "Where predictions.jsonl, metrics.json, summary.md and images/ go; empty = eval/<config file name>.");
+      "Where predictions.jsonl, metrics.json, summary.md and vis/ go; empty = eval/<config file name>.");
     v(batch_size, "batch_size", "Prompts generated together.");
     v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.");
     v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.");
-    v(draw_images, "draw_images", "det and ground: the first this many images drawn with predicted and true boxes.");
+    v(draw_images, "draw_images",
+      "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.");
   }
 };
 

@@ -1,19 +1,33 @@
-// visual_rft/eval/evaluator.h: `visual-rft eval`: a model answers every sample of a
-// Visual-RFT JSONL set, and the answers are scored by the protocol of eval.md §4
+// visual_rft/eval/evaluator.h: `visual-rft eval`: a model answers every question of an
+// evaluation set, and the answers are scored by the protocol of eval.md §4
 // (eval/task_metrics.h). Top to bottom:
 //
-//   samples (eval.data)  ->  prompts (sample_prompt, like training)  ->  batched generation
-//   (eval.batch_size prompts at a time, greedy unless eval.temperature > 0, one answer each)
-//   ->  per-sample judgements  ->  metrics  ->  files, each written atomically:
+//   the questions (eval_inputs.h): eval.data (a Visual-RFT JSONL, its own prompts), eval.coco /
+//   eval.lvis (one question per (image, selected category), or per pair of eval.exist_map, with
+//   the reference's eval prompt) or eval.classification (a split list, the classification prompt)
+//   ->  batched generation (eval.batch_size prompts at a time, greedy unless eval.temperature > 0,
+//   one answer each), or the answers of an earlier predictions.jsonl (--answers)
+//   ->  judgements and metrics:
+//         cls       accuracy by the reference's rule and by exact match, per class
+//         det JSONL COCOeval on in-memory ground truth (one image per question)
+//         det COCO  COCOeval on the file (the evaluated images, the selected categories, and
+//                   all categories as the reference script prints it); per-category AP/AP50/AP75;
+//                   the notebook's mAP = sum of per-class AP x 100 / #selected
+//         det LVIS  LVISEval on the file (top 300 per image), the same two selections;
+//                   per-category AP over all area ranges, the notebook's mAP of those
+//         ground    mIoU and IoU >= 0.5, by the reference's box and a strict one
+//   ->  files, each written atomically:
 //
-//   OUT/predictions.jsonl  one line per sample: index, image, problem, solution, answer,
+//   OUT/predictions.jsonl  one line per question: index, image, problem, solution, answer,
 //                          finish_reason, tokens, the parsed prediction and its score
+//   OUT/results.json       COCO/LVIS: the detections in the COCO results format (the
+//                          reference's prediction file; `visual-rft metrics coco|lvis` reads it)
 //   OUT/metrics.json       every number, full precision
 //   OUT/summary.md         the main numbers and the per-class / per-category table
-//   OUT/images/NNNNNN.jpg  det and ground: the first eval.draw_images samples, true boxes in
-//                          green, predicted boxes in red with their confidence
+//   OUT/vis/NNNNNN.jpg     det and ground: the first eval.draw_images questions, true boxes in
+//                          green, predicted boxes in red with their confidence (ARCHITECTURE.md)
 //
-// data.max_prompt_length does not apply here: a metric must cover every sample, so no prompt
+// data.max_prompt_length does not apply here: a metric must cover every question, so no prompt
 // is skipped. A missing image is skipped and counted when data.missing_images is skip, and
 // an error naming it otherwise.
 #pragma once
@@ -34,7 +48,8 @@ struct EvalRunOptions {
   std::string model_dir;                   // the HF model folder (e.g. a checkpoint); empty = model.path
   std::string output_dir;                  // empty = eval.output_dir, or eval/<config_name> when that is empty too
   std::string config_name = "visual-rft";  // names the default output folder (the config file's stem)
-  int64_t limit = 0;                       // evaluate only the first N samples; 0 = all
+  int64_t limit = 0;                       // only the first N samples (COCO/LVIS: images); 0 = all
+  std::string answers_file;                // score these answers (an earlier predictions.jsonl) instead of generating
 };
 
 struct EvalOutcome {
@@ -55,8 +70,8 @@ cv::Mat draw_boxes(const cv::Mat& rgb, const std::vector<Box>& truth, const std:
 // The folder a run writes to (see EvalRunOptions::output_dir).
 std::string eval_output_dir(const Config& cfg, const EvalRunOptions& opt);
 
-// Runs the whole evaluation. Throws ConfigError when eval.data is empty, Error/FileError
-// naming the sample (file:line) whose solution or prompt cannot be read.
+// Runs the whole evaluation. Throws ConfigError when no input is set (or a key is unusable),
+// Error/FileError naming the record (file:line, or the JSON record) that cannot be read.
 EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt);
 
 }  // namespace vrft::eval

@@ -118,6 +118,11 @@ struct DetMetrics {
 };
 DetMetrics detection_metrics(const std::vector<DetSample>& samples);
 
+// np.mean of the entries > -1 of precision[t, :, k, area all, maxDets 100] at IoU index t
+// (t < 0: all ten thresholds, the AP of CocoEvalResult::per_category); -1 without any.
+// t = 5 (IoU 0.75) gives the per-category AP75 that summary tables show.
+double coco_category_ap(const CocoEvalResult& r, size_t k, int t);
+
 // The iou reward's formula on parsed boxes, as a per-sample score in [0, 1]: predictions by
 // descending confidence each take the unmatched true box of largest IoU > 0.5; the sum of
 // the matched IoUs / max(#true, #predicted); 1 when both are empty.
