@@ -18,6 +18,7 @@ APT_PACKAGES=(
   g++ cmake make ninja-build python3 python3-venv ccache
   libopencv-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libsentencepiece-dev libpcre2-dev libutf8proc-dev libgtest-dev
+  libgloo-dev  # Gloo's headers, for LibTorch's ProcessGroupGloo (data parallelism on the CPU)
 )
 
 say() { echo "[setup] $*"; }

@@ -1,8 +1,10 @@
-// src/cli/cmd_train.cpp: `visual-rft train --config X.yaml [--set k=v ...] [--resume [DIR]]`.
+// src/cli/cmd_train.cpp: `visual-rft train --config X.yaml [--set k=v ...] [--resume [DIR]]`,
+// one process or one rank of a torchrun job (train/distributed.h).
 #include "commands.h"
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/train/distributed.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/sft_trainer.h"
 
@@ -21,6 +23,9 @@ void add_train_command(CLI::App& app) {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
     validate(cfg);
+    const DistEnv env = dist_env_from_environment();
+    log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size, env.local_rank,
+             cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
     TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from) : train_grpo(cfg, from);
     log_info("done: {} steps this run, at step {}; {}", r.steps_done, r.final_step,

@@ -1,6 +1,11 @@
 // src/train/grpo_trainer.cpp: the GRPO training loop (see the header), top to bottom like
 // the flow of one step: prompts, rollouts, rewards, advantages, reference/old log-probs,
 // policy passes, optimiser, metrics, checkpoint.
+//
+// Data parallel (train/distributed.h): rank r takes prompts [r*P/W, (r+1)*P/W) of the step,
+// generates, scores and trains on them; what spans the step is reduced where it is needed
+// (rewards gathered for advantages and metrics, loss normalisers and gradients summed), so
+// W ranks compute what one process computes. With W = 1 every collective is a no-op.
 #include "visual_rft/train/grpo_trainer.h"
 
 #include <sys/resource.h>
@@ -20,6 +25,7 @@
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/data_order.h"
+#include "visual_rft/train/distributed.h"
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
 #include "visual_rft/train/run_util.h"
@@ -37,13 +43,38 @@ nlohmann::json mean_std(const torch::Tensor& x) {
   return {{"mean", x.mean().item<double>()}, {"std", x.numel() > 1 ? x.std().item<double>() : 0.0}};
 }
 
+// The rollouts of B prompts, generated rollout.batch_size prompts at a time (bounds the KV
+// cache); none for a rank whose prompts were all skipped this step.
+RolloutBatch rollouts(Generator& gen, const EncodedPrompt& prompts, const GenerateConfig& g, int64_t B, int64_t chunk) {
+  if (B == 0) {
+    RolloutBatch none;
+    none.completion_ids = torch::zeros({0, 1}, torch::kLong);
+    none.completion_mask = torch::zeros({0, 1}, torch::kLong);
+    none.logprobs = torch::zeros({0, 1});
+    return none;
+  }
+  if (chunk >= B) return gen.generate(prompts, g);
+  std::vector<RolloutBatch> parts;
+  for (int64_t b = 0; b < B; b += chunk) {
+    const int64_t n = std::min(chunk, B - b);
+    GenerateConfig gc = g;
+    gc.prompt_keys.assign(g.prompt_keys.begin() + b, g.prompt_keys.begin() + b + n);
+    parts.push_back(gen.generate(prompts.rows(b, n), gc));
+  }
+  return concat_rollouts(parts, g.pad_token_id);
+}
+
 }  // namespace
 
 TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom) {
   validate(cfg);
-  const torch::Device dev = resolve_device(cfg.model.device);
+  const DistEnv env = dist_env_from_environment();
+  check_world(cfg, env.world_size);
+  const torch::Device dev = rank_device(cfg.model.device, env);
+  DataParallel dp(env, cfg.distributed, dev);
   const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const int64_t G = cfg.rollout.num_generations, P = cfg.train.prompts_per_step;
+  const int64_t P_rank = P / dp.world();  // this rank's prompts per step (check_world: divides)
   const uint64_t seed = static_cast<uint64_t>(cfg.train.seed);
   const std::string out_dir = cfg.train.output_dir;
   if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
@@ -98,7 +129,10 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     named.emplace_back(p.key(), p.value());
     if (p.value().requires_grad()) trainable.push_back(p.value());
   }
-  AdamW adam(named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay});
+  DataParallelAdamW adam(dp, named,
+                         {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
+                         cfg.distributed.shard_optimizer);
+  const double optim_gb = adam.report_memory();  // the largest rank's share
   const int64_t steps_per_epoch = (static_cast<int64_t>(samples.size()) + P - 1) / P;
   const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * steps_per_epoch;
   const int64_t mu = cfg.grpo.num_iterations, total_opt = total * mu;
@@ -115,16 +149,19 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     log_info("resumed from {} at step {}", ckpt, start);
   }
 
-  // ---- run folder ----
-  fs::create_directories(out_dir + "/rollouts");
-  write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+  // ---- run folder: rank 0 writes it (config, metrics, rollout samples, checkpoints) ----
   const std::string metrics_path = out_dir + "/metrics.jsonl";
-  if (start > 0) {
-    truncate_metrics(metrics_path, start);
-  } else {
-    write_file_atomic(metrics_path, "");
+  std::optional<MetricsWriter> metrics;
+  if (dp.is_main()) {
+    fs::create_directories(out_dir + "/rollouts");
+    write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+    if (start > 0) {
+      truncate_metrics(metrics_path, start);
+    } else {
+      write_file_atomic(metrics_path, "");
+    }
+    metrics.emplace(metrics_path, /*append=*/true);
   }
-  MetricsWriter metrics(metrics_path, /*append=*/true);
 
   Generator gen(rollout_model, &enc.tokenizer());
   DataOrder order(static_cast<int64_t>(samples.size()), seed, cfg.data.shuffle);
@@ -142,11 +179,11 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
 
   for (int64_t step = start; step < total; ++step) {
     const auto t_step = Clock::now();
-    // ---- prompts ----
+    // ---- prompts: this rank's consecutive share of the step's P ----
     std::vector<const Sample*> batch;
     std::vector<PromptInput> inputs;
-    for (int64_t i = 0; i < P; ++i) {
-      const Sample& s = samples[static_cast<size_t>(order.at(step * P + i))];
+    for (int64_t i = 0; i < P_rank; ++i) {
+      const Sample& s = samples[static_cast<size_t>(order.at(step * P + dp.rank() * P_rank + i))];
       inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
       batch.push_back(&s);
     }
@@ -161,15 +198,17 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
         }
       }
       if (keep.size() != batch.size()) {
-        skipped_prompts += static_cast<int64_t>(batch.size() - keep.size());
         log_warn("step {}: {} prompt(s) longer than data.max_prompt_length = {} skipped", step + 1,
                  batch.size() - keep.size(), cfg.data.max_prompt_length);
-        if (keep.empty()) continue;
         batch = keep;
-        prompts = enc.encode(keep_in);
+        if (!keep.empty()) prompts = enc.encode(keep_in);
       }
     }
     const int64_t B = static_cast<int64_t>(batch.size()), N = B * G;
+    // The step goes on while any rank has a prompt; a rank with none takes part with zeros.
+    const std::vector<double> kept = dp.sum({static_cast<double>(B), static_cast<double>(P_rank - B)});
+    skipped_prompts += static_cast<int64_t>(kept[1]);
+    if (kept[0] == 0) continue;
 
     // ---- rollouts ----
     auto t0 = Clock::now();
@@ -184,20 +223,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     g.decode = cfg.rollout.decode;
     policy->eval();
     if (prec.separate_rollout()) copy_parameters(*rollout_model, *policy);
-    RolloutBatch roll;
-    const int64_t chunk = cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B;
-    if (chunk >= B) {
-      roll = gen.generate(prompts, g);
-    } else {  // rollout.batch_size: prompts generated together, to bound the KV cache
-      std::vector<RolloutBatch> parts;
-      for (int64_t b = 0; b < B; b += chunk) {
-        const int64_t n = std::min(chunk, B - b);
-        GenerateConfig gc = g;
-        gc.prompt_keys.assign(g.prompt_keys.begin() + b, g.prompt_keys.begin() + b + n);
-        parts.push_back(gen.generate(prompts.rows(b, n), gc));
-      }
-      roll = concat_rollouts(parts, g.pad_token_id);
-    }
+    const RolloutBatch roll = rollouts(gen, prompts, g, B, cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B);
     const double rollout_s = since(t0);
 
     // ---- rewards and advantages ----
@@ -221,8 +247,14 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       for (int64_t k = 0; k < K; ++k) per_reward[i][k] = r.values[static_cast<size_t>(k)];
       totals[i] = r.total;
     }
-    torch::Tensor adv = group_advantages(totals, G, cfg.grpo.scale_rewards, cfg.grpo.advantage_eps).to(torch::kFloat);
-    const int64_t zero_std = zero_std_groups(totals, G);
+    // Advantages are per group, but scale_rewards: batch divides by the std of the whole
+    // step: every rank gets the step's rewards [N_all] (rank order = one-process order) and
+    // takes its rows [first, first + N) of the advantages.
+    int64_t first = 0;
+    const torch::Tensor all_totals = dp.gather_rows(totals, &first);
+    const torch::Tensor all_adv = group_advantages(all_totals, G, cfg.grpo.scale_rewards, cfg.grpo.advantage_eps).to(torch::kFloat);
+    torch::Tensor adv = all_adv.narrow(0, first, N);
+    const int64_t zero_std = zero_std_groups(all_totals, G);
     torch::Tensor mask = roll.completion_mask.to(torch::kFloat);
     torch::Tensor truncated = torch::zeros({N}, torch::kBool);
     for (int64_t i = 0; i < N; ++i) truncated[i] = roll.finish_reasons[static_cast<size_t>(i)] == "length";
@@ -264,11 +296,15 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     double backward_s = 0, optim_s = 0, grad_norm = 0, loss_sum = 0, lr = 0;
     GrpoLossStats agg;
     double entropy_sum = 0;
-    lo.grad_accum = static_cast<int64_t>(micro.size());
-    lo.num_items = std::max(1.0, mask.sum().item<double>());
+    // Normalisers of the whole step: micro-batches and completion tokens of all ranks, so
+    // that the ranks' losses add up to the one-process loss (gradients are summed).
+    const std::vector<double> norm = dp.sum({static_cast<double>(micro.size()), mask.sum().item<double>()});
+    lo.grad_accum = static_cast<int64_t>(norm[0]);
+    lo.num_items = std::max(1.0, norm[1]);
     policy->train();
     for (int64_t it = 0; it < mu; ++it) {
       t0 = Clock::now();
+      double it_loss = 0;
       for (auto [b, n] : micro) {
         TokenLogprobs lp;
         torch::Tensor m = rows(mask, b, n).to(dev), loss;
@@ -281,7 +317,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
                            lo, &st);
         }
         loss.backward();
-        loss_sum += loss.item<double>();
+        it_loss += loss.item<double>();
         if (it == 0) {
           agg.tokens += st.tokens;
           agg.kl += st.kl * st.tokens;
@@ -290,6 +326,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
           entropy_sum += (lp.entropy * m).sum().item<double>();
         }
       }
+      dp.all_reduce_grads(trainable);  // the step's gradient, identical on every rank
+      loss_sum += dp.sum(it_loss);
       backward_s += since(t0);
       t0 = Clock::now();
       grad_norm = clip_grad_norm(trainable, cfg.optim.max_grad_norm);
@@ -311,27 +349,34 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       for (size_t i = 0; i < rp.size(); ++i) rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
     }
 
-    // ---- metrics, samples, progress ----
+    // ---- metrics of the whole step (per-completion values gathered in one-process order,
+    // sums reduced), rank 0's rollout samples, progress ----
     const double step_s = since(t_step);
-    const double tok = std::max(agg.tokens, 1.0);
     torch::Tensor lengths = roll.completion_mask.sum(1).to(torch::kDouble);
+    const torch::Tensor cols =  // [N_all, K + 2]: the rewards, completion length, truncated
+        dp.gather_rows(torch::cat({per_reward, lengths.view({-1, 1}), truncated.to(torch::kDouble).view({-1, 1})}, 1));
+    const torch::Tensor all_lengths = cols.select(1, K), all_truncated = cols.select(1, K + 1);
+    const std::vector<double> sums = dp.sum({agg.tokens, agg.kl, agg.clip_low, agg.clip_high, entropy_sum,
+                                             static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens)});
+    const std::vector<double> peak = dp.max({peak_rss_gb(), peak_gpu_gb(dev)});
+    const double tok = std::max(sums[0], 1.0), kl = sums[1] / tok;
     nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
-                       {"reward", mean_std(totals)}, {"advantage_abs_mean", adv.abs().mean().item<double>()},
-                       {"kl", ref ? nlohmann::json(agg.kl / tok) : nlohmann::json(nullptr)}, {"loss", loss_sum / static_cast<double>(mu)},
-                       {"clip_ratio", {{"low", agg.clip_low / tok}, {"high", agg.clip_high / tok},
-                                       {"region", (agg.clip_low + agg.clip_high) / tok}}},
-                       {"entropy", entropy_sum / tok},
-                       {"completion_length", {{"mean", lengths.mean().item<double>()}, {"max", lengths.max().item<double>()}}},
-                       {"truncated_fraction", truncated.to(torch::kDouble).mean().item<double>()},
+                       {"reward", mean_std(all_totals)}, {"advantage_abs_mean", all_adv.abs().mean().item<double>()},
+                       {"kl", ref ? nlohmann::json(kl) : nlohmann::json(nullptr)}, {"loss", loss_sum / static_cast<double>(mu)},
+                       {"clip_ratio", {{"low", sums[2] / tok}, {"high", sums[3] / tok}, {"region", (sums[2] + sums[3]) / tok}}},
+                       {"entropy", sums[4] / tok},
+                       {"completion_length", {{"mean", all_lengths.mean().item<double>()}, {"max", all_lengths.max().item<double>()}}},
+                       {"truncated_fraction", all_truncated.mean().item<double>()},
                        {"zero_std_groups", zero_std}, {"lr", lr}, {"grad_norm", grad_norm},
                        {"skipped_updates", skipped_updates}, {"skipped_prompts", skipped_prompts},
                        {"time", {{"step_s", step_s}, {"rollout_s", rollout_s}, {"reward_s", reward_s},
                                  {"logprob_s", logprob_s}, {"backward_s", backward_s}, {"optim_s", optim_s}}},
-                       {"tokens_per_s", static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens) / step_s},
-                       {"peak_rss_gb", peak_rss_gb()}, {"peak_gpu_gb", peak_gpu_gb(dev)}};
-    for (int64_t k = 0; k < K; ++k) rec["rewards"][reward_names[static_cast<size_t>(k)]] = mean_std(per_reward.select(1, k));
-    if (cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
-    if (cfg.logging.sample_steps > 0 && (step + 1) % cfg.logging.sample_steps == 0) {
+                       {"tokens_per_s", sums[5] / step_s}, {"optimizer_state_gb", optim_gb},
+                       {"peak_rss_gb", peak[0]}, {"peak_gpu_gb", peak[1]}};
+    for (int64_t k = 0; k < K; ++k) rec["rewards"][reward_names[static_cast<size_t>(k)]] = mean_std(cols.select(1, k));
+    if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(rec);
+    // Samples: rank 0's prompts, which are the step's first P / world.
+    if (dp.is_main() && cfg.logging.sample_steps > 0 && (step + 1) % cfg.logging.sample_steps == 0) {
       char name[64];
       std::snprintf(name, sizeof name, "/rollouts/step_%06lld.jsonl", static_cast<long long>(step + 1));
       std::string text;
@@ -350,24 +395,29 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     }
     const double elapsed = since(run_t0), done = static_cast<double>(step + 1 - start);
     log_info("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s", step + 1, total,
-             totals.mean().item<double>(), ref ? agg.kl / tok : 0.0, lengths.mean().item<double>(),
+             all_totals.mean().item<double>(), ref ? kl : 0.0, all_lengths.mean().item<double>(),
              rec["tokens_per_s"].get<double>(), step_s, elapsed / done * static_cast<double>(total - step - 1));
     ++result.steps_done;
     result.final_step = step + 1;
 
-    // ---- checkpoint ----
+    // ---- checkpoint: the optimizer state is collected on rank 0 (ZeRO-1: from its owners),
+    // which writes; the format does not depend on the world size ----
     const bool last = step + 1 == total;
     if (last || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
       CheckpointData d;
-      d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"prompts_per_step", P}, {"skipped_updates", skipped_updates}};
       d.optimizer = adam.state();
-      if (ref && cfg.grpo.ref_sync_steps > 0) {
-        for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
+      if (dp.is_main()) {
+        d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"prompts_per_step", P}, {"skipped_updates", skipped_updates},
+                   {"world_size", dp.world()}};
+        if (ref && cfg.grpo.ref_sync_steps > 0) {
+          for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
+        }
+        result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+        log_info("checkpoint {}", result.last_checkpoint);
       }
-      result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
-      log_info("checkpoint {}", result.last_checkpoint);
     }
   }
+  dp.finish();  // no rank reports success before rank 0 has written the last checkpoint
   return result;
 }
 

@@ -11,8 +11,7 @@ namespace vrft {
 AdamW::AdamW(std::vector<std::pair<std::string, torch::Tensor>> params, AdamWOptions opts) : opts_(opts) {
   for (auto& [name, p] : params) {
     if (!p.requires_grad()) continue;
-    // Moments in float32 at least: bf16 moments lose the small updates RL fine-tuning makes.
-    auto o = p.options().dtype(p.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat);
+    auto o = p.options().dtype(state_dtype(p.scalar_type()));
     slots_.push_back({name, p, torch::zeros(p.sizes(), o), torch::zeros(p.sizes(), o)});
   }
 }

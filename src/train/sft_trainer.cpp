@@ -2,17 +2,23 @@
 // tokens -> per micro-batch: log-probs of the answer given the prompt (the shared-prompt
 // path with G = 1), loss = - sum(logp * mask) / answer tokens of the step, backward -> clip
 // -> AdamW -> schedule -> metrics -> checkpoint.
+//
+// Data parallel like the GRPO trainer (train/distributed.h): rank r takes prompts
+// [r*P/W, (r+1)*P/W) of the step; the answer-token count that normalises the loss is summed
+// over the ranks and so are the gradients, which makes the update the one-process update.
 #include "visual_rft/train/sft_trainer.h"
 
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/data_order.h"
+#include "visual_rft/train/distributed.h"
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
 #include "visual_rft/train/run_util.h"
@@ -23,9 +29,12 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   validate(cfg);
-  const torch::Device dev = resolve_device(cfg.model.device);
+  const DistEnv env = dist_env_from_environment();
+  check_world(cfg, env.world_size);
+  const torch::Device dev = rank_device(cfg.model.device, env);
+  DataParallel dp(env, cfg.distributed, dev);
   const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
-  const int64_t P = cfg.train.prompts_per_step;
+  const int64_t P = cfg.train.prompts_per_step, P_rank = P / dp.world();
   const std::string out_dir = cfg.train.output_dir;
   if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
 
@@ -52,7 +61,10 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     named.emplace_back(p.key(), p.value());
     if (p.value().requires_grad()) trainable.push_back(p.value());
   }
-  AdamW adam(named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay});
+  DataParallelAdamW adam(dp, named,
+                         {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
+                         cfg.distributed.shard_optimizer);
+  adam.report_memory();
   const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps
                                                 : cfg.train.epochs * ((static_cast<int64_t>(samples.size()) + P - 1) / P);
   int64_t start = 0;
@@ -62,15 +74,18 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     start = st.state.at("step").get<int64_t>();
     log_info("resumed from {} at step {}", ckpt, start);
   }
-  std::filesystem::create_directories(out_dir);
-  write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
   const std::string metrics_path = out_dir + "/metrics.jsonl";
-  if (start > 0) {
-    truncate_metrics(metrics_path, start);
-  } else {
-    write_file_atomic(metrics_path, "");
+  std::optional<MetricsWriter> metrics;  // rank 0 writes the run folder
+  if (dp.is_main()) {
+    std::filesystem::create_directories(out_dir);
+    write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+    if (start > 0) {
+      truncate_metrics(metrics_path, start);
+    } else {
+      write_file_atomic(metrics_path, "");
+    }
+    metrics.emplace(metrics_path, /*append=*/true);
   }
-  MetricsWriter metrics(metrics_path, /*append=*/true);
 
   DataOrder order(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
   TrainResult result;
@@ -80,8 +95,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     const auto t_step = Clock::now();
     std::vector<PromptInput> inputs;
     std::vector<std::vector<int64_t>> answers;
-    for (int64_t i = 0; i < P; ++i) {
-      const Sample& s = samples[static_cast<size_t>(order.at(step * P + i))];
+    for (int64_t i = 0; i < P_rank; ++i) {  // this rank's consecutive share of the step
+      const Sample& s = samples[static_cast<size_t>(order.at(step * P + dp.rank() * P_rank + i))];
       inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
       answers.push_back(enc.tokenizer().encode(s.solution));
       answers.back().push_back(*im_end);
@@ -89,18 +104,19 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     EncodedPrompt prompts = enc.encode(inputs);
     int64_t T = 0;
     for (const auto& a : answers) T = std::max<int64_t>(T, static_cast<int64_t>(a.size()));
-    torch::Tensor comp = torch::full({P, T}, enc.tokens().pad, torch::kLong), mask = torch::zeros({P, T});
-    for (int64_t i = 0; i < P; ++i) {
+    torch::Tensor comp = torch::full({P_rank, T}, enc.tokens().pad, torch::kLong), mask = torch::zeros({P_rank, T});
+    for (int64_t i = 0; i < P_rank; ++i) {
       const auto& a = answers[static_cast<size_t>(i)];
       comp[i].narrow(0, 0, static_cast<int64_t>(a.size())).copy_(torch::tensor(a, torch::kLong));
       mask[i].narrow(0, 0, static_cast<int64_t>(a.size())).fill_(1.0);
     }
-    const double tokens = mask.sum().item<double>();
+    // The answer tokens of the whole step (all ranks) normalise the loss.
+    const double tokens = dp.sum(mask.sum().item<double>());
     policy->train();
     double loss_sum = 0;
     const int64_t micro = cfg.train.micro_batch_size;
-    for (int64_t b = 0; b < P; b += micro) {
-      const int64_t n = std::min(micro, P - b);
+    for (int64_t b = 0; b < P_rank; b += micro) {
+      const int64_t n = std::min(micro, P_rank - b);
       torch::Tensor loss;
       {
         AutocastScope ac(dev, prec.autocast);  // forward only; backward keeps the forward's dtypes
@@ -110,6 +126,9 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
       loss.backward();
       loss_sum += loss.item<double>();
     }
+    dp.all_reduce_grads(trainable);  // summed: the one-process gradient on every rank
+    loss_sum = dp.sum(loss_sum);
+    const double prompt_tokens = dp.sum(static_cast<double>(prompts.attention_mask.sum().item<int64_t>()));
     const double grad_norm = clip_grad_norm(trainable, cfg.optim.max_grad_norm);
     double lr = 0;
     if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
@@ -124,9 +143,9 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
                        {"loss", loss_sum}, {"answer_tokens", tokens}, {"lr", lr}, {"grad_norm", grad_norm},
                        {"skipped_updates", skipped_updates}, {"time", {{"step_s", step_s}}},
-                       {"tokens_per_s", (tokens + static_cast<double>(prompts.attention_mask.sum().item<int64_t>())) / step_s},
+                       {"tokens_per_s", (tokens + prompt_tokens) / step_s},
                        {"peak_rss_gb", peak_rss_gb()}, {"peak_gpu_gb", peak_gpu_gb(dev)}};
-    if ((step + 1) % cfg.logging.log_steps == 0) metrics.write(rec);
+    if (metrics && (step + 1) % cfg.logging.log_steps == 0) metrics->write(rec);
     const double done = static_cast<double>(step + 1 - start);
     log_info("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s", step + 1, total, loss_sum, step_s,
              since(run_t0) / done * static_cast<double>(total - step - 1));
@@ -134,12 +153,15 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     result.final_step = step + 1;
     if (step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
       CheckpointData d;
-      d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"trainer", "sft"}};
-      d.optimizer = adam.state();
-      result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
-      log_info("checkpoint {}", result.last_checkpoint);
+      d.optimizer = adam.state();  // collective with ZeRO-1: gathered on rank 0, which writes
+      if (dp.is_main()) {
+        d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"trainer", "sft"}, {"world_size", dp.world()}};
+        result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+        log_info("checkpoint {}", result.last_checkpoint);
+      }
     }
   }
+  dp.finish();  // no rank reports success before rank 0 has written the last checkpoint
   return result;
 }
 

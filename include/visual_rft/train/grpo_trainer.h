@@ -4,7 +4,8 @@
 //   log-probs -> per micro-batch: policy log-probs, GRPO loss, backward -> clip -> AdamW ->
 //   schedule -> metrics.jsonl, rollout samples, progress line; checkpoints every save_steps.
 // Everything random is keyed by (train.seed, step, sample index), so a resumed run repeats
-// the uninterrupted one.
+// the uninterrupted one, and a data-parallel run (torchrun; train/distributed.h) the
+// one-process run.
 #pragma once
 
 #include <functional>

@@ -29,6 +29,11 @@ class AdamW {
   // Restores state(); throws Error naming a missing or mis-shaped entry.
   void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state);
   double state_bytes() const;
+  // The dtype of the moments of a parameter of dtype `param`: float32 at least (bf16 moments
+  // lose the small updates RL fine-tuning makes), float64 for float64 parameters.
+  static torch::ScalarType state_dtype(torch::ScalarType param) {
+    return param == torch::kDouble ? torch::kDouble : torch::kFloat;
+  }
 
  private:
   struct Slot {

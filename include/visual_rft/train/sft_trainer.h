@@ -2,7 +2,7 @@
 // baseline of the paper's tables: on the same Visual-RFT JSONL, the model learns the
 // solution text (followed by <|im_end|>) after the reference's prompt, with the loss (mean
 // negative log-likelihood) on the answer tokens only. Same data order, optimiser, schedule,
-// metrics, checkpoints and resume as the GRPO trainer.
+// metrics, checkpoints, resume and data parallelism (train/distributed.h) as the GRPO trainer.
 #pragma once
 
 #include <string>

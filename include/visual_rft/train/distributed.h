@@ -1,0 +1,154 @@
+// visual_rft/train/distributed.h: data-parallel training on PyTorch's own collectives (c10d),
+// launched by torchrun (README "Many GPUs and nodes"):
+//
+//   torchrun --nproc-per-node 8 --no-python visual-rft train --config X.yaml
+//
+// Each rank reads RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT, meets the others
+// through a c10d TCPStore (hosted by torchrun's agent when TORCHELASTIC_USE_AGENT_STORE says
+// so, else by rank 0) and joins a ProcessGroupNCCL (CUDA) or ProcessGroupGloo (CPU). A run
+// with WORLD_SIZE unset or 1 creates no process group: every collective here is then the
+// identity and costs nothing.
+//
+// What the trainers reduce, and where (grpo_trainer.cpp, sft_trainer.cpp):
+//   - each rank takes prompts_per_step / world consecutive prompts of the step (whole groups
+//     of G completions), so the concatenation of the ranks' rows in rank order is the
+//     single-process batch;
+//   - the step's rewards are gathered (N doubles), so advantages, scale_rewards: batch and
+//     reward metrics are computed on the whole batch exactly as in one process;
+//   - loss normalisers that span the step (micro-batch count, dapo's token count) are summed,
+//     each rank's loss is its share of the one-process loss, and gradients are SUMMED (not
+//     averaged) in flat buckets of distributed.bucket_mb, so the reduced gradient equals the
+//     one-process gradient up to float summation order;
+//   - clipping uses the norm of the reduced gradient (identical on every rank), then every
+//     rank applies the same AdamW update, or with ZeRO-1 (distributed.shard_optimizer) each
+//     rank updates the parameters it owns and broadcasts them.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "visual_rft/core/config.h"
+#include "visual_rft/train/optim.h"
+
+namespace vrft {
+
+// torchrun's environment of this process.
+struct DistEnv {
+  int rank = 0, world_size = 1, local_rank = 0;
+  std::string master_addr;   // MASTER_ADDR
+  int master_port = 0;       // MASTER_PORT
+  bool agent_store = false;  // TORCHELASTIC_USE_AGENT_STORE=True: torchrun's agent hosts the store
+};
+
+// Reads the environment; WORLD_SIZE unset means one process. Throws ConfigError naming the
+// variable that is missing or malformed.
+DistEnv dist_env_from_environment();
+
+// The device of this rank: with world > 1, model.device auto (on a CUDA machine) or cuda
+// means cuda:LOCAL_RANK; an explicit cuda:N or cpu is kept.
+torch::Device rank_device(const std::string& device, const DistEnv& env);
+
+// The config checks that depend on the world size: train.prompts_per_step must split into
+// equal shares, and for GRPO each share must split into equal micro-batches (the one-process
+// loss normalisation assumes equal micro-batches). Throws ConfigError naming the key.
+void check_world(const Config& cfg, int world_size);
+
+class DataParallel {
+ public:
+  // Joins the process group (world > 1) on `dev`'s backend (distributed.backend: auto = nccl
+  // on CUDA, gloo on the CPU). Ranks other than 0 log only warnings and errors from here on.
+  // Throws Error when the group cannot be formed within distributed.timeout_s.
+  DataParallel(const DistEnv& env, const DistributedConfig& cfg, const torch::Device& dev);
+  ~DataParallel();
+  DataParallel(const DataParallel&) = delete;
+  DataParallel& operator=(const DataParallel&) = delete;
+
+  int rank() const { return env_.rank; }
+  int world() const { return env_.world_size; }
+  bool is_main() const { return env_.rank == 0; }
+  bool active() const { return env_.world_size > 1; }
+  const std::string& backend() const { return backend_; }  // "none", "gloo" or "nccl"
+
+  // Element-wise sum / max of `values` over the ranks (in float64).
+  std::vector<double> sum(std::vector<double> values);
+  double sum(double value) { return sum(std::vector<double>{value})[0]; }
+  std::vector<double> max(std::vector<double> values);
+  // Every rank's rows of x [n_r, ...] (n_r may differ), concatenated in rank order, on every
+  // rank; `offset` (optional) gets the index of this rank's first row. Sent as float64: for
+  // metrics and rewards, not for bulk data.
+  torch::Tensor gather_rows(const torch::Tensor& x, int64_t* offset = nullptr);
+
+  // Sums the gradients of `params` over the ranks, in place, in flat buckets. A parameter
+  // whose gradient is undefined on some ranks gets zeros there; one undefined on every rank
+  // stays undefined (AdamW skips it, as in one process).
+  void all_reduce_grads(const std::vector<torch::Tensor>& params);
+  // `tensors` of rank `root` copied into the others' (in place, bucketed).
+  void broadcast(const std::vector<torch::Tensor>& tensors, int root);
+  // Point to point, bucketed: `tensors` of rank `src` into `tensors` of rank `dst` (same
+  // shapes and dtypes on both sides).
+  void send(const std::vector<torch::Tensor>& tensors, int dst);
+  void recv(const std::vector<torch::Tensor>& tensors, int src);
+  // Returns when every rank has called it.
+  void barrier();
+  // The normal end of a run: a barrier (no rank reports success before rank 0 has written
+  // the last checkpoint), then the backend shuts down cleanly. Without it (an error), the
+  // destructor aborts the backend instead, so that a rank never waits on dead peers.
+  void finish();
+
+ private:
+  struct Impl;
+  DistEnv env_;
+  std::string backend_ = "none";
+  bool finished_ = false;
+  std::unique_ptr<Impl> impl_;
+};
+
+// AdamW for data-parallel training. Unsharded, every rank keeps the whole state and applies
+// the same update to the same (reduced) gradients. Sharded (ZeRO-1), the trainable
+// parameters are seen as one flat run of E elements in model order; rank r keeps the AdamW
+// state of elements [r*E/world, (r+1)*E/world) only (a tensor may be split between ranks),
+// updates them in place through views of the parameters, and broadcasts them to the others
+// after each step. AdamW is element-wise, so the updates are the same arithmetic either way
+// and the weights are bitwise equal to the unsharded run's.
+class DataParallelAdamW {
+ public:
+  DataParallelAdamW(DataParallel& dp, const std::vector<std::pair<std::string, torch::Tensor>>& params,
+                    AdamWOptions opts, bool shard);
+  void step(double lr);
+  void zero_grad();  // every trainable parameter's gradient, not only the owned ones
+  // The whole state in AdamW::state()'s layout (so a checkpoint does not depend on the world
+  // size or on sharding). Collective: every rank must call it; with sharding the shards are
+  // sent to rank 0, and the other ranks get an empty list.
+  std::vector<std::pair<std::string, torch::Tensor>> state();
+  // Takes this rank's part of a whole state (any world size wrote it). Throws Error naming
+  // a missing or mis-shaped entry.
+  void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+  double state_bytes() const { return adam_->state_bytes(); }  // of this rank
+  // Collective: logs (rank 0) every rank's optimiser state in GB and returns the largest.
+  double report_memory();
+  bool sharded() const { return shard_; }
+
+ private:
+  // Elements [offset, offset + numel) of the flattened trainable_[param], owned by `owner`.
+  struct Piece {
+    size_t param;
+    int owner;
+    int64_t offset, numel;
+    torch::Tensor view;  // on the owner: a leaf view of those elements, which AdamW updates
+    std::string name() const;
+  };
+  torch::Tensor slice(const Piece& p) const;  // the piece's elements of the parameter (a view)
+
+  DataParallel& dp_;
+  bool shard_;
+  std::vector<std::pair<std::string, torch::Tensor>> trainable_;  // in model order
+  std::vector<Piece> pieces_;                                     // sharded: every rank's, in flat order
+  std::unique_ptr<AdamW> adam_;  // over the parameters (unsharded) or this rank's pieces
+};
+
+}  // namespace vrft

@@ -1,0 +1,376 @@
+// tests/train/test_distributed.cpp: data-parallel training (train/distributed.h) the way a
+// user runs it: the built visual-rft started as 2 processes with torchrun's variables (RANK,
+// LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT on a free loopback port; Gloo on the CPU),
+// or by torchrun itself, against 1 process training on the same global batch, on the tiny
+// random Qwen2-VL:
+//   - GRPO with the grpo and dapo losses (dapo with scale_rewards: batch), each with and
+//     without ZeRO-1: after 3 steps the weights equal the one-process weights within 1e-6
+//     (max abs; measured 6e-8 for grpo with 2 micro-batches per rank, 0 for dapo with one)
+//     and every metric within 1e-6 (relative; measured 0), and ZeRO-1 equals the unsharded
+//     2-rank run bit for bit (weights and the gathered optimizer state);
+//   - SFT with ZeRO-1, one micro-batch per rank: bit for bit;
+//   - a rank killed mid-run makes the other stop with an error naming the failure within
+//     60 s, and resuming the whole job ends where the uninterrupted run ends;
+//   - world-size and environment errors name the key or variable.
+// Why not always bitwise: a rank sums the gradients of its own micro-batches and the
+// all-reduce adds the ranks' sums, while one process adds all micro-batches in a row,
+// ((g1+g2)+g3)+g4 against (g1+g2)+(g3+g4). The rounding differences are ~1e-7 relative, but
+// AdamW divides by sqrt(v) + eps, so an element whose micro-batch gradients nearly cancel
+// (|g| ~ eps) moves by a visible fraction of lr: with lr 3e-3 (SFT, 2 micro-batches per rank)
+// we measured 1e-5. With one micro-batch per rank the sums are the same (Gloo adds two
+// ranks' values as a + b) and so is everything after them.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "test_util.h"
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
+#include "visual_rft/train/distributed.h"
+
+using namespace vrft;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define REQUIRE_FIXTURES()                                                                           \
+  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+
+// The tiny model and 4 fixture photos whose class is "o". With the reference's substring rule
+// (rewards.compat visual_rft) the random model's text contains an "o" about as often as not,
+// so groups have reward variance and the policy gradient is not zero.
+std::string setup(const std::string& name) {
+  std::string dir = test::scratch_with_tiny_model(name);
+  std::string jsonl;
+  for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
+    jsonl += nlohmann::json{{"image", test::fixtures_dir() + "/images/" + img}, {"problem", "What is in the image?"},
+                            {"solution", "<answer>o</answer>"}}.dump() + "\n";
+  }
+  write_file_atomic(dir + "/train.jsonl", jsonl);
+  // 4 prompts per step: 1 process takes 4, each of 2 ranks takes 2. micro_batch_size 4 = one
+  // prompt's 4 completions: 4 micro-batches in one process, 2 per rank.
+  write_file_atomic(dir + "/cfg.yaml",
+                    "model: {path: '" + dir + "/model', device: cpu, dtype: float32}\n"
+                    "data: {task: cls, train: '" + dir + "/train.jsonl', max_pixels: 12544}\n"
+                    "rollout: {num_generations: 4, max_new_tokens: 8, top_k: 50}\n"
+                    "rewards: {compat: visual_rft, functions: [accuracy_cls]}\n"
+                    "grpo: {beta: 0.04}\n"
+                    "optim: {lr: 0.001, lr_schedule: linear, warmup_steps: 1}\n"
+                    "train: {max_steps: 3, prompts_per_step: 4, micro_batch_size: 4, save_steps: 3, deterministic: true}\n"
+                    "distributed: {timeout_s: 60, bucket_mb: 1}\n"
+                    "logging: {sample_steps: 1, num_samples: 1}\n");
+  return dir;
+}
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+struct Proc {
+  pid_t pid = -1;
+  std::string log;  // its stdout and stderr
+};
+
+// Starts `world` processes of `visual-rft --log-level warn train ARGS` as torchrun would (one
+// intra-op thread each, as torchrun sets OMP_NUM_THREADS=1; the one-process baseline uses one
+// thread too, so that both run the same kernels). world 1: no torchrun variables at all.
+// Everything is prepared before fork(): the child only redirects its output and execs.
+std::vector<Proc> launch(int world, const std::vector<std::string>& args, const std::string& log_prefix) {
+  const int port = free_port();
+  const std::string cli = test::cli();
+  std::vector<std::string> argv_s{cli, "--log-level", "warn", "train"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<Proc> procs;
+  for (int r = 0; r < world; ++r) {
+    std::vector<std::string> env_s;
+    for (char** e = environ; *e; ++e) {
+      const std::string kv = *e, k = kv.substr(0, kv.find('='));
+      if (k != "RANK" && k != "LOCAL_RANK" && k != "WORLD_SIZE" && k != "MASTER_ADDR" && k != "MASTER_PORT" &&
+          k != "TORCHELASTIC_USE_AGENT_STORE" && k != "OMP_NUM_THREADS" && k != "GLOO_SOCKET_IFNAME") {
+        env_s.push_back(kv);
+      }
+    }
+    env_s.push_back("OMP_NUM_THREADS=1");
+    if (world > 1) {
+      for (const std::string& kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
+                                    std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port),
+                                    std::string("GLOO_SOCKET_IFNAME=lo")}) {
+        env_s.push_back(kv);
+      }
+    }
+    std::vector<char*> envp;
+    for (auto& kv : env_s) envp.push_back(kv.data());
+    envp.push_back(nullptr);
+    Proc p;
+    p.log = log_prefix + ".rank" + std::to_string(r) + ".log";
+    p.pid = fork();
+    if (p.pid == 0) {
+      const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
+      execve(cli.c_str(), argv.data(), envp.data());
+      _exit(127);
+    }
+    procs.push_back(p);
+  }
+  return procs;
+}
+
+// The exit status of `p` (128 + signal when killed); kills it after `seconds`, returning -1
+// then: a test never hangs on a stuck rank.
+int wait_for(const Proc& p, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int st = 0;
+  while (waitpid(p.pid, &st, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > end) {
+      kill(p.pid, SIGKILL);
+      waitpid(p.pid, &st, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// Runs a job to the end; every process must exit 0.
+void run_job(int world, const std::vector<std::string>& args, const std::string& log_prefix) {
+  auto procs = launch(world, args, log_prefix);
+  for (const auto& p : procs) {
+    const int st = wait_for(p, 600);
+    EXPECT_EQ(st, 0) << p.log << ":\n" << read_file(p.log);
+  }
+}
+
+// Largest |a - b| over the tensors of two safetensors files (same names).
+double max_abs_diff(const std::string& a, const std::string& b) {
+  SafetensorsFile fa(a), fb(b);
+  double d = 0;
+  EXPECT_EQ(fa.tensors().size(), fb.tensors().size()) << a << " vs " << b;
+  for (const auto& info : fa.tensors()) {
+    if (!fb.contains(info.name)) {
+      ADD_FAILURE() << b << " has no " << info.name;
+      continue;
+    }
+    d = std::max(d, (fa.get(info.name).to(torch::kDouble) - fb.get(info.name).to(torch::kDouble)).abs().max().item<double>());
+  }
+  return d;
+}
+
+// Largest relative difference between the numbers of two metrics files, with every
+// non-number equal (time, throughput and memory left out: they are measurements).
+double metrics_diff(const std::string& a, const std::string& b) {
+  std::ifstream fa(a), fb(b);
+  double worst = 0;
+  std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> cmp =
+      [&](const nlohmann::json& x, const nlohmann::json& y, const std::string& key) {
+        if (x.is_object()) {
+          ASSERT_TRUE(y.is_object()) << key;
+          for (auto it = x.begin(); it != x.end(); ++it) {
+            if (it.key() == "time" || it.key() == "tokens_per_s" || it.key().rfind("peak_", 0) == 0 ||
+                it.key() == "optimizer_state_gb") {
+              continue;
+            }
+            ASSERT_TRUE(y.contains(it.key())) << key << "." << it.key();
+            cmp(it.value(), y[it.key()], key + "." + it.key());
+          }
+        } else if (x.is_number()) {
+          ASSERT_TRUE(y.is_number()) << key;
+          const double u = x.get<double>(), v = y.get<double>();
+          worst = std::max(worst, std::abs(u - v) / std::max(1.0, std::abs(u)));
+        } else {
+          EXPECT_EQ(x, y) << key;
+        }
+      };
+  std::string la, lb;
+  int lines = 0;
+  while (std::getline(fa, la)) {
+    EXPECT_TRUE(static_cast<bool>(std::getline(fb, lb))) << b << " has fewer lines than " << a;
+    cmp(nlohmann::json::parse(la), nlohmann::json::parse(lb), "step " + std::to_string(++lines));
+  }
+  EXPECT_FALSE(static_cast<bool>(std::getline(fb, lb))) << b << " has more lines than " << a;
+  EXPECT_GT(lines, 0) << a << " is empty";
+  return worst;
+}
+
+// One process, 2 ranks (by torchrun when `torchrun`), and 2 ranks with ZeRO-1, with the same
+// extra settings; compares weights, metrics and the optimizer state as the header says.
+// `exact`: one micro-batch per rank, so the weights must be bitwise equal.
+void check_equivalence(const std::string& name, const std::vector<std::string>& sets, bool torchrun, bool exact) {
+  std::string dir = setup(name);
+  std::vector<std::string> base{"--config", dir + "/cfg.yaml"};
+  for (const auto& s : sets) {
+    base.push_back("--set");
+    base.push_back(s);
+  }
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = base;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
+  if (torchrun) {
+    // torchrun's own launch: its agent hosts the store (TORCHELASTIC_USE_AGENT_STORE).
+    const std::string py = VRFT_PYTHON;
+    const std::string torchrun_bin = py.substr(0, py.rfind('/')) + "/torchrun";
+    ASSERT_TRUE(fs::exists(torchrun_bin)) << torchrun_bin;
+    std::string cmd = "GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1 '" + torchrun_bin + "' --nproc-per-node 2 --master-port " +
+                      std::to_string(free_port()) + " --no-python '" + test::cli() + "' --log-level warn train";
+    for (const auto& a : with({"--set", "train.output_dir=" + dir + "/two"})) cmd += " '" + a + "'";
+    auto r = test::run(cmd);
+    ASSERT_EQ(r.status, 0) << r.output;
+  } else {
+    run_job(2, with({"--set", "train.output_dir=" + dir + "/two"}), dir + "/two");
+  }
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}), dir + "/zero");
+  const std::string ck = "/checkpoint-000003/model.safetensors", opt = "/checkpoint-000003/trainer_state/optimizer.safetensors";
+  ASSERT_TRUE(fs::exists(dir + "/two" + ck) && fs::exists(dir + "/zero" + ck));
+  const double moved = max_abs_diff(dir + "/one" + ck, dir + "/model/model.safetensors");
+  const double w2 = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck), wz = max_abs_diff(dir + "/two" + ck, dir + "/zero" + ck);
+  const double m2 = metrics_diff(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl");
+  const double mz = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
+  const double o2 = max_abs_diff(dir + "/one" + opt, dir + "/two" + opt), oz = max_abs_diff(dir + "/two" + opt, dir + "/zero" + opt);
+  std::printf("%s: weights moved %.3g; |1 process - 2 ranks| weights %.3g, AdamW state %.3g, metrics (rel) %.3g; "
+              "|2 ranks - ZeRO-1| weights %.3g, AdamW state %.3g, metrics vs 1 process %.3g\n",
+              name.c_str(), moved, w2, o2, m2, wz, oz, mz);
+  EXPECT_GT(moved, 1e-4);  // the runs trained: the comparison is not between untouched weights
+  EXPECT_LE(w2, exact ? 0.0 : 1e-6);
+  EXPECT_LE(m2, 1e-6);
+  EXPECT_LE(mz, 1e-6);
+  EXPECT_EQ(wz, 0.0);  // ZeRO-1 does the same arithmetic on the same gradients
+  EXPECT_EQ(oz, 0.0);  // and the gathered state is the unsharded state
+  // Only rank 0 writes the run folder: one metrics line per step, rank 0's rollout samples.
+  EXPECT_TRUE(fs::exists(dir + "/two/rollouts/step_000003.jsonl"));
+}
+
+}  // namespace
+
+// grpo loss, 2 micro-batches per rank; the plain 2-rank run is launched by torchrun.
+TEST(Distributed, GrpoTwoRanksEqualOneProcess) {
+  REQUIRE_FIXTURES();
+  check_equivalence("dist-grpo", {"grpo.loss_type=grpo"}, /*torchrun=*/true, /*exact=*/false);
+}
+
+// dapo (global token count) with scale_rewards: batch (global std), one micro-batch per rank.
+TEST(Distributed, DapoBatchScaledTwoRanksEqualOneProcess) {
+  REQUIRE_FIXTURES();
+  check_equivalence("dist-dapo", {"grpo.loss_type=dapo", "grpo.scale_rewards=batch", "train.micro_batch_size=8"},
+                    /*torchrun=*/false, /*exact=*/true);
+}
+
+TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("dist-sft");
+  // 2 prompts per micro-batch: 2 micro-batches in one process, one per rank.
+  std::vector<std::string> args{"--config", dir + "/cfg.yaml", "--set", "train.trainer=sft", "--set", "train.micro_batch_size=2",
+                                "--set", "optim.lr=0.003"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}), dir + "/zero");
+  const std::string ck = "/checkpoint-000003/model.safetensors";
+  const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck), m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
+  std::printf("sft: |1 process - 2 ranks ZeRO-1| weights %.3g, metrics (rel) %.3g\n", w, m);
+  EXPECT_EQ(w, 0.0);
+  EXPECT_LE(m, 1e-12);
+}
+
+// SIGKILL of rank 1 after the first checkpoint: rank 0 must stop on its own with an error
+// (Gloo sees the closed connection; a silent peer would hit distributed.timeout_s = 60).
+// Then the job resumes from checkpoint 1 and ends where one uninterrupted process ends.
+TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("dist-kill");
+  const std::vector<std::string> args{"--config", dir + "/cfg.yaml", "--set", "train.save_steps=1", "--set",
+                                      "distributed.shard_optimizer=true"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
+  auto procs = launch(2, with({"--set", "train.output_dir=" + dir + "/two"}), dir + "/two");
+  for (int i = 0; i < 15000 && !fs::exists(dir + "/two/checkpoint-000001/trainer_state/state.json"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(procs[1].pid, SIGKILL);
+  EXPECT_EQ(wait_for(procs[1], 60), 128 + SIGKILL);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int st0 = wait_for(procs[0], 120);
+  const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::string log0 = read_file(procs[0].log);
+  std::printf("rank 0 stopped %.1f s after rank 1 was killed, with status %d:\n%s", took, st0, log0.c_str());
+  ASSERT_FALSE(fs::exists(dir + "/two/checkpoint-000003")) << "the kill came after the run ended";
+  EXPECT_EQ(st0, 1) << log0;  // not killed by the test's deadline (-1), not a crash
+  EXPECT_LE(took, 60.0);
+  EXPECT_NE(log0.find("rank 0 of 2"), std::string::npos) << log0;
+  EXPECT_NE(log0.find("failed"), std::string::npos) << log0;
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/two", "--resume"}), dir + "/resumed");
+  const std::string ck = "/checkpoint-000003/model.safetensors";
+  const double w = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck);
+  std::printf("killed, resumed: |1 process - 2 ranks| weights %.3g\n", w);
+  EXPECT_LE(w, 1e-6);
+  EXPECT_LE(metrics_diff(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl"), 1e-6);
+}
+
+TEST(Distributed, WorldSizeAndEnvironmentErrorsNameTheKey) {
+  auto expect_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      ADD_FAILURE() << "no error; expected one naming " << needle;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  Config c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 6, micro_batch_size: 4}\n", "test");
+  EXPECT_NO_THROW(check_world(c, 1));
+  EXPECT_NO_THROW(check_world(c, 2));                              // 3 prompts x 4 per rank, micro-batches of 4
+  expect_error([&] { check_world(c, 4); }, "train.prompts_per_step");  // 6 prompts on 4 ranks
+  c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 6, micro_batch_size: 8}\n", "test");
+  EXPECT_NO_THROW(check_world(c, 3));                                  // 2 x 4 = 8 per rank
+  expect_error([&] { check_world(c, 2); }, "train.micro_batch_size");  // 3 x 4 = 12 per rank: not in 8s
+  // The environment: WORLD_SIZE unset is one process; set, it needs the others, well formed.
+  for (const char* k : {"RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(k);
+  EXPECT_EQ(dist_env_from_environment().world_size, 1);
+  setenv("WORLD_SIZE", "2", 1);
+  expect_error([] { dist_env_from_environment(); }, "RANK");
+  setenv("RANK", "2", 1);
+  expect_error([] { dist_env_from_environment(); }, "RANK = '2'");  // rank >= world size
+  setenv("RANK", "1", 1);
+  setenv("MASTER_ADDR", "127.0.0.1", 1);
+  setenv("MASTER_PORT", "port", 1);
+  expect_error([] { dist_env_from_environment(); }, "MASTER_PORT");
+  setenv("MASTER_PORT", "29511", 1);
+  DistEnv e = dist_env_from_environment();
+  EXPECT_EQ(e.rank, 1);
+  EXPECT_EQ(e.local_rank, 1);  // LOCAL_RANK unset: one node
+  EXPECT_EQ(e.master_port, 29511);
+  for (const char* k : {"RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"}) unsetenv(k);
+}
