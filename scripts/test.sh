@@ -13,4 +13,6 @@ JOBS="${VRFT_JOBS:-$(nproc)}"
 bash "$ROOT/scripts/setup.sh"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DVRFT_BUILD_TESTS=ON >/dev/null
 cmake --build "$BUILD" -j "$JOBS"
+# Tests run side by side: OpenMP threads that spin while they wait would steal the cores.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 ctest --test-dir "$BUILD" --output-on-failure -j "$JOBS" "$@"

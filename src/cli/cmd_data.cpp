@@ -212,6 +212,8 @@ void add_data_command(CLI::App& app) {
                  "Detection and grounding prompts: train (the released sets' text) or eval (with newlines)")
       ->check(CLI::IsMember({"train", "eval"}))
       ->capture_default_str();
+  sy->add_flag("--think-base", synth.cfg.think_base,
+              "base_train solutions start with a short <think> reasoning (data for SFT-training a base model)");
   sy->add_option("--threads", synth.threads, "Workers drawing images (0: one per core); the files do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   vrft::cli::add_inspect_command(app);
   vrft::cli::add_score_command(app);
   vrft::cli::add_metrics_command(app);
+  vrft::cli::add_model_command(app);
+  vrft::cli::add_demo_command(app);
   vrft::cli::add_data_command(app);
   vrft::cli::add_eval_command(app);
   vrft::cli::add_bench_command(app);

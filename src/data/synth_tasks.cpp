@@ -279,7 +279,28 @@ SynthRow make_synth_row(const SynthWorld& w, const SynthConfig& cfg, Task task, 
   } else {
     fill_grounding(row, w, cfg, split, index, rng);
   }
+  if (cfg.think_base && split == SynthSplit::base_train) {
+    row.sample.solution = "<think>" + synth_reasoning(w, task, row) + "</think> " + row.sample.solution;
+  }
   return row;
+}
+
+std::string synth_reasoning(const SynthWorld& w, Task task, const SynthRow& row) {
+  const SynthCategory& c = w.categories.at(static_cast<size_t>(task == Task::ground
+                                                                     ? row.scene.objects.at(static_cast<size_t>(row.target)).category
+                                                                     : row.category));
+  switch (task) {
+    case Task::cls:
+      return std::string("colour ") + synth_colour_name(c.colour) + ", pattern " + synth_pattern_name(c.pattern) + ", " +
+             std::to_string(synth_shape_corners(c.shape)) + " corners: a " + c.name + ".";
+    case Task::det:
+      if (row.matches.empty()) return "I see no " + c.name + ".";
+      if (row.matches.size() == 1) return "I count 1 " + c.name + ".";
+      return "I count " + std::to_string(row.matches.size()) + " " + c.name + "s.";
+    case Task::ground:
+      return "The instruction points to the " + c.name + ".";
+  }
+  return "";
 }
 
 // ---- files -------------------------------------------------------------------------------------
@@ -329,7 +350,7 @@ struct RowRecord {
 // (each has its own random stream), so `threads` workers take them in any order and the
 // files are the same for every thread count.
 nlohmann::ordered_json write_split(const SynthWorld& w, const SynthConfig& cfg, Task task, SynthSplit split,
-                                   const std::string& dir, int threads) {
+                                   const std::string& dir, int threads, std::vector<Sample>* rows_out) {
   const int64_t n = synth_split_rows(w, cfg, split);
   std::vector<RowRecord> records(static_cast<size_t>(n));
   // PNG, lossless, so that colours and boxes stay exact; run-length coding is faster than
@@ -374,6 +395,7 @@ nlohmann::ordered_json write_split(const SynthWorld& w, const SynthConfig& cfg, 
     rows.push_back(std::move(r.sample));
   }
   write_visual_rft_jsonl(dir + "/" + synth_split_name(split) + ".jsonl", rows);
+  if (rows_out) *rows_out = rows;
   nlohmann::ordered_json s = {{"rows", n}};
   if (task == Task::det) {
     s["no_objects"] = negatives;
@@ -414,8 +436,10 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
                                     {"shots", cfg.shots},
                                     {"eval_rows", cfg.eval_rows},
                                     {"negative_rate", cfg.negative_rate},
-                                    {"prompt_style", cfg.prompt_style == PromptStyle::train ? "train" : "eval"}};
+                                    {"prompt_style", cfg.prompt_style == PromptStyle::train ? "train" : "eval"},
+                                    {"think_base", cfg.think_base}};
   nlohmann::ordered_json tasks;
+  std::vector<std::vector<Sample>> base_rows;  // per task, for the mixed base_train.jsonl
   for (Task task : cfg.tasks) {
     const std::string dir = out_dir + "/" + task_name(task);
     remove_tree(dir);  // not std::filesystem::remove_all: see core/fs.h
@@ -423,10 +447,26 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
     if (ec) throw FileError("synth: cannot create '" + dir + "/images': " + ec.message());
     nlohmann::ordered_json t;
     for (SynthSplit split : {SynthSplit::base_train, SynthSplit::fewshot_train, SynthSplit::eval}) {
-      t[synth_split_name(split)] = write_split(w, cfg, task, split, dir, threads);
+      std::vector<Sample>* keep = split == SynthSplit::base_train ? &base_rows.emplace_back() : nullptr;
+      t[synth_split_name(split)] = write_split(w, cfg, task, split, dir, threads, keep);
+      if (keep) {
+        for (Sample& r : *keep) r.image = std::string(task_name(task)) + "/" + r.image;
+      }
     }
     tasks[task_name(task)] = t;
   }
+  // OUT/base_train.jsonl: the base rows of every task interleaved (row i of each task in
+  // turn), image paths relative to OUT: one file to pre-train a model on all tasks at once.
+  std::vector<Sample> mixed;
+  for (size_t i = 0;; ++i) {
+    bool any = false;
+    for (auto& rows : base_rows) {
+      if (i < rows.size()) mixed.push_back(rows[i]), any = true;
+    }
+    if (!any) break;
+  }
+  write_visual_rft_jsonl(out_dir + "/base_train.jsonl", mixed);
+  summary["base_train_mixed"] = mixed.size();
   summary["tasks"] = tasks;
   write_file_atomic(out_dir + "/categories.json", categories_json(w).dump(2) + "\n");
   write_file_atomic(out_dir + "/summary.json", summary.dump(2) + "\n");

@@ -136,7 +136,26 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
     c.vision.out_hidden = 512;
     return c;
   }
-  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, 100m, 2b)");
+  if (name == "demo") {
+    // The CPU demo's base model (issue #9): ~2M parameters, a ~640-token vocabulary (its own
+    // tokenizer, scripts/make_tiny_tokenizer.py) and 112x112 images = 16 visual tokens. Sized
+    // so that SFT pre-training, GRPO and SFT on few shots and evaluation fit a 2-core CPU.
+    c.text.vocab_size = 640;  // model init sets it from the tokenizer
+    c.text.hidden_size = 128;
+    c.text.intermediate_size = 384;
+    c.text.num_hidden_layers = 4;
+    c.text.num_attention_heads = 4;
+    c.text.num_key_value_heads = 2;
+    c.text.mrope_section = {4, 6, 6};  // head_dim 32: sections sum to 16
+    c.vision.depth = 3;
+    c.vision.width = 128;
+    c.vision.num_heads = 4;
+    c.vision.mlp_hidden = 512;
+    c.vision.out_hidden = 128;
+    c.processor.max_pixels = 112 * 112;
+    return c;
+  }
+  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, demo, 100m, 2b)");
   c.text.hidden_size = 64;
   c.text.intermediate_size = 96;
   c.text.num_hidden_layers = 2;
@@ -159,7 +178,10 @@ std::string model_config_json(const Qwen2VLConfig& c) {
                {"num_key_value_heads", t.num_key_value_heads}, {"rms_norm_eps", t.rms_norm_eps},
                {"hidden_act", "silu"}, {"max_position_embeddings", 32768}, {"tie_word_embeddings", t.tie_word_embeddings},
                {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", t.rope_theta}, {"mrope_section", t.mrope_section}}},
-               {"bos_token_id", 151643}, {"eos_token_id", 151645}};
+               // Qwen's bos is <|endoftext|> and its eos <|im_end|>: the last and first of the
+               // generation eos ids (151645, 151643) in the released checkpoints.
+               {"bos_token_id", c.eos_token_ids.empty() ? int64_t{151643} : c.eos_token_ids.back()},
+               {"eos_token_id", c.eos_token_ids.empty() ? int64_t{151645} : c.eos_token_ids.front()}};
   json vis = {{"depth", v.depth}, {"num_heads", v.num_heads}, {"in_channels", v.in_channels}, {"patch_size", v.patch_size},
               {"temporal_patch_size", v.temporal_patch_size}, {"spatial_merge_size", v.spatial_merge_size},
               {"hidden_act", v.hidden_act}};

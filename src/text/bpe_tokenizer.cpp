@@ -273,10 +273,12 @@ std::string BpeTokenizer::decode(const std::vector<int64_t>& ids, bool skip_spec
                   std::to_string(id_to_token_.size()) + ")");
     }
     size_t u = static_cast<size_t>(id);
+    // Special before regular: a tokenizer trained with special tokens (the demo model's) has
+    // them inside the BPE vocabulary too, and `tokenizers` skips them there as well.
+    if (skip_special_tokens && special_[u]) continue;
     if (u < id_to_bytes_.size()) {  // a regular token: its bytes
       bytes += id_to_bytes_[u];
     } else {
-      if (skip_special_tokens && special_[u]) continue;
       bytes += id_to_token_[u];  // an added token: its literal text
     }
   }

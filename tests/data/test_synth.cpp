@@ -2,7 +2,8 @@
 // `visual-rft data synth`: same seed -> byte-identical files, another seed -> other files;
 // rows per split and category; boxes inside the image and tight around the drawn pixels
 // (checked on the PNG as written); every solution, given as an answer, scores the maximum of
-// its task's rewards; every grounding instruction, read back by an interpreter written here
+// its task's rewards (with --think-base, a reasoning first); the mixed base_train.jsonl; every
+// grounding instruction, read back by an interpreter written here
 // independently of the generator, picks exactly its target.
 #include <gtest/gtest.h>
 
@@ -109,8 +110,8 @@ TEST(SynthFiles, SameSeedSameBytesOtherSeedOtherBytes) {
   write_synth_dataset(small_config(7), root + "/b", /*threads=*/3);  // rows in another order
   write_synth_dataset(small_config(8), root + "/c");
   const auto a = hash_tree(root + "/a"), b = hash_tree(root + "/b"), c = hash_tree(root + "/c");
-  // 3 tasks x (3 JSONL + (12 + 8 + 10) images) + categories.json + summary.json
-  EXPECT_EQ(a.size(), 3u * (3 + 8 * 3 + 4 * 2 + 10) + 2);
+  // 3 tasks x (3 JSONL + (12 + 8 + 10) images) + categories.json + summary.json + base_train.jsonl
+  EXPECT_EQ(a.size(), 3u * (3 + 8 * 3 + 4 * 2 + 10) + 3);
   EXPECT_EQ(a, b);
   ASSERT_EQ(a.size(), c.size());  // same counts, other contents
   size_t differ = 0;
@@ -403,4 +404,53 @@ TEST(SynthCli, WritesTheRequestedTasksAndPrintsASummary) {
   r = run(cli() + " data synth --out " + out + " --tasks cls,segment");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("unknown task 'segment'"), std::string::npos) << r.output;
+}
+
+TEST(SynthRows, ThinkBaseReasonsAboutTheRowInBaseTrainOnly) {
+  SynthConfig cfg = small_config();
+  cfg.think_base = true;
+  SynthConfig plain = cfg;
+  plain.think_base = false;
+  const SynthWorld w = make_synth_world(cfg);
+  for (Task task : kTasks) {
+    for (int64_t i = 0; i < synth_split_rows(w, cfg, SynthSplit::base_train); ++i) {
+      const SynthRow row = make_synth_row(w, cfg, task, SynthSplit::base_train, i);
+      const std::string& sol = row.sample.solution;
+      // The released answer, after the row's reasoning: same scene, same answer as without it.
+      const std::string released = make_synth_row(w, plain, task, SynthSplit::base_train, i).sample.solution;
+      ASSERT_EQ(sol, "<think>" + synth_reasoning(w, task, row) + "</think> " + released);
+      // A model that writes it gets the format reward the plain answer misses.
+      const Solution parsed = parse_solution(task, sol);
+      EXPECT_EQ(format_reward(sol, parsed, strict_ctx()), 1.0) << sol;
+      EXPECT_EQ(format_reward(released, parsed, strict_ctx()), 0.0) << released;
+      const int shown = task == Task::ground ? row.scene.objects[static_cast<size_t>(row.target)].category : row.category;
+      EXPECT_NE(synth_reasoning(w, task, row).find(w.categories[static_cast<size_t>(shown)].name), std::string::npos) << sol;
+      if (task == Task::det) {
+        const std::string count = row.matches.empty() ? "I see no " : "I count " + std::to_string(row.matches.size()) + " ";
+        EXPECT_EQ(sol.rfind("<think>" + count, 0), 0u) << sol;
+      }
+    }
+    // The few-shot and eval splits keep the released format (no <think>).
+    EXPECT_EQ(make_synth_row(w, cfg, task, SynthSplit::fewshot_train, 0).sample.solution.rfind("<answer>", 0), 0u);
+    EXPECT_EQ(make_synth_row(w, cfg, task, SynthSplit::eval, 0).sample.solution.rfind("<answer>", 0), 0u);
+  }
+}
+
+TEST(SynthFiles, MixedBaseTrainInterleavesEveryTask) {
+  const SynthConfig cfg = small_config();
+  const std::string out = scratch_dir("synth-mixed");
+  write_synth_dataset(cfg, out, 2);
+  const auto mixed = load_visual_rft_jsonl(out + "/base_train.jsonl", "", false);
+  const int64_t per_task = synth_split_rows(make_synth_world(cfg), cfg, SynthSplit::base_train);
+  ASSERT_EQ(static_cast<int64_t>(mixed.size()), 3 * per_task);
+  for (int64_t i = 0; i < per_task; ++i) {
+    for (int t = 0; t < 3; ++t) {
+      const Sample& s = mixed[static_cast<size_t>(3 * i + t)];
+      const std::string task = task_name(kTasks[t]);
+      const auto own = load_visual_rft_jsonl(out + "/" + task + "/base_train.jsonl", "", false);
+      EXPECT_EQ(s.image, own[static_cast<size_t>(i)].image) << "row " << i << " of " << task;  // both resolved paths
+      EXPECT_EQ(s.problem, own[static_cast<size_t>(i)].problem);
+      EXPECT_EQ(s.solution, own[static_cast<size_t>(i)].solution);
+    }
+  }
 }

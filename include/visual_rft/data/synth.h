@@ -66,6 +66,10 @@ struct SynthConfig {
   double negative_rate = 0.2;       // det base_train/eval rows without the named category
   std::vector<Task> tasks{Task::cls, Task::det, Task::ground};
   PromptStyle prompt_style = PromptStyle::train;
+  // base_train solutions start with a short reasoning, "<think>...</think> <answer>...":
+  // the reference's data has none, so a base model SFT-trained on it would never write the
+  // <think> part the format reward asks for. The few-shot and eval splits stay as released.
+  bool think_base = false;
 };
 
 struct SynthWorld {
@@ -116,10 +120,17 @@ SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task ta
 // (task_prompts.h has only the real data sets' subjects).
 std::string synth_classification_prompt();
 
+// The reasoning of a row (without the tags), as think_base writes it:
+//   cls     "colour red, pattern striped, 3 corners: a red striped triangle."
+//   det     "I count 2 red striped triangles." / "I see no red striped triangle."
+//   ground  "The instruction points to the blue dotted star."
+std::string synth_reasoning(const SynthWorld& world, Task task, const SynthRow& row);
+
 // ---- files -------------------------------------------------------------------------------------
 
-// Writes OUT/categories.json, OUT/summary.json and, per task of cfg.tasks, OUT/<task>/
-// {base_train,fewshot_train,eval}.jsonl with OUT/<task>/images/. A task's folder is removed
+// Writes OUT/categories.json, OUT/summary.json, per task of cfg.tasks OUT/<task>/
+// {base_train,fewshot_train,eval}.jsonl with OUT/<task>/images/, and OUT/base_train.jsonl
+// (every task's base rows interleaved, images relative to OUT: pre-training data). A task's folder is removed
 // first, so no image of an earlier run stays behind. Images are plain writes and the JSON
 // files atomic, written last: a JSONL file that exists has all its images. `threads` workers
 // draw the rows (<= 0: one per core, at most 8); the files do not depend on it. Returns the

@@ -72,7 +72,8 @@ struct Qwen2VLConfig {
 
 // Shapes for benchmarks and tests without a checkpoint: "tiny" (hidden 64; 10M parameters,
 // nearly all in the 151936-token embedding), "100m" (hidden 512, 8 layers) and "2b"
-// (Qwen2-VL-2B-Instruct, qwen2vl.md §1.1).
+// (Qwen2-VL-2B-Instruct, qwen2vl.md §1.1); "demo" (hidden 128, 640-token vocabulary: the
+// CPU demo's model, model/init.h).
 Qwen2VLConfig preset_model_config(const std::string& name);
 // config.json text (transformers 5.x layout, which transformers and parse_model_config read).
 std::string model_config_json(const Qwen2VLConfig& c);

@@ -1,0 +1,35 @@
+// src/cli/cmd_model.cpp: `visual-rft model init`: a new, randomly initialised HF model folder
+// of a preset shape with a given tokenizer (model/init.h).
+#include <cstdio>
+
+#include "commands.h"
+#include "visual_rft/model/init.h"
+
+namespace vrft::cli {
+
+void add_model_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("model", "Model folders: init");
+  cmd->require_subcommand(1);
+  static InitModelOptions opt;
+  static std::string out;
+  auto* init = cmd->add_subcommand("init", "Write a randomly initialised model (weights, config, tokenizer) to a folder");
+  init->add_option("--preset", opt.preset, "Shape: demo, tiny, 100m, 2b")
+      ->check(CLI::IsMember({"demo", "tiny", "100m", "2b"}))
+      ->capture_default_str();
+  init->add_option("--tokenizer", opt.tokenizer, "tokenizer.json, or a folder holding one")->required();
+  init->add_option("--out", out, "Output folder")->required();
+  init->add_option("--seed", opt.seed, "Seed of the initial weights")->capture_default_str();
+  init->add_option("--init-std", opt.init_std, "Standard deviation of the weights (initializer_range)")->capture_default_str();
+  init->add_option("--min-pixels", opt.min_pixels, "preprocessor_config.json min_pixels (default: the preset's)");
+  init->add_option("--max-pixels", opt.max_pixels, "preprocessor_config.json max_pixels (default: the preset's)");
+  init->callback([] {
+    Qwen2VLConfig cfg = init_model_folder(opt, out);
+    Qwen2VLForConditionalGeneration m(cfg);
+    int64_t params = 0;
+    for (const auto& p : m->parameters()) params += p.numel();
+    std::printf("wrote a %s model (%.2f M parameters, vocabulary %lld) to %s\n", opt.preset.c_str(),
+                static_cast<double>(params) / 1e6, static_cast<long long>(cfg.text.vocab_size), out.c_str());
+  });
+}
+
+}  // namespace vrft::cli

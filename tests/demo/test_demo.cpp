@@ -1,0 +1,92 @@
+// tests/demo/test_demo.cpp: `visual-rft demo` end to end on the shipped demo model with a few
+// steps and questions (every stage, every file, the table's numbers against the evaluations'
+// metrics.json), its errors, and the OpenCV line charts it draws.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include "test_util.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/demo/plot.h"
+
+using namespace vrft;
+using namespace vrft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Pixels of a BGR image that are not white.
+int64_t inked(const cv::Mat& img) {
+  int64_t n = 0;
+  for (int y = 0; y < img.rows; ++y)
+    for (int x = 0; x < img.cols; ++x) n += img.at<cv::Vec3b>(y, x) != cv::Vec3b(255, 255, 255);
+  return n;
+}
+
+}  // namespace
+
+TEST(Plot, PanelsSideBySideWithTheirLines) {
+  Series a{"a", {1, 2, 3, 4}, {0.1, 0.5, NAN, 0.9}}, b{"b", {1, 2}, {1.0, 1.0}};
+  const cv::Mat img = plot_panels({{"reward", "step", {a, b}}, {"empty", "step", {}}}, 300, 200);
+  ASSERT_EQ(img.cols, 600);
+  ASSERT_EQ(img.rows, 200);
+  ASSERT_EQ(img.type(), CV_8UC3);
+  // The first series' colour (BGR 180,119,31) is drawn in the first panel only.
+  int64_t first = 0, second = 0;
+  for (int y = 0; y < img.rows; ++y)
+    for (int x = 0; x < img.cols; ++x)
+      if (img.at<cv::Vec3b>(y, x) == cv::Vec3b(180, 119, 31)) ++(x < 300 ? first : second);
+  EXPECT_GT(first, 50);
+  EXPECT_EQ(second, 0);
+  EXPECT_GT(inked(img(cv::Rect(300, 0, 300, 200))), 100) << "the empty panel still has its frame and 'no data'";
+  const cv::Mat grid = image_grid({"r1", "r2"}, {{img, img}, {img}}, 64);
+  EXPECT_EQ(grid.rows, 2 * (64 + 4) + 4);
+  EXPECT_EQ(grid.cols, 120 + 2 * (64 + 4) + 4);
+}
+
+TEST(DemoCli, RunsEveryStageAndWritesTheTableCurvesAndDrawings) {
+  const std::string model = source_dir() + "/models/vrft-demo";
+  ASSERT_TRUE(fs::exists(model + "/visual_rft_demo.json")) << "the shipped demo model is missing: " << model;
+  const std::string out = scratch_dir("demo") + "/run";
+  CommandResult r = run("cd '" + source_dir() + "' && OMP_WAIT_POLICY=PASSIVE " + cli() + " demo --out " + out +
+                        " --steps 2 --eval 4 --shots 1 --set rollout.num_generations=2 --set rollout.max_new_tokens=32"
+                        " --set train.prompts_per_step=2 --set train.micro_batch_size=4 --set eval.max_new_tokens=32"
+                        " --set eval.batch_size=4");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("[demo 17/17"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("| + Visual-RFT |"), std::string::npos) << r.output;
+  const auto res = nlohmann::json::parse(read_file(out + "/results.json"));
+  const std::pair<const char*, const char*> headline[] = {{"cls", "accuracy_exact"}, {"det", "map"}, {"ground", "miou"}};
+  for (const auto& [task, key] : headline) {
+    for (const char* m : {"baseline", "sft", "rft"}) {
+      const auto metrics = nlohmann::json::parse(read_file(out + "/" + task + "/eval_" + m + "/metrics.json"));
+      EXPECT_EQ(metrics["samples"], 4) << task << " " << m;
+      const double v = res["table"][task][m].get<double>();
+      EXPECT_EQ(v, metrics[key].get<double>()) << task << " " << m;
+      EXPECT_GE(v, 0.0);
+      EXPECT_LE(v, 1.0);
+    }
+    EXPECT_EQ(read_file(out + "/" + task + "/rft/latest").substr(0, 17), "checkpoint-000002");
+    EXPECT_TRUE(fs::exists(out + "/" + task + "/sft/checkpoint-000002/model.safetensors"));
+  }
+  EXPECT_NE(read_file(out + "/results.md").find("| baseline |"), std::string::npos);
+  const cv::Mat curves = cv::imread(out + "/curves.png");
+  EXPECT_EQ(curves.rows, 320);
+  EXPECT_EQ(curves.cols, 3 * 480);
+  for (const char* task : {"det", "ground"}) {
+    const cv::Mat ex = cv::imread(out + "/examples_" + std::string(task) + ".png");
+    EXPECT_EQ(ex.rows, 3 * (224 + 4) + 4) << task << ": one row per model";
+    EXPECT_GT(inked(ex), 3 * 224 * 224 / 2) << task;
+  }
+  EXPECT_FALSE(fs::exists(out + "/examples_cls.png"));
+}
+
+TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
+  const std::string out = scratch_dir("demo-missing");
+  CommandResult r = run(cli() + " demo --model " + out + "/nothing --out " + out + "/run");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("scripts/make_demo_model.sh"), std::string::npos) << r.output;
+}
