@@ -150,18 +150,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   }
 
   // ---- run folder: rank 0 writes it (config, metrics, rollout samples, checkpoints) ----
-  const std::string metrics_path = out_dir + "/metrics.jsonl";
   std::optional<MetricsWriter> metrics;
-  if (dp.is_main()) {
-    fs::create_directories(out_dir + "/rollouts");
-    write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
-    if (start > 0) {
-      truncate_metrics(metrics_path, start);
-    } else {
-      write_file_atomic(metrics_path, "");
-    }
-    metrics.emplace(metrics_path, /*append=*/true);
-  }
+  if (dp.is_main()) open_run_folder(cfg, out_dir, start, "rollouts", metrics);
 
   Generator gen(rollout_model, &enc.tokenizer());
   DataOrder order(static_cast<int64_t>(samples.size()), seed, cfg.data.shuffle);

@@ -104,6 +104,19 @@ void truncate_metrics(const std::string& path, int64_t step) {
   write_file_atomic(path, kept);
 }
 
+void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,
+                     std::optional<MetricsWriter>& metrics) {
+  fs::create_directories(subdir.empty() ? out_dir : out_dir + "/" + subdir);
+  write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
+  const std::string path = out_dir + "/metrics.jsonl";
+  if (start > 0) {
+    truncate_metrics(path, start);
+  } else {
+    write_file_atomic(path, "");
+  }
+  metrics.emplace(path, /*append=*/true);
+}
+
 PromptInput sample_prompt(const Sample& s, const std::string& system_prompt) {
   PromptInput in;
   if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});

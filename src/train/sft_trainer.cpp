@@ -74,18 +74,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
     start = st.state.at("step").get<int64_t>();
     log_info("resumed from {} at step {}", ckpt, start);
   }
-  const std::string metrics_path = out_dir + "/metrics.jsonl";
   std::optional<MetricsWriter> metrics;  // rank 0 writes the run folder
-  if (dp.is_main()) {
-    std::filesystem::create_directories(out_dir);
-    write_file_atomic(out_dir + "/config.resolved.yaml", to_yaml(cfg));
-    if (start > 0) {
-      truncate_metrics(metrics_path, start);
-    } else {
-      write_file_atomic(metrics_path, "");
-    }
-    metrics.emplace(metrics_path, /*append=*/true);
-  }
+  if (dp.is_main()) open_run_folder(cfg, out_dir, start, "", metrics);
 
   DataOrder order(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
   TrainResult result;

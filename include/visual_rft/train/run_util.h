@@ -7,6 +7,8 @@
 #include <optional>
 #include <string>
 
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/log.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/data/visual_rft_jsonl.h"
 
@@ -50,6 +52,11 @@ double peak_gpu_gb(const torch::Device& dev);
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after, and a
 // line cut by a kill is dropped).
 void truncate_metrics(const std::string& path, int64_t step);
+// Rank 0's run folder, the same for both trainers: creates out_dir (and out_dir/subdir when
+// given), writes config.resolved.yaml, keeps metrics.jsonl up to step `start` (a resumed
+// run) or empties it, and opens it in `metrics` for appending.
+void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,
+                     std::optional<MetricsWriter>& metrics);
 // The reference's conversation for a sample: [system,] user(image, problem); image loaded.
 PromptInput sample_prompt(const Sample& s, const std::string& system_prompt);
 
