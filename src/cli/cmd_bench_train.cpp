@@ -1,7 +1,8 @@
 // src/cli/cmd_bench_train.cpp: `visual-rft bench train --config X.yaml [--steps N]`: runs N
-// GRPO steps of a config in a temporary folder and reports the step time, its split into
-// rollout / reward / log-prob / backward / optimiser, tokens/s and peak memory (the first
-// step, which warms caches up, is left out of the means when there is more than one).
+// steps of a config's trainer (GRPO or SFT, train.trainer) in a temporary folder and reports
+// the step time (for GRPO split into rollout / reward / log-prob / backward / optimiser),
+// tokens/s and peak memory (the first step, which warms caches up, is left out of the means
+// when there is more than one).
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,11 +15,12 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/train/grpo_trainer.h"
+#include "visual_rft/train/sft_trainer.h"
 
 namespace vrft::cli {
 
 void add_bench_train(CLI::App* bench) {
-  auto* train = bench->add_subcommand("train", "Time N GRPO steps of a config (split per phase) and peak memory");
+  auto* train = bench->add_subcommand("train", "Time N steps of a config's trainer (GRPO split per phase) and peak memory");
   static std::string config_path;
   static std::vector<std::string> sets;
   static int64_t steps = 4;
@@ -38,7 +40,10 @@ void add_bench_train(CLI::App* bench) {
     cfg.logging.sample_steps = 0;
     cfg.logging.log_steps = 1;
     try {
-      train_grpo(cfg, "");
+      if (cfg.train.trainer == "sft")
+        train_sft(cfg, "");
+      else
+        train_grpo(cfg, "");
     } catch (...) {
       remove_tree(dir);
       throw;
@@ -49,10 +54,12 @@ void add_bench_train(CLI::App* bench) {
     remove_tree(dir);
     if (rows.empty()) throw Error("bench train: no step completed");
     const size_t first = rows.size() > 1 ? 1 : 0;
-    nlohmann::json out{{"steps", rows.size()}, {"timed_steps", rows.size() - first},
+    const bool sft = cfg.train.trainer == "sft";
+    nlohmann::json out{{"trainer", cfg.train.trainer}, {"steps", rows.size()}, {"timed_steps", rows.size() - first},
                        {"prompts_per_step", cfg.train.prompts_per_step}, {"num_generations", cfg.rollout.num_generations},
                        {"max_new_tokens", cfg.rollout.max_new_tokens}};
     for (const char* k : {"step_s", "rollout_s", "reward_s", "logprob_s", "backward_s", "optim_s"}) {
+      if (!rows[first]["time"].contains(k)) continue;  // SFT times the whole step only
       double sum = 0;
       for (size_t i = first; i < rows.size(); ++i) sum += rows[i]["time"][k].get<double>();
       out[k] = sum / static_cast<double>(rows.size() - first);
@@ -70,12 +77,18 @@ void add_bench_train(CLI::App* bench) {
       std::printf("%s\n", out.dump().c_str());
       return;
     }
-    std::printf("bench train: %s, %zu steps (%zu timed), %lld prompts x G=%lld, <= %lld new tokens\n", config_path.c_str(),
-                rows.size(), rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step),
-                static_cast<long long>(cfg.rollout.num_generations), static_cast<long long>(cfg.rollout.max_new_tokens));
-    std::printf("  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
-                out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
-                out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
+    if (sft) {
+      std::printf("bench train: %s, SFT, %zu steps (%zu timed), %lld rows per step\n", config_path.c_str(), rows.size(),
+                  rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step));
+      std::printf("  step %.3f s (forward, backward and optimiser)\n", out["step_s"].get<double>());
+    } else {
+      std::printf("bench train: %s, %zu steps (%zu timed), %lld prompts x G=%lld, <= %lld new tokens\n", config_path.c_str(),
+                  rows.size(), rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step),
+                  static_cast<long long>(cfg.rollout.num_generations), static_cast<long long>(cfg.rollout.max_new_tokens));
+      std::printf("  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
+                  out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
+                  out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
+    }
     std::printf("  %.0f tokens/s (prompt + completion), peak RSS %.2f GB", tps, peak);
     if (peak_gpu > 0) std::printf(", peak GPU %.2f GB", peak_gpu);
     std::printf("\n");

@@ -28,8 +28,11 @@ void add_train_command(CLI::App& app) {
              cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
     TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from) : train_grpo(cfg, from);
-    log_info("done: {} steps this run, at step {}; {}", r.steps_done, r.final_step,
-             r.last_checkpoint.empty() ? "no checkpoint" : "last checkpoint " + r.last_checkpoint);
+    if (r.steps_done == 0)
+      log_info("nothing to do: the run already stands at its last step, {}", r.final_step);
+    else
+      log_info("done: {} steps this run, at step {}; {}", r.steps_done, r.final_step,
+               r.last_checkpoint.empty() ? "no checkpoint" : "last checkpoint " + r.last_checkpoint);
   });
 }
 

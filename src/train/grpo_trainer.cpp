@@ -164,6 +164,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   const double temperature = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
   const int64_t prompts_per_micro = std::max<int64_t>(1, cfg.train.micro_batch_size / G);
   TrainResult result;
+  result.final_step = start;  // a resumed run that is already done reports where it is
   int64_t skipped_updates = 0, skipped_prompts = 0;
   const auto run_t0 = Clock::now();
 

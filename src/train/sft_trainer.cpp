@@ -79,6 +79,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
 
   DataOrder order(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
   TrainResult result;
+  result.final_step = start;  // a resumed run that is already done reports where it is
   int64_t skipped_updates = 0;
   const auto run_t0 = Clock::now();
   for (int64_t step = start; step < total; ++step) {

@@ -138,6 +138,11 @@ TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
   EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"), read_file(b + "/run/checkpoint-000006/model.safetensors"));
   EXPECT_EQ(read_file(a + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"),
             read_file(b + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"));
+  // Resuming a finished run changes nothing and says where it stands.
+  auto again = test::run("'" + test::cli() + "' train --config '" + b + "/cfg.yaml' --resume 2>&1");
+  ASSERT_EQ(again.status, 0) << again.output;
+  EXPECT_NE(again.output.find("nothing to do: the run already stands at its last step, 6"), std::string::npos) << again.output;
+  EXPECT_EQ(metrics_without_time(b + "/run/metrics.jsonl").size(), 6u);
 }
 
 TEST(Trainer, SharedPromptLogprobsEqualFullForward) {
@@ -234,4 +239,13 @@ TEST(Trainer, BenchTrainCli) {
   EXPECT_GT(j["rollout_s"].get<double>(), 0.0);
   EXPECT_GT(j["backward_s"].get<double>(), 0.0);
   EXPECT_GT(j["peak_rss_gb"].get<double>(), 0.0);
+  // The same data and model under the SFT trainer: the whole step is timed, no rollout.
+  auto s = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir +
+                     "/cfg.yaml' --set train.trainer=sft --steps 2 --json 2>/dev/null; }");
+  ASSERT_EQ(s.status, 0) << s.output;
+  auto js = nlohmann::json::parse(s.output);
+  EXPECT_EQ(js["trainer"].get<std::string>(), "sft");
+  EXPECT_EQ(js["steps"].get<int64_t>(), 2);
+  EXPECT_GT(js["step_s"].get<double>(), 0.0);
+  EXPECT_FALSE(js.contains("rollout_s"));
 }
