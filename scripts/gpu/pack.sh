@@ -22,6 +22,8 @@ for bin in "$BUILD/visual-rft" "$BUILD/tests/test_decode"; do
     grep -v -E 'torch/lib|/nvidia/|/libc\.so|/libm\.so|/libstdc\+\+|/libgcc_s|ld-linux|/libpthread|/libdl\.so|/librt\.so' |
     while read -r lib; do cp -L -n "$lib" /tmp/vrft-pack-libs/lib/; done
 done
-tar -C /tmp/vrft-pack-libs -cf - lib | xz -T2 -6 > "$PACK/libs.tar.xz"
+tar -C /tmp/vrft-pack-libs -cf - lib | xz -T2 -9 > "$PACK/libs.tar.xz"
+# The call's working tree is limited to 64 MiB: the data travel xz-compressed too.
 cp "$FIX/qwen2_5/tokenizer.json" "$FIX/qwen2_5/tokenizer_config.json" "$FIX/images/apple.jpg" "$FIX/images/baboon.jpg" "$PACK/data/"
+tar -C "$PACK" -cf - data | xz -T2 -9 > "$PACK/data.tar.xz" && rm -rf "$PACK/data"
 du -sh "$PACK" "$PACK"/*
