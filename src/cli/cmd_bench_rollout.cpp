@@ -5,7 +5,6 @@
 // Without --inputs, B synthetic prompts are made: chat-like text around one image of
 // --image-size pixels (random pixel values), lengths differing by a few tokens so that rows
 // are padded. scripts/bench/rollout_vs_hf.py passes the same prompts to transformers.
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,6 +14,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/train/run_util.h"
 
 #if __has_include(<c10/cuda/CUDACachingAllocator.h>) && __has_include(<cuda_runtime_api.h>)
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -22,15 +22,6 @@
 #endif
 
 namespace vrft::cli {
-namespace {
-
-double peak_rss_gb() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e9;
-}
-
-}  // namespace
 
 void add_bench_rollout(CLI::App* bench) {
   auto* roll = bench->add_subcommand("rollout", "Prefill and decode tokens/s and peak memory of the rollout engine");

@@ -9,6 +9,7 @@
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/json_record.h"
 
 namespace vrft {
 
@@ -17,14 +18,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// A short rendering of a JSON value for messages.
-std::string show(const json& v) {
-  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
 // One record being read ("annotations[17]" of a file), for error messages.
-struct Rec {
+struct CocoRecord {
   const std::string& source;
   std::string where;
   [[noreturn]] void fail(const std::string& what) const { throw FileError(source + ": " + where + ": " + what); }
@@ -36,19 +31,19 @@ struct Rec {
   }
   int64_t integer(const json& obj, const char* key) const {
     const json& v = field(obj, key);
-    if (!v.is_number_integer()) fail(std::string("\"") + key + "\" must be an integer, got " + show(v));
+    if (!v.is_number_integer()) fail(std::string("\"") + key + "\" must be an integer, got " + json_excerpt(v));
     return v.get<int64_t>();
   }
   double number(const json& v, const std::string& what) const {
-    if (!v.is_number()) fail(what + " must be a number, got " + show(v));
+    if (!v.is_number()) fail(what + " must be a number, got " + json_excerpt(v));
     double d = v.get<double>();
-    if (!std::isfinite(d)) fail(what + " must be finite, got " + show(v));
+    if (!std::isfinite(d)) fail(what + " must be finite, got " + json_excerpt(v));
     return d;
   }
   std::string string(const json& obj, const char* key) const {
     const json& v = field(obj, key);
     if (!v.is_string() || v.get_ref<const std::string&>().empty()) {
-      fail(std::string("\"") + key + "\" must be a non-empty string, got " + show(v));
+      fail(std::string("\"") + key + "\" must be a non-empty string, got " + json_excerpt(v));
     }
     return v.get<std::string>();
   }
@@ -58,13 +53,13 @@ const json& list(const json& root, const char* key, const std::string& source) {
   auto it = root.find(key);
   if (it == root.end())
     throw FileError(source + ": missing the \"" + key + "\" list (expected COCO/LVIS instances JSON)");
-  if (!it->is_array()) throw FileError(source + ": \"" + key + "\" must be a list, got " + show(*it));
+  if (!it->is_array()) throw FileError(source + ": \"" + key + "\" must be a list, got " + json_excerpt(*it));
   return *it;
 }
 
 // The image file of images[i], relative to image_dir, and a second place to look (LVIS: the
 // file straight under image_dir), empty when there is none.
-std::pair<fs::path, fs::path> image_relpath(const json& im, const Rec& r, DetFormat format) {
+std::pair<fs::path, fs::path> image_relpath(const json& im, const CocoRecord& r, DetFormat format) {
   if (format == DetFormat::coco) return {fs::path(r.string(im, "file_name")), {}};
   if (!im.contains("coco_url")) return {fs::path(r.string(im, "file_name")), {}};
   const std::string url = r.string(im, "coco_url");
@@ -114,15 +109,15 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   std::unordered_map<int64_t, size_t> cat_index;
   std::unordered_set<std::string> cat_names;
   for (size_t i = 0; i < cats.size(); ++i) {
-    Rec r{source, "categories[" + std::to_string(i) + "]"};
-    if (!cats[i].is_object()) r.fail("expected an object {id, name, ...}, got " + show(cats[i]));
+    CocoRecord r{source, "categories[" + std::to_string(i) + "]"};
+    if (!cats[i].is_object()) r.fail("expected an object {id, name, ...}, got " + json_excerpt(cats[i]));
     DetCategory c;
     c.id = r.integer(cats[i], "id");
     c.name = r.string(cats[i], "name");
     if (auto f = cats[i].find("frequency"); f != cats[i].end()) {
       if (!f->is_string() || f->get_ref<const std::string&>().size() != 1 ||
           std::string("rcf").find(f->get_ref<const std::string&>()[0]) == std::string::npos) {
-        r.fail("\"frequency\" must be \"r\", \"c\" or \"f\", got " + show(*f));
+        r.fail("\"frequency\" must be \"r\", \"c\" or \"f\", got " + json_excerpt(*f));
       }
       c.frequency = f->get_ref<const std::string&>()[0];
     }
@@ -135,8 +130,8 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   std::unordered_map<int64_t, bool> image_kept;  // id -> kept
   for (size_t i = 0; i < imgs.size(); ++i) {
     ++rep.images.lines;
-    Rec r{source, "images[" + std::to_string(i) + "]"};
-    if (!imgs[i].is_object()) r.fail("expected an object {id, file_name, width, height, ...}, got " + show(imgs[i]));
+    CocoRecord r{source, "images[" + std::to_string(i) + "]"};
+    if (!imgs[i].is_object()) r.fail("expected an object {id, file_name, width, height, ...}, got " + json_excerpt(imgs[i]));
     DetImage im;
     im.id = r.integer(imgs[i], "id");
     r.where += " (id " + std::to_string(im.id) + ")";
@@ -173,9 +168,9 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   const json& anns = list(root, "annotations", source);
   std::unordered_set<int64_t> ann_ids;
   for (size_t i = 0; i < anns.size(); ++i) {
-    Rec r{source, "annotations[" + std::to_string(i) + "]"};
+    CocoRecord r{source, "annotations[" + std::to_string(i) + "]"};
     const json& a = anns[i];
-    if (!a.is_object()) r.fail("expected an object {id, image_id, category_id, bbox, ...}, got " + show(a));
+    if (!a.is_object()) r.fail("expected an object {id, image_id, category_id, bbox, ...}, got " + json_excerpt(a));
     DetAnnotation an;
     an.id = r.integer(a, "id");
     r.where += " (id " + std::to_string(an.id) + ")";
@@ -188,16 +183,16 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
       r.fail("unknown category_id " + std::to_string(an.category_id) + " (not in \"categories\")");
     }
     const json& b = r.field(a, "bbox");
-    if (!b.is_array() || b.size() != 4) r.fail("\"bbox\" must be [x, y, w, h], got " + show(b));
+    if (!b.is_array() || b.size() != 4) r.fail("\"bbox\" must be [x, y, w, h], got " + json_excerpt(b));
     an.x = r.number(b[0], "bbox x");
     an.y = r.number(b[1], "bbox y");
     an.w = r.number(b[2], "bbox w");
     an.h = r.number(b[3], "bbox h");
-    if (an.w < 0 || an.h < 0) r.fail("\"bbox\" has a negative width or height: " + show(b));
+    if (an.w < 0 || an.h < 0) r.fail("\"bbox\" has a negative width or height: " + json_excerpt(b));
     an.area = an.w * an.h;
     if (auto it = a.find("area"); it != a.end()) {
       an.area = r.number(*it, "\"area\"");
-      if (an.area < 0) r.fail("\"area\" must be >= 0, got " + show(*it));
+      if (an.area < 0) r.fail("\"area\" must be >= 0, got " + json_excerpt(*it));
     }
     if (auto it = a.find("iscrowd"); it != a.end()) {
       if (it->is_boolean()) {
@@ -205,7 +200,7 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
       } else if (it->is_number_integer() && (it->get<int64_t>() == 0 || it->get<int64_t>() == 1)) {
         an.iscrowd = it->get<int64_t>() == 1;
       } else {
-        r.fail("\"iscrowd\" must be 0 or 1, got " + show(*it));
+        r.fail("\"iscrowd\" must be 0 or 1, got " + json_excerpt(*it));
       }
     }
     if (!img->second) {

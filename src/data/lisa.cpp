@@ -8,6 +8,7 @@
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/json_record.h"
 #include "visual_rft/core/utf8.h"
 
 namespace vrft {
@@ -37,23 +38,18 @@ std::string cp1252_to_utf8(const std::string& s) {
   return out;
 }
 
-std::string show(const json& v) {
-  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
-  return s.size() > 60 ? s.substr(0, 57) + "..." : s;
-}
-
 Polygon read_points(const json& pts, const std::string& where) {
   if (!pts.is_array() || pts.empty())
-    throw FileError(where + ": \"points\" must be a non-empty list [[x, y], ...], got " + show(pts));
+    throw FileError(where + ": \"points\" must be a non-empty list [[x, y], ...], got " + json_excerpt(pts));
   Polygon poly;
   for (size_t k = 0; k < pts.size(); ++k) {
     const json& p = pts[k];
     if (!p.is_array() || p.size() != 2 || !p[0].is_number() || !p[1].is_number()) {
-      throw FileError(where + ": points[" + std::to_string(k) + "] must be [x, y], got " + show(p));
+      throw FileError(where + ": points[" + std::to_string(k) + "] must be [x, y], got " + json_excerpt(p));
     }
     std::array<double, 2> xy{p[0].get<double>(), p[1].get<double>()};
     if (!std::isfinite(xy[0]) || !std::isfinite(xy[1])) {
-      throw FileError(where + ": points[" + std::to_string(k) + "] is not finite: " + show(p));
+      throw FileError(where + ": points[" + std::to_string(k) + "] is not finite: " + json_excerpt(p));
     }
     poly.push_back(xy);
   }
@@ -85,7 +81,7 @@ LisaSample parse_lisa_json(const std::string& raw, const std::string& json_path)
       s.texts.push_back((*t)[k].get<std::string>());
     }
   } else {
-    throw FileError(json_path + ": \"text\" must be a string or a list of strings, got " + show(*t));
+    throw FileError(json_path + ": \"text\" must be a string or a list of strings, got " + json_excerpt(*t));
   }
   s.texts.erase(
       std::remove_if(s.texts.begin(), s.texts.end(),
@@ -94,14 +90,14 @@ LisaSample parse_lisa_json(const std::string& raw, const std::string& json_path)
   if (s.texts.empty()) throw FileError(json_path + ": \"text\" holds no instruction");
 
   if (auto it = j.find("is_sentence"); it != j.end()) {
-    if (!it->is_boolean()) throw FileError(json_path + ": \"is_sentence\" must be true or false, got " + show(*it));
+    if (!it->is_boolean()) throw FileError(json_path + ": \"is_sentence\" must be true or false, got " + json_excerpt(*it));
     s.is_sentence = it->get<bool>();
   }
   for (auto [key, dst] : {std::pair<const char*, int64_t*>{"imageWidth", &s.width}, {"imageHeight", &s.height}}) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) continue;
     if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
-      throw FileError(json_path + ": \"" + key + "\" must be a positive integer, got " + show(*it));
+      throw FileError(json_path + ": \"" + key + "\" must be a positive integer, got " + json_excerpt(*it));
     }
     *dst = it->get<int64_t>();
   }
@@ -111,7 +107,7 @@ LisaSample parse_lisa_json(const std::string& raw, const std::string& json_path)
   for (size_t k = 0; k < shapes->size(); ++k) {
     const json& sh = (*shapes)[k];
     const std::string where = json_path + ": shapes[" + std::to_string(k) + "]";
-    if (!sh.is_object()) throw FileError(where + ": expected an object {label, points}, got " + show(sh));
+    if (!sh.is_object()) throw FileError(where + ": expected an object {label, points}, got " + json_excerpt(sh));
     auto label = sh.find("label");
     if (label == sh.end() || !label->is_string()) throw FileError(where + ": missing string field \"label\"");
     const std::string& l = label->get_ref<const std::string&>();

@@ -21,7 +21,7 @@ namespace synth {
 
 // ---- random numbers ------------------------------------------------------------------------
 
-uint64_t splitmix64(uint64_t& state) {
+uint64_t splitmix64_next(uint64_t& state) {
   uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -41,10 +41,10 @@ uint64_t Rng::below(uint64_t n) {
 
 uint64_t stream_key(uint64_t seed, uint64_t a, uint64_t b, uint64_t c) {
   uint64_t s = seed;
-  uint64_t h = splitmix64(s);
+  uint64_t h = splitmix64_next(s);
   for (uint64_t v : {a, b, c}) {
     s = h ^ v;
-    h = splitmix64(s);
+    h = splitmix64_next(s);
   }
   return h;
 }

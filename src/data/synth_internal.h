@@ -12,14 +12,14 @@ namespace vrft::synth {
 
 // ---- random numbers ----------------------------------------------------------------------------
 
-uint64_t splitmix64(uint64_t& state);
+uint64_t splitmix64_next(uint64_t& state);
 
 // SplitMix64 with integer range helpers written out here: std::uniform_int_distribution and
 // friends are implementation-defined, so they would make files differ between libraries.
 class Rng {
  public:
   explicit Rng(uint64_t seed) : state_(seed) {}
-  uint64_t next() { return splitmix64(state_); }
+  uint64_t next() { return splitmix64_next(state_); }
   uint64_t below(uint64_t n);  // uniform in [0, n), n > 0
   int64_t range(int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(below(static_cast<uint64_t>(hi - lo + 1))); }
   // True with probability p: 53 random bits as a double in [0, 1) (exact), compared with p.

@@ -15,6 +15,7 @@
 #include "eval_core.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/json_record.h"
 
 namespace vrft::eval {
 
@@ -145,18 +146,7 @@ json parse_json(const std::string& text, const std::string& source, const std::s
   }
 }
 
-// A short rendering of a JSON value for messages.
-std::string show(const json& v) {
-  std::string s = v.dump();
-  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
-}
-
-// One record being read ("annotations[17]" of a file), for error messages.
-struct Rec {
-  const std::string& source;
-  std::string where;
-  [[noreturn]] void fail(const std::string& what) const { throw FileError(source + ": " + where + ": " + what); }
-};
+using Rec = JsonRecord;
 
 const json& field(const json& obj, const char* key, const Rec& r) {
   auto it = obj.find(key);
@@ -167,28 +157,28 @@ const json& field(const json& obj, const char* key, const Rec& r) {
 // An id: a JSON integer, or a float with an integral value (Python compares 42.0 == 42).
 int64_t as_id(const json& v, const char* key, const Rec& r) {
   if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    r.fail(std::string("\"") + key + "\" " + show(v) + " is out of the int64 range");
+    r.fail(std::string("\"") + key + "\" " + json_excerpt(v, 80) + " is out of the int64 range");
   if (v.is_number_integer()) return v.get<int64_t>();
   if (v.is_number_float()) {
     const double x = v.get<double>();
     if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 9.2e18) return static_cast<int64_t>(x);
   }
-  r.fail(std::string("\"") + key + "\" must be an integer, got " + show(v));
+  r.fail(std::string("\"") + key + "\" must be an integer, got " + json_excerpt(v, 80));
 }
 
 double as_number(const json& v, const char* key, const Rec& r) {
-  if (!v.is_number()) r.fail(std::string("\"") + key + "\" must be a number, got " + show(v));
+  if (!v.is_number()) r.fail(std::string("\"") + key + "\" must be a number, got " + json_excerpt(v, 80));
   const double x = v.get<double>();
-  if (!std::isfinite(x)) r.fail(std::string("\"") + key + "\" must be finite, got " + show(v));
+  if (!std::isfinite(x)) r.fail(std::string("\"") + key + "\" must be finite, got " + json_excerpt(v, 80));
   return x;
 }
 
 // [x, y, w, h]: four finite numbers, w and h >= 0.
 BoxXYWH as_box(const json& v, const Rec& r) {
-  if (!v.is_array() || v.size() != 4) r.fail("\"bbox\" must be [x, y, w, h], got " + show(v));
+  if (!v.is_array() || v.size() != 4) r.fail("\"bbox\" must be [x, y, w, h], got " + json_excerpt(v, 80));
   double x[4];
   for (int i = 0; i < 4; ++i) x[i] = as_number(v[i], "bbox", r);
-  if (x[2] < 0 || x[3] < 0) r.fail("\"bbox\" " + show(v) + " has a negative width or height");
+  if (x[2] < 0 || x[3] < 0) r.fail("\"bbox\" " + json_excerpt(v, 80) + " has a negative width or height");
   return {x[0], x[1], x[2], x[3]};
 }
 
@@ -198,13 +188,13 @@ bool as_flag(const json& obj, const char* key, const Rec& r) {
   if (it == obj.end() || it->is_null()) return false;
   if (it->is_boolean()) return it->get<bool>();
   if (it->is_number() && (it->get<double>() == 0 || it->get<double>() == 1)) return it->get<double>() == 1;
-  r.fail(std::string("\"") + key + "\" must be 0 or 1, got " + show(*it));
+  r.fail(std::string("\"") + key + "\" must be 0 or 1, got " + json_excerpt(*it, 80));
 }
 
 // A sorted, de-duplicated list of ids (LVIS neg_category_ids, not_exhaustive_category_ids).
 std::vector<int64_t> as_id_list(const json& obj, const char* key, const Rec& r) {
   const json& v = field(obj, key, r);
-  if (!v.is_array()) r.fail(std::string("\"") + key + "\" must be a list of ids, got " + show(v));
+  if (!v.is_array()) r.fail(std::string("\"") + key + "\" must be a list of ids, got " + json_excerpt(v, 80));
   std::vector<int64_t> ids;
   ids.reserve(v.size());
   for (const json& e : v) ids.push_back(as_id(e, key, r));
@@ -212,7 +202,7 @@ std::vector<int64_t> as_id_list(const json& obj, const char* key, const Rec& r) 
 }
 
 const json& as_object(const json& v, const Rec& r, const char* expected) {
-  if (!v.is_object()) r.fail(std::string("expected an object ") + expected + ", got " + show(v));
+  if (!v.is_object()) r.fail(std::string("expected an object ") + expected + ", got " + json_excerpt(v, 80));
   return v;
 }
 
@@ -240,7 +230,7 @@ GroundTruth parse_ground_truth(const std::string& text, const std::string& sourc
       if (required) throw FileError(source + ": missing the \"" + key + "\" list");
       return nullptr;
     }
-    if (!it->is_array()) throw FileError(source + ": \"" + key + "\" must be a list, got " + show(*it));
+    if (!it->is_array()) throw FileError(source + ": \"" + key + "\" must be a list, got " + json_excerpt(*it, 80));
     return &*it;
   };
   GroundTruth gt;
@@ -273,7 +263,7 @@ GroundTruth parse_ground_truth(const std::string& text, const std::string& sourc
     if (lvis) {
       const json& f = field(o, "frequency", r);
       if (!f.is_string() || (f != "r" && f != "c" && f != "f"))
-        r.fail("\"frequency\" must be \"r\", \"c\" or \"f\", got " + show(f));
+        r.fail("\"frequency\" must be \"r\", \"c\" or \"f\", got " + json_excerpt(f, 80));
       c.frequency = f.get_ref<const std::string&>()[0];
     }
     gt.categories.push_back(std::move(c));
