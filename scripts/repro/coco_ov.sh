@@ -31,15 +31,7 @@ evaluate() {  # DIR MODEL SIZE
     --set eval.categories=all --set eval.exist_map="$(exist_map coco "$3")"
 }
 
-for size in 2b 7b; do
-  model="$([[ "$size" == 2b ]] && echo "$MODEL_2B" || echo "$MODEL_7B")"
-  [[ -n "$model" ]] || continue
-  evaluate "$OUT/$size/baseline/eval" "$model" "$size"
-  train_base65 "$size" "$model"
-  for method in sft rft; do
-    evaluate "$OUT/$size/$method/eval" "$(checkpoint "$(base65_run "$size" "$method")")" "$size"
-  done
-done
+baseline_sft_rft base65
 
 cells() {  # DIR: mAP over the novel, base and all categories
   if ran "$1"; then

@@ -386,3 +386,29 @@ train_base65() {
   done
 }
 base65_run() { echo "${TRAINED:-$OUT}/$1/$2"; }  # SIZE sft|rft: the run folder
+
+# ---- the three rows of a table per model size ---------------------------------------------------
+
+# baseline_sft_rft own|base65: for 2B and 7B, each given a model, the baseline, then SFT and
+# Visual-RFT, each evaluated by the calling script's `evaluate DIR MODEL SIZE` in
+# OUT/SIZE/{baseline,sft,rft}/eval. own: each method trained with CFG on OUT/data/train.jsonl
+# into OUT/SIZE/METHOD (then evaluated); base65: both trained first on COCO base 65
+# (train_base65, shared by Tables 7 and 8).
+baseline_sft_rft() {
+  local mode="$1" size model method run
+  for size in 2b 7b; do
+    model="$([[ "$size" == 2b ]] && echo "$MODEL_2B" || echo "$MODEL_7B")"
+    [[ -n "$model" ]] || continue
+    evaluate "$OUT/$size/baseline/eval" "$model" "$size"
+    [[ "$mode" == base65 ]] && train_base65 "$size" "$model"
+    for method in sft rft; do
+      if [[ "$mode" == base65 ]]; then
+        run="$(base65_run "$size" "$method")"
+      else
+        run="$OUT/$size/$method"
+        train_run "$run" "$CFG" "$model" "$OUT/data/train.jsonl" "$method"
+      fi
+      evaluate "$OUT/$size/$method/eval" "$(checkpoint "$run")" "$size"
+    done
+  done
+}

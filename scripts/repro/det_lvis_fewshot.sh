@@ -29,15 +29,7 @@ evaluate() {  # DIR MODEL SIZE
 }
 
 fewshot "$OUT/data" --lvis "$LVIS_TRAIN" --images "$LVIS_IMAGES" --categories "$CATS_LVIS_FEWSHOT" --shots 10
-for size in 2b 7b; do
-  model="$([[ "$size" == 2b ]] && echo "$MODEL_2B" || echo "$MODEL_7B")"
-  [[ -n "$model" ]] || continue
-  evaluate "$OUT/$size/baseline/eval" "$model" "$size"
-  for method in sft rft; do
-    train_run "$OUT/$size/$method" "$CFG" "$model" "$OUT/data/train.jsonl" "$method"
-    evaluate "$OUT/$size/$method/eval" "$(checkpoint "$OUT/$size/$method")" "$size"
-  done
-done
+baseline_sft_rft own
 
 C="$CATS_LVIS_FEWSHOT"
 table_begin "Table 4: few-shot detection, LVIS, 6 rare categories (AP)" mAP horse_buggy die kitchen_table omelet papaya stepladder

@@ -26,7 +26,7 @@ for split in val test; do
   stage "LISA $split split as JSONL" "$PY" "$REPRO_DIR/lisa_to_jsonl.py" --dir "$LISA_DIR/$split" --style eval --out "$OUT/data/$split.jsonl"
 done
 
-evaluate() {  # DIR MODEL: mIoU on test and val (DIR/test, DIR/val)
+evaluate() {  # DIR MODEL [SIZE]: mIoU on test and val (DIR/test, DIR/val)
   local split
   for split in test val; do
     eval_run "$1/$split" "$CFG" "$2" "${EVAL_PROTOCOL[@]}" --set eval.max_new_tokens=128 \
@@ -34,15 +34,7 @@ evaluate() {  # DIR MODEL: mIoU on test and val (DIR/test, DIR/val)
   done
 }
 
-for size in 2b 7b; do
-  model="$([[ "$size" == 2b ]] && echo "$MODEL_2B" || echo "$MODEL_7B")"
-  [[ -n "$model" ]] || continue
-  evaluate "$OUT/$size/baseline/eval" "$model"
-  for method in sft rft; do
-    train_run "$OUT/$size/$method" "$CFG" "$model" "$OUT/data/train.jsonl" "$method"
-    evaluate "$OUT/$size/$method/eval" "$(checkpoint "$OUT/$size/$method")"
-  done
-done
+baseline_sft_rft own
 
 cells() {  # DIR: mIoU test, mIoU val, gIoU test (not measured)
   if ran "$1/test"; then printf 'miou:%s\tmiou:%s\t-' "$1/test" "$1/val"; else printf 'skip\tskip\tskip'; fi

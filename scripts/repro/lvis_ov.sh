@@ -28,15 +28,7 @@ evaluate() {  # DIR MODEL SIZE
     --set eval.categories="$CATS_LVIS_RARE" --set eval.exist_map="$(exist_map lvis "$3")"
 }
 
-for size in 2b 7b; do
-  model="$([[ "$size" == 2b ]] && echo "$MODEL_2B" || echo "$MODEL_7B")"
-  [[ -n "$model" ]] || continue
-  evaluate "$OUT/$size/baseline/eval" "$model" "$size"
-  train_base65 "$size" "$model"
-  for method in sft rft; do
-    evaluate "$OUT/$size/$method/eval" "$(checkpoint "$(base65_run "$size" "$method")")" "$size"
-  done
-done
+baseline_sft_rft base65
 
 C="$CATS_LVIS_RARE"
 table_begin "Table 8: open-vocabulary detection, LVIS, 13 rare categories (trained on COCO base 65; AP)" mAP \
