@@ -18,12 +18,8 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// One record being read ("annotations[17]" of a file), for error messages.
-struct CocoRecord {
-  const std::string& source;
-  std::string where;
-  [[noreturn]] void fail(const std::string& what) const { throw FileError(source + ": " + where + ": " + what); }
-
+// One record being read ("annotations[17]" of a file) with the typed reads its fields need.
+struct CocoRecord : JsonRecord {
   const json& field(const json& obj, const char* key) const {
     auto it = obj.find(key);
     if (it == obj.end()) fail(std::string("missing field \"") + key + "\"");
@@ -109,7 +105,7 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   std::unordered_map<int64_t, size_t> cat_index;
   std::unordered_set<std::string> cat_names;
   for (size_t i = 0; i < cats.size(); ++i) {
-    CocoRecord r{source, "categories[" + std::to_string(i) + "]"};
+    CocoRecord r{{source, "categories[" + std::to_string(i) + "]"}};
     if (!cats[i].is_object()) r.fail("expected an object {id, name, ...}, got " + json_excerpt(cats[i]));
     DetCategory c;
     c.id = r.integer(cats[i], "id");
@@ -130,7 +126,7 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   std::unordered_map<int64_t, bool> image_kept;  // id -> kept
   for (size_t i = 0; i < imgs.size(); ++i) {
     ++rep.images.lines;
-    CocoRecord r{source, "images[" + std::to_string(i) + "]"};
+    CocoRecord r{{source, "images[" + std::to_string(i) + "]"}};
     if (!imgs[i].is_object()) r.fail("expected an object {id, file_name, width, height, ...}, got " + json_excerpt(imgs[i]));
     DetImage im;
     im.id = r.integer(imgs[i], "id");
@@ -168,7 +164,7 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   const json& anns = list(root, "annotations", source);
   std::unordered_set<int64_t> ann_ids;
   for (size_t i = 0; i < anns.size(); ++i) {
-    CocoRecord r{source, "annotations[" + std::to_string(i) + "]"};
+    CocoRecord r{{source, "annotations[" + std::to_string(i) + "]"}};
     const json& a = anns[i];
     if (!a.is_object()) r.fail("expected an object {id, image_id, category_id, bbox, ...}, got " + json_excerpt(a));
     DetAnnotation an;
