@@ -91,7 +91,7 @@ void write_png(const std::string& path, const cv::Mat& img) {
   write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
 }
 
-std::string pct1(double v) { return std::isfinite(v) ? fmt::format("{:.1f}", 100.0 * v) : "n/a"; }
+std::string pct_1dp(double v) { return std::isfinite(v) ? fmt::format("{:.1f}", 100.0 * v) : "n/a"; }
 
 class Stages {
  public:
@@ -174,7 +174,7 @@ DemoResult run_demo(const DemoOptions& opt) {
       eo.output_dir = tdir + "/eval_" + method;
       eval::EvalOutcome out = eval::run_evaluation(rc, eo);
       results[tn][method] = out.metrics;
-      log_info("demo: {} {} {} = {}%", tn, method, headline_label(task), pct1(out.metrics.value(headline_key(task), NAN)));
+      log_info("demo: {} {} {} = {}%", tn, method, headline_label(task), pct_1dp(out.metrics.value(headline_key(task), NAN)));
     };
 
     stages.begin(fmt::format("{}: evaluate the base model on {} novel-category questions", tn, sc.eval_rows));
@@ -220,7 +220,7 @@ DemoResult run_demo(const DemoOptions& opt) {
   for (size_t m = 0; m < 3; ++m) {
     table += fmt::format("| {} |", kMethodNames[m]);
     for (Task t : opt.tasks) {
-      table += fmt::format(" {} |", pct1(results[task_name(t)][kMethods[m]].value(headline_key(t), NAN)));
+      table += fmt::format(" {} |", pct_1dp(results[task_name(t)][kMethods[m]].value(headline_key(t), NAN)));
       out.results["table"][task_name(t)][kMethods[m]] = results[task_name(t)][kMethods[m]].value(headline_key(t), NAN);
     }
     table += "\n";

@@ -67,7 +67,7 @@ std::string answers_row(StatusCount& s) {
 
 }  // namespace
 
-std::string pct2(double v) { return v < 0 ? "–" : fmt::format("{:.2f}", 100 * v); }
+std::string pct_2dp(double v) { return v < 0 ? "–" : fmt::format("{:.2f}", 100 * v); }
 
 // ---- classification ------------------------------------------------------------------------------
 
@@ -98,8 +98,8 @@ Scored score_cls(const std::vector<EvalItem>& items, const std::vector<Answer>& 
                    {"correct_exact", c.correct_exact},
                    {"accuracy_reference", static_cast<double>(c.correct_reference) / n},
                    {"accuracy_exact", static_cast<double>(c.correct_exact) / n}});
-    table += fmt::format("| {} | {} | {} | {} |\n", c.label, c.n, pct2(static_cast<double>(c.correct_reference) / n),
-                         pct2(static_cast<double>(c.correct_exact) / n));
+    table += fmt::format("| {} | {} | {} | {} |\n", c.label, c.n, pct_2dp(static_cast<double>(c.correct_reference) / n),
+                         pct_2dp(static_cast<double>(c.correct_exact) / n));
   }
   out.metrics = {{"accuracy_reference", m.accuracy_reference},
                  {"accuracy_exact", m.accuracy_exact},
@@ -111,7 +111,7 @@ Scored score_cls(const std::vector<EvalItem>& items, const std::vector<Answer>& 
       fmt::format(
           "| metric | value |\n|---|---:|\n| accuracy, reference rule (%) | {} |\n| accuracy, exact match (%) | {} |\n"
           "| answers without <answer> | {} |\n\n",
-          pct2(m.accuracy_reference), pct2(m.accuracy_exact), m.no_answer) +
+          pct_2dp(m.accuracy_reference), pct_2dp(m.accuracy_exact), m.no_answer) +
       table;
   return out;
 }
@@ -155,7 +155,7 @@ Scored score_det(const std::vector<EvalItem>& items, const std::vector<Answer>& 
                    {"ap50", c.ap50},
                    {"ap75", c.ap75}});
     table += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", c.name, c.images, c.true_boxes, c.predicted_boxes,
-                         pct2(c.ap), pct2(c.ap50), pct2(c.ap75));
+                         pct_2dp(c.ap), pct_2dp(c.ap50), pct_2dp(c.ap75));
   }
   out.metrics = {{"map", m.coco.stats[0]},
                  {"ap50", m.coco.stats[1]},
@@ -170,7 +170,7 @@ Scored score_det(const std::vector<EvalItem>& items, const std::vector<Answer>& 
   out.summary =
       fmt::format("| metric | value |\n|---|---:|\n| mAP (AP .5:.95, %) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
                   "| mean of per-category AP (%) | {} |\n",
-                  pct2(m.coco.stats[0]), pct2(m.coco.stats[1]), pct2(m.coco.stats[2]), pct2(m.mean_category_ap)) +
+                  pct_2dp(m.coco.stats[0]), pct_2dp(m.coco.stats[1]), pct_2dp(m.coco.stats[2]), pct_2dp(m.mean_category_ap)) +
       answers_row(status) + fmt::format("| true / predicted boxes | {} / {} |\n\n", n_true, n_pred) + table +
       "\nCOCOeval summary:\n\n```\n" + coco_summary_text(m.coco) + "```\n";
   return out;
@@ -312,11 +312,11 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
     if (lvis) {
       j["frequency"] = c.cat->frequency ? std::string(1, c.cat->frequency) : std::string();
       j["ap_all_areas"] = c.ap_all_areas;
-      row += fmt::format(" {} | {} |\n", pct2(c.ap_all_areas), pct2(c.ap));
+      row += fmt::format(" {} | {} |\n", pct_2dp(c.ap_all_areas), pct_2dp(c.ap));
     } else {
       j["ap50"] = c.ap50;
       j["ap75"] = c.ap75;
-      row += fmt::format(" {} | {} | {} |\n", pct2(c.ap), pct2(c.ap50), pct2(c.ap75));
+      row += fmt::format(" {} | {} | {} |\n", pct_2dp(c.ap), pct_2dp(c.ap50), pct_2dp(c.ap75));
     }
     per_json.push_back(std::move(j));
     table += row;
@@ -349,8 +349,8 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
                   "| questions (image, category) | {} |\n",
                   nan ? std::string("– (a category without truth: NaN in the notebook)")
                       : fmt::format("{:.2f}", notebook_sum / n_sel),
-                  tool, pct2(ap_sel), pct2(ap50_sel), pct2(ap75_sel), tool, n_all,
-                  pct2(stats_all["AP"].get<double>()), set.items.size()) +
+                  tool, pct_2dp(ap_sel), pct_2dp(ap50_sel), pct_2dp(ap75_sel), tool, n_all,
+                  pct_2dp(stats_all["AP"].get<double>()), set.items.size()) +
       answers_row(status) + fmt::format("| true / predicted boxes | {} / {} |\n\n", n_true, n_pred) + table + "\n" +
       tool + " summary, selected categories:\n\n```\n" + summary_text + "```\n";
   out.results = std::move(results_json);
@@ -385,7 +385,7 @@ Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer
   out.summary = fmt::format(
       "| metric | reference rule | strict |\n|---|---:|---:|\n| mIoU (%) | {} | {} |\n| IoU >= 0.5 (%) | {} | {} |\n"
       "| answers without a box | {} | {} |\n",
-      pct2(m.miou_reference), pct2(m.miou_strict), pct2(m.acc50_reference), pct2(m.acc50_strict), m.no_box_reference,
+      pct_2dp(m.miou_reference), pct_2dp(m.miou_strict), pct_2dp(m.acc50_reference), pct_2dp(m.acc50_strict), m.no_box_reference,
       m.no_box_strict);
   return out;
 }
