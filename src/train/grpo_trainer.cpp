@@ -171,27 +171,36 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   for (int64_t step = start; step < total; ++step) {
     const auto t_step = Clock::now();
     // ---- prompts: this rank's consecutive share of the step's P ----
+    // Each prompt is keyed by its position in the run (step * P + its place in the step), not
+    // by its row: a row drawn twice in one step (fewer rows than P, an epoch boundary) gets
+    // two independent groups, as in TRL. The key does not depend on the number of ranks.
     std::vector<const Sample*> batch;
     std::vector<PromptInput> inputs;
+    std::vector<uint64_t> keys;
     for (int64_t i = 0; i < P_rank; ++i) {
-      const Sample& s = samples[static_cast<size_t>(order.at(step * P + dp.rank() * P_rank + i))];
+      const int64_t position = step * P + dp.rank() * P_rank + i;
+      const Sample& s = samples[static_cast<size_t>(order.at(position))];
       inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
       batch.push_back(&s);
+      keys.push_back(static_cast<uint64_t>(position));
     }
     EncodedPrompt prompts = enc.encode(inputs);
     {  // too long: skipped and counted, never truncated through the image tokens
       std::vector<PromptInput> keep_in;
       std::vector<const Sample*> keep;
+      std::vector<uint64_t> keep_keys;
       for (size_t i = 0; i < batch.size(); ++i) {
         if (prompts.lengths[i] <= cfg.data.max_prompt_length) {
           keep_in.push_back(inputs[i]);
           keep.push_back(batch[i]);
+          keep_keys.push_back(keys[i]);
         }
       }
       if (keep.size() != batch.size()) {
         log_warn("step {}: {} prompt(s) longer than data.max_prompt_length = {} skipped", step + 1,
                  batch.size() - keep.size(), cfg.data.max_prompt_length);
         batch = keep;
+        keys = keep_keys;
         if (!keep.empty()) prompts = enc.encode(keep_in);
       }
     }
@@ -209,7 +218,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     g.sampling = {cfg.rollout.temperature == 0, temperature, cfg.rollout.top_k, cfg.rollout.top_p, cfg.rollout.min_p,
                   cfg.rollout.repetition_penalty};
     g.seed = sample_stream(seed, 0x7011, static_cast<uint64_t>(step));
-    for (const Sample* s : batch) g.prompt_keys.push_back(static_cast<uint64_t>(s->index));
+    g.prompt_keys = keys;
     g.pad_token_id = enc.tokens().pad;
     g.decode = cfg.rollout.decode;
     policy->eval();

@@ -79,29 +79,48 @@ std::vector<nlohmann::json> metrics_without_time(const std::string& path) {
 TEST(Trainer, LearnableRewardRises) {
   REQUIRE_FIXTURES();
   std::string dir = setup("train-rise");
-  Config cfg = parse_config(config_yaml(dir, 16, 2e-3, /*G=*/8, /*beta=*/0.0), "test");
+  Config cfg = parse_config(config_yaml(dir, 24, 2e-3, /*G=*/8, /*beta=*/0.0), "test");
   CustomReward r = even_first_token();
   TrainResult res = train_grpo(cfg, "", &r);
-  EXPECT_EQ(res.final_step, 16);
+  EXPECT_EQ(res.final_step, 24);
   auto m = metrics_without_time(dir + "/run/metrics.jsonl");
-  ASSERT_EQ(m.size(), 16u);
+  ASSERT_EQ(m.size(), 24u);
   double first = 0, last = 0;
   for (int i = 0; i < 4; ++i) first += m[static_cast<size_t>(i)]["reward"]["mean"].get<double>() / 4;
-  for (int i = 12; i < 16; ++i) last += m[static_cast<size_t>(i)]["reward"]["mean"].get<double>() / 4;
+  for (int i = 20; i < 24; ++i) last += m[static_cast<size_t>(i)]["reward"]["mean"].get<double>() / 4;
   std::printf("reward: first 4 steps %.3f, last 4 steps %.3f\n", first, last);
-  EXPECT_GT(last, first + 0.15);  // measured: 0.56 -> 0.80
+  EXPECT_GT(last, first + 0.15);  // measured: 0.66 -> 0.94
   EXPECT_TRUE(m.back()["kl"].is_null());  // beta 0: no reference model
   EXPECT_TRUE(m.back().contains("clip_ratio"));
   EXPECT_TRUE(fs::exists(dir + "/run/rollouts/step_000002.jsonl"));
   EXPECT_TRUE(fs::exists(dir + "/run/config.resolved.yaml"));
-  // keep_last 2: checkpoints 15 and 16 remain; latest names 16; an HF model folder.
-  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000012"));
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000015/model.safetensors"));
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000016/tokenizer.json"));
-  EXPECT_EQ(read_file(dir + "/run/latest"), "checkpoint-000016\n");
+  // keep_last 2: checkpoints 21 and 24 remain; latest names 24; an HF model folder.
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000018"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000021/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000024/tokenizer.json"));
+  EXPECT_EQ(read_file(dir + "/run/latest"), "checkpoint-000024\n");
   // The curves of the run, drawn by scripts/plot_metrics.py.
   test::python("plot_metrics.py' '" + dir + "/run'");
   EXPECT_GT(fs::file_size(dir + "/run/curves.png"), 10000u);
+}
+
+TEST(Trainer, OneRowTwiceInAStepGetsTwoIndependentGroups) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-twice");
+  // One row and two prompts per step: the step holds the row twice. Each occurrence is keyed
+  // by its position in the run, so the two groups are sampled independently (as in TRL).
+  const std::string one = read_file(dir + "/train.jsonl").substr(0, read_file(dir + "/train.jsonl").find('\n') + 1);
+  write_file_atomic(dir + "/train.jsonl", one);
+  Config cfg = parse_config(config_yaml(dir, 1, 1e-3, /*G=*/4), "test");
+  std::vector<std::string> texts;
+  CustomReward r{{"record"}, [&](const std::string& text, const std::vector<int64_t>&, const Sample&) {
+                   texts.push_back(text);
+                   return CompletionRewards{{0.0}, 0.0};
+                 }};
+  train_grpo(cfg, "", &r);
+  ASSERT_EQ(texts.size(), 8u);
+  const std::vector<std::string> first(texts.begin(), texts.begin() + 4), second(texts.begin() + 4, texts.end());
+  EXPECT_NE(first, second) << "the two groups of the same row are copies";
 }
 
 TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
