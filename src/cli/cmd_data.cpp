@@ -111,6 +111,7 @@ struct SynthArgs {
   std::string out;
   std::string tasks = "cls,det,ground";
   std::string prompt_style = "train";
+  std::string eval_categories = "novel";
   int threads = 0;
 };
 
@@ -123,12 +124,13 @@ void run_synth(SynthArgs& a) {
     if (std::find(a.cfg.tasks.begin(), a.cfg.tasks.end(), task) == a.cfg.tasks.end()) a.cfg.tasks.push_back(task);
   }
   a.cfg.prompt_style = parse_prompt_style(a.prompt_style);
+  a.cfg.eval_base = a.eval_categories == "base";
   const auto t0 = std::chrono::steady_clock::now();
   const nlohmann::ordered_json s = write_synth_dataset(a.cfg, a.out, a.threads);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const SynthWorld w = make_synth_world(a.cfg);
-  std::printf("synthetic world, seed %llu: %zu categories (%zu base, %zu novel), %lldx%lld images\n",
-              static_cast<unsigned long long>(a.cfg.seed), w.categories.size(), w.base.size(), w.novel.size(),
+  std::printf("synthetic world, seed %llu, image seed %llu: %zu categories (%zu base, %zu novel), %lldx%lld images\n",
+              static_cast<unsigned long long>(a.cfg.seed), static_cast<unsigned long long>(synth_image_seed(a.cfg)), w.categories.size(), w.base.size(), w.novel.size(),
               static_cast<long long>(a.cfg.image_size), static_cast<long long>(a.cfg.image_size));
   std::string novel;
   for (int id : w.novel) novel += (novel.empty() ? "" : ", ") + w.categories[static_cast<size_t>(id)].name;
@@ -146,6 +148,12 @@ void run_synth(SynthArgs& a) {
       }
       std::printf("\n");
     }
+  }
+  if (s.contains("dense")) {
+    const int64_t rows = s["dense"]["base_train"]["rows"].get<int64_t>();
+    images += rows;
+    std::printf("%-7s %-14s %6lld  %lld boxes\n", "dense", "base_train", static_cast<long long>(rows),
+                static_cast<long long>(s["dense"]["base_train"]["boxes"].get<int64_t>()));
   }
   std::printf("wrote %lld images in %.1f s to %s (categories.json, summary.json, <task>/<split>.jsonl)\n",
               static_cast<long long>(images), secs, a.out.c_str());
@@ -186,15 +194,22 @@ void add_data_command(CLI::App& app) {
   auto* sy = cmd->add_subcommand("synth", "The synthetic few-shot world of the CPU demo: three tasks, base and novel categories");
   sy->add_option("--out", synth.out, "Output folder: categories.json, summary.json, <task>/{base_train,fewshot_train,eval}.jsonl + images/")
       ->required();
-  sy->add_option("--seed", synth.cfg.seed, "Seed of the categories, their split and every image")->capture_default_str();
+  sy->add_option("--seed", synth.cfg.seed, "Seed of the world: its categories and their base/novel split")->capture_default_str();
+  sy->add_option("--image-seed", synth.cfg.image_seed,
+                 "Seed of every image and row (default: --seed); another value draws fresh images of the same world")
+      ->check(CLI::NonNegativeNumber);
   sy->add_option("--train-per-category", synth.cfg.shots, "fewshot_train rows per novel category (K)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sy->add_option("--base-per-category", synth.cfg.base_per_category, "base_train rows per base category")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  sy->add_option("--eval", synth.cfg.eval_rows, "eval rows per task (cycling over the novel categories)")
+  sy->add_option("--eval", synth.cfg.eval_rows, "eval rows per task (cycling over the --eval-categories)")
       ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sy->add_option("--eval-categories", synth.eval_categories,
+                 "Categories of the eval rows: novel (the demo's few-shot test) or base (what a base model knows)")
+      ->check(CLI::IsMember({"novel", "base"}))
       ->capture_default_str();
   sy->add_option("--image-size", synth.cfg.image_size, "Square image side in pixels")
       ->check(CLI::Range(int64_t{56}, int64_t{4096}))
@@ -214,6 +229,9 @@ void add_data_command(CLI::App& app) {
       ->capture_default_str();
   sy->add_flag("--think-base", synth.cfg.think_base,
               "base_train solutions start with a short <think> reasoning (data for SFT-training a base model)");
+  sy->add_flag("--dense-base", synth.cfg.dense_base,
+              "Also write dense base_train rows that locate and name every object of an image (OUT/dense/, "
+              "pre-training data)");
   sy->add_option("--threads", synth.threads, "Workers drawing images (0: one per core); the files do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -26,21 +27,29 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The dense rows' stream key, beside the tasks' (Task + 1 = 1..3).
+constexpr uint64_t kDenseStream = 0x64656e7365;  // "dense"
+
 // The category a row is about: base_train and fewshot_train run through their categories
-// in blocks of base_per_category / shots rows; eval cycles over the novel ones.
+// in blocks of base_per_category / shots rows; eval cycles over the novel ones (the base ones
+// with eval_base).
 int row_category(const SynthWorld& w, const SynthConfig& cfg, SynthSplit split, int64_t i) {
   switch (split) {
     case SynthSplit::base_train: return w.base[static_cast<size_t>(i / cfg.base_per_category)];
     case SynthSplit::fewshot_train: return w.novel[static_cast<size_t>(i / cfg.shots)];
-    case SynthSplit::eval: return w.novel[static_cast<size_t>(i) % w.novel.size()];
+    case SynthSplit::eval: {
+      const std::vector<int>& cats = cfg.eval_base ? w.base : w.novel;
+      return cats[static_cast<size_t>(i) % cats.size()];
+    }
   }
   return -1;
 }
 
 // Objects of other categories may be drawn from this pool: base_train shows base categories
-// only (novel ones stay unseen, as in open-vocabulary training); the other splits show all.
-std::vector<int> distractor_pool(const SynthWorld& w, SynthSplit split) {
-  if (split == SynthSplit::base_train) return w.base;
+// only (novel ones stay unseen, as in open-vocabulary training), and so does a base-category
+// eval (it checks the base model on the world it knows); the other splits show all.
+std::vector<int> distractor_pool(const SynthWorld& w, const SynthConfig& cfg, SynthSplit split) {
+  if (split == SynthSplit::base_train || (split == SynthSplit::eval && cfg.eval_base)) return w.base;
   std::vector<int> all(w.categories.size());
   for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int>(i);
   return all;
@@ -162,7 +171,7 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
 
 void fill_grounding(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, SynthSplit split, int64_t index,
                     Rng& rng) {
-  const std::vector<int> pool = distractor_pool(w, split);
+  const std::vector<int> pool = distractor_pool(w, cfg, split);
   const int preferred = static_cast<int>(index % kNumRules);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     // (category, is the target), shuffled so the target's drawing order varies.
@@ -209,7 +218,7 @@ void fill_detection(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, 
   // Distractors: half of them near misses, one word away from the named category, which is
   // what makes the categories fine-grained.
   std::vector<int> others, near;
-  for (int c : distractor_pool(w, split)) {
+  for (int c : distractor_pool(w, cfg, split)) {
     if (c == row.category) continue;
     others.push_back(c);
     if (shared_attributes(named, w.categories[static_cast<size_t>(c)]) == 2) near.push_back(c);
@@ -256,12 +265,16 @@ int64_t synth_split_rows(const SynthWorld& w, const SynthConfig& cfg, SynthSplit
   return 0;
 }
 
+uint64_t synth_image_seed(const SynthConfig& cfg) {
+  return cfg.image_seed < 0 ? cfg.seed : static_cast<uint64_t>(cfg.image_seed);
+}
+
 SynthRow make_synth_row(const SynthWorld& w, const SynthConfig& cfg, Task task, SynthSplit split, int64_t index) {
   if (index < 0 || index >= synth_split_rows(w, cfg, split)) {
     throw Error("synth: row " + std::to_string(index) + " is outside " + synth_split_name(split));
   }
   check_image_size(cfg);
-  Rng rng(stream_key(cfg.seed, static_cast<uint64_t>(task) + 1, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
+  Rng rng(stream_key(synth_image_seed(cfg), static_cast<uint64_t>(task) + 1, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
   SynthRow row;
   row.category = row_category(w, cfg, split, index);
   char name[64];
@@ -282,6 +295,54 @@ SynthRow make_synth_row(const SynthWorld& w, const SynthConfig& cfg, Task task, 
   if (cfg.think_base && split == SynthSplit::base_train) {
     row.sample.solution = "<think>" + synth_reasoning(w, task, row) + "</think> " + row.sample.solution;
   }
+  return row;
+}
+
+std::string synth_dense_prompt() {
+  // In the words of the detection prompt (task_prompts.cpp), for every object with its name.
+  return "Locate every object in the image and name its category. Output the thinking process in <think> </think> "
+         "and final answer in <answer> </answer> tags.The output answer format should be as follows: <think> ... "
+         "</think> <answer>[{'Position': [x1, y1, x2, y2], 'Category': 'category name'}, ...]</answer> Please strictly "
+         "follow the format.";
+}
+
+SynthRow make_synth_dense_row(const SynthWorld& w, const SynthConfig& cfg, int64_t index) {
+  if (index < 0 || index >= synth_split_rows(w, cfg, SynthSplit::base_train)) {
+    throw Error("synth: dense row " + std::to_string(index) + " is outside base_train");
+  }
+  check_image_size(cfg);
+  // Task ids 0..2 key the three tasks' streams; the dense rows have their own.
+  Rng rng(stream_key(synth_image_seed(cfg), kDenseStream, static_cast<uint64_t>(SynthSplit::base_train) + 1,
+                     static_cast<uint64_t>(index)));
+  SynthRow row;
+  row.category = row_category(w, cfg, SynthSplit::base_train, index);
+  char name[64];
+  std::snprintf(name, sizeof name, "images/base_train_%05lld.png", static_cast<long long>(index));
+  row.sample.index = index;
+  row.sample.image = name;
+  SceneSpec spec = multi_spec(cfg.image_size);
+  spec.categories = {row.category};
+  // 1-5 objects: scenes of one object teach where a thing is without having to pick it out.
+  for (int64_t k = rng.range(0, 4); k > 0; --k) spec.categories.push_back(rng.pick(w.base));
+  rng.shuffle(spec.categories);
+  row.scene = draw_scene(w, spec, static_cast<int>(cfg.image_size), rng);
+  // Reading order, as detection answers are written.
+  std::vector<std::pair<std::array<int64_t, 4>, int>> objs;
+  for (size_t i = 0; i < row.scene.objects.size(); ++i) {
+    objs.push_back({box1000(row.scene.objects[i], cfg.image_size), row.scene.objects[i].category});
+    row.matches.push_back(static_cast<int>(i));
+  }
+  std::sort(objs.begin(), objs.end(), [](const auto& a, const auto& b) {
+    return std::tie(a.first[1], a.first[0]) < std::tie(b.first[1], b.first[0]);
+  });
+  std::string answer;
+  for (const auto& [b, c] : objs) {
+    answer += answer.empty() ? "[" : ", ";
+    answer += "{'Position': [" + std::to_string(b[0]) + ", " + std::to_string(b[1]) + ", " + std::to_string(b[2]) + ", " +
+              std::to_string(b[3]) + "], 'Category': '" + w.categories[static_cast<size_t>(c)].name + "'}";
+  }
+  row.sample.problem = synth_dense_prompt();
+  row.sample.solution = "<think>I see " + std::to_string(objs.size()) + " objects.</think> <answer>" + answer + "]</answer>";
   return row;
 }
 
@@ -350,7 +411,8 @@ struct RowRecord {
 // (each has its own random stream), so `threads` workers take them in any order and the
 // files are the same for every thread count.
 nlohmann::ordered_json write_split(const SynthWorld& w, const SynthConfig& cfg, Task task, SynthSplit split,
-                                   const std::string& dir, int threads, std::vector<Sample>* rows_out) {
+                                   const std::string& dir, int threads, std::vector<Sample>* rows_out,
+                                   const std::function<SynthRow(int64_t)>& make_row) {
   const int64_t n = synth_split_rows(w, cfg, split);
   std::vector<RowRecord> records(static_cast<size_t>(n));
   // PNG, lossless, so that colours and boxes stay exact; run-length coding is faster than
@@ -365,7 +427,7 @@ nlohmann::ordered_json write_split(const SynthWorld& w, const SynthConfig& cfg, 
       const int64_t i = next++;
       if (i >= n) break;
       try {
-        SynthRow row = make_synth_row(w, cfg, task, split, i);
+        SynthRow row = make_row(i);
         const std::string path = dir + "/" + row.sample.image;
         if (!cv::imwrite(path, row.scene.image, png)) throw FileError("synth: cannot write image '" + path + "'");
         records[static_cast<size_t>(i)] = {std::move(row.sample), row.category,
@@ -428,6 +490,7 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
 
   nlohmann::ordered_json summary = {{"generator", "visual-rft data synth"},
                                     {"seed", cfg.seed},
+                                    {"image_seed", synth_image_seed(cfg)},
                                     {"image_size", cfg.image_size},
                                     {"categories", cfg.num_categories},
                                     {"base_categories", w.base.size()},
@@ -435,9 +498,11 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
                                     {"base_per_category", cfg.base_per_category},
                                     {"shots", cfg.shots},
                                     {"eval_rows", cfg.eval_rows},
+                                    {"eval_categories", cfg.eval_base ? "base" : "novel"},
                                     {"negative_rate", cfg.negative_rate},
                                     {"prompt_style", cfg.prompt_style == PromptStyle::train ? "train" : "eval"},
-                                    {"think_base", cfg.think_base}};
+                                    {"think_base", cfg.think_base},
+                                    {"dense_base", cfg.dense_base}};
   nlohmann::ordered_json tasks;
   std::vector<std::vector<Sample>> base_rows;  // per task, for the mixed base_train.jsonl
   for (Task task : cfg.tasks) {
@@ -448,12 +513,25 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
     nlohmann::ordered_json t;
     for (SynthSplit split : {SynthSplit::base_train, SynthSplit::fewshot_train, SynthSplit::eval}) {
       std::vector<Sample>* keep = split == SynthSplit::base_train ? &base_rows.emplace_back() : nullptr;
-      t[synth_split_name(split)] = write_split(w, cfg, task, split, dir, threads, keep);
+      t[synth_split_name(split)] = write_split(w, cfg, task, split, dir, threads, keep,
+                                               [&](int64_t i) { return make_synth_row(w, cfg, task, split, i); });
       if (keep) {
         for (Sample& r : *keep) r.image = std::string(task_name(task)) + "/" + r.image;
       }
     }
     tasks[task_name(task)] = t;
+  }
+  // Dense grounding rows: pre-training data only, in base_train.jsonl beside the tasks' rows.
+  remove_tree(out_dir + "/dense");
+  if (cfg.dense_base) {
+    const std::string dir = out_dir + "/dense";
+    fs::create_directories(dir + "/images", ec);
+    if (ec) throw FileError("synth: cannot create '" + dir + "/images': " + ec.message());
+    std::vector<Sample>& keep = base_rows.emplace_back();
+    // Summarised as detection rows are: rows, boxes, per category.
+    summary["dense"] = {{"base_train", write_split(w, cfg, Task::det, SynthSplit::base_train, dir, threads, &keep,
+                                                   [&](int64_t i) { return make_synth_dense_row(w, cfg, i); })}};
+    for (Sample& r : keep) r.image = "dense/" + r.image;
   }
   // OUT/base_train.jsonl: the base rows of every task interleaved (row i of each task in
   // turn), image paths relative to OUT: one file to pre-train a model on all tasks at once.

@@ -14,10 +14,12 @@
 #include <opencv2/imgproc.hpp>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "data/data_test_util.h"
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/data/fewshot.h"  // box_to_unit1000
 #include "visual_rft/data/synth.h"
 #include "visual_rft/data/visual_rft_jsonl.h"
 #include "visual_rft/reward/rewards.h"
@@ -125,6 +127,50 @@ TEST(SynthFiles, SameSeedSameBytesOtherSeedOtherBytes) {
   write_synth_dataset(smaller, root + "/a");
   EXPECT_FALSE(fs::exists(root + "/a/cls/images/eval_00009.png"));
   EXPECT_TRUE(fs::exists(root + "/a/cls/images/eval_00003.png"));
+}
+
+TEST(SynthFiles, ImageSeedDrawsFreshImagesOfTheSameWorld) {
+  const std::string root = scratch_dir("synth-image-seed");
+  SynthConfig same = small_config(7), fresh = small_config(7);
+  same.image_seed = 7;  // the default draws from the world's seed
+  fresh.image_seed = 1234;
+  write_synth_dataset(small_config(7), root + "/a");
+  write_synth_dataset(same, root + "/b");
+  write_synth_dataset(fresh, root + "/c");
+  const auto a = hash_tree(root + "/a"), b = hash_tree(root + "/b"), c = hash_tree(root + "/c");
+  EXPECT_EQ(a, b) << "--image-seed equal to --seed changes nothing";
+  EXPECT_EQ(a.at("categories.json"), c.at("categories.json")) << "the world (categories and split) stays";
+  size_t differ = 0;
+  for (const auto& [path, h] : a) differ += c.at(path) != h;
+  EXPECT_GT(differ, a.size() * 9 / 10) << "every image and row is drawn anew";
+  const auto summary = nlohmann::json::parse(read_file(root + "/c/summary.json"));
+  EXPECT_EQ(summary["seed"], 7);
+  EXPECT_EQ(summary["image_seed"], 1234);
+  EXPECT_EQ(summary["eval_categories"], "novel");
+}
+
+TEST(SynthFiles, EvalOfBaseCategoriesShowsOnlyBaseCategories) {
+  const std::string root = scratch_dir("synth-eval-base");
+  SynthConfig cfg = small_config();
+  cfg.eval_base = true;
+  cfg.eval_rows = 16;
+  cfg.image_seed = 99;
+  const nlohmann::ordered_json summary = write_synth_dataset(cfg, root);
+  EXPECT_EQ(summary["eval_categories"], "base");
+  const SynthWorld w = make_synth_world(cfg);
+  std::set<int> asked;
+  for (Task task : kTasks) {
+    for (int64_t i = 0; i < cfg.eval_rows; ++i) {
+      const SynthRow row = make_synth_row(w, cfg, task, SynthSplit::eval, i);
+      EXPECT_EQ(row.category, w.base[static_cast<size_t>(i) % w.base.size()]) << task_name(task) << " row " << i;
+      asked.insert(row.category);
+      for (const SynthObject& o : row.scene.objects) {
+        EXPECT_FALSE(w.categories[static_cast<size_t>(o.category)].novel)
+            << task_name(task) << " row " << i << ": a novel object among the base categories' images";
+      }
+    }
+  }
+  EXPECT_EQ(asked.size(), w.base.size()) << "16 rows per task cycle over all 8 base categories";
 }
 
 TEST(SynthFiles, CountsPerSplitAndCategory) {
@@ -453,4 +499,68 @@ TEST(SynthFiles, MixedBaseTrainInterleavesEveryTask) {
       EXPECT_EQ(s.solution, own[static_cast<size_t>(i)].solution);
     }
   }
+}
+
+TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
+  SynthConfig cfg = small_config();
+  cfg.dense_base = true;
+  cfg.think_base = true;
+  const std::string out = scratch_dir("synth-dense");
+  const nlohmann::ordered_json summary = write_synth_dataset(cfg, out, 2);
+  const SynthWorld w = make_synth_world(cfg);
+  const int64_t per_task = synth_split_rows(w, cfg, SynthSplit::base_train);
+  const auto dense = load_visual_rft_jsonl(out + "/dense/base_train.jsonl", "", false);
+  ASSERT_EQ(static_cast<int64_t>(dense.size()), per_task);
+  EXPECT_EQ(summary["dense"]["base_train"]["rows"], per_task);
+  // The mixed file holds the dense rows as a fourth stream: row i of cls, det, ground, dense.
+  const auto mixed = load_visual_rft_jsonl(out + "/base_train.jsonl", "", false);
+  ASSERT_EQ(static_cast<int64_t>(mixed.size()), 4 * per_task);
+  std::map<std::string, int> id_of;
+  for (const auto& c : w.categories) id_of[c.name] = c.id;
+  const std::regex item(R"(\{'Position': \[(\d+), (\d+), (\d+), (\d+)\], 'Category': '([a-z ]+)'\})");
+  int64_t boxes = 0;
+  for (int64_t i = 0; i < per_task; ++i) {
+    const Sample& s = dense[static_cast<size_t>(i)];
+    EXPECT_EQ(mixed[static_cast<size_t>(4 * i + 3)].solution, s.solution);
+    EXPECT_EQ(s.problem, synth_dense_prompt());
+    const SynthRow row = make_synth_dense_row(w, cfg, i);
+    EXPECT_EQ(row.sample.solution, s.solution) << "the row is a function of its index";
+    ASSERT_GE(row.scene.objects.size(), 1u);
+    ASSERT_LE(row.scene.objects.size(), 5u);
+    EXPECT_NE(s.solution.find("<think>I see " + std::to_string(row.scene.objects.size()) + " objects.</think> <answer>["),
+              std::string::npos)
+        << s.solution;
+    // Every object once, with its name and its visible box read off the written PNG.
+    const cv::Mat img = cv::imread(s.image, cv::IMREAD_COLOR);
+    ASSERT_EQ(img.cols, cfg.image_size);
+    std::vector<std::array<int64_t, 4>> listed;
+    std::multiset<std::pair<std::array<int64_t, 4>, int>> expected, got;
+    for (const SynthObject& o : row.scene.objects) {
+      EXPECT_FALSE(w.categories[static_cast<size_t>(o.category)].novel) << "row " << i << ": only base categories";
+      int x1 = img.cols, y1 = img.rows, x2 = -1, y2 = -1;
+      for (int y = 0; y < img.rows; ++y)
+        for (int x = 0; x < img.cols; ++x)
+          if (object_colour(img.at<cv::Vec3b>(y, x), o)) x1 = std::min(x1, x), y1 = std::min(y1, y), x2 = std::max(x2, x), y2 = std::max(y2, y);
+      // The drawn pixels of that colour bound the object's box (objects of one colour may
+      // share pixels' colours, so the box is inside the colour's extent).
+      EXPECT_LE(x1, o.box[0]);
+      EXPECT_LE(y1, o.box[1]);
+      EXPECT_GE(x2 + 1, o.box[2]);
+      EXPECT_GE(y2 + 1, o.box[3]);
+      expected.insert({box_to_unit1000(o.box[0], o.box[1], o.box[2] - o.box[0], o.box[3] - o.box[1], cfg.image_size,
+                                       cfg.image_size),
+                       o.category});
+    }
+    for (auto it = std::sregex_iterator(s.solution.begin(), s.solution.end(), item); it != std::sregex_iterator(); ++it) {
+      const std::array<int64_t, 4> b{std::stoll((*it)[1]), std::stoll((*it)[2]), std::stoll((*it)[3]), std::stoll((*it)[4])};
+      got.insert({b, id_of.at((*it)[5])});
+      listed.push_back(b);
+    }
+    EXPECT_EQ(got, expected) << s.solution;
+    for (size_t k = 1; k < listed.size(); ++k) {
+      EXPECT_LE(std::tie(listed[k - 1][1], listed[k - 1][0]), std::tie(listed[k][1], listed[k][0])) << "reading order";
+    }
+    boxes += static_cast<int64_t>(listed.size());
+  }
+  EXPECT_EQ(summary["dense"]["base_train"]["boxes"], boxes);
 }

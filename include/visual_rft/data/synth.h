@@ -15,9 +15,14 @@
 //
 // Splits: base_train (base categories only, many rows: the base model's SFT data),
 // fewshot_train (K rows per novel category: the category named, classified or picked; other
-// objects of any category) and eval (rows cycling over the novel categories).
+// objects of any category) and eval (rows cycling over the novel categories, or over the base
+// ones with eval_base, to check what a base model has learnt).
 //
-// Determinism: every row draws from its own SplitMix64 stream keyed by (seed, task, split,
+// Two seeds: `seed` makes the world (its categories and their split), `image_seed` every
+// image and row. A model pre-trained on one world is evaluated on fresh images of the same
+// world by changing image_seed alone.
+//
+// Determinism: every row draws from its own SplitMix64 stream keyed by (image_seed, task, split,
 // row), with integer helpers for the ranges (std::uniform_*_distribution is not specified
 // exactly), and all geometry is fixed-point integer maths, so a seed gives the same
 // categories, scenes and files on every platform (PNG bytes also depend on the zlib build).
@@ -56,13 +61,15 @@ struct SynthCategory {
 };
 
 struct SynthConfig {
-  uint64_t seed = 0;
+  uint64_t seed = 0;                // the categories and their base/novel split
+  int64_t image_seed = -1;          // every image and row; -1: the same as seed
   int64_t image_size = 112;         // square images, pixels (>= 56; 112 = 8x8 patches of 14)
   int64_t num_categories = 32;      // drawn from the 90 combinations
   int64_t num_novel = 8;            // of them held out of base_train
   int64_t base_per_category = 16;   // base_train rows per base category
   int64_t shots = 4;                // fewshot_train rows per novel category (K)
   int64_t eval_rows = 64;           // eval rows per task
+  bool eval_base = false;           // eval rows of the base categories (to check a base model)
   double negative_rate = 0.2;       // det base_train/eval rows without the named category
   std::vector<Task> tasks{Task::cls, Task::det, Task::ground};
   PromptStyle prompt_style = PromptStyle::train;
@@ -70,6 +77,10 @@ struct SynthConfig {
   // the reference's data has none, so a base model SFT-trained on it would never write the
   // <think> part the format reward asks for. The few-shot and eval splits stay as released.
   bool think_base = false;
+  // Pre-training rows that locate and name every object of a scene (OUT/dense/, in the mixed
+  // base_train.jsonl): 1-5 boxes per image where the tasks' rows teach one or two, so that a
+  // small model learns where things are from fewer images.
+  bool dense_base = false;
 };
 
 struct SynthWorld {
@@ -112,6 +123,8 @@ struct SynthRow {
 };
 
 int64_t synth_split_rows(const SynthWorld& world, const SynthConfig& cfg, SynthSplit split);
+// The seed of the rows and images: image_seed, or seed when image_seed is -1.
+uint64_t synth_image_seed(const SynthConfig& cfg);
 // Row `index` of a task's split; independent of every other row.
 SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task task, SynthSplit split,
                         int64_t index);
@@ -119,6 +132,13 @@ SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task ta
 // The classification question: the reference's text with "object"/"category" as subject
 // (task_prompts.h has only the real data sets' subjects).
 std::string synth_classification_prompt();
+
+// Dense grounding (dense_base; base_train only): base row `index`'s category and 0-4 other
+// base objects; "Locate every object in the image and name its category..." answered with
+// "<think>I see 3 objects.</think> <answer>[{'Position': [x1, y1, x2, y2], 'Category':
+// 'red striped triangle'}, ...]</answer>" in reading order (top to bottom, then left to right).
+SynthRow make_synth_dense_row(const SynthWorld& world, const SynthConfig& cfg, int64_t index);
+std::string synth_dense_prompt();
 
 // The reasoning of a row (without the tags), as think_base writes it:
 //   cls     "colour red, pattern striped, 3 corners: a red striped triangle."
@@ -129,8 +149,9 @@ std::string synth_reasoning(const SynthWorld& world, Task task, const SynthRow& 
 // ---- files -------------------------------------------------------------------------------------
 
 // Writes OUT/categories.json, OUT/summary.json, per task of cfg.tasks OUT/<task>/
-// {base_train,fewshot_train,eval}.jsonl with OUT/<task>/images/, and OUT/base_train.jsonl
-// (every task's base rows interleaved, images relative to OUT: pre-training data). A task's folder is removed
+// {base_train,fewshot_train,eval}.jsonl with OUT/<task>/images/ (with dense_base also
+// OUT/dense/base_train.jsonl), and OUT/base_train.jsonl (every task's base rows and the dense
+// ones interleaved, images relative to OUT: pre-training data). A task's folder is removed
 // first, so no image of an earlier run stays behind. Images are plain writes and the JSON
 // files atomic, written last: a JSONL file that exists has all its images. `threads` workers
 // draw the rows (<= 0: one per core, at most 8); the files do not depend on it. Returns the
