@@ -21,6 +21,15 @@ void add_demo_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--seed", opt.seed, "The synthetic world's seed (default: the one the model was pre-trained on)");
+  auto* seeds = cmd->add_option("--image-seeds", opt.image_seeds,
+                                "Comma-separated seeds of the images and rows, one whole demo each; the table shows "
+                                "mean ± std over them")
+                    ->delimiter(',')
+                    ->check(CLI::NonNegativeNumber)
+                    ->capture_default_str();
+  cmd->add_option("--image-seed", opt.image_seeds, "One image seed (the same as --image-seeds N)")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(seeds);
   cmd->add_option("--rft-config", opt.rft_config, "GRPO run settings")->capture_default_str();
   cmd->add_option("--sft-config", opt.sft_config, "SFT run settings")->capture_default_str();
   cmd->add_option("--set", opt.sets, "Override a key of both runs: section.key=value (repeatable)");

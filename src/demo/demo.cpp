@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <opencv2/imgcodecs.hpp>
 
 #include "visual_rft/core/config.h"
@@ -37,6 +38,9 @@ constexpr const char* kMethodNames[] = {"baseline", "+ SFT", "+ Visual-RFT"};
 // for "red striped circle", a hole these fine-grained names fall into; both are in
 // results.json). Detection: COCO mAP (AP .5:.95). Grounding: the reference's mIoU.
 const char* headline_key(Task t) { return t == Task::cls ? "accuracy_exact" : t == Task::det ? "map" : "miou"; }
+// The headline number of an evaluation's metrics; NaN when missing. (json::value with a NAN
+// default would return a float, rounding the metric.)
+double headline(const json& metrics, Task t) { return metrics.value(headline_key(t), std::numeric_limits<double>::quiet_NaN()); }
 const char* headline_label(Task t) {
   return t == Task::cls ? "classification accuracy" : t == Task::det ? "detection mAP" : "grounding mIoU";
 }
@@ -125,37 +129,42 @@ json read_demo_model_info(const std::string& model_dir) {
   }
 }
 
-DemoResult run_demo(const DemoOptions& opt) {
-  SynthConfig sc;
-  if (opt.seed >= 0) {
-    sc.seed = static_cast<uint64_t>(opt.seed);
-  } else {
-    sc.seed = read_demo_model_info(opt.model_dir)["synth_seed"].get<uint64_t>();
-  }
-  // Only the splits the demo uses: the model was pre-trained on base_train already.
-  sc.base_per_category = 0;
-  sc.shots = opt.shots;
-  sc.eval_rows = opt.eval_rows;
-  sc.tasks = opt.tasks;
-  Config rft = load_config(opt.rft_config), sft = load_config(opt.sft_config);
-  for (Config* c : {&rft, &sft}) {
-    for (const std::string& s : opt.sets) apply_override(*c, s);
-    c->model.path = opt.model_dir;
-    if (opt.steps > 0) c->train.max_steps = opt.steps;
-  }
-  rft.train.trainer = "grpo";
-  sft.train.trainer = "sft";
+namespace {
 
-  Stages stages(1 + 5 * static_cast<int>(opt.tasks.size()) + 1);
-  const std::string data_dir = opt.out_dir + "/data";
-  stages.begin(fmt::format("synthetic world {}: {} few-shot rows per novel category, {} eval rows per task -> {}", sc.seed,
-                           sc.shots, sc.eval_rows, data_dir));
-  const json summary = write_synth_dataset(sc, data_dir);
+// mean and sample standard deviation (n - 1; 0 for one value) of finite values; NaN if none.
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  std::vector<double> f;
+  for (double x : v) {
+    if (std::isfinite(x)) f.push_back(x);
+  }
+  if (f.empty()) return {NAN, NAN};
+  double m = 0;
+  for (double x : f) m += x;
+  m /= static_cast<double>(f.size());
+  double ss = 0;
+  for (double x : f) ss += (x - m) * (x - m);
+  return {m, f.size() > 1 ? std::sqrt(ss / static_cast<double>(f.size() - 1)) : 0.0};
+}
 
-  json results = json::object();
+// One image seed's runs: what the table, the curves and the drawings are made from.
+struct SeedRun {
+  int64_t image_seed = 0;
+  json metrics = json::object();  // [task][method]: the evaluation's metrics.json
   std::vector<Series> rewards, kls, losses;
+};
+
+// The few-shot and eval splits drawn from `sc` (its image seed), then per task: the base
+// model's evaluation, Visual-RFT and its evaluation, SFT and its evaluation, all in `dir`.
+SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config& rft, const Config& sft,
+                     const std::string& dir, const std::string& label, Stages& stages) {
+  SeedRun run;
+  run.image_seed = static_cast<int64_t>(synth_image_seed(sc));
+  const std::string data_dir = dir + "/data";
+  stages.begin(fmt::format("synthetic world {}, image seed {}: {} few-shot rows per novel category, {} eval rows per task -> {}",
+                           sc.seed, run.image_seed, sc.shots, sc.eval_rows, data_dir));
+  const json summary = write_synth_dataset(sc, data_dir);
   for (Task task : opt.tasks) {
-    const std::string tn = task_name(task), tdir = opt.out_dir + "/" + tn;
+    const std::string tn = task_name(task), tdir = dir + "/" + tn;
     remove_tree(tdir);  // a demo run starts afresh (not std::filesystem::remove_all: core/fs.h)
     fs::create_directories(tdir);
     auto configure = [&](Config c) {
@@ -173,8 +182,9 @@ DemoResult run_demo(const DemoOptions& opt) {
       eo.model_dir = model;
       eo.output_dir = tdir + "/eval_" + method;
       eval::EvalOutcome out = eval::run_evaluation(rc, eo);
-      results[tn][method] = out.metrics;
-      log_info("demo: {} {} {} = {}%", tn, method, headline_label(task), pct_1dp(out.metrics.value(headline_key(task), NAN)));
+      run.metrics[tn][method] = out.metrics;
+      log_info("demo: image seed {}: {} {} {} = {}%", run.image_seed, tn, method, headline_label(task),
+               pct_1dp(headline(out.metrics, task)));
     };
 
     stages.begin(fmt::format("{}: evaluate the base model on {} novel-category questions", tn, sc.eval_rows));
@@ -198,20 +208,73 @@ DemoResult run_demo(const DemoOptions& opt) {
     evaluate(r.last_checkpoint, "sft");
 
     const auto rft_rows = read_jsonl(tdir + "/rft/metrics.jsonl");
-    rewards.push_back(metric_series(rft_rows, "reward", tn));
-    kls.push_back(metric_series(rft_rows, "kl", tn));
-    losses.push_back(metric_series(read_jsonl(tdir + "/sft/metrics.jsonl"), "loss", tn));
-    if (task != Task::cls) {
-      std::vector<std::vector<cv::Mat>> rows;
-      for (const char* m : {"baseline", "sft", "rft"}) rows.push_back(drawn_images(tdir + "/eval_" + m, 6));
-      write_png(opt.out_dir + "/examples_" + tn + ".png", image_grid({"baseline", "+ SFT", "+ Visual-RFT"}, rows, 224));
-    }
+    const std::string series = label.empty() ? tn : tn + " " + label;
+    run.rewards.push_back(metric_series(rft_rows, "reward", series));
+    run.kls.push_back(metric_series(rft_rows, "kl", series));
+    run.losses.push_back(metric_series(read_jsonl(tdir + "/sft/metrics.jsonl"), "loss", series));
+  }
+  return run;
+}
+
+// The drawn answers of one seed's evaluations: one row per model, for det and ground.
+void write_examples(const DemoOptions& opt, const std::string& seed_dir) {
+  for (Task task : opt.tasks) {
+    if (task == Task::cls) continue;
+    const std::string tdir = seed_dir + "/" + task_name(task);
+    std::vector<std::vector<cv::Mat>> rows;
+    for (const char* m : kMethods) rows.push_back(drawn_images(tdir + "/eval_" + m, 6));
+    write_png(opt.out_dir + "/examples_" + task_name(task) + ".png",
+              image_grid({kMethodNames[0], kMethodNames[1], kMethodNames[2]}, rows, 224));
+  }
+}
+
+}  // namespace
+
+DemoResult run_demo(const DemoOptions& opt) {
+  // With --seed the model folder needs no visual_rft_demo.json (the world is named).
+  const json info = opt.seed >= 0 && !fs::exists(fs::path(opt.model_dir) / "visual_rft_demo.json")
+                        ? json::object()
+                        : read_demo_model_info(opt.model_dir);
+  SynthConfig sc;
+  sc.seed = opt.seed >= 0 ? static_cast<uint64_t>(opt.seed) : info["synth_seed"].get<uint64_t>();
+  // The images the model was pre-trained on, at their size (older model folders: 112).
+  sc.image_size = info.value("image_size", sc.image_size);
+  // Only the splits the demo uses: the model was pre-trained on base_train already.
+  sc.base_per_category = 0;
+  sc.shots = opt.shots;
+  sc.eval_rows = opt.eval_rows;
+  sc.tasks = opt.tasks;
+  if (opt.image_seeds.empty()) throw Error("demo: --image-seeds names no seed");
+  Config rft = load_config(opt.rft_config), sft = load_config(opt.sft_config);
+  for (Config* c : {&rft, &sft}) {
+    for (const std::string& s : opt.sets) apply_override(*c, s);
+    c->model.path = opt.model_dir;
+    if (opt.steps > 0) c->train.max_steps = opt.steps;
+  }
+  rft.train.trainer = "grpo";
+  sft.train.trainer = "sft";
+
+  // Every image seed is a whole demo of its own in OUT/seed-N/; the table is over seeds.
+  const size_t n_seeds = opt.image_seeds.size();
+  Stages stages(static_cast<int>(n_seeds) * (1 + 5 * static_cast<int>(opt.tasks.size())) + 1);
+  std::vector<SeedRun> runs;
+  std::vector<Series> rewards, kls, losses;
+  for (int64_t seed : opt.image_seeds) {
+    sc.image_seed = seed;
+    const std::string dir = fmt::format("{}/seed-{}", opt.out_dir, seed);
+    runs.push_back(run_one_seed(opt, sc, rft, sft, dir, n_seeds > 1 ? fmt::format("s{}", seed) : "", stages));
+    const SeedRun& r = runs.back();
+    rewards.insert(rewards.end(), r.rewards.begin(), r.rewards.end());
+    kls.insert(kls.end(), r.kls.begin(), r.kls.end());
+    losses.insert(losses.end(), r.losses.begin(), r.losses.end());
   }
 
   stages.begin("table, curves and drawings");
   write_png(opt.out_dir + "/curves.png", plot_panels({{"Visual-RFT: mean reward", "step", rewards},
                                                       {"Visual-RFT: KL to the base model", "step", kls},
                                                       {"SFT: answer loss", "step", losses}}));
+  write_examples(opt, fmt::format("{}/seed-{}", opt.out_dir, opt.image_seeds.front()));
+  // One cell per task and model: the headline metric, as mean ± std over the image seeds.
   std::string table = "| model |";
   std::string rule = "|---|";
   for (Task t : opt.tasks) table += fmt::format(" {} (%) |", headline_label(t)), rule += "---:|";
@@ -220,25 +283,41 @@ DemoResult run_demo(const DemoOptions& opt) {
   for (size_t m = 0; m < 3; ++m) {
     table += fmt::format("| {} |", kMethodNames[m]);
     for (Task t : opt.tasks) {
-      table += fmt::format(" {} |", pct_1dp(results[task_name(t)][kMethods[m]].value(headline_key(t), NAN)));
-      out.results["table"][task_name(t)][kMethods[m]] = results[task_name(t)][kMethods[m]].value(headline_key(t), NAN);
+      const std::string tn = task_name(t);
+      std::vector<double> values;
+      for (const SeedRun& r : runs) values.push_back(headline(r.metrics[tn][kMethods[m]], t));
+      const auto [mean, sd] = mean_std(values);
+      table += n_seeds > 1 ? fmt::format(" {} ± {} |", pct_1dp(mean), pct_1dp(sd)) : fmt::format(" {} |", pct_1dp(mean));
+      out.results["table"][tn][kMethods[m]] = mean;
+      out.results["table_std"][tn][kMethods[m]] = sd;
+      out.results["table_per_seed"][tn][kMethods[m]] = values;
     }
     table += "\n";
   }
   out.table = table;
-  out.results["world"] = summary;
   out.results["model"] = opt.model_dir;
-  out.results["settings"] = {{"shots", opt.shots}, {"eval_rows", opt.eval_rows}, {"grpo_steps", rft.train.max_steps},
-                             {"sft_steps", sft.train.max_steps}, {"rft_config", opt.rft_config},
-                             {"sft_config", opt.sft_config}, {"overrides", opt.sets}};
-  out.results["metrics"] = results;
+  out.results["world_seed"] = sc.seed;
+  out.results["image_seeds"] = opt.image_seeds;
+  out.results["settings"] = {{"shots", opt.shots}, {"eval_rows", opt.eval_rows}, {"image_size", sc.image_size},
+                             {"grpo_steps", rft.train.max_steps}, {"sft_steps", sft.train.max_steps},
+                             {"rft_config", opt.rft_config}, {"sft_config", opt.sft_config}, {"overrides", opt.sets}};
+  json per_run = json::array();
+  for (const SeedRun& r : runs) {
+    per_run.push_back({{"image_seed", r.image_seed}, {"folder", fmt::format("seed-{}", r.image_seed)}, {"metrics", r.metrics}});
+  }
+  out.results["runs"] = per_run;
   out.results["seconds"] = stages.elapsed();
   write_file_atomic(opt.out_dir + "/results.json", out.results.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  std::string seeds;
+  for (int64_t s : opt.image_seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
   std::string md = "# visual-rft demo: few-shot novel categories of a synthetic world\n\n" + table +
-                   fmt::format("\nBase model `{}`, world seed {}, {} shots per novel category, {} eval questions per task; "
-                               "{:.0f} s.\nClassification: exact match of the category name; detection: COCO AP .5:.95; "
-                               "grounding: the reference's mIoU. Every number: results.json and <task>/eval_*/metrics.json.\n",
-                               opt.model_dir, sc.seed, opt.shots, opt.eval_rows, stages.elapsed());
+                   fmt::format("\nBase model `{}`, world seed {}, image seed{} {}{}, {} shots per novel category, {} eval "
+                               "questions per task; {:.0f} s.\nClassification: exact match of the category name; "
+                               "detection: COCO AP .5:.95; grounding: the reference's mIoU. Every number: results.json "
+                               "and seed-N/<task>/eval_*/metrics.json.\n",
+                               opt.model_dir, sc.seed, n_seeds > 1 ? "s" : "", seeds,
+                               n_seeds > 1 ? " (mean ± sample std over the seeds)" : "", opt.shots, opt.eval_rows,
+                               stages.elapsed());
   write_file_atomic(opt.out_dir + "/results.md", md);
   return out;
 }

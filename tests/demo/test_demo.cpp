@@ -1,6 +1,7 @@
 // tests/demo/test_demo.cpp: `visual-rft demo` end to end on the shipped demo model with a few
-// steps and questions (every stage, every file, the table's numbers against the evaluations'
-// metrics.json), its errors, and the OpenCV line charts it draws.
+// steps and questions over two image seeds (every stage, every file, the table's means and
+// standard deviations against the evaluations' metrics.json), its errors, and the OpenCV line
+// charts it draws.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -51,27 +52,50 @@ TEST(DemoCli, RunsEveryStageAndWritesTheTableCurvesAndDrawings) {
   const std::string model = source_dir() + "/models/vrft-demo";
   ASSERT_TRUE(fs::exists(model + "/visual_rft_demo.json")) << "the shipped demo model is missing: " << model;
   const std::string out = scratch_dir("demo") + "/run";
+  // Two image seeds: a whole demo each, and a table of mean ± std over them.
   CommandResult r = run("cd '" + source_dir() + "' && OMP_WAIT_POLICY=PASSIVE " + cli() + " demo --out " + out +
-                        " --steps 2 --eval 4 --shots 1 --set rollout.num_generations=2 --set rollout.max_new_tokens=32"
-                        " --set train.prompts_per_step=2 --set train.micro_batch_size=4 --set eval.max_new_tokens=32"
-                        " --set eval.batch_size=4");
+                        " --image-seeds 3,5 --steps 2 --eval 4 --shots 1 --set rollout.num_generations=2"
+                        " --set rollout.max_new_tokens=32 --set train.prompts_per_step=2 --set train.micro_batch_size=4"
+                        " --set eval.max_new_tokens=32 --set eval.batch_size=4");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("[demo 17/17"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("[demo 33/33"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("| + Visual-RFT |"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(" ± "), std::string::npos) << r.output;
   const auto res = nlohmann::json::parse(read_file(out + "/results.json"));
+  EXPECT_EQ(res["image_seeds"], nlohmann::json::parse("[3, 5]"));
+  ASSERT_EQ(res["runs"].size(), 2u);
   const std::pair<const char*, const char*> headline[] = {{"cls", "accuracy_exact"}, {"det", "map"}, {"ground", "miou"}};
   for (const auto& [task, key] : headline) {
     for (const char* m : {"baseline", "sft", "rft"}) {
-      const auto metrics = nlohmann::json::parse(read_file(out + "/" + task + "/eval_" + m + "/metrics.json"));
-      EXPECT_EQ(metrics["samples"], 4) << task << " " << m;
-      const double v = res["table"][task][m].get<double>();
-      EXPECT_EQ(v, metrics[key].get<double>()) << task << " " << m;
-      EXPECT_GE(v, 0.0);
-      EXPECT_LE(v, 1.0);
+      std::vector<double> per_seed;
+      for (const int seed : {3, 5}) {
+        const std::string dir = out + "/seed-" + std::to_string(seed) + "/" + task;
+        const auto metrics = nlohmann::json::parse(read_file(dir + "/eval_" + m + "/metrics.json"));
+        EXPECT_EQ(metrics["samples"], 4) << task << " " << m;
+        per_seed.push_back(metrics[key].get<double>());
+        EXPECT_EQ(res["runs"][seed == 3 ? 0 : 1]["metrics"][task][m][key], metrics[key]);
+      }
+      // The cell: mean and sample standard deviation of the two seeds' values.
+      const double mean = (per_seed[0] + per_seed[1]) / 2, sd = std::fabs(per_seed[0] - per_seed[1]) / std::sqrt(2.0);
+      EXPECT_NEAR(res["table"][task][m].get<double>(), mean, 1e-12) << task << " " << m;
+      EXPECT_NEAR(res["table_std"][task][m].get<double>(), sd, 1e-12) << task << " " << m;
+      EXPECT_EQ(res["table_per_seed"][task][m], nlohmann::json(per_seed));
+      EXPECT_GE(mean, 0.0);
+      EXPECT_LE(mean, 1.0);
     }
-    EXPECT_EQ(read_file(out + "/" + task + "/rft/latest").substr(0, 17), "checkpoint-000002");
-    EXPECT_TRUE(fs::exists(out + "/" + task + "/sft/checkpoint-000002/model.safetensors"));
+    for (const int seed : {3, 5}) {
+      const std::string dir = out + "/seed-" + std::to_string(seed) + "/" + task;
+      EXPECT_EQ(read_file(dir + "/rft/latest").substr(0, 17), "checkpoint-000002");
+      EXPECT_TRUE(fs::exists(dir + "/sft/checkpoint-000002/model.safetensors"));
+    }
   }
+  // The two seeds drew other images of the same world.
+  const auto s3 = nlohmann::json::parse(read_file(out + "/seed-3/data/summary.json"));
+  const auto s5 = nlohmann::json::parse(read_file(out + "/seed-5/data/summary.json"));
+  EXPECT_EQ(s3["image_seed"], 3);
+  EXPECT_EQ(s5["image_seed"], 5);
+  EXPECT_EQ(s3["seed"], s5["seed"]);
+  EXPECT_NE(read_file(out + "/seed-3/data/det/eval.jsonl"), read_file(out + "/seed-5/data/det/eval.jsonl"));
   EXPECT_NE(read_file(out + "/results.md").find("| baseline |"), std::string::npos);
   const cv::Mat curves = cv::imread(out + "/curves.png");
   EXPECT_EQ(curves.rows, 320);

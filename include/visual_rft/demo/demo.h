@@ -1,19 +1,21 @@
 // visual_rft/demo/demo.h: `visual-rft demo`, the README's main job (issue #9): on a CPU in
 // minutes, the paper's comparison in a synthetic few-shot world. Top to bottom:
 //
-//   the few-shot and eval splits of the model's synthetic world (data/synth.h)
-//   -> per task (cls, det, ground):
-//        evaluate the base model on the novel categories            OUT/<task>/eval_baseline/
-//        Visual-RFT: GRPO with verifiable rewards on the K shots    OUT/<task>/rft/  (+ eval_rft/)
-//        SFT on the same K shots                                    OUT/<task>/sft/  (+ eval_sft/)
-//   -> OUT/results.md + results.json   the paper-shaped table (baseline / SFT / Visual-RFT)
-//      OUT/curves.png                  GRPO reward and KL, SFT loss, per step and task
-//      OUT/examples_<task>.png         det, ground: the first eval images, boxes drawn
-//                                      (true green, predicted red), one row per model
+//   per image seed N (--image-seeds 1,2,3; each a whole demo in OUT/seed-N/):
+//     the few-shot and eval splits of the model's synthetic world drawn from N (data/synth.h)
+//     -> per task (cls, det, ground):
+//          evaluate the base model on the novel categories          seed-N/<task>/eval_baseline/
+//          Visual-RFT: GRPO with verifiable rewards on the K shots  seed-N/<task>/rft/ (+ eval_rft/)
+//          SFT on the same K shots                                  seed-N/<task>/sft/ (+ eval_sft/)
+//   -> OUT/results.md + results.json   the paper-shaped table (baseline / SFT / Visual-RFT),
+//                                      mean ± std over the seeds; every run's metrics
+//      OUT/curves.png                  GRPO reward and KL, SFT loss, per step, task and seed
+//      OUT/examples_<task>.png         det, ground: the first seed's first eval images, boxes
+//                                      drawn (true green, predicted red), one row per model
 //
 // The base model is an HF folder made by scripts/make_demo_model.sh (SFT pre-training on the
-// world's base categories); its visual_rft_demo.json names the world's seed, so the few-shot
-// categories are the ones it never saw. The run settings are configs/demo_rft.yaml and
+// world's base categories); its visual_rft_demo.json names the world's seed and image size,
+// so the few-shot categories are the ones it never saw, drawn as it saw its own. The run settings are configs/demo_rft.yaml and
 // configs/demo_sft.yaml (the same optimiser, steps and prompts per step for both methods).
 #pragma once
 
@@ -36,6 +38,9 @@ struct DemoOptions {
   int64_t eval_rows = 64;  // per task
   int64_t steps = 0;       // optimiser steps of each run; 0 = the configs' train.max_steps
   int64_t seed = -1;       // the synthetic world's seed; -1 = the model's (visual_rft_demo.json)
+  // The images, few-shot rows and eval rows are drawn anew from each seed (the world's
+  // categories stay the model's); one demo per seed. 0 is left for tuning the configs.
+  std::vector<int64_t> image_seeds{1};
   std::vector<std::string> sets;  // section.key=value overrides for both runs
 };
 
