@@ -137,10 +137,13 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * steps_per_epoch;
   const int64_t mu = cfg.grpo.num_iterations, total_opt = total * mu;
   int64_t start = 0;
+  int64_t skipped_updates = 0, skipped_prompts = 0;  // run totals, carried across a resume
   if (!ckpt.empty()) {
     CheckpointData st = load_checkpoint_state(ckpt);
     adam.load_state(st.optimizer);
     start = st.state.at("step").get<int64_t>();
+    skipped_updates = st.state.value("skipped_updates", int64_t{0});
+    skipped_prompts = st.state.value("skipped_prompts", int64_t{0});
     if (ref && !st.ref_model.empty()) {
       torch::NoGradGuard ng;
       std::map<std::string, torch::Tensor> m(st.ref_model.begin(), st.ref_model.end());
@@ -165,8 +168,26 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   const int64_t prompts_per_micro = std::max<int64_t>(1, cfg.train.micro_batch_size / G);
   TrainResult result;
   result.final_step = start;  // a resumed run that is already done reports where it is
-  int64_t skipped_updates = 0, skipped_prompts = 0;
   const auto run_t0 = Clock::now();
+
+  // ---- checkpoint: the optimizer state is collected on rank 0 (ZeRO-1: from its owners),
+  // which writes; the format does not depend on the world size. At save_steps and always at
+  // the last step, also when that step had nothing to train on ----
+  auto checkpoint_if_due = [&](int64_t step) {
+    if (step + 1 != total && (cfg.train.save_steps <= 0 || (step + 1) % cfg.train.save_steps != 0)) return;
+    CheckpointData d;
+    d.optimizer = adam.state();
+    if (dp.is_main()) {
+      d.state = {{"step", step + 1},         {"seed", cfg.train.seed},
+                 {"prompts_per_step", P},     {"skipped_updates", skipped_updates},
+                 {"skipped_prompts", skipped_prompts}, {"world_size", dp.world()}};
+      if (ref && cfg.grpo.ref_sync_steps > 0) {
+        for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
+      }
+      result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+      log_info("checkpoint {}", result.last_checkpoint);
+    }
+  };
 
   for (int64_t step = start; step < total; ++step) {
     const auto t_step = Clock::now();
@@ -208,7 +229,17 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     // The step goes on while any rank has a prompt; a rank with none takes part with zeros.
     const std::vector<double> kept = dp.sum({static_cast<double>(B), static_cast<double>(P_rank - B)});
     skipped_prompts += static_cast<int64_t>(kept[1]);
-    if (kept[0] == 0) continue;
+    if (kept[0] == 0) {  // nothing to train on: the step still counts, is logged and saved
+      log_warn("step {}: every prompt was skipped; no update", step + 1);
+      if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) {
+        metrics->write({{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+                        {"skipped_updates", skipped_updates}, {"skipped_prompts", skipped_prompts}});
+      }
+      ++result.steps_done;
+      result.final_step = step + 1;
+      checkpoint_if_due(step);
+      continue;
+    }
 
     // ---- rollouts ----
     auto t0 = Clock::now();
@@ -327,26 +358,31 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
         }
       }
       dp.all_reduce_grads(trainable);  // the step's gradient, identical on every rank
-      loss_sum += dp.sum(it_loss);
+      const double it_total = dp.sum(it_loss);
+      loss_sum += it_total;
       backward_s += since(t0);
       t0 = Clock::now();
       grad_norm = clip_grad_norm(trainable, cfg.optim.max_grad_norm);
-      if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
+      // Each iteration is judged on its own loss: one non-finite iteration skips its update only.
+      if (!std::isfinite(grad_norm) || !std::isfinite(it_total)) {
         ++skipped_updates;
-        log_warn("step {}: non-finite loss ({}) or gradient norm ({}): update skipped, weights unchanged", step + 1, loss_sum,
-                 grad_norm);
+        log_warn("step {}: non-finite loss ({}) or gradient norm ({}) in iteration {}: update skipped, weights unchanged",
+                 step + 1, it_total, grad_norm, it + 1);
       } else {
         lr = cfg.optim.lr * lr_multiplier(cfg.optim.lr_schedule, step * mu + it, cfg.optim.warmup_steps, total_opt);
         adam.step(lr);
       }
       adam.zero_grad();
+      // The reference follows the policy every ref_sync_steps optimizer steps (TRL's
+      // SyncRefModelCallback counts optimizer steps: num_iterations of them per GRPO step).
+      const int64_t opt_step = step * mu + it + 1;
+      if (ref && cfg.grpo.ref_sync_steps > 0 && opt_step % cfg.grpo.ref_sync_steps == 0) {
+        torch::NoGradGuard ng;
+        auto rp = ref->parameters();
+        auto pp = policy->parameters();
+        for (size_t i = 0; i < rp.size(); ++i) rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
+      }
       optim_s += since(t0);
-    }
-    if (ref && cfg.grpo.ref_sync_steps > 0 && (step + 1) % cfg.grpo.ref_sync_steps == 0) {
-      torch::NoGradGuard ng;
-      auto rp = ref->parameters();
-      auto pp = policy->parameters();
-      for (size_t i = 0; i < rp.size(); ++i) rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
     }
 
     // ---- metrics of the whole step (per-completion values gathered in one-process order,
@@ -400,22 +436,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     ++result.steps_done;
     result.final_step = step + 1;
 
-    // ---- checkpoint: the optimizer state is collected on rank 0 (ZeRO-1: from its owners),
-    // which writes; the format does not depend on the world size ----
-    const bool last = step + 1 == total;
-    if (last || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
-      CheckpointData d;
-      d.optimizer = adam.state();
-      if (dp.is_main()) {
-        d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"prompts_per_step", P}, {"skipped_updates", skipped_updates},
-                   {"world_size", dp.world()}};
-        if (ref && cfg.grpo.ref_sync_steps > 0) {
-          for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
-        }
-        result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
-        log_info("checkpoint {}", result.last_checkpoint);
-      }
-    }
+    checkpoint_if_due(step);
   }
   dp.finish();  // no rank reports success before rank 0 has written the last checkpoint
   return result;

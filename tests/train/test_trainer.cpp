@@ -17,6 +17,7 @@
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/logprobs.h"
@@ -214,6 +215,59 @@ TEST(Trainer, SftLearnsTheAnswers) {
   EXPECT_LT(last, first * 0.5);
   EXPECT_EQ(m.back()["answer_tokens"].get<double>(), 2 * 8.0);  // "<answer>thing</answer>" is 7 tokens, + <|im_end|>
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
+}
+
+// A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)
+// still writes its metrics line and, at the last step, the checkpoint; the skipped counts
+// carry across a resume.
+TEST(Trainer, SkippedStepsAreLoggedSavedAndCountedAcrossAResume) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-skipped");
+  std::string yaml = config_yaml(dir, 2, 1e-3);
+  yaml.replace(yaml.find("data: {"), 7, "data: {max_prompt_length: 8, ");
+  Config cfg = parse_config(yaml, "test");
+  TrainResult res = train_grpo(cfg, "", nullptr);
+  EXPECT_EQ(res.final_step, 2);
+  EXPECT_EQ(res.last_checkpoint, dir + "/run/checkpoint-000002");
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000002/model.safetensors"));
+  auto m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[0]["skipped_prompts"], 2);
+  EXPECT_EQ(m[1]["skipped_prompts"], 4);
+  const auto state = nlohmann::json::parse(read_file(dir + "/run/checkpoint-000002/trainer_state/state.json"));
+  EXPECT_EQ(state["skipped_prompts"], 4);
+  cfg.train.max_steps = 3;
+  res = train_grpo(cfg, "latest", nullptr);
+  EXPECT_EQ(res.final_step, 3);
+  m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 3u);
+  EXPECT_EQ(m[2]["skipped_prompts"], 6) << "the count goes on from the checkpoint's";
+}
+
+// grpo.ref_sync_steps counts optimizer steps, as TRL does: with num_iterations 2, a sync every
+// 2 optimizer steps happens at the end of every GRPO step. With alpha 1 the reference then
+// is the policy.
+TEST(Trainer, ReferenceSyncCountsOptimizerSteps) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-refsync");
+  std::string yaml = config_yaml(dir, 1, 1e-2);
+  yaml.replace(yaml.find("grpo: {"), 7, "grpo: {num_iterations: 2, ref_sync_steps: 2, ref_sync_alpha: 1.0, ");
+  Config cfg = parse_config(yaml, "test");
+  CustomReward r = even_first_token();
+  TrainResult res = train_grpo(cfg, "", &r);
+  ASSERT_EQ(res.final_step, 1);
+  SafetensorsFile policy(res.last_checkpoint + "/model.safetensors");
+  SafetensorsFile ref(res.last_checkpoint + "/trainer_state/ref_model.safetensors");
+  SafetensorsFile base(dir + "/model/model.safetensors");
+  int64_t compared = 0, moved = 0;
+  for (const auto& info : ref.tensors()) {
+    if (!policy.contains(info.name)) continue;
+    ++compared;
+    EXPECT_TRUE(torch::equal(ref.get(info.name), policy.get(info.name))) << info.name;
+    moved += base.contains(info.name) && !torch::equal(base.get(info.name), policy.get(info.name));
+  }
+  EXPECT_GT(compared, 10);
+  EXPECT_GT(moved, 0) << "the policy was updated, so the sync had something to copy";
 }
 
 // num_iterations 2, the zero-std and truncation filters, reference sync, rollouts one

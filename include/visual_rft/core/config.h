@@ -149,7 +149,8 @@ struct GrpoConfig {
     v(mask_truncated_completions, "mask_truncated_completions",
       "Exclude completions cut at max_new_tokens from the loss.");
     v(filter_zero_std, "filter_zero_std", "Drop groups whose rewards are all equal (no signal).");
-    v(ref_sync_steps, "ref_sync_steps", "Every this many steps mix the policy into the reference; 0 = never.");
+    v(ref_sync_steps, "ref_sync_steps",
+      "Every this many optimizer steps (num_iterations per step, as TRL counts) mix the policy into the reference; 0 = never.");
     v(ref_sync_alpha, "ref_sync_alpha", "ref <- alpha * policy + (1 - alpha) * ref at each sync.");
   }
 };
