@@ -22,6 +22,14 @@ void add_model_command(CLI::App& app) {
   init->add_option("--init-std", opt.init_std, "Standard deviation of the weights (initializer_range)")->capture_default_str();
   init->add_option("--min-pixels", opt.min_pixels, "preprocessor_config.json min_pixels (default: the preset's)");
   init->add_option("--max-pixels", opt.max_pixels, "preprocessor_config.json max_pixels (default: the preset's)");
+  init->add_option("--rope-theta", opt.rope_theta, "Rotary base of the text model (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  init->add_option("--mrope-section", opt.mrope_section,
+                   "M-RoPE sections t,h,w of the text model, summing to head_dim / 2 (default: the preset's)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  init->add_option("--patch-size", opt.patch_size, "Vision patch size in pixels (default: the preset's, 14)")
+      ->check(CLI::Range(int64_t{2}, int64_t{64}));
   init->callback([] {
     Qwen2VLConfig cfg = init_model_folder(opt, out);
     Qwen2VLForConditionalGeneration m(cfg);

@@ -53,6 +53,17 @@ Qwen2VLConfig init_model_folder(const InitModelOptions& opt, const std::string& 
     throw Error("model init: the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens, more than preset '" +
                 opt.preset + "''s vocabulary of " + std::to_string(cfg.text.vocab_size));
   }
+  if (opt.rope_theta > 0) cfg.text.rope_theta = opt.rope_theta;
+  if (!opt.mrope_section.empty()) {
+    int64_t half = 0;
+    for (int64_t s : opt.mrope_section) half += s;
+    if (opt.mrope_section.size() != 3 || half * 2 != cfg.text.head_dim()) {
+      throw Error("model init: --mrope-section must be 3 numbers summing to head_dim / 2 = " +
+                  std::to_string(cfg.text.head_dim() / 2) + " for the preset '" + opt.preset + "'");
+    }
+    cfg.text.mrope_section = opt.mrope_section;
+  }
+  if (opt.patch_size > 0) cfg.vision.patch_size = cfg.processor.patch_size = opt.patch_size;
   if (opt.min_pixels > 0) cfg.processor.min_pixels = opt.min_pixels;
   if (opt.max_pixels > 0) cfg.processor.max_pixels = opt.max_pixels;
   if (cfg.processor.max_pixels < cfg.processor.min_pixels) throw Error("model init: max_pixels is below min_pixels");

@@ -129,6 +129,38 @@ TEST(ModelInit, NamesTheTokenizersIdsAndDrawsTransformersInit) {
   EXPECT_NE(read_file(d + "/m1/model.safetensors"), read_file(d + "/m3/model.safetensors"));
 }
 
+TEST(ModelInit, RopeAndPatchSizeBesideThePreset) {
+  const std::string d = world_dir();
+  InitModelOptions opt;
+  opt.tokenizer = d + "/tok";
+  opt.rope_theta = 1e4;
+  opt.mrope_section = {1, 1, 14};
+  opt.patch_size = 7;
+  init_model_folder(opt, d + "/rope");
+  const Qwen2VLConfig back = load_model_config(d + "/rope");
+  EXPECT_EQ(back.text.rope_theta, 1e4);
+  EXPECT_EQ(back.text.mrope_section, (std::vector<int64_t>{1, 1, 14}));
+  EXPECT_EQ(back.vision.patch_size, 7);
+  EXPECT_EQ(back.processor.patch_size, 7);
+  // The patch embedding has the new shape: [width, 3 * 2 * 7 * 7].
+  auto m = load_qwen2vl(d + "/rope", torch::kFloat, torch::kCPU);
+  bool found = false;
+  for (const auto& p : m->named_parameters(true)) {
+    if (p.key().find("patch_embed") == std::string::npos) continue;
+    found = true;
+    EXPECT_EQ(p.value().numel(), back.vision.width * 3 * 2 * 7 * 7) << p.key();
+  }
+  EXPECT_TRUE(found);
+  opt.mrope_section = {4, 4, 4};
+  std::string err;
+  try {
+    init_model_folder(opt, d + "/bad");
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("--mrope-section must be 3 numbers summing to head_dim / 2 = 16"), std::string::npos) << err;
+}
+
 TEST(ModelInit, RefusesATokenizerWithoutTheVisionTokens) {
   const std::string d = scratch_dir("model-init-bad");
   // The Qwen2.5 text tokenizer has <|image_pad|>; a tokenizer without it is refused by name.

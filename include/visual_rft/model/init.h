@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "visual_rft/model/config.h"
 #include "visual_rft/model/qwen2vl.h"
@@ -24,6 +25,11 @@ struct InitModelOptions {
   uint64_t seed = 0;
   double init_std = 0.02;
   int64_t min_pixels = 0, max_pixels = 0;  // 0: the preset's
+  // Shape choices beside the preset's (0 / empty: the preset's): the text model's rotary base
+  // and M-RoPE sections (3 numbers summing to head_dim / 2), and the vision patch size.
+  double rope_theta = 0;
+  std::vector<int64_t> mrope_section;
+  int64_t patch_size = 0;
 };
 
 // Writes the folder (created; files written atomically) and returns its config. Throws
