@@ -1,74 +1,150 @@
 #!/usr/bin/env bash
-# scripts/make_demo_model.sh [OUT]: makes the demo's base model (issue #9) from nothing.
+# scripts/make_demo_model.sh [--resume] [OUT]: makes the demo's base model from nothing.
 #   1. the synthetic world of seed 0 with BASE_PER_CATEGORY base_train rows per base category
-#      and task, whose answers start with a short <think> (visual-rft data synth --think-base);
+#      and task, whose answers start with a short <think> (visual-rft data synth --think-base),
+#      with DENSE=1 also as many dense rows that locate and name every object (--dense-base);
 #   2. a 640-token byte-level BPE trained on its text (scripts/make_tiny_tokenizer.py), or the
-#      one in TOKENIZER=DIR when set (the shipped model's, where python's tokenizers is older);
-#   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters);
-#   4. SFT pre-training on the base categories of all three tasks with configs/demo_pretrain.yaml:
-#      STEPS steps of ROWS rows, cosine from lr LR, on DEVICE; then STAGE2_STEPS more from those
-#      weights with a fresh optimiser (cosine from 1e-3, warm-up 20, another data order);
-#   5. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
-#      visual_rft_demo.json, which tells `visual-rft demo` the world's seed, and the recipe.
-# The defaults are the recipe of the shipped model (800 + 300 steps of 32 rows on the CPU, about
-# an hour on 2 cores next to other work). A longer run on a GPU did not do better: on one H200,
-# BASE_PER_CATEGORY=640 DEVICE=cuda STEPS=1200 ROWS=64 STAGE2_STEPS=0 (170 s, twice the rows)
-# ended at the same loss (0.43) and gave the demo 40.6 / 0.3 / 7.5 (README, demo table).
+#      one in TOKENIZER=DIR when set;
+#   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
+#      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14) and PATCH_SIZE instead of the preset's when set;
+#   4. SFT pre-training on the base categories with configs/demo_pretrain.yaml: STEPS steps of
+#      ROWS rows, cosine from lr LR, on DEVICE; then STAGE2_STEPS more from those weights with a
+#      fresh optimiser (cosine from LR / 2, warm-up 20, another data order), when STAGE2_STEPS > 0;
+#   5. what it learnt, measured on fresh images of the base categories (image seed EVAL_SEED,
+#      never trained on): `visual-rft eval` of each task and scripts/probe_position.py;
+#   6. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
+#      visual_rft_demo.json: the world's seed, the image size, the recipe and step 5's numbers.
+# --resume continues a stopped run from its working folder (VRFT_DEMO_WORK, default OUT.work):
+# the data and tokenizer are kept and training resumes from its last checkpoint.
+# The defaults are the recipe of the shipped model (800 + 300 steps of 32 rows; about an hour on
+# 2 CPU cores). docs/demo.md says what other settings were tried and what they gave.
 # Set-up and build first: scripts/setup.sh; cmake --build build --target visual-rft.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+RESUME=0
+if [[ "${1:-}" == "--resume" ]]; then RESUME=1; shift; fi
 OUT="${1:-$ROOT/models/vrft-demo}"
 VRFT="${VRFT:-${VRFT_BUILD_DIR:-$ROOT/build}/visual-rft}"
 PY="${PY:-$ROOT/.venv/bin/python}"
 SEED=0
+IMAGE_SIZE=112
 BASE_PER_CATEGORY="${BASE_PER_CATEGORY:-320}"
+DENSE="${DENSE:-0}"
 DEVICE="${DEVICE:-cpu}"
 STEPS="${STEPS:-800}"
 ROWS="${ROWS:-32}"
 LR="${LR:-2e-3}"
 STAGE2_STEPS="${STAGE2_STEPS:-300}"
-WORK="${VRFT_DEMO_WORK:-$(mktemp -d)}"
+ROPE_THETA="${ROPE_THETA:-}"
+MROPE_SECTION="${MROPE_SECTION:-}"
+PATCH_SIZE="${PATCH_SIZE:-}"
+EVAL_SEED="${EVAL_SEED:-1000}"
+WORK="${VRFT_DEMO_WORK:-$OUT.work}"
+
+# Numbers from the environment are checked before anything runs.
+for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS EVAL_SEED; do
+  [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
+done
+[[ "$LR" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: LR='$LR' must be a number" >&2; exit 2; }
+[[ "$DENSE" == 0 || "$DENSE" == 1 ]] || { echo "make_demo_model: DENSE='$DENSE' must be 0 or 1" >&2; exit 2; }
+[[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] ||
+  { echo "make_demo_model: ROPE_THETA='$ROPE_THETA' must be a number" >&2; exit 2; }
+[[ -z "$MROPE_SECTION" || "$MROPE_SECTION" =~ ^[0-9]+,[0-9]+,[0-9]+$ ]] ||
+  { echo "make_demo_model: MROPE_SECTION='$MROPE_SECTION' must be three whole numbers, e.g. 1,1,14" >&2; exit 2; }
+[[ -z "$PATCH_SIZE" || "$PATCH_SIZE" =~ ^[0-9]+$ ]] ||
+  { echo "make_demo_model: PATCH_SIZE='$PATCH_SIZE' must be a whole number" >&2; exit 2; }
+(( STEPS > 0 && ROWS > 0 )) || { echo "make_demo_model: STEPS and ROWS must be positive" >&2; exit 2; }
+if (( ! RESUME )) && [[ -e "$WORK" ]]; then
+  echo "make_demo_model: $WORK exists (a stopped run?): pass --resume to continue it, or remove it" >&2
+  exit 2
+fi
+mkdir -p "$WORK"
 # OpenMP threads that spin while they wait cost a shared or busy 2-core machine several times
 # the step time (measured: 18 s against 3 s per pre-training step next to a compile).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 echo "== make_demo_model: working in $WORK ($STEPS steps of $ROWS rows on $DEVICE)"
+dense_flag=(); (( DENSE )) && dense_flag=(--dense-base)
 [ -f "$WORK/synth/base_train.jsonl" ] ||
-  "$VRFT" data synth --out "$WORK/synth" --seed "$SEED" --think-base --base-per-category "$BASE_PER_CATEGORY"
-if [ -n "${TOKENIZER:-}" ]; then
-  mkdir -p "$WORK/tokenizer" && cp "$TOKENIZER/tokenizer.json" "$TOKENIZER/tokenizer_config.json" "$WORK/tokenizer/"
-else
-  "$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$WORK/synth" --out "$WORK/tokenizer" --vocab-size 640
+  "$VRFT" data synth --out "$WORK/synth" --seed "$SEED" --image-size "$IMAGE_SIZE" --think-base "${dense_flag[@]}" \
+    --base-per-category "$BASE_PER_CATEGORY"
+if [ ! -f "$WORK/tokenizer/tokenizer.json" ]; then
+  if [ -n "${TOKENIZER:-}" ]; then
+    mkdir -p "$WORK/tokenizer" && cp "$TOKENIZER/tokenizer.json" "$TOKENIZER/tokenizer_config.json" "$WORK/tokenizer/"
+  else
+    "$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$WORK/synth" --out "$WORK/tokenizer" --vocab-size 640
+  fi
 fi
-"$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED"
-"$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$WORK/init" --set model.device="$DEVICE" \
-  --set data.train="$WORK/synth/base_train.jsonl" --set train.output_dir="$WORK/pretrain" \
-  --set train.max_steps="$STEPS" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
-  --set optim.lr="$LR" --set train.save_steps=$(( STEPS / 8 > 50 ? STEPS / 8 : 50 ))
+shape=()
+[ -n "$ROPE_THETA" ] && shape+=(--rope-theta "$ROPE_THETA")
+[ -n "$MROPE_SECTION" ] && shape+=(--mrope-section "$MROPE_SECTION")
+[ -n "$PATCH_SIZE" ] && shape+=(--patch-size "$PATCH_SIZE")
+[ -f "$WORK/init/config.json" ] ||
+  "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${shape[@]}"
+
+# pretrain DIR FROM STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
+pretrain() {
+  local dir="$1" from="$2" steps="$3" lr="$4" warmup="$5" seed="$6" resume=()
+  [ -f "$dir/latest" ] && resume=(--resume)
+  "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$from" --set model.device="$DEVICE" \
+    --set data.train="$WORK/synth/base_train.jsonl" --set train.output_dir="$dir" \
+    --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
+    --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) \
+    "${resume[@]}"
+}
+pretrain "$WORK/pretrain" "$WORK/init" "$STEPS" "$LR" 50 0
 CKPT="$WORK/pretrain/$(cat "$WORK/pretrain/latest")"
 cp "$WORK/pretrain/metrics.jsonl" "$WORK/pretrain_metrics.jsonl"
+LR2="$(awk -v lr="$LR" 'BEGIN { printf "%g", lr / 2 }')"
 if [ "$STAGE2_STEPS" -gt 0 ]; then
-  "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$CKPT" --set model.device="$DEVICE" \
-    --set data.train="$WORK/synth/base_train.jsonl" --set train.output_dir="$WORK/pretrain2" \
-    --set train.max_steps="$STAGE2_STEPS" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
-    --set optim.lr=1e-3 --set optim.warmup_steps=20 --set train.seed=1
+  pretrain "$WORK/pretrain2" "$CKPT" "$STAGE2_STEPS" "$LR2" 20 1
   CKPT="$WORK/pretrain2/$(cat "$WORK/pretrain2/latest")"
   cat "$WORK/pretrain2/metrics.jsonl" >> "$WORK/pretrain_metrics.jsonl"
 fi
+
+# What it learnt: fresh images (another image seed) of the base categories, greedy answers.
+echo "== make_demo_model: checking it on fresh images of the base categories (image seed $EVAL_SEED)"
+"$VRFT" data synth --out "$WORK/check" --seed "$SEED" --image-seed "$EVAL_SEED" --image-size "$IMAGE_SIZE" \
+  --base-per-category 0 --train-per-category 0 --eval 96 --eval-categories base >/dev/null
+for t in cls det ground; do
+  "$VRFT" eval --config "$ROOT/configs/demo_rft.yaml" --model "$CKPT" --set model.device="$DEVICE" --set data.task=$t \
+    --set eval.data="$WORK/check/$t/eval.jsonl" --out "$WORK/check/eval_$t" >/dev/null
+done
+"$PY" "$ROOT/scripts/probe_position.py" "$CKPT" "$WORK/check/det/images" --json "$WORK/check/probe.json"
+
 mkdir -p "$OUT.partial"
 for f in config.json generation_config.json preprocessor_config.json model.safetensors tokenizer.json tokenizer_config.json; do
   cp "$CKPT/$f" "$OUT.partial/$f"
 done
-cat > "$OUT.partial/visual_rft_demo.json" <<JSON
-{
-  "synth_seed": $SEED,
-  "base_per_category": $BASE_PER_CATEGORY,
-  "pretrain_config": "configs/demo_pretrain.yaml",
-  "pretrain": {"device": "$DEVICE", "steps": $STEPS, "rows_per_step": $ROWS, "lr": $LR, "stage2_steps": $STAGE2_STEPS},
-  "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR STAGE2_STEPS=$STAGE2_STEPS scripts/make_demo_model.sh"
+"$PY" - "$WORK" "$OUT.partial/visual_rft_demo.json" <<PY
+import json, sys
+work, out = sys.argv[1], sys.argv[2]
+metric = {"cls": "accuracy_exact", "det": "map", "ground": "miou"}
+check = {t: json.load(open(f"{work}/check/eval_{t}/metrics.json"))[k] for t, k in metric.items()}
+probe = json.load(open(f"{work}/check/probe.json"))["layers"]
+info = {
+    "synth_seed": $SEED,
+    "image_size": $IMAGE_SIZE,
+    "base_per_category": $BASE_PER_CATEGORY,
+    "dense_rows": bool($DENSE),
+    "pretrain_config": "configs/demo_pretrain.yaml",
+    "pretrain": {"device": "$DEVICE", "steps": $STEPS, "rows_per_step": $ROWS, "lr": $LR,
+                 "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2},
+    "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
+              "patch_size": "${PATCH_SIZE:-preset}"},
+    "base_categories_check": {"image_seed": $EVAL_SEED, "questions_per_task": 96,
+                              "cls_accuracy_exact": check["cls"], "det_map": check["det"],
+                              "ground_miou": check["ground"]},
+    "position_probe_r2": {k: {"row": v["row_r2"], "column": v["col_r2"]} for k, v in probe.items()},
+    "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
+               "STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
+               "scripts/make_demo_model.sh",
 }
-JSON
+json.dump(info, open(out, "w"), indent=2)
+open(out, "a").write("\n")
+PY
 cp "$WORK/pretrain_metrics.jsonl" "$OUT.partial/pretrain_metrics.jsonl"
 rm -rf "$OUT"
 mv "$OUT.partial" "$OUT"
-echo "== make_demo_model: $OUT"
+echo "== make_demo_model: $OUT (base categories, image seed $EVAL_SEED: $(cat "$OUT/visual_rft_demo.json" | tr -d '\n ' | grep -o '"cls_accuracy_exact[^}]*'))"
+echo "== make_demo_model: the working folder $WORK can be removed"

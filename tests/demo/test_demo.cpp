@@ -114,3 +114,34 @@ TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("scripts/make_demo_model.sh"), std::string::npos) << r.output;
 }
+
+// What the shipped base model knows of where its visual tokens are, by
+// scripts/probe_position.py (transformers' Qwen2-VL on fresh base-category images): the
+// vision tower nothing (no absolute position, by Qwen2-VL's design), the language layers the
+// row (from the token order; measured 0.71) but hardly the column (measured 0.09: rope_theta
+// 1e6 leaves M-RoPE's width section nearly still across 4 columns; docs/demo.md).
+TEST(DemoModel, PositionProbeOfTheShippedModel) {
+  const std::string model = source_dir() + "/models/vrft-demo";
+  const std::string out = scratch_dir("demo-probe");
+  CommandResult r = run(cli() + " data synth --out " + out + "/world --seed 0 --image-seed 4242 --base-per-category 0"
+                        " --train-per-category 0 --eval 90 --eval-categories base --tasks det");
+  ASSERT_EQ(r.status, 0) << r.output;
+  python("probe_position.py' '" + model + "' '" + out + "/world/det/images' --json '" + out + "/probe.json'");
+  const auto probe = nlohmann::json::parse(read_file(out + "/probe.json"));
+  EXPECT_EQ(probe["images"], 90);
+  EXPECT_EQ(probe["grid"], nlohmann::json::parse("[4, 4]"));
+  const auto& layers = probe["layers"];
+  ASSERT_EQ(layers.size(), 5u) << "the vision tower and 4 language layers";
+  const auto& tower = layers["vision tower (merged tokens)"];
+  EXPECT_LT(tower["row_r2"].get<double>(), 0.2);
+  EXPECT_LT(tower["col_r2"].get<double>(), 0.2);
+  double best_row = 0, best_col = 0;
+  for (const auto& [name, v] : layers.items()) {
+    best_row = std::max(best_row, v["row_r2"].get<double>());
+    best_col = std::max(best_col, v["col_r2"].get<double>());
+  }
+  std::printf("position probe R^2: tower row %.3f col %.3f; best language layer row %.3f col %.3f\n",
+              tower["row_r2"].get<double>(), tower["col_r2"].get<double>(), best_row, best_col);
+  EXPECT_GT(best_row, 0.6);
+  EXPECT_LT(best_col, 0.2);
+}
