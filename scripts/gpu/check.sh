@@ -98,7 +98,7 @@ if [ "${DEMO_STEPS:-0}" -gt 0 ]; then
   wait $SYNTH_PID
   # Measured on one H200: 1,200 steps of 64 rows in 170 s (0.14 s/step), synth 13 s.
   OMP_NUM_THREADS=4 VRFT="$VRFT" VRFT_DEMO_WORK="$DEMO" TOKENIZER="$ROOT/models/vrft-demo" BASE_PER_CATEGORY=640 \
-    DEVICE=cuda STEPS="$DEMO_STEPS" ROWS=64 LR=2e-3 STAGE2_STEPS=0 bash "$ROOT/scripts/make_demo_model.sh" /tmp/vrft/demo_model \
+    DEVICE=cuda STEPS="$DEMO_STEPS" ROWS=64 LR=2e-3 STAGE2_STEPS=0 bash "$ROOT/scripts/make_demo_model.sh" --resume /tmp/vrft/demo_model \
     > "$RES/demo_model.txt" 2>&1 &
   DEMO_PID=$!
 fi
