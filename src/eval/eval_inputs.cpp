@@ -10,6 +10,7 @@
 #include <set>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/json_record.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/data/classification.h"
 #include "visual_rft/data/coco.h"
@@ -246,7 +247,7 @@ ExistMap parse_exist_map(const std::string& text, const std::string& source) {
       const json& v = it.value()[i];
       if (!v.is_string() || v.get_ref<const std::string&>().empty())
         throw FileError(source + ": \"" + key + "\"[" + std::to_string(i) + "]: expected a category name, got " +
-                        v.dump());
+                        json_excerpt(v));
       names.push_back(v.get<std::string>());
     }
     m.pairs += static_cast<int64_t>(names.size());

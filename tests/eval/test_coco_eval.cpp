@@ -309,4 +309,20 @@ TEST(Cli, MetricsCocoAndLvisPrintTheReferenceSummaries) {
   EXPECT_EQ(b.status, 1);
   EXPECT_NE(b.output.find(dir + "/bad.json: results[1]: image_id 123456789 is not an image"), std::string::npos)
       << b.output;
+
+  // A hostile file nested 90,000 levels deep (180 kB): a clean error naming the record, with
+  // the value cut short, not a crash while the message is written.
+  const std::string deep = std::string(90000, '[') + std::string(90000, ']');
+  write_file_atomic(dir + "/deep_gt.json", R"({"images": [)" + deep + R"(], "annotations": [], "categories": []})");
+  auto d = run(cli() + " metrics coco --gt '" + dir + "/deep_gt.json' --results '" + coco_res_path() + "'");
+  EXPECT_EQ(d.status, 1) << d.output;
+  EXPECT_NE(d.output.find(dir + "/deep_gt.json: images[0]: expected an object"), std::string::npos)
+      << d.output.substr(0, 2000);
+  // 16 levels shown, the 17th elided.
+  EXPECT_NE(d.output.find("got " + std::string(17, '[') + "..." + std::string(17, ']') + "\n"), std::string::npos)
+      << d.output.substr(0, 2000);
+  write_file_atomic(dir + "/deep_res.json", "[" + deep + "]");
+  auto e = run(cli() + " metrics coco --gt '" + coco_gt_path() + "' --results '" + dir + "/deep_res.json'");
+  EXPECT_EQ(e.status, 1) << e.output.substr(0, 2000);
+  EXPECT_NE(e.output.find(dir + "/deep_res.json: results[0]"), std::string::npos) << e.output.substr(0, 2000);
 }
