@@ -12,6 +12,8 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 #include <type_traits>
@@ -43,6 +45,20 @@ std::string describe(const YAML::Node& n) {
 
 // ---- scalar conversion ------------------------------------------------------------------
 // Each returns false when the node is not of the type; the caller builds the message.
+
+// A map that names a key twice is refused (YAML says keys are unique; yaml-cpp keeps both
+// and reads the first, so the second would be silently ignored).
+void refuse_duplicate_keys(const YAML::Node& map, const std::string& origin, const std::string& prefix) {
+  std::map<std::string, YAML::Node> seen;
+  for (auto it = map.begin(); it != map.end(); ++it) {
+    const std::string key = it->first.Scalar();
+    const auto [first, fresh] = seen.emplace(key, it->first);
+    if (!fresh) {
+      throw ConfigError(where(origin, it->first) + ": duplicate key '" + prefix + key + "' (first given at line " +
+                        std::to_string(first->second.Mark().line + 1) + ")");
+    }
+  }
+}
 
 bool plain_scalar(const YAML::Node& n) { return n.IsScalar() && n.Tag() != "!"; }
 
@@ -160,6 +176,7 @@ struct ParseVisitor {
       throw ConfigError(where(origin, node) + ": section '" + name + "' must be a map of keys, got " +
                         describe(node));
     }
+    refuse_duplicate_keys(node, origin, section_name + ".");
     section_keys.clear();
     KeyCollector kc{section_keys};
     s.visit(kc);
@@ -260,8 +277,9 @@ struct SectionNames {
   void section(const char* name, S&, const char*) { names.push_back(name); }
 };
 
-// Sections of the root map must all be known.
+// Sections of the root map must all be known, each named once.
 void check_sections(const YAML::Node& root, const std::string& origin) {
+  refuse_duplicate_keys(root, origin, "");
   std::vector<std::string> names;
   SectionNames collector{names};
   Config probe;
@@ -304,6 +322,8 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
 }
 
 Config load_config(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw ConfigError("config file '" + path + "' is a folder, not a YAML file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("config file '" + path + "' cannot be opened (does it exist?)");
   std::stringstream ss;

@@ -128,6 +128,17 @@ TEST(Config, YamlSyntaxErrorHasLineAndColumn) {
 TEST(Config, MissingFile) {
   std::string e = error_of([] { load_config("/nonexistent/cfg.yaml"); });
   EXPECT_NE(e.find("'/nonexistent/cfg.yaml' cannot be opened"), std::string::npos) << e;
+  e = error_of([] { load_config(test::source_dir() + "/configs"); });
+  EXPECT_NE(e.find("configs' is a folder, not a YAML file"), std::string::npos) << e;
+}
+
+// A key or section given twice is refused with both lines (yaml-cpp would read the first
+// and silently drop the second).
+TEST(Config, DuplicateKeysAndSectionsAreRefused) {
+  std::string e = error_of([] { parse_config("optim:\n  lr: 1e-6\n  warmup_steps: 3\n  lr: 2e-6\n", "dup.yaml"); });
+  EXPECT_NE(e.find("dup.yaml:4: duplicate key 'optim.lr' (first given at line 2)"), std::string::npos) << e;
+  e = error_of([] { parse_config("optim:\n  lr: 1e-6\ngrpo:\n  beta: 0.1\noptim:\n  lr: 2e-6\n", "dup.yaml"); });
+  EXPECT_NE(e.find("dup.yaml:5: duplicate key 'optim' (first given at line 1)"), std::string::npos) << e;
 }
 
 TEST(Config, OverridesAreTypedLikeTheFile) {
