@@ -11,10 +11,12 @@
 #include <cfenv>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/image/image_header.h"
 
 namespace vrft {
 
@@ -67,8 +69,20 @@ cv::Mat to_8bit_like_pillow(const cv::Mat& raw) {
 
 }  // namespace
 
-cv::Mat load_image_rgb(const std::string& path) {
+cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
   if (!std::filesystem::exists(path)) throw FileError("image '" + path + "' does not exist");
+  // The size from the header, before any pixel is decoded: a small file can hold a huge image.
+  if (const std::optional<ImageHeader> h = read_image_header(path)) {
+    if (h->width <= 0 || h->height <= 0) {
+      throw FileError("image '" + path + "' has no pixels (" + h->format + " header says " + std::to_string(h->width) +
+                      "x" + std::to_string(h->height) + ")");
+    }
+    if (h->width * h->height > max_pixels) {
+      throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
+                      std::to_string(h->width * h->height) + " pixels, above the limit of " + std::to_string(max_pixels) +
+                      " (a decompression bomb?); not decoded");
+    }
+  }
   cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
   if (raw.empty()) throw FileError("image '" + path + "' cannot be decoded (corrupt or not an image)");
   if (raw.depth() == CV_16U) raw = to_8bit_like_pillow(raw);

@@ -7,10 +7,14 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <optional>
+#include <set>
 
 #include "test_util.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/safetensors.h"
+#include "visual_rft/image/image_header.h"
 #include "visual_rft/image/image_processor.h"
 
 using namespace vrft;
@@ -80,4 +84,54 @@ TEST(ImageProcessor, BadFilesAreNamed) {
     EXPECT_NE(std::string(e.what()).find(dir + "/broken.jpg' cannot be decoded"), std::string::npos) << e.what();
   }
   EXPECT_THROW(load_image_rgb(dir + "/missing.png"), FileError);
+}
+
+// The header reader gives every reference image's size without decoding: the photos (JPEG,
+// PNG) and the generated formats (alpha, LA, palette, gray, 16-bit, WebP lossy / lossless /
+// extended, BMP, EXIF-rotated JPEG); a GIF written here.
+TEST(ImageHeader, SizesOfEveryFormatEqualTheDecodedImage) {
+  std::string d = test::refs_cache_dir("image_refs.py");
+  test::generate_once(d, "refs.jsonl", "refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
+  std::ifstream in(d + "/refs.jsonl");
+  std::set<std::string> formats, seen;
+  for (std::string line; std::getline(in, line);) {
+    const std::string path = nlohmann::json::parse(line)["image"];
+    if (!seen.insert(path).second) continue;
+    const std::optional<ImageHeader> h = read_image_header(path);
+    ASSERT_TRUE(h.has_value()) << path;
+    const cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
+    EXPECT_EQ(h->width, raw.cols) << path;
+    EXPECT_EQ(h->height, raw.rows) << path;
+    formats.insert(h->format);
+  }
+  EXPECT_EQ(formats, (std::set<std::string>{"bmp", "jpeg", "png", "webp"}));
+  // GIF: a 3 x 2 header (logical screen size, little-endian).
+  const std::string dir = test::scratch_dir("image-header");
+  std::ofstream(dir + "/a.gif", std::ios::binary) << std::string("GIF89a\x03\x00\x02\x00\x00\x00\x00", 13);
+  const auto gif = read_image_header(dir + "/a.gif");
+  ASSERT_TRUE(gif.has_value());
+  EXPECT_EQ(gif->width, 3);
+  EXPECT_EQ(gif->height, 2);
+  std::ofstream(dir + "/a.txt") << "not an image at all, just text";
+  EXPECT_FALSE(read_image_header(dir + "/a.txt").has_value());
+}
+
+// A decompression bomb: a PNG whose header says 20000 x 20000 (400 M pixels) is refused from
+// its header, naming the file and the size, before anything is decoded or allocated.
+TEST(ImageHeader, DecompressionBombIsRefusedBeforeDecoding) {
+  const std::string dir = test::scratch_dir("image-bomb");
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(20000) + be32(20000) +
+                    std::string("\x08\x02\x00\x00\x00", 5) + be32(0) + std::string(1000, '\0');
+  std::ofstream(dir + "/bomb.png", std::ios::binary) << png;
+  try {
+    load_image_rgb(dir + "/bomb.png");
+    FAIL() << "a 20000 x 20000 PNG was decoded";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/bomb.png' is 20000x20000 = 400000000 pixels, above the limit of 178956970"),
+              std::string::npos)
+        << e.what();
+  }
+  // The limit is the caller's: a small one refuses a real photo.
+  EXPECT_THROW(load_image_rgb(fixtures() + "/apple.jpg", 1000), FileError);
 }

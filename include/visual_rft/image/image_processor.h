@@ -13,6 +13,7 @@
 
 #include <opencv2/core.hpp>
 
+#include "visual_rft/image/image_header.h"
 #include "visual_rft/model/config.h"
 
 namespace vrft {
@@ -29,8 +30,9 @@ ImageSize smart_resize(int64_t height, int64_t width, int64_t factor, int64_t mi
 // Decodes an image file as 8-bit RGB (HxWx3, CV_8UC3). Grayscale and palette images become
 // RGB; an alpha channel is composited on white as transformers' convert_to_rgb does; EXIF
 // orientation is ignored, as Pillow's Image.open ignores it. Throws FileError naming the
-// file when it is missing, unreadable or corrupt.
-cv::Mat load_image_rgb(const std::string& path);
+// file when it is missing, unreadable or corrupt, or when its header (image_header.h)
+// announces more than max_pixels pixels (then nothing is decoded).
+cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels = kMaxImagePixels);
 
 // Pillow's Image.resize((w, h), BICUBIC) on an 8-bit RGB image.
 cv::Mat pillow_resize_bicubic(const cv::Mat& rgb, int64_t out_height, int64_t out_width);
