@@ -72,6 +72,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   check_world(cfg, env.world_size);
   const torch::Device dev = rank_device(cfg.model.device, env);
   DataParallel dp(env, cfg.distributed, dev);
+  std::optional<RunFolderLock> lock;  // rank 0 owns the run folder until the run ends
+  if (dp.is_main()) lock.emplace(cfg.train.output_dir);
   const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const int64_t G = cfg.rollout.num_generations, P = cfg.train.prompts_per_step;
   const int64_t P_rank = P / dp.world();  // this rank's prompts per step (check_world: divides)

@@ -9,13 +9,20 @@
 #endif
 #endif
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/log.h"
 
 namespace vrft {
 
@@ -102,6 +109,32 @@ void truncate_metrics(const std::string& path, int64_t step) {
     }
   }
   write_file_atomic(path, kept);
+}
+
+RunFolderLock::RunFolderLock(const std::string& out_dir) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw FileError("train.output_dir '" + out_dir + "' cannot be created: " + ec.message());
+  const std::string path = out_dir + "/.lock";
+  fd_ = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd_ < 0) throw FileError("cannot open the run folder's lock '" + path + "': " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {};
+    const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    const std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+    ::close(fd_);
+    fd_ = -1;
+    throw Error("train.output_dir '" + out_dir + "' is in use by another run (pid " + pid +
+                "); wait for it to finish, or choose another train.output_dir");
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    log_warn("cannot write the pid into {}: {}", path, std::strerror(errno));
+  }
+}
+
+RunFolderLock::~RunFolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
 }
 
 void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,

@@ -33,6 +33,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
   check_world(cfg, env.world_size);
   const torch::Device dev = rank_device(cfg.model.device, env);
   DataParallel dp(env, cfg.distributed, dev);
+  std::optional<RunFolderLock> lock;  // rank 0 owns the run folder until the run ends
+  if (dp.is_main()) lock.emplace(cfg.train.output_dir);
   const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const int64_t P = cfg.train.prompts_per_step, P_rank = P / dp.world();
   const std::string out_dir = cfg.train.output_dir;

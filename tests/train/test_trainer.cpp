@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -21,6 +22,7 @@
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/logprobs.h"
+#include "visual_rft/train/run_util.h"
 
 using namespace vrft;
 namespace fs = std::filesystem;
@@ -215,6 +217,30 @@ TEST(Trainer, SftLearnsTheAnswers) {
   EXPECT_LT(last, first * 0.5);
   EXPECT_EQ(m.back()["answer_tokens"].get<double>(), 2 * 8.0);  // "<answer>thing</answer>" is 7 tokens, + <|im_end|>
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
+}
+
+// Two runs into one folder: while one holds it, the other is refused at once, naming the
+// folder and the holder's pid, and writes nothing; once it is free, the run goes ahead.
+TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-locked");
+  Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
+  {
+    RunFolderLock holder(dir + "/run");  // another run (a lock taken through another descriptor)
+    try {
+      train_grpo(cfg, "", nullptr);
+      FAIL() << "a second run into a folder in use went ahead";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("train.output_dir '" + dir + "/run' is in use by another run (pid " +
+                                           std::to_string(::getpid()) + ")"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(fs::exists(dir + "/run/metrics.jsonl"));
+  }
+  TrainResult res = train_grpo(cfg, "", nullptr);
+  EXPECT_EQ(res.final_step, 1);
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000001/model.safetensors"));
 }
 
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)

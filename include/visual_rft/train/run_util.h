@@ -52,6 +52,22 @@ double peak_gpu_gb(const torch::Device& dev);
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after, and a
 // line cut by a kill is dropped).
 void truncate_metrics(const std::string& path, int64_t step);
+// An exclusive lock on a run folder: flock on OUT/.lock, which holds the owner's pid. The
+// kernel releases it when the process ends, however it ends, so a killed run never leaves a
+// stale lock. Taken by rank 0 before anything in the folder is read or written; a second run
+// into the same folder is refused at once (Error naming the folder and the holder's pid),
+// so two runs never delete each other's checkpoints.
+class RunFolderLock {
+ public:
+  explicit RunFolderLock(const std::string& out_dir);
+  ~RunFolderLock();
+  RunFolderLock(const RunFolderLock&) = delete;
+  RunFolderLock& operator=(const RunFolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 // Rank 0's run folder, the same for both trainers: creates out_dir (and out_dir/subdir when
 // given), writes config.resolved.yaml, keeps metrics.jsonl up to step `start` (a resumed
 // run) or empties it, and opens it in `metrics` for appending.
