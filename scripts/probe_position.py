@@ -56,7 +56,8 @@ def main():
         sys.exit(f"probe_position: {args.images}: {len(files)} images; need at least 30")
     torch.manual_seed(0)
     pre = json.load(open(os.path.join(args.model, "preprocessor_config.json")))
-    images = ImageProcessor(min_pixels=pre["min_pixels"], max_pixels=pre["max_pixels"])
+    images = ImageProcessor(min_pixels=pre["min_pixels"], max_pixels=pre["max_pixels"],
+                            patch_size=pre.get("patch_size", 14), merge_size=pre.get("merge_size", 2))
     tok = PreTrainedTokenizerFast(tokenizer_file=os.path.join(args.model, "tokenizer.json"))
     model = Qwen2VLForConditionalGeneration.from_pretrained(args.model, dtype=torch.float32).eval()
     merge = model.config.vision_config.spatial_merge_size
