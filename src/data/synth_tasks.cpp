@@ -5,10 +5,11 @@
 #include <atomic>
 #include <cstdio>
 #include <exception>
-#include <functional>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <tuple>
 #include <opencv2/imgcodecs.hpp>
@@ -269,18 +270,32 @@ uint64_t synth_image_seed(const SynthConfig& cfg) {
   return cfg.image_seed < 0 ? cfg.seed : static_cast<uint64_t>(cfg.image_seed);
 }
 
-SynthRow make_synth_row(const SynthWorld& w, const SynthConfig& cfg, Task task, SynthSplit split, int64_t index) {
+namespace {
+
+// What every row starts with: its index checked against the split, its category and image
+// name, and its own random stream keyed by (image seed, stream, split, index).
+SynthRow begin_row(const SynthWorld& w, const SynthConfig& cfg, SynthSplit split, int64_t index, uint64_t stream,
+                   std::optional<Rng>& rng) {
   if (index < 0 || index >= synth_split_rows(w, cfg, split)) {
     throw Error("synth: row " + std::to_string(index) + " is outside " + synth_split_name(split));
   }
   check_image_size(cfg);
-  Rng rng(stream_key(synth_image_seed(cfg), static_cast<uint64_t>(task) + 1, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
+  rng.emplace(stream_key(synth_image_seed(cfg), stream, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
   SynthRow row;
   row.category = row_category(w, cfg, split, index);
   char name[64];
   std::snprintf(name, sizeof name, "images/%s_%05lld.png", synth_split_name(split), static_cast<long long>(index));
   row.sample.index = index;
   row.sample.image = name;
+  return row;
+}
+
+}  // namespace
+
+SynthRow make_synth_row(const SynthWorld& w, const SynthConfig& cfg, Task task, SynthSplit split, int64_t index) {
+  std::optional<Rng> stream;
+  SynthRow row = begin_row(w, cfg, split, index, static_cast<uint64_t>(task) + 1, stream);
+  Rng& rng = *stream;
   if (task == Task::cls) {
     SceneSpec spec = single_spec(cfg.image_size);
     spec.categories = {row.category};
@@ -307,19 +322,9 @@ std::string synth_dense_prompt() {
 }
 
 SynthRow make_synth_dense_row(const SynthWorld& w, const SynthConfig& cfg, int64_t index) {
-  if (index < 0 || index >= synth_split_rows(w, cfg, SynthSplit::base_train)) {
-    throw Error("synth: dense row " + std::to_string(index) + " is outside base_train");
-  }
-  check_image_size(cfg);
-  // Task ids 0..2 key the three tasks' streams; the dense rows have their own.
-  Rng rng(stream_key(synth_image_seed(cfg), kDenseStream, static_cast<uint64_t>(SynthSplit::base_train) + 1,
-                     static_cast<uint64_t>(index)));
-  SynthRow row;
-  row.category = row_category(w, cfg, SynthSplit::base_train, index);
-  char name[64];
-  std::snprintf(name, sizeof name, "images/base_train_%05lld.png", static_cast<long long>(index));
-  row.sample.index = index;
-  row.sample.image = name;
+  std::optional<Rng> stream;  // the dense rows' own stream, beside the three tasks'
+  SynthRow row = begin_row(w, cfg, SynthSplit::base_train, index, kDenseStream, stream);
+  Rng& rng = *stream;
   SceneSpec spec = multi_spec(cfg.image_size);
   spec.categories = {row.category};
   // 1-5 objects: scenes of one object teach where a thing is without having to pick it out.
