@@ -54,7 +54,12 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
       const c10::ScalarType prev_dtype = at::autocast::get_autocast_dtype(block->device);
       at::autocast::set_autocast_dtype(block->device, block->autocast_dtype);
       at::autocast::set_autocast_enabled(block->device, block->autocast);
+      // As torch.amp.autocast does: count the nesting and drop the cast cache when leaving the
+      // outermost scope. Otherwise the bf16 copies of the weights made here outlive the optimiser
+      // step and the next forward reuses them (stale weights), and stay resident meanwhile.
+      if (block->autocast) at::autocast::increment_nesting();
       y = block->fn(in);
+      if (block->autocast && at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
       at::autocast::set_autocast_enabled(block->device, prev);
       at::autocast::set_autocast_dtype(block->device, prev_dtype);
     }

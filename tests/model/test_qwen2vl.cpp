@@ -14,6 +14,7 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/model/qwen2vl.h"
+#include "visual_rft/train/run_util.h"
 
 using namespace vrft;
 namespace fs = std::filesystem;
@@ -231,6 +232,37 @@ TEST(Qwen2VL, GradientCheckpointingGivesTheSameGradients) {
       EXPECT_LE((g - ckpt[k]).abs().max().item<double>(), 1e-6 * scale) << k;
     }
   }
+}
+
+// A checkpointed block recomputes under the forward's autocast in backward. The bf16 copies of
+// the weights cast there must not outlive it: after an optimiser step the next autocast forward
+// must see the new weights (equal to a fresh model loaded with them), not the cached old copies.
+TEST(Qwen2VL, CheckpointedRecomputeUnderAutocastLeavesNoStaleWeights) {
+  Case c = load_case("qwen2vl");
+  auto forward = [&](Qwen2VLForConditionalGeneration& m) {
+    RopeIndex r = m->rope_index(c.ids, c.mask, c.grid);
+    return m->forward({c.ids, c.mask, m->image_features(c.pixels, c.grid), r.position_ids});
+  };
+  c.model->visual->gradient_checkpointing = true;
+  c.model->model->gradient_checkpointing = true;
+  const torch::Device cpu(torch::kCPU);
+  torch::Tensor logits;
+  {
+    AutocastScope ac(cpu, torch::kBFloat16);
+    logits = forward(c.model);
+  }
+  // Backward outside the scope, as the trainers do: the recompute switches autocast on alone.
+  torch::log_softmax(logits.to(torch::kFloat), -1).mean().neg().backward();
+  {
+    torch::NoGradGuard ng;  // an "optimiser step": every weight changes in place
+    for (auto& p : c.model->parameters()) p.add_(p.grad().sign() * -1e-2);
+  }
+  auto fresh = load_qwen2vl(refs() + "/qwen2vl/model", torch::kFloat, torch::kCPU);
+  copy_parameters(*fresh, *c.model);
+  torch::NoGradGuard ng;
+  AutocastScope ac(cpu, torch::kBFloat16);
+  torch::Tensor a = forward(c.model), b = forward(fresh);
+  EXPECT_EQ((a - b).abs().max().item<double>(), 0.0);
 }
 
 TEST(Qwen2VL, Bf16LogitsCloseToTransformersBf16) {
