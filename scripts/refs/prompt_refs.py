@@ -49,6 +49,25 @@ Q = ("Detect all objects belonging to the category 'dog' in the image, and provi
      "<answer> </answer> tags.")
 
 
+# The evaluation questions exactly as the reference's scripts write them
+# (coco_evaluation/Qwen2_VL_coco_infere.py, classification/Qwen2_VL_classification_infere.py):
+# the string joins, the missing space in "tags.The output", and the "<image>\n" prefix.
+COCO_EVAL = ("<image>\n" +
+             "Detect all objects belonging to the category '{}' in the image, and provide the bounding boxes "
+             "(between 0 and 1000, integer) and confidence (between 0 and 1, with two decimal places).\n"
+             "If no object belonging to the category '{}' in the image, return 'No Objects'.\n"
+             "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
+             "The output answer format should be as follows:\n"
+             "<think> ... </think> <answer>[{{'Position': [x1, y1, x2, y2], 'Confidence': number}}, ...]</answer>\n"
+             "Please strictly follow the format.").format("fire hydrant", "fire hydrant")
+CLS_EVAL = ("<image>\n" +
+            "This is an image containing an aircraft. Please identify the model of the aircraft based on the image.\n"
+            "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
+            "The output answer format should be as follows:\n"
+            "<think> ... </think> <answer>species name</answer>\n"
+            "Please strictly follow the format.")
+
+
 def img(t):
     return {"type": "image"} if t is None else {"type": "text", "text": t}
 
@@ -73,6 +92,9 @@ def cases(photos):
         ("text_only_row", [([user("No picture here, just   spaces\tand\nnewlines.")], []),
                            ([user(None, "With one.")], [a])], {"min_pixels": 200704, "max_pixels": 401408}),
         ("no_generation_prompt", [([user(None, "Caption:")], [c])], {"add_generation_prompt": False}),
+        # The reference's evaluation messages: no system prompt of their own, image then question.
+        ("coco_eval_question", [([user(None, COCO_EVAL)], [a])], {"max_pixels": 100352}),
+        ("cls_eval_question", [([user(None, CLS_EVAL)], [b])], {"max_pixels": 100352}),
     ]
 
 

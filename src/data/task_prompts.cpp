@@ -51,6 +51,8 @@ std::string detection_prompt(std::string_view category, PromptStyle style) {
          sep + "Please strictly follow the format.";
 }
 
+std::string eval_question(std::string_view question) { return "<image>\n" + std::string(question); }
+
 std::string detection_solution(const std::vector<std::array<int64_t, 4>>& boxes) {
   std::string s = "<answer>[";
   for (size_t i = 0; i < boxes.size(); ++i) {

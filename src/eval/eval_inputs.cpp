@@ -81,7 +81,7 @@ EvalSet load_classification(const Config& cfg, int64_t limit) {
   const ClassificationList list =
       load_classification_list(e.classification, e.classnames, e.images, missing_images(cfg), &set.report);
   // One prompt for the whole list: the reference asks every image the same question.
-  const std::string prompt = classification_prompt(set.subject);
+  const std::string prompt = eval_question(classification_prompt(set.subject));
   size_t n = list.items.size();
   if (limit > 0) n = std::min(n, static_cast<size_t>(limit));
   for (size_t i = 0; i < n; ++i) {
@@ -174,7 +174,7 @@ EvalSet load_detection_file(const Config& cfg, EvalInput input, int64_t limit) {
     EvalItem it;
     it.sample.index = static_cast<int64_t>(k);
     it.sample.image = im.file;
-    it.sample.problem = detection_prompt(c.name, PromptStyle::eval);
+    it.sample.problem = eval_question(detection_prompt(c.name, PromptStyle::eval));
     it.category = c.name;
     it.image_id = im.id;
     it.category_id = c.id;

@@ -29,7 +29,8 @@ namespace fs = std::filesystem;
 // ---- prompts and solutions ------------------------------------------------------------------
 
 TEST(TaskPrompts, ReferenceTexts) {
-  // eval.md §4.1 (without the '<image>\n' prefix) and the #203 training row.
+  // The reference's detection question (without the evaluation's '<image>\n' prefix) and the #203
+  // training row.
   EXPECT_EQ(
       detection_prompt("dog", PromptStyle::eval),
       "Detect all objects belonging to the category 'dog' in the image, and provide the bounding boxes (between 0 "

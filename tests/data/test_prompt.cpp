@@ -2,10 +2,11 @@
 // Qwen2VLProcessor (scripts/refs/prompt_refs.py): rendered text, input_ids, attention_mask
 // (left padding), image_grid_thw and pixel_values of batches with several images per prompt,
 // system and assistant turns, add_vision_id, text-only rows; the token ids of qwen2vl.md §5;
-// errors for a mismatched number of images.
+// errors for a mismatched number of images; the evaluation questions of the reference scripts.
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "test_util.h"
@@ -13,6 +14,7 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/data/prompt.h"
+#include "visual_rft/data/task_prompts.h"
 
 using namespace vrft;
 
@@ -109,6 +111,34 @@ TEST(PromptEncoder, EqualsQwen2VLProcessor) {
     }
     EXPECT_EQ(patches, got.pixel_values.defined() ? got.pixel_values.size(0) : 0);
   }
+}
+
+// The evaluation questions visual-rft asks of COCO/LVIS and classification lists render to the
+// reference scripts' prompts token for token ("<image>\n" + question after the image).
+TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
+  REQUIRE_FIXTURES();
+  std::string d = test::refs_cache_dir("prompt_refs.py");
+  test::generate_once(d, "cases.json", "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() +
+                                           "/images' '" + d + "'");
+  auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
+  const std::map<std::string, std::string> ours = {
+      {"coco_eval_question", eval_question(detection_prompt("fire hydrant", PromptStyle::eval))},
+      {"cls_eval_question", eval_question(classification_prompt("aircraft"))}};
+  size_t seen = 0;
+  for (const auto& c : cases) {
+    auto it = ours.find(c["name"].get<std::string>());
+    if (it == ours.end()) continue;
+    SCOPED_TRACE(it->first);
+    ++seen;
+    ProcessorConfig pc;
+    pc.max_pixels = c["options"]["max_pixels"].get<int64_t>();
+    PromptEncoder enc(qwen(), pc, PromptTokens{});
+    const std::string image = c["batch"][0]["images"][0].get<std::string>();
+    EncodedPrompt got = enc.encode({PromptInput{image_question(it->second), {load_image_rgb(image)}}});
+    EXPECT_EQ(got.texts[0], c["texts"][0].get<std::string>());
+    EXPECT_TRUE(torch::equal(got.input_ids, to_tensor(c["input_ids"])));
+  }
+  EXPECT_EQ(seen, ours.size());
 }
 
 TEST(PromptEncoder, ImageCountMustMatch) {

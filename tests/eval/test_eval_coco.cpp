@@ -378,7 +378,8 @@ TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
   for (size_t i = 0; i < preds.size(); ++i) {
     EXPECT_EQ(preds[i]["image_id"], asked[i].first) << i;
     EXPECT_EQ(preds[i]["category_id"], asked[i].second) << i;
-    EXPECT_EQ(preds[i]["problem"], detection_prompt(preds[i]["category"].get<std::string>(), PromptStyle::eval));
+    EXPECT_EQ(preds[i]["problem"],
+              eval_question(detection_prompt(preds[i]["category"].get<std::string>(), PromptStyle::eval)));
   }
   EXPECT_EQ(preds[0]["truth"].size(), 2u);   // the two apples
   EXPECT_EQ(preds[1]["truth"].size(), 1u);   // the small orange on the apple image
@@ -512,7 +513,7 @@ TEST(EvalClassificationList, PromptsFilesAndAccuracy) {
   ASSERT_EQ(r.status, 0) << r.output;
   const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
   ASSERT_EQ(preds.size(), 4u);
-  EXPECT_EQ(preds[0]["problem"], classification_prompt("plant"));
+  EXPECT_EQ(preds[0]["problem"], eval_question(classification_prompt("plant")));
   EXPECT_EQ(preds[3]["label"], "fish");
   EXPECT_EQ(preds[3]["image"], fixtures() + "/images/HappyFish.jpg");
   const json m = json::parse(read_file(dir + "/out/metrics.json"));

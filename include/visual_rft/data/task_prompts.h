@@ -16,12 +16,16 @@
 namespace vrft {
 
 // Detection. The training rows quoted in Visual-RFT issue #203 separate the sentences with
-// spaces; the evaluation scripts with '\n' (and prefix '<image>\n', which the chat template
-// replaces here). Otherwise the two texts are the same.
+// spaces; the evaluation scripts with '\n'. Otherwise the two texts are the same.
 enum class PromptStyle { train, eval };
 PromptStyle parse_prompt_style(const std::string& name);  // "train" | "eval"
 
 std::string detection_prompt(std::string_view category, PromptStyle style);
+// The question as the reference's detection and classification evaluation scripts ask it:
+// "<image>\n" + question, after the image item. "<image>" is not a special token of Qwen2-VL,
+// so the model reads it as plain text ('<', 'image', '>\n'). Training rows and the LISA
+// evaluation have no such prefix.
+std::string eval_question(std::string_view question);
 // <answer>[{'Position': [x1, y1, x2, y2], 'Confidence': 1}, ...]</answer>: Python's str() of
 // the list, as in the released data sets (true confidence 1, no <think>).
 std::string detection_solution(const std::vector<std::array<int64_t, 4>>& boxes);
