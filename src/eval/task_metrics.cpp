@@ -85,6 +85,27 @@ std::optional<double> finite_number(const PyValue* v) {
   return v->number;
 }
 
+// Whether the reference's remove_duplicates raises on the list, losing the whole answer: it
+// runs tuple(entry['Position']) over every entry before any box is read, so an entry that is
+// not a dict or has no Position, a Position that is not iterable (a number, None, a boolean)
+// or one holding an unhashable item (a list or a dict) raises there.
+bool reference_dedup_raises(const PyValue& list) {
+  for (const PyValue& e : list.items) {
+    const PyValue* pos = e.kind == PyValue::Kind::dict ? e.get("Position") : nullptr;
+    if (!pos) return true;
+    switch (pos->kind) {
+      case PyValue::Kind::string:
+      case PyValue::Kind::dict: break;  // tuple() of its characters or keys: hashable
+      case PyValue::Kind::list:
+        for (const PyValue& x : pos->items)
+          if (x.kind == PyValue::Kind::list || x.kind == PyValue::Kind::dict) return true;
+        break;
+      default: return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 DetParse parse_detection_eval(std::string_view completion) {
@@ -104,7 +125,10 @@ DetParse parse_detection_eval(std::string_view completion) {
     out.status = strict && strict->no_objects ? DetParse::Status::no_objects : DetParse::Status::malformed;
     return out;
   }
-  // 5. and 6. duplicates by exact Position dropped; entries read until one is unusable
+  // 5. duplicates by exact Position dropped, over the whole list first: a structural fault in
+  // any entry loses every box
+  if (reference_dedup_raises(*v)) return out;  // malformed
+  // 6. entries read until one is unusable
   out.status = DetParse::Status::ok;
   std::vector<std::array<double, 4>> seen;
   for (const PyValue& e : v->items) {

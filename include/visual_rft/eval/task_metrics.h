@@ -76,7 +76,10 @@ const char* det_status_name(DetParse::Status s);  // "ok", "partial", "no_object
 
 // The reference's parse (§4.3): the text repairs, the <answer> group (or the whole text)
 // rewrapped, extract_bbox, duplicates by exact Position dropped (first kept), entries read
-// until one is unusable (then `partial`). A "No Objects" answer is `no_objects` and anything
+// until one is unusable (then `partial`: a Position of the wrong length or with a non-number,
+// a missing Confidence). An entry that is not a dict, lacks Position, or whose Position is
+// not iterable or holds a list loses the whole answer (`malformed`): the reference's
+// remove_duplicates raises on it before any box is read. A "No Objects" answer is `no_objects` and anything
 // else without a list is `malformed`; both give no detections. As in the reference, an
 // answer cut off before </answer> is lost: the whole text is wrapped in a second <answer>,
 // which json.loads rejects.
