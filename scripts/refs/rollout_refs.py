@@ -12,6 +12,11 @@ outputs.safetensors:
   eos_id      [1] a token that row 0 produces at step 6
   greedy_eos  [B, <=20] the same with eos_token_id=eos_id: rows stop at it, padded after
   greedy_rep  [B, 20] repetition_penalty=1.3 (no eos)
+  greedy_folder_rep [B, 20] do_sample=False with no penalty passed, from a copy of the model
+              saved with generation_config.repetition_penalty = 0.5 (NAME/model_rep/; below 1 it
+              favours seen tokens, which changes these random models' answers where 1.05
+              and 1.3 change none): generate() applies the folder's penalty, as it does
+              Qwen2-VL-Instruct's 1.05
 """
 import os
 import sys
@@ -41,10 +46,15 @@ def main():
             eos = int(full[0, 6])
             stop = model.generate(**kw, eos_token_id=eos)[:, ids.shape[1]:]
             rep = model.generate(**kw, eos_token_id=NO_EOS, repetition_penalty=1.3)[:, ids.shape[1]:]
+        model.generation_config.repetition_penalty = 0.5
+        model.save_pretrained(os.path.join(d, "model_rep"))
+        folder = type(model).from_pretrained(os.path.join(d, "model_rep"))
+        with torch.no_grad():
+            folder_rep = folder.generate(**kw, eos_token_id=NO_EOS)[:, ids.shape[1]:]
         save_file({"input_ids": ids, "attention_mask": mask, "pixel_values": pv.contiguous(), "image_grid_thw": grid},
                   os.path.join(d, "inputs.safetensors"))
         save_file({"greedy": full.contiguous(), "eos_id": torch.tensor([eos]), "greedy_eos": stop.contiguous(),
-                   "greedy_rep": rep.contiguous()}, os.path.join(d, "outputs.safetensors"))
+                   "greedy_rep": rep.contiguous(), "greedy_folder_rep": folder_rep.contiguous()}, os.path.join(d, "outputs.safetensors"))
         print(variant, full.tolist(), stop.tolist(), rep.tolist())
 
 

@@ -30,7 +30,8 @@ void add_generate_command(CLI::App& app) {
   gen->add_option("--top-k", g.sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
   gen->add_option("--top-p", g.sampling.top_p, "Nucleus sampling mass; 1 = off")->capture_default_str();
   gen->add_option("--min-p", g.sampling.min_p, "Drop tokens below min_p x the top probability")->capture_default_str();
-  gen->add_option("--repetition-penalty", g.sampling.repetition_penalty, "1 = off")->capture_default_str();
+  auto* rep = gen->add_option("--repetition-penalty", g.sampling.repetition_penalty,
+                              "1 = off; default: the model folder's generation_config.json (1 when it names none)");
   gen->add_flag("--greedy", greedy, "Argmax decoding (same as --temperature 0)");
   gen->add_flag("--ignore-eos", ignore_eos, "Always generate --max-new-tokens");
   gen->add_option("--seed", g.seed, "Seed of the sampling streams")->capture_default_str();
@@ -43,7 +44,7 @@ void add_generate_command(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "eager", "fixed", "graph"}))
       ->capture_default_str();
   gen->add_flag("--json", as_json, "One JSON object per sample");
-  gen->callback([] {
+  gen->callback([rep] {
     const torch::Device dev(device);
     const torch::Dtype dt = dtype == "float32" || (dtype == "auto" && !dev.is_cuda()) ? torch::kFloat : torch::kBFloat16;
     PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
@@ -62,6 +63,8 @@ void add_generate_command(CLI::App& app) {
     model->eval();
     g.sampling.greedy = greedy || temperature == 0;
     g.sampling.temperature = temperature == 0 ? 1.0 : temperature;
+    // As transformers' generate(): the folder's repetition_penalty applies unless given here.
+    if (rep->count() == 0) g.sampling.repetition_penalty = model->cfg.repetition_penalty;
     g.ignore_eos = ignore_eos;
     g.pad_token_id = enc.tokens().pad;
     Generator generator(model, &enc.tokenizer());

@@ -487,6 +487,7 @@ void validate(const Config& c) {
   require(c.eval.batch_size >= 1, "eval.batch_size", "must be >= 1");
   require(c.eval.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1");
   require(c.eval.temperature >= 0, "eval.temperature", "must be >= 0 (0 = greedy)");
+  require(c.eval.repetition_penalty >= 0, "eval.repetition_penalty", "must be >= 0 (0 = the model folder's)");
   require(c.eval.draw_images >= 0, "eval.draw_images", "must be >= 0");
   validate_eval_inputs(c);
   require(c.distributed.timeout_s >= 1, "distributed.timeout_s", "must be >= 1");

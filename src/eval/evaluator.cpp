@@ -75,6 +75,8 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   g.max_new_tokens = cfg.eval.max_new_tokens;
   g.sampling.greedy = cfg.eval.temperature == 0;
   g.sampling.temperature = cfg.eval.temperature > 0 ? cfg.eval.temperature : 1.0;
+  g.sampling.repetition_penalty =
+      cfg.eval.repetition_penalty > 0 ? cfg.eval.repetition_penalty : model->cfg.repetition_penalty;
   g.seed = static_cast<uint64_t>(cfg.train.seed);
   g.pad_token_id = enc.tokens().pad;
   g.decode = cfg.rollout.decode;
@@ -116,6 +118,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   *gen_info = {{"batch_size", B},
                {"max_new_tokens", cfg.eval.max_new_tokens},
                {"temperature", cfg.eval.temperature},
+               {"repetition_penalty", g.sampling.repetition_penalty},
                {"dtype", c10::toString(dtype)},
                {"device", dev.str()},
                {"generated_tokens", tokens},

@@ -1,6 +1,7 @@
 // src/model/config.cpp: config.json of Qwen2-VL / Qwen2.5-VL in all three layouts.
 #include "visual_rft/model/config.h"
 
+#include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -219,6 +220,13 @@ Qwen2VLConfig load_model_config(const std::string& dir) {
       const json& e = g["eos_token_id"];
       if (e.is_number_integer()) c.eos_token_ids = {e.get<int64_t>()};
       else if (e.is_array()) c.eos_token_ids = e.get<std::vector<int64_t>>();
+    }
+    if (g.contains("repetition_penalty") && !g["repetition_penalty"].is_null()) {
+      const json& r = g["repetition_penalty"];
+      if (!r.is_number() || !(r.get<double>() > 0) || !std::isfinite(r.get<double>())) {
+        throw FileError(gen + ": field 'repetition_penalty' must be a number > 0, got " + r.dump());
+      }
+      c.repetition_penalty = r.get<double>();
     }
   }
   std::string pre = (fs::path(dir) / "preprocessor_config.json").string();

@@ -101,6 +101,17 @@ TEST(Generator, GreedyEqualsTransformersGenerate) {
     g.eos_token_ids = {kNoEos};
     g.sampling.repetition_penalty = 1.3;
     EXPECT_TRUE(torch::equal(gen.generate(p, g).completion_ids, want.get("greedy_rep")));
+
+    // A folder whose generation_config.json names repetition_penalty 0.5 (Qwen2-VL-Instruct's
+    // 1.05 changes no token of these random models; below 1 favours seen tokens, and does):
+    // transformers applies it to a greedy generate(); the config we read carries it for eval
+    // and generate to apply.
+    ASSERT_FALSE(torch::equal(want.get("greedy_folder_rep"), want.get("greedy")));
+    const Qwen2VLConfig folder = load_model_config(d + "/model_rep");
+    EXPECT_EQ(folder.repetition_penalty, 0.5);
+    EXPECT_EQ(load_model_config(d + "/model").repetition_penalty, 1.0);
+    g.sampling.repetition_penalty = folder.repetition_penalty;
+    EXPECT_TRUE(torch::equal(gen.generate(p, g).completion_ids, want.get("greedy_folder_rep")));
   }
 }
 

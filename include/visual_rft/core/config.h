@@ -224,6 +224,7 @@ struct EvalConfig {
   int64_t batch_size = 8;
   int64_t max_new_tokens = 1024;    // the reference's eval scripts (LISA: 128)
   double temperature = 0.0;
+  double repetition_penalty = 0.0;
   int64_t draw_images = 8;
 
   template <class V>
@@ -257,6 +258,9 @@ struct EvalConfig {
     v(batch_size, "batch_size", "Prompts generated together.");
     v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.");
     v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.");
+    v(repetition_penalty, "repetition_penalty",
+      "0 = the model folder's generation_config.json (1 = off when it names none), which transformers' "
+      "generate() applies even when greedy; > 0 overrides it.");
     v(draw_images, "draw_images",
       "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.");
   }

@@ -67,6 +67,9 @@ struct Qwen2VLConfig {
   int64_t vision_start_token_id = 151652;
   int64_t vision_end_token_id = 151653;
   std::vector<int64_t> eos_token_ids = {151645, 151643};  // generation_config.json
+  // generation_config.json's repetition_penalty: transformers' generate() applies it even when
+  // greedy, so eval and generate do too unless told otherwise (Qwen2-VL-Instruct ships 1.05).
+  double repetition_penalty = 1.0;
   ProcessorConfig processor;                               // preprocessor_config.json
 };
 
