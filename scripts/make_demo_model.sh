@@ -85,7 +85,7 @@ shape=()
 # pretrain DIR FROM STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
 pretrain() {
   local dir="$1" from="$2" steps="$3" lr="$4" warmup="$5" seed="$6" resume=()
-  [ -f "$dir/latest" ] && resume=(--resume)
+  [ -d "$dir" ] && resume=(--resume)  # from the newest checkpoint; from the start when there is none yet
   "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$from" --set model.device="$DEVICE" \
     --set data.train="$WORK/synth/base_train.jsonl" --set train.output_dir="$dir" \
     --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \

@@ -290,8 +290,8 @@ train_run() {
   elif [[ -f "$run/DONE" ]]; then
     echo "         $title: done before, skipped"
     return
-  elif [[ -f "$run/latest" ]]; then
-    resume=(--resume)
+  elif [[ -d "$run" ]]; then
+    resume=(--resume)  # from its newest checkpoint; from the start when it has none yet
   fi
   stage "$title" "$VRFT" train --config "$cfg" "${sets[@]}" "${resume[@]}"
   [[ -f "$run/latest" ]] || die "$title wrote no checkpoint ($run/latest)"

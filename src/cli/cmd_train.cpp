@@ -1,4 +1,4 @@
-// src/cli/cmd_train.cpp: `visual-rft train --config X.yaml [--set k=v ...] [--resume [DIR]]`,
+// src/cli/cmd_train.cpp: `visual-rft train --config X.yaml [--set k=v ...] [--resume [DIR] | --overwrite]`,
 // one process or one rank of a torchrun job (train/distributed.h).
 #include "commands.h"
 #include "visual_rft/core/config.h"
@@ -19,6 +19,9 @@ void add_train_command(CLI::App& app) {
   auto* res = train->add_option("--resume", resume,
                                 "Resume: without a value from the newest complete checkpoint of train.output_dir, or from DIR");
   res->expected(0, 1);
+  static bool overwrite = false;
+  train->add_flag("--overwrite", overwrite,
+                  "Start afresh in a train.output_dir that holds an earlier run, deleting its checkpoints and metrics");
   train->callback([res] {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
@@ -27,7 +30,7 @@ void add_train_command(CLI::App& app) {
     log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size, env.local_rank,
              cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
-    TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from) : train_grpo(cfg, from);
+    TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from, overwrite) : train_grpo(cfg, from, nullptr, overwrite);
     if (r.steps_done == 0)
       log_info("nothing to do: the run already stands at its last step, {}", r.final_step);
     else

@@ -194,7 +194,7 @@ SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config
     c.train.output_dir = tdir + "/rft";
     stages.begin(fmt::format("{}: Visual-RFT (GRPO, G = {}, rewards of the task) on {} few-shot rows", tn,
                              c.rollout.num_generations, summary["tasks"][tn]["fewshot_train"]["rows"].get<int64_t>()));
-    TrainResult r = train_grpo(c, "");
+    TrainResult r = train_grpo(c, "", nullptr, /*overwrite=*/true);  // the demo owns its folders: a rerun replaces them
     if (r.last_checkpoint.empty()) throw Error("demo: the GRPO run wrote no checkpoint (train.save_steps?)");
     stages.begin(fmt::format("{}: evaluate the Visual-RFT model", tn));
     evaluate(r.last_checkpoint, "rft");
@@ -202,7 +202,7 @@ SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config
     c = scfg;
     c.train.output_dir = tdir + "/sft";
     stages.begin(fmt::format("{}: SFT on the same few-shot rows", tn));
-    r = train_sft(c, "");
+    r = train_sft(c, "", /*overwrite=*/true);
     if (r.last_checkpoint.empty()) throw Error("demo: the SFT run wrote no checkpoint (train.save_steps?)");
     stages.begin(fmt::format("{}: evaluate the SFT model", tn));
     evaluate(r.last_checkpoint, "sft");

@@ -9,6 +9,7 @@
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/log.h"
 #include "visual_rft/core/safetensors.h"
 
 namespace vrft {
@@ -59,15 +60,31 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
 }
 
 std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
+  auto complete = [](const std::string& dir) { return fs::exists(dir + "/trainer_state/state.json"); };
   const std::string f = output_dir + "/latest";
-  if (!fs::exists(f)) return std::nullopt;
-  std::string name = read_file(f);
-  while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
-  const std::string dir = output_dir + "/" + name;
-  if (name.empty() || !fs::exists(dir + "/trainer_state/state.json")) {
-    throw FileError("'" + f + "' names '" + name + "', which is not a complete checkpoint");
+  if (fs::exists(f)) {
+    std::string name = read_file(f);
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    if (!name.empty() && name.find('/') == std::string::npos && complete(output_dir + "/" + name))
+      return output_dir + "/" + name;
+    log_warn("'{}' names '{}', which is not a complete checkpoint; looking for the newest complete one", f, name);
   }
-  return dir;
+  // checkpoint-N folders (not the .partial-PID debris of an interrupted save), newest first.
+  std::optional<std::string> best;
+  int64_t best_step = -1;
+  if (!fs::is_directory(output_dir)) return std::nullopt;
+  for (const auto& e : fs::directory_iterator(output_dir)) {
+    const std::string n = e.path().filename().string();
+    if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
+    const std::string digits = n.substr(11);
+    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    const int64_t step = std::stoll(digits);
+    if (step > best_step && complete(e.path().string())) {
+      best_step = step;
+      best = e.path().string();
+    }
+  }
+  return best;
 }
 
 CheckpointData load_checkpoint_state(const std::string& dir) {

@@ -66,7 +66,7 @@ RolloutBatch rollouts(Generator& gen, const EncodedPrompt& prompts, const Genera
 
 }  // namespace
 
-TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom) {
+TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom, bool overwrite) {
   validate(cfg);
   const DistEnv env = dist_env_from_environment();
   check_world(cfg, env.world_size);
@@ -98,13 +98,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   }
 
   // ---- resume point, models, optimiser ----
-  std::string ckpt;
-  if (resume == "latest") {
-    ckpt = latest_checkpoint(out_dir).value_or("");
-    if (ckpt.empty()) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
-  } else if (!resume.empty()) {
-    ckpt = resume;
-  }
+  const std::string ckpt = run_start_checkpoint(out_dir, resume, overwrite, dp.is_main());
   auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, prec.weights, dev);
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);

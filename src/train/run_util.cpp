@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -23,6 +24,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/train/checkpoint.h"
 
 namespace vrft {
 
@@ -135,6 +137,39 @@ RunFolderLock::RunFolderLock(const std::string& out_dir) {
 
 RunFolderLock::~RunFolderLock() {
   if (fd_ >= 0) ::close(fd_);  // closing the descriptor releases the lock
+}
+
+std::string run_start_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite, bool main) {
+  if (!resume.empty() && overwrite) throw Error("--resume and --overwrite exclude each other: continue the run or replace it");
+  if (resume == "latest") {
+    std::optional<std::string> ckpt = latest_checkpoint(out_dir);
+    if (!ckpt) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
+    return ckpt.value_or("");
+  }
+  if (!resume.empty()) return resume;
+  if (!main) return "";  // rank 0 alone judges the folder (the others would see its new files)
+  // A fresh run: what of an earlier run is in the folder?
+  std::vector<fs::path> old;
+  if (fs::is_directory(out_dir)) {
+    for (const auto& e : fs::directory_iterator(out_dir)) {
+      const std::string n = e.path().filename().string();
+      const bool run_file = n == "latest" || n == "rollouts" || (n == "metrics.jsonl" && fs::file_size(e.path()) > 0);
+      if (run_file || (e.is_directory() && n.rfind("checkpoint-", 0) == 0)) old.push_back(e.path());
+    }
+  }
+  if (old.empty()) return "";
+  std::sort(old.begin(), old.end());
+  if (!overwrite) {
+    std::string names;
+    for (size_t i = 0; i < old.size() && i < 4; ++i) names += (i ? ", " : "") + old[i].filename().string();
+    if (old.size() > 4) names += ", ...";
+    throw Error("train.output_dir '" + out_dir + "' holds an earlier run (" + names +
+                "): continue it with --resume, replace it with --overwrite (its checkpoints and metrics are "
+                "deleted), or choose another train.output_dir");
+  }
+  log_warn("--overwrite: deleting the earlier run in {} ({} entries)", out_dir, old.size());
+  for (const auto& p : old) remove_tree(p.string());
+  return "";
 }
 
 void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,

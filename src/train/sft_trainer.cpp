@@ -25,7 +25,7 @@
 
 namespace vrft {
 
-TrainResult train_sft(const Config& cfg, const std::string& resume) {
+TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwrite) {
   using Clock = std::chrono::steady_clock;
   auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   validate(cfg);
@@ -49,8 +49,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume) {
   const auto im_end = enc.tokenizer().token_id("<|im_end|>");
   if (!im_end) throw FileError("the tokenizer of '" + cfg.model.path + "' has no <|im_end|> token to end answers with");
 
-  std::string ckpt = resume == "latest" ? latest_checkpoint(out_dir).value_or("") : resume;
-  if (resume == "latest" && ckpt.empty()) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
+  const std::string ckpt = run_start_checkpoint(out_dir, resume, overwrite, dp.is_main());
   auto policy = load_qwen2vl(ckpt.empty() ? cfg.model.path : ckpt, prec.weights, dev);
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);

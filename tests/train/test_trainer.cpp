@@ -243,6 +243,49 @@ TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000001/model.safetensors"));
 }
 
+// A fresh run into a folder holding an earlier run is refused, naming --resume and
+// --overwrite; --overwrite deletes the earlier run; --resume without `latest` finds the
+// newest complete checkpoint by scanning (an incomplete newer one is passed over).
+TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-reuse");
+  Config cfg = parse_config(config_yaml(dir, 6, 1e-3), "test");  // checkpoints at 3 and 6
+  EXPECT_EQ(train_grpo(cfg, "", nullptr).final_step, 6);
+  const std::string metrics = read_file(dir + "/run/metrics.jsonl");
+  try {
+    train_grpo(cfg, "", nullptr);
+    FAIL() << "a fresh run into a folder holding a run went ahead";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("train.output_dir '" + dir + "/run' holds an earlier run (checkpoint-000003, checkpoint-000006, "
+                     "latest, metrics.jsonl"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("--resume"), std::string::npos) << m;
+    EXPECT_NE(m.find("--overwrite"), std::string::npos) << m;
+  }
+  EXPECT_EQ(read_file(dir + "/run/metrics.jsonl"), metrics) << "the refused run touched the folder";
+  EXPECT_THROW(train_grpo(cfg, "latest", nullptr, /*overwrite=*/true), Error);
+
+  // No `latest`, and checkpoint 6 incomplete (its state gone): --resume continues from 3.
+  fs::remove(dir + "/run/latest");
+  fs::remove(dir + "/run/checkpoint-000006/trainer_state/state.json");
+  EXPECT_EQ(latest_checkpoint(dir + "/run"), dir + "/run/checkpoint-000003");
+  cfg.train.max_steps = 4;
+  TrainResult res = train_grpo(cfg, "latest", nullptr);
+  EXPECT_EQ(res.steps_done, 1);
+  EXPECT_EQ(res.final_step, 4);
+
+  // --overwrite: the earlier run is gone and the new one stands alone.
+  cfg.train.max_steps = 1;
+  res = train_grpo(cfg, "", nullptr, /*overwrite=*/true);
+  EXPECT_EQ(res.final_step, 1);
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000003"));
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000006"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000001/model.safetensors"));
+  EXPECT_EQ(metrics_without_time(dir + "/run/metrics.jsonl").size(), 1u);
+}
+
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)
 // still writes its metrics line and, at the last step, the checkpoint; the skipped counts
 // carry across a resume.

@@ -32,7 +32,9 @@ struct CheckpointData {
 std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VLForConditionalGeneration& model,
                             const std::string& source_dir, const CheckpointData& data, int64_t keep_last);
 
-// The folder `latest` names in output_dir, if any.
+// The newest complete checkpoint of output_dir: the folder `latest` names, or, when `latest`
+// is missing or names no complete checkpoint (deleted by hand, a copy without it), the
+// complete checkpoint-N with the highest N found by scanning; nullopt when there is none.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 
 // Reads trainer_state of a checkpoint folder. Throws FileError naming what is missing.

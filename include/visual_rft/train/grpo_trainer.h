@@ -35,6 +35,9 @@ struct TrainResult {
 };
 
 // Runs (or resumes: `resume` = "" none, "latest", or a checkpoint folder) the run of `cfg`.
-TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom = nullptr);
+// A fresh run into a folder holding an earlier run is refused unless `overwrite`, which
+// deletes that run first (run_util.h run_start_checkpoint).
+TrainResult train_grpo(const Config& cfg, const std::string& resume, const CustomReward* custom = nullptr,
+                       bool overwrite = false);
 
 }  // namespace vrft

@@ -68,6 +68,15 @@ class RunFolderLock {
   int fd_ = -1;
 };
 
+// The checkpoint a run starts from ("" = the model itself), decided after the folder's lock:
+// resume "latest" takes latest_checkpoint(out_dir) (a fresh start, with a warning, when there
+// is none), another non-empty resume is that checkpoint folder. A fresh run (resume "") into
+// a folder that holds a run (checkpoints, `latest` or metrics.jsonl) is refused, naming the
+// ways on, unless `overwrite`: then rank 0 (`main`) deletes that run's checkpoints, `latest`,
+// metrics.jsonl and rollouts/ first, so nothing of the old run mixes with the new one. Only
+// rank 0 judges a fresh run's folder (the other ranks would see its new files).
+std::string run_start_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite, bool main);
+
 // Rank 0's run folder, the same for both trainers: creates out_dir (and out_dir/subdir when
 // given), writes config.resolved.yaml, keeps metrics.jsonl up to step `start` (a resumed
 // run) or empties it, and opens it in `metrics` for appending.

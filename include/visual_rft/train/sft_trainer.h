@@ -12,6 +12,7 @@
 
 namespace vrft {
 
-TrainResult train_sft(const Config& cfg, const std::string& resume);
+// The SFT baseline; `resume` and `overwrite` as train_grpo.
+TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwrite = false);
 
 }  // namespace vrft
