@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/train/stop_signal.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"visual-rft: reinforcement fine-tuning of vision-language models (Visual-RFT, GRPO)"};
@@ -51,6 +52,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const vrft::Interrupted& e) {
+    std::fprintf(stderr, "%s\n", e.what());
+    return e.code;  // 128 + the signal, as a shell reports a process the signal ended
   } catch (const vrft::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

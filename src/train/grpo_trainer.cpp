@@ -29,6 +29,7 @@
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
 #include "visual_rft/train/run_util.h"
+#include "visual_rft/train/stop_signal.h"
 
 namespace vrft {
 namespace {
@@ -169,8 +170,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   // ---- checkpoint: the optimizer state is collected on rank 0 (ZeRO-1: from its owners),
   // which writes; the format does not depend on the world size. At save_steps and always at
   // the last step, also when that step had nothing to train on ----
-  auto checkpoint_if_due = [&](int64_t step) {
-    if (step + 1 != total && (cfg.train.save_steps <= 0 || (step + 1) % cfg.train.save_steps != 0)) return;
+  auto checkpoint_if_due = [&](int64_t step, bool stopping) {
+    if (!stopping && step + 1 != total && (cfg.train.save_steps <= 0 || (step + 1) % cfg.train.save_steps != 0)) return;
     CheckpointData d;
     d.optimizer = adam.state();
     if (dp.is_main()) {
@@ -183,6 +184,21 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
       log_info("checkpoint {}", result.last_checkpoint);
     }
+  };
+
+  // ---- end of a step: a checkpoint when due; after a SIGINT/SIGTERM on any rank (one
+  // max-reduction, so that all ranks stop after the same step) a checkpoint of this step, then
+  // the run ends with Interrupted ----
+  StopOnSignal stop;
+  auto end_step = [&](int64_t step) {
+    const int sig = static_cast<int>(dp.max({static_cast<double>(stop.signal())})[0]);
+    checkpoint_if_due(step, sig != 0);
+    if (sig == 0) return;
+    dp.finish();
+    throw Interrupted(fmt::format("stopped by {} after step {} of {}: checkpoint {} written; continue with --resume",
+                                  signal_name(sig), step + 1, total,
+                                  result.last_checkpoint.empty() ? "(rank 0's)" : result.last_checkpoint),
+                      128 + sig);
   };
 
   for (int64_t step = start; step < total; ++step) {
@@ -233,7 +249,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       }
       ++result.steps_done;
       result.final_step = step + 1;
-      checkpoint_if_due(step);
+      end_step(step);
       continue;
     }
 
@@ -432,7 +448,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     ++result.steps_done;
     result.final_step = step + 1;
 
-    checkpoint_if_due(step);
+    end_step(step);
   }
   dp.finish();  // no rank reports success before rank 0 has written the last checkpoint
   return result;

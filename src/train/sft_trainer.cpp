@@ -22,6 +22,7 @@
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
 #include "visual_rft/train/run_util.h"
+#include "visual_rft/train/stop_signal.h"
 
 namespace vrft {
 
@@ -83,6 +84,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
   result.final_step = start;  // a resumed run that is already done reports where it is
   int64_t skipped_updates = 0;
   const auto run_t0 = Clock::now();
+  StopOnSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint it, stop (stop_signal.h)
   for (int64_t step = start; step < total; ++step) {
     const auto t_step = Clock::now();
     std::vector<PromptInput> inputs;
@@ -143,7 +145,9 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
              since(run_t0) / done * static_cast<double>(total - step - 1));
     ++result.steps_done;
     result.final_step = step + 1;
-    if (step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
+    // A SIGINT/SIGTERM on any rank: all ranks stop after this step, with its checkpoint.
+    const int sig = static_cast<int>(dp.max({static_cast<double>(stop.signal())})[0]);
+    if (sig != 0 || step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
       CheckpointData d;
       d.optimizer = adam.state();  // collective with ZeRO-1: gathered on rank 0, which writes
       if (dp.is_main()) {
@@ -151,6 +155,13 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
         result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
         log_info("checkpoint {}", result.last_checkpoint);
       }
+    }
+    if (sig != 0) {
+      dp.finish();
+      throw Interrupted(fmt::format("stopped by {} after step {} of {}: checkpoint {} written; continue with --resume",
+                                    signal_name(sig), step + 1, total,
+                                    result.last_checkpoint.empty() ? "(rank 0's)" : result.last_checkpoint),
+                        128 + sig);
     }
   }
   dp.finish();  // no rank reports success before rank 0 has written the last checkpoint

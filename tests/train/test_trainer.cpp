@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -77,6 +78,13 @@ std::vector<nlohmann::json> metrics_without_time(const std::string& path) {
   return out;
 }
 
+int64_t metrics_lines(const std::string& path) {
+  std::ifstream in(path);
+  int64_t n = 0;
+  for (std::string l; std::getline(in, l);) n += !l.empty();
+  return n;
+}
+
 }  // namespace
 
 TEST(Trainer, LearnableRewardRises) {
@@ -126,7 +134,7 @@ TEST(Trainer, OneRowTwiceInAStepGetsTwoIndependentGroups) {
   EXPECT_NE(first, second) << "the two groups of the same row are copies";
 }
 
-TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
+TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
   REQUIRE_FIXTURES();
   std::string a = setup("train-straight"), b = setup("train-killed");
   write_file_atomic(a + "/cfg.yaml", config_yaml(a, 6, 1e-3));
@@ -160,6 +168,46 @@ TEST(Trainer, KilledAndResumedEqualsUninterrupted) {
   EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"), read_file(b + "/run/checkpoint-000006/model.safetensors"));
   EXPECT_EQ(read_file(a + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"),
             read_file(b + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"));
+  // SIGTERM (as Slurm pre-emption sends it) once step 1 is logged: the step under way finishes,
+  // its checkpoint is written, the process exits with 128 + 15 and says how to go on; --resume
+  // then ends where the uninterrupted run does.
+  std::string c = setup("train-sigterm");
+  write_file_atomic(c + "/cfg.yaml", config_yaml(c, 6, 1e-3));
+  pid_t child = fork();
+  if (child == 0) {
+    const std::string log = c + "/log.txt";
+    freopen(log.c_str(), "w", stderr);
+    freopen("/dev/null", "w", stdout);
+    execl(test::cli().c_str(), "visual-rft", "--log-level", "warn", "train", "--config", (c + "/cfg.yaml").c_str(), nullptr);
+    _exit(127);
+  }
+  for (int i = 0; i < 6000 && metrics_lines(c + "/run/metrics.jsonl") < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "ended by a signal, not by the trainer";
+  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
+  const int64_t stopped = metrics_lines(c + "/run/metrics.jsonl");
+  ASSERT_GE(stopped, 1);
+  ASSERT_LT(stopped, 6) << "the signal came after the run ended";
+  char name[32];
+  std::snprintf(name, sizeof name, "checkpoint-%06lld", static_cast<long long>(stopped));
+  EXPECT_TRUE(fs::exists(c + "/run/" + name + "/trainer_state/state.json")) << name;
+  EXPECT_EQ(latest_checkpoint(c + "/run"), c + "/run/" + name);
+  const std::string said = read_file(c + "/log.txt");
+  EXPECT_NE(said.find("stopped by SIGTERM after step " + std::to_string(stopped) + " of 6: checkpoint " + c + "/run/" +
+                      name + " written; continue with --resume"),
+            std::string::npos)
+      << said;
+  auto cont = test::run(cli + "'" + c + "/cfg.yaml' --resume");
+  ASSERT_EQ(cont.status, 0) << cont.output;
+  auto mc = metrics_without_time(c + "/run/metrics.jsonl");
+  ASSERT_EQ(mc.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i], mc[i]) << "step " << i + 1;
+  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"), read_file(c + "/run/checkpoint-000006/model.safetensors"));
+
   // Resuming a finished run changes nothing and says where it stands.
   auto again = test::run("'" + test::cli() + "' train --config '" + b + "/cfg.yaml' --resume 2>&1");
   ASSERT_EQ(again.status, 0) << again.output;
