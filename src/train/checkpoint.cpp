@@ -96,6 +96,18 @@ CheckpointData load_checkpoint_state(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FileError("'" + st + "' is not valid JSON: " + e.what());
   }
+  if (!d.state.is_object()) throw FileError("'" + st + "': expected a JSON object, got " + std::string(d.state.type_name()));
+  if (!d.state.contains("step")) throw FileError("'" + st + "': field 'step' is missing");
+  for (const char* k : {"step", "skipped_updates", "skipped_prompts", "seed", "prompts_per_step", "world_size"}) {
+    if (!d.state.contains(k)) continue;
+    const nlohmann::json& v = d.state[k];
+    if (!v.is_number_integer() || v.get<int64_t>() < 0) {
+      throw FileError("'" + st + "': field '" + k + "' must be an integer >= 0, got " + v.dump());
+    }
+  }
+  if (d.state.contains("run") && !d.state["run"].is_object()) {
+    throw FileError("'" + st + "': field 'run' must be an object, got " + d.state["run"].dump());
+  }
   auto read_all = [](const std::string& path) {
     std::vector<std::pair<std::string, torch::Tensor>> out;
     SafetensorsFile f(path);

@@ -137,6 +137,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   int64_t skipped_updates = 0, skipped_prompts = 0;  // run totals, carried across a resume
   if (!ckpt.empty()) {
     CheckpointData st = load_checkpoint_state(ckpt);
+    check_resume_identity(cfg, st.state, ckpt);
     adam.load_state(st.optimizer);
     start = st.state.at("step").get<int64_t>();
     skipped_updates = st.state.value("skipped_updates", int64_t{0});
@@ -177,7 +178,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     if (dp.is_main()) {
       d.state = {{"step", step + 1},         {"seed", cfg.train.seed},
                  {"prompts_per_step", P},     {"skipped_updates", skipped_updates},
-                 {"skipped_prompts", skipped_prompts}, {"world_size", dp.world()}};
+                 {"skipped_prompts", skipped_prompts}, {"world_size", dp.world()},
+                 {"run", run_identity(cfg)}};
       if (ref && cfg.grpo.ref_sync_steps > 0) {
         for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
       }

@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "visual_rft/core/error.h"
@@ -170,6 +171,33 @@ std::string run_start_checkpoint(const std::string& out_dir, const std::string& 
   log_warn("--overwrite: deleting the earlier run in {} ({} entries)", out_dir, old.size());
   for (const auto& p : old) remove_tree(p.string());
   return "";
+}
+
+nlohmann::json run_identity(const Config& cfg) {
+  auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
+  return {{"trainer", cfg.train.trainer},          {"seed", cfg.train.seed},
+          {"prompts_per_step", cfg.train.prompts_per_step}, {"task", cfg.data.task},
+          {"train_data", absolute(cfg.data.train)}, {"model", absolute(cfg.model.path)}};
+}
+
+void check_resume_identity(const Config& cfg, const nlohmann::json& state, const std::string& checkpoint_dir) {
+  if (!state.contains("run")) return;  // written before runs recorded themselves
+  const nlohmann::json here = run_identity(cfg), there = state["run"];
+  static const std::map<std::string, std::string> keys = {
+      {"trainer", "train.trainer"}, {"seed", "train.seed"},      {"prompts_per_step", "train.prompts_per_step"},
+      {"task", "data.task"},        {"train_data", "data.train"}, {"model", "model.path"}};
+  std::string diff;
+  for (const auto& [k, key] : keys) {
+    if (!there.contains(k) || there[k] == here[k]) continue;
+    diff += (diff.empty() ? "" : "; ") + key + " is " + here[k].dump() + " here, " + there[k].dump() + " in the checkpoint";
+  }
+  if (diff.empty()) return;
+  const std::string msg = "--resume from '" + checkpoint_dir + "', a different run: " + diff;
+  if (cfg.train.resume_strict) {
+    throw ConfigError(msg + ". Resume with the checkpoint's settings, start a new run (another train.output_dir or "
+                            "--overwrite), or set train.resume_strict: false to go on anyway");
+  }
+  log_warn("{} (train.resume_strict is false: going on)", msg);
 }
 
 void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,

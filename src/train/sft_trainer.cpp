@@ -72,6 +72,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
   int64_t start = 0;
   if (!ckpt.empty()) {
     CheckpointData st = load_checkpoint_state(ckpt);
+    check_resume_identity(cfg, st.state, ckpt);
     adam.load_state(st.optimizer);
     start = st.state.at("step").get<int64_t>();
     log_info("resumed from {} at step {}", ckpt, start);
@@ -151,7 +152,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
       CheckpointData d;
       d.optimizer = adam.state();  // collective with ZeRO-1: gathered on rank 0, which writes
       if (dp.is_main()) {
-        d.state = {{"step", step + 1}, {"seed", cfg.train.seed}, {"trainer", "sft"}, {"world_size", dp.world()}};
+        d.state = {{"step", step + 1}, {"seed", cfg.train.seed},        {"trainer", "sft"},
+                   {"world_size", dp.world()}, {"run", run_identity(cfg)}};
         result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
         log_info("checkpoint {}", result.last_checkpoint);
       }

@@ -334,6 +334,51 @@ TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
   EXPECT_EQ(metrics_without_time(dir + "/run/metrics.jsonl").size(), 1u);
 }
 
+// --resume refuses a checkpoint of another run (naming each differing key) unless
+// train.resume_strict is false, and a tampered trainer_state/state.json (naming the file).
+TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-identity");
+  Config cfg = parse_config(config_yaml(dir, 3, 1e-3), "test");  // checkpoint at 3
+  ASSERT_EQ(train_grpo(cfg, "", nullptr).final_step, 3);
+  const std::string state_path = dir + "/run/checkpoint-000003/trainer_state/state.json";
+  const std::string state = read_file(state_path);
+  cfg.train.max_steps = 4;
+  Config other = cfg;
+  other.train.seed = 7;
+  other.train.prompts_per_step = 4;
+  try {
+    train_grpo(other, "latest", nullptr);
+    FAIL() << "a resume with another seed went ahead";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("train.seed is 7 here, 42 in the checkpoint"), std::string::npos) << m;
+    EXPECT_NE(m.find("train.prompts_per_step is 4 here, 2 in the checkpoint"), std::string::npos) << m;
+    EXPECT_NE(m.find("train.resume_strict: false"), std::string::npos) << m;
+  }
+  EXPECT_EQ(metrics_without_time(dir + "/run/metrics.jsonl").size(), 3u) << "the refused resume touched the run";
+
+  for (const auto& [bad, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"step": -1})", "field 'step' must be an integer >= 0, got -1"},
+           {R"({"step": 3, "skipped_prompts": "many"})", "field 'skipped_prompts' must be an integer >= 0, got \"many\""},
+           {R"({"step": 2.5})", "field 'step' must be an integer >= 0, got 2.5"},
+           {R"([3])", "expected a JSON object, got array"},
+           {R"({"seed": 42})", "field 'step' is missing"}}) {
+    SCOPED_TRACE(bad);
+    write_file_atomic(state_path, bad);
+    try {
+      train_grpo(cfg, "latest", nullptr);
+      ADD_FAILURE() << "a tampered state.json was accepted";
+    } catch (const FileError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + state_path + "': " + field), std::string::npos) << e.what();
+    }
+  }
+  write_file_atomic(state_path, state);
+  other.train.prompts_per_step = 2;
+  other.train.resume_strict = false;  // told to go on: a warning, and the run continues
+  EXPECT_EQ(train_grpo(other, "latest", nullptr).final_step, 4);
+}
+
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)
 // still writes its metrics line and, at the last step, the checkpoint; the skipped counts
 // carry across a resume.

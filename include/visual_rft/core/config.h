@@ -190,6 +190,7 @@ struct TrainConfig {
   bool freeze_vision = false;
   int64_t save_steps = 100;
   int64_t keep_last = 2;
+  bool resume_strict = true;
 
   template <class V>
   void visit(V& v) {
@@ -205,6 +206,9 @@ struct TrainConfig {
     v(freeze_vision, "freeze_vision", "Keep the vision tower's weights fixed.");
     v(save_steps, "save_steps", "Write a checkpoint every this many steps; 0 = only at the end.");
     v(keep_last, "keep_last", "Keep this many newest checkpoints; 0 = keep all.");
+    v(resume_strict, "resume_strict",
+      "--resume refuses a checkpoint whose run differs from this config (trainer, seed, prompts_per_step, "
+      "task, training data, model); false = warn and go on.");
   }
 };
 

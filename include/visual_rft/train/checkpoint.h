@@ -37,7 +37,10 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
 // complete checkpoint-N with the highest N found by scanning; nullopt when there is none.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 
-// Reads trainer_state of a checkpoint folder. Throws FileError naming what is missing.
+// Reads trainer_state of a checkpoint folder. Throws FileError naming the file and what is
+// missing or wrong: state.json must be an object whose "step" is an integer >= 0, and whose
+// counters (skipped_updates, skipped_prompts, seed, prompts_per_step, world_size), when
+// present, are integers >= 0.
 CheckpointData load_checkpoint_state(const std::string& checkpoint_dir);
 
 }  // namespace vrft

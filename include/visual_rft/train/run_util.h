@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -76,6 +77,15 @@ class RunFolderLock {
 // metrics.jsonl and rollouts/ first, so nothing of the old run mixes with the new one. Only
 // rank 0 judges a fresh run's folder (the other ranks would see its new files).
 std::string run_start_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite, bool main);
+
+// What makes a run the same run across a resume, saved in each checkpoint's state.json as
+// "run": the trainer, train.seed, train.prompts_per_step, data.task, data.train and
+// model.path (the paths made absolute).
+nlohmann::json run_identity(const Config& cfg);
+// On --resume: the checkpoint's "run" against this config's. A difference is refused
+// (ConfigError naming each key, its value here and in the checkpoint) unless
+// train.resume_strict is false, which warns. Checkpoints without "run" pass.
+void check_resume_identity(const Config& cfg, const nlohmann::json& state, const std::string& checkpoint_dir);
 
 // Rank 0's run folder, the same for both trainers: creates out_dir (and out_dir/subdir when
 // given), writes config.resolved.yaml, keeps metrics.jsonl up to step `start` (a resumed
