@@ -431,6 +431,7 @@ void validate(const Config& c) {
   const auto& d = c.data;
   require(d.min_pixels > 0, "data.min_pixels", "must be > 0");
   require(d.max_pixels >= d.min_pixels, "data.max_pixels", "must be >= data.min_pixels");
+  require(d.max_image_pixels > 0, "data.max_image_pixels", "must be > 0");
   require(d.max_prompt_length > 0, "data.max_prompt_length", "must be > 0");
 
   const auto& r = c.rollout;

@@ -45,6 +45,7 @@ std::vector<Sample> load_visual_rft_jsonl(const std::string& path, const std::st
     s.problem = j["problem"].get<std::string>();
     s.solution = j["solution"].get<std::string>();
     s.index = static_cast<int64_t>(out.size());
+    s.line = rep.lines;
     out.push_back(std::move(s));
   }
   rep.kept = static_cast<int64_t>(out.size());

@@ -41,12 +41,13 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 // image by image, several per image.
 struct PromptBuilder {
   std::string system_prompt;
+  int64_t max_image_pixels = kMaxImagePixels;  // data.max_image_pixels
   std::string last_path;
   cv::Mat last_image;
 
   PromptInput operator()(const Sample& s) {
     if (s.image != last_path) {
-      last_image = load_image_rgb(s.image);
+      last_image = load_image_rgb(s.image, max_image_pixels);
       last_path = s.image;
     }
     PromptInput in;
@@ -83,7 +84,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
 
   const int64_t N = static_cast<int64_t>(items.size()), B = cfg.eval.batch_size;
   std::vector<Answer> answers(items.size());
-  PromptBuilder prompt{cfg.data.system_prompt, {}, {}};
+  PromptBuilder prompt{cfg.data.system_prompt, cfg.data.max_image_pixels, {}, {}};
   int64_t tokens = 0, truncated = 0;
   const auto t0 = Clock::now();
   torch::NoGradGuard no_grad;

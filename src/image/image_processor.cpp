@@ -11,6 +11,7 @@
 #include <cfenv>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <optional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -106,6 +107,58 @@ cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
     default: throw FileError("image '" + path + "' has " + std::to_string(raw.channels()) + " channels (not supported)");
   }
   return rgb;
+}
+
+namespace {
+
+// Whether the file's last bytes close it as its format requires (PNG: the IEND chunk; JPEG:
+// the EOI marker, allowing trailing padding). A file cut off in the middle fails this.
+bool ends_complete(const std::string& path, const std::string& format) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const std::streamoff size = in.tellg();
+  if (!in || size < 12) return false;
+  const std::streamoff n = std::min<std::streamoff>(size, 64);
+  std::string tail(static_cast<size_t>(n), '\0');
+  in.seekg(size - n);
+  in.read(tail.data(), n);
+  if (format == "png") return tail.compare(tail.size() - 12, 12, std::string("\0\0\0\0IEND\xAE\x42\x60\x82", 12)) == 0;
+  if (format == "jpeg") return tail.find("\xFF\xD9") != std::string::npos;
+  return true;  // the others: the header's word is enough
+}
+
+}  // namespace
+
+std::string image_problem(const std::string& path, int64_t max_pixels) {
+  if (!std::filesystem::exists(path)) return "image '" + path + "' does not exist";
+  std::optional<ImageHeader> h;
+  try {
+    h = read_image_header(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  if (h) {
+    if (h->width <= 0 || h->height <= 0) {
+      return "image '" + path + "' has no pixels (" + h->format + " header says " + std::to_string(h->width) + "x" +
+             std::to_string(h->height) + ")";
+    }
+    if (h->width * h->height > max_pixels) {
+      return "image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
+             std::to_string(h->width * h->height) + " pixels, above data.max_image_pixels (" + std::to_string(max_pixels) +
+             ")";
+    }
+    const double ratio = static_cast<double>(std::max(h->width, h->height)) / static_cast<double>(std::min(h->width, h->height));
+    if (ratio > 200) {
+      return "image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) +
+             ": an aspect ratio above 200, which Qwen2-VL's processor refuses";
+    }
+    if (ends_complete(path, h->format)) return "";
+  }
+  try {  // the decoder has the last word
+    load_image_rgb(path, max_pixels);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 namespace {

@@ -84,8 +84,10 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
 
   // ---- data, prompts, rewards ----
   LoadReport rep;
-  std::vector<Sample> samples = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, cfg.data.missing_images == "skip", &rep);
-  log_info("data: {} samples from {} ({} missing images skipped)", rep.kept, cfg.data.train, rep.missing_images);
+  const auto t_rows = Clock::now();
+  std::vector<Sample> samples = load_training_rows(cfg, /*solutions=*/!custom, &rep);
+  log_info("data: {} samples from {}, checked in {:.1f} s ({} missing and {} unreadable images skipped)", rep.kept,
+           cfg.data.train, since(t_rows), rep.missing_images, rep.unreadable_images);
   PromptEncoder enc = PromptEncoder::from_model_dir(cfg.model.path);
   enc.processor().min_pixels = cfg.data.min_pixels;
   enc.processor().max_pixels = cfg.data.max_pixels;
@@ -215,7 +217,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     for (int64_t i = 0; i < P_rank; ++i) {
       const int64_t position = step * P + dp.rank() * P_rank + i;
       const Sample& s = samples[static_cast<size_t>(order.at(position))];
-      inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
+      inputs.push_back(sample_prompt(s, cfg.data.system_prompt, cfg.data.max_image_pixels));
       batch.push_back(&s);
       keys.push_back(static_cast<uint64_t>(position));
     }

@@ -25,6 +25,9 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/image/image_processor.h"
+#include "visual_rft/reward/answer.h"
+#include "visual_rft/reward/rewards.h"
 #include "visual_rft/train/checkpoint.h"
 
 namespace vrft {
@@ -213,12 +216,47 @@ void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t star
   metrics.emplace(path, /*append=*/true);
 }
 
-PromptInput sample_prompt(const Sample& s, const std::string& system_prompt) {
+PromptInput sample_prompt(const Sample& s, const std::string& system_prompt, int64_t max_image_pixels) {
   PromptInput in;
   if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});
   for (auto& m : image_question(s.problem)) in.messages.push_back(m);
-  in.images.push_back(load_image_rgb(s.image));
+  in.images.push_back(load_image_rgb(s.image, max_image_pixels));
   return in;
+}
+
+std::vector<Sample> load_training_rows(const Config& cfg, bool solutions, LoadReport* report) {
+  const bool skip = cfg.data.missing_images == "skip";
+  LoadReport rep;
+  std::vector<Sample> rows = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, skip, &rep);
+  const Task task = parse_task(cfg.data.task);
+  std::vector<Sample> kept;
+  kept.reserve(rows.size());
+  for (Sample& s : rows) {
+    const std::string where = cfg.data.train + ":" + std::to_string(s.line);
+    if (solutions) {
+      try {
+        if (task == Task::cls && !strict_answer_text(s.solution)) {
+          throw Error("the solution has no <answer>...</answer>: expected <answer>class name</answer>");
+        }
+        parse_solution(task, s.solution);
+      } catch (const Error& e) {
+        throw FileError(where + ": " + e.what() + " (data.task is " + cfg.data.task + ")");
+      }
+    }
+    const std::string bad = image_problem(s.image, cfg.data.max_image_pixels);
+    if (!bad.empty()) {
+      if (!skip) throw FileError(where + ": " + bad + " (data.missing_images: skip would skip it)");
+      log_warn("{}: {}; skipped", where, bad);
+      ++rep.unreadable_images;
+      continue;
+    }
+    s.index = static_cast<int64_t>(kept.size());
+    kept.push_back(std::move(s));
+  }
+  if (kept.empty()) throw FileError("data file '" + cfg.data.train + "' holds no usable record");
+  rep.kept = static_cast<int64_t>(kept.size());
+  if (report) *report = rep;
+  return kept;
 }
 
 }  // namespace vrft

@@ -42,8 +42,11 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
   if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
 
   LoadReport rep;
-  std::vector<Sample> samples = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, cfg.data.missing_images == "skip", &rep);
-  log_info("data: {} samples from {} ({} missing images skipped)", rep.kept, cfg.data.train, rep.missing_images);
+  // SFT learns the solution text whatever the task (a mixed file is fine): images are checked.
+  const auto t_rows = Clock::now();
+  std::vector<Sample> samples = load_training_rows(cfg, /*solutions=*/false, &rep);
+  log_info("data: {} samples from {}, checked in {:.1f} s ({} missing and {} unreadable images skipped)", rep.kept,
+           cfg.data.train, since(t_rows), rep.missing_images, rep.unreadable_images);
   PromptEncoder enc = PromptEncoder::from_model_dir(cfg.model.path);
   enc.processor().min_pixels = cfg.data.min_pixels;
   enc.processor().max_pixels = cfg.data.max_pixels;
@@ -92,7 +95,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     std::vector<std::vector<int64_t>> answers;
     for (int64_t i = 0; i < P_rank; ++i) {  // this rank's consecutive share of the step
       const Sample& s = samples[static_cast<size_t>(order.at(step * P + dp.rank() * P_rank + i))];
-      inputs.push_back(sample_prompt(s, cfg.data.system_prompt));
+      inputs.push_back(sample_prompt(s, cfg.data.system_prompt, cfg.data.max_image_pixels));
       answers.push_back(enc.tokenizer().encode(s.solution));
       answers.back().push_back(*im_end);
     }

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <thread>
 
 #include "test_util.h"
@@ -377,6 +378,78 @@ TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
   other.train.prompts_per_step = 2;
   other.train.resume_strict = false;  // told to go on: a warning, and the run continues
   EXPECT_EQ(train_grpo(other, "latest", nullptr).final_step, 4);
+}
+
+// Every training row is checked before step 1: a bad image or solution at line 4 stops the
+// run naming FILE:4 and what is wrong, before the run folder holds anything; with
+// data.missing_images: skip an unreadable image is skipped and counted instead.
+TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-badrows");
+  const std::string good = read_file(dir + "/train.jsonl");  // 4 good rows
+  auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
+  const std::string photo = read_file(fixtures() + "/images/baboon.jpg");
+  write_file_atomic(dir + "/empty.png", "");
+  write_file_atomic(dir + "/cut.jpg", photo.substr(0, 600));  // header intact, scan cut short
+  write_file_atomic(dir + "/bomb.png", std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(20000) + be32(20000) +
+                                           std::string("\x08\x02\x00\x00\x00", 5) + be32(0) + std::string(100, '\0'));
+  cv::imwrite(dir + "/thin.png", cv::Mat(1, 300, CV_8UC3, cv::Scalar(1, 2, 3)));
+  auto row = [&](const std::string& image, const std::string& solution) {
+    return nlohmann::json{{"image", image}, {"problem", "What is in the image?"}, {"solution", solution}}.dump() + "\n";
+  };
+  const std::string three = good.substr(0, good.find('\n', good.find('\n', good.find('\n') + 1) + 1) + 1);
+  struct Case {
+    std::string task, line4, said;
+  };
+  const std::vector<Case> cases = {
+      {"cls", row(dir + "/empty.png", "<answer>thing</answer>"), "empty.png"},
+      {"cls", row(dir + "/cut.jpg", "<answer>thing</answer>"), "cut.jpg' cannot be decoded"},
+      {"cls", row(dir + "/bomb.png", "<answer>thing</answer>"), "20000x20000 = 400000000 pixels, above data.max_image_pixels"},
+      {"cls", row(dir + "/thin.png", "<answer>thing</answer>"), "an aspect ratio above 200"},
+      {"cls", row(fixtures() + "/images/apple.jpg", "thing"), "the solution has no <answer>...</answer>"},
+      {"det", row(fixtures() + "/images/apple.jpg", "<answer>an apple</answer>"), "solution is not a detection list"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.line4);
+    // rows 1-3 good; for det, solutions that parse as detection lists
+    std::string rows = c.task == "det" ? "" : three;
+    for (int i = 0; c.task == "det" && i < 3; ++i) {
+      rows += row(fixtures() + "/images/apple.jpg", "<answer>[{'Position': [1, 2, 30, 40], 'Confidence': 1}]</answer>");
+    }
+    write_file_atomic(dir + "/bad.jsonl", rows + c.line4);
+    Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
+    cfg.data.train = dir + "/bad.jsonl";
+    cfg.data.task = c.task;
+    try {
+      train_grpo(cfg, "", nullptr);
+      ADD_FAILURE() << "a bad row at line 4 was accepted";
+    } catch (const FileError& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.rfind(dir + "/bad.jsonl:4: ", 0), 0u) << m;
+      EXPECT_NE(m.find(c.said), std::string::npos) << m;
+    }
+    EXPECT_FALSE(fs::exists(dir + "/run/metrics.jsonl"));
+  }
+  // skip: the unreadable image is dropped and the run goes on with the three good rows.
+  write_file_atomic(dir + "/bad.jsonl", three + row(dir + "/cut.jpg", "<answer>thing</answer>"));
+  Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
+  cfg.data.train = dir + "/bad.jsonl";
+  cfg.data.missing_images = "skip";
+  LoadReport rep;
+  EXPECT_EQ(load_training_rows(cfg, true, &rep).size(), 3u);
+  EXPECT_EQ(rep.unreadable_images, 1);
+  EXPECT_EQ(train_grpo(cfg, "", nullptr).final_step, 1);
+  // data.max_image_pixels is the limit: at 1000 pixels the first photo is refused.
+  cfg.data.train = dir + "/train.jsonl";
+  cfg.data.missing_images = "error";
+  cfg.data.max_image_pixels = 1000;
+  try {
+    load_training_rows(cfg, true, nullptr);
+    ADD_FAILURE() << "a photo above data.max_image_pixels was accepted";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/train.jsonl:1: "), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("pixels, above data.max_image_pixels (1000)"), std::string::npos) << e.what();
+  }
 }
 
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)

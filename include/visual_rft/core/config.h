@@ -53,6 +53,7 @@ struct DataConfig {
   std::string system_prompt;
   bool shuffle = true;
   std::string missing_images = "error";
+  int64_t max_image_pixels = 178956970;  // Pillow's MAX_IMAGE_PIXELS (image/image_header.h)
 
   template <class V>
   void visit(V& v) {
@@ -66,8 +67,13 @@ struct DataConfig {
       "Prompts longer than this many tokens (image tokens included) are skipped and counted.");
     v(system_prompt, "system_prompt", "System prompt; empty = the chat template's default.");
     v(shuffle, "shuffle", "Shuffle the training data each epoch (seeded by train.seed).");
-    v(missing_images, "missing_images", "A missing image: error (stop) or skip (count and go on).",
+    v(missing_images, "missing_images",
+      "A missing or unreadable training image: error (stop before step 1, naming FILE:LINE) or skip (count and "
+      "go on).",
       {"error", "skip"});
+    v(max_image_pixels, "max_image_pixels",
+      "Images with more pixels (width x height, read from the file's header) are refused before decoding: "
+      "decompression bombs. Pillow's limit by default.");
   }
 };
 

@@ -12,6 +12,7 @@ namespace vrft {
 
 struct Sample {
   int64_t index = 0;     // line order in the file, counting only kept records: the stable key
+  int64_t line = 0;      // 1-based line of the file it came from (0: not from a file), for messages
   std::string image;     // resolved path
   std::string problem;   // the question shown to the model
   std::string solution;  // the ground truth the rewards compare with
@@ -21,6 +22,7 @@ struct Sample {
 // COCO/LVIS file, files of a LISA folder.
 struct LoadReport {
   int64_t lines = 0, kept = 0, missing_images = 0;
+  int64_t unreadable_images = 0;  // skipped by the training rows' check (data.missing_images: skip)
 };
 
 // What a reader does with a record whose image file does not exist.

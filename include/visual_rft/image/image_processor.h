@@ -33,6 +33,12 @@ ImageSize smart_resize(int64_t height, int64_t width, int64_t factor, int64_t mi
 // file when it is missing, unreadable or corrupt, or when its header (image_header.h)
 // announces more than max_pixels pixels (then nothing is decoded).
 cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels = kMaxImagePixels);
+// What would stop `path` from being a model input, found cheaply: the header's size (no
+// pixels; more than max_pixels; an aspect ratio above Qwen2-VL's 200) and the file's last
+// bytes (a PNG must end with its IEND chunk, a JPEG with its end-of-image marker). Only when
+// those cannot vouch for the file (another format, an unreadable header, a cut-off end) is it
+// decoded as load_image_rgb would. Empty when the image will load; else what is wrong.
+std::string image_problem(const std::string& path, int64_t max_pixels = kMaxImagePixels);
 
 // Pillow's Image.resize((w, h), BICUBIC) on an 8-bit RGB image.
 cv::Mat pillow_resize_bicubic(const cv::Mat& rgb, int64_t out_height, int64_t out_width);

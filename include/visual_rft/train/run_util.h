@@ -92,7 +92,16 @@ void check_resume_identity(const Config& cfg, const nlohmann::json& state, const
 // run) or empties it, and opens it in `metrics` for appending.
 void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,
                      std::optional<MetricsWriter>& metrics);
-// The reference's conversation for a sample: [system,] user(image, problem); image loaded.
-PromptInput sample_prompt(const Sample& s, const std::string& system_prompt);
+// The reference's conversation for a sample: [system,] user(image, problem); image loaded
+// (refused above max_image_pixels, data.max_image_pixels).
+PromptInput sample_prompt(const Sample& s, const std::string& system_prompt, int64_t max_image_pixels);
+
+// data.train's rows, every one checked before step 1 (reading headers, not pixels): with
+// `solutions` (GRPO: the rewards read them) the solution parses for data.task, and a cls
+// solution has its <answer> tags; every image passes image_problem(data.max_image_pixels). A
+// bad row stops the run with FILE:LINE and what is wrong, before anything is written; with
+// data.missing_images: skip, a missing or unreadable image is skipped and counted instead
+// (the kept rows are renumbered, Sample::index).
+std::vector<Sample> load_training_rows(const Config& cfg, bool solutions, LoadReport* report);
 
 }  // namespace vrft
