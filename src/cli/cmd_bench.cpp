@@ -147,7 +147,7 @@ void add_bench_command(CLI::App& app) {
     const torch::Dtype dt = dtype_name == "float32" ? torch::kFloat : torch::kBFloat16;
     namespace fs = std::filesystem;
     if (!random_preset.empty()) {
-      std::string dir = keep_dir.empty() ? (fs::temp_directory_path() / ("vrft-bench-load-" + std::to_string(::getpid()))).string() : keep_dir;
+      std::string dir = keep_dir.empty() ? make_temp_dir("vrft-bench-load") : keep_dir;
       {
         Qwen2VLConfig cfg = preset_model_config(random_preset);
         auto saved = torch::get_default_dtype();
@@ -166,9 +166,8 @@ void add_bench_command(CLI::App& app) {
       ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
       if (n <= 0) throw Error("cannot find the visual-rft executable");
       self[n] = 0;
-      std::string cmd = std::string("'") + self + "' bench load --model '" + dir + "' --dtype " + dtype_name;
       std::fflush(stdout);
-      int rc = std::system(cmd.c_str());
+      const int rc = run_process({self, "bench", "load", "--model", dir, "--dtype", dtype_name});
       if (keep_dir.empty()) remove_tree(dir);
       if (rc != 0) throw Error("the measuring process failed");
       return;

@@ -32,7 +32,7 @@ void add_bench_train(CLI::App* bench) {
   train->callback([] {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
-    const std::string dir = (std::filesystem::temp_directory_path() / ("vrft-bench-train-" + std::to_string(::getpid()))).string();
+    const std::string dir = make_temp_dir("vrft-bench-train");
     cfg.train.output_dir = dir;
     cfg.train.max_steps = steps;
     cfg.train.save_steps = 0;

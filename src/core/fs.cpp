@@ -4,10 +4,12 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -28,9 +30,15 @@ std::string read_file(const std::string& path) {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   static std::atomic<int> counter{0};
-  tmp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
-  fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd_ < 0) throw FileError("cannot create '" + tmp_ + "': " + std::strerror(errno));
+  // O_EXCL | O_NOFOLLOW: the temporary file is always a new file of ours, never one planted
+  // under its name (a link to elsewhere would otherwise be written through). A name left by
+  // an earlier process of the same pid is passed over.
+  for (int attempt = 0;; ++attempt) {
+    tmp_ = path_ + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd_ >= 0) break;
+    if (errno != EEXIST || attempt == 100) throw FileError("cannot create '" + tmp_ + "': " + std::strerror(errno));
+  }
 }
 
 AtomicFile::~AtomicFile() {
@@ -88,6 +96,30 @@ void fsync_dir(const std::string& dir) {
   if (fd < 0) return;  // best effort: some file systems refuse to open folders
   ::fsync(fd);
   ::close(fd);
+}
+
+std::string make_temp_dir(const std::string& prefix) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data())) throw FileError("cannot create a temporary folder '" + tmpl + "': " + std::strerror(errno));
+  return tmpl;
+}
+
+int run_process(const std::vector<std::string>& argv) {
+  if (argv.empty()) throw Error("run_process: no program");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) throw Error("cannot start '" + argv[0] + "': " + std::strerror(errno));
+  if (pid == 0) {
+    ::execv(args[0], args.data());
+    ::_exit(127);  // exec failed; only async-signal-safe calls in the child
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw Error("waiting for '" + argv[0] + "': " + std::strerror(errno));
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace vrft

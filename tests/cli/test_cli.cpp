@@ -135,6 +135,27 @@ TEST(Cli, BenchRewardsRuns) {
   EXPECT_NE(r.output.find("visual_rft"), std::string::npos) << r.output;
 }
 
+// bench load passes its folder to the measuring process as an argument, not through a shell:
+// a folder name holding quotes and a command is only a name. Its temporary folders and
+// run_process are private and shell-free.
+TEST(Cli, BenchLoadRunsNoShellCommandFromAPath) {
+  const std::string scratch = vrft::test::scratch_dir("cli-bench-load");
+  const std::string dir = scratch + "/m'; touch '" + scratch + "/pwned'; echo '";
+  std::string quoted;  // dir as one single-quoted shell word
+  for (char c : dir) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  auto r = run(cli() + " bench load --random tiny --dtype float32 --dir '" + quoted + "' 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(dir + "/config.json")) << r.output;
+  EXPECT_FALSE(std::filesystem::exists(scratch + "/pwned")) << "a command in the path was run";
+  EXPECT_EQ(vrft::run_process({"/bin/sh", "-c", "exit 3"}), 3);
+  const std::string a = vrft::make_temp_dir("vrft-test"), b = vrft::make_temp_dir("vrft-test");
+  EXPECT_NE(a, b);
+  EXPECT_TRUE(std::filesystem::is_directory(a));
+  EXPECT_EQ(std::filesystem::status(a).permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_all);
+  vrft::remove_tree(a);
+  vrft::remove_tree(b);
+}
+
 TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
   const std::string fx = vrft::test::source_dir() + "/../shared/fixtures";
   if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing";

@@ -1,4 +1,5 @@
-// visual_rft/core/fs.h: reading files with clear errors, and crash-safe (atomic) writing.
+// visual_rft/core/fs.h: reading files with clear errors, crash-safe (atomic) writing, private
+// temporary folders and running a child process without a shell.
 //
 // Atomic writing: data goes to a temporary file beside the target, is fsync'ed, renamed over
 // the target, and the folder is fsync'ed. A crash or kill at any moment leaves either the old
@@ -8,6 +9,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vrft {
 
@@ -43,5 +45,14 @@ void remove_tree(const std::string& path);
 
 // fsync of a folder, so that a rename inside it survives a power loss.
 void fsync_dir(const std::string& dir);
+
+// A new, empty folder under the system's temporary folder, named PREFIX-XXXXXX by mkdtemp
+// (unpredictable, created exclusively, mode 0700). Throws FileError.
+std::string make_temp_dir(const std::string& prefix);
+
+// Runs argv[0] with exactly these arguments (fork + execv: no shell, so no quoting to get
+// wrong and nothing in an argument is ever run as a command) and waits for it. Returns its
+// exit status, or 128 + the signal that ended it; throws Error when it cannot be started.
+int run_process(const std::vector<std::string>& argv);
 
 }  // namespace vrft
