@@ -452,6 +452,22 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
   }
 }
 
+// The reference model computes as the policy does: with bf16 autocast over fp32 weights and
+// a bf16 rollout copy (the CUDA default, emulated on the CPU), the reference's log-probs at
+// step 1 equal the policy's exactly, so the KL starts at exactly 0.
+TEST(Trainer, ReferenceEqualsPolicyAtStepOneUnderAutocast) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-refnumerics");
+  std::string yaml = config_yaml(dir, 1, 1e-3);
+  yaml.replace(yaml.find("model: {"), 8, "model: {autocast: bfloat16, ");
+  yaml.replace(yaml.find("rollout: {"), 10, "rollout: {dtype: bfloat16, ");
+  Config cfg = parse_config(yaml, "test");
+  train_grpo(cfg, "", nullptr);
+  auto m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["kl"].get<double>(), 0.0) << m[0].dump();
+}
+
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)
 // still writes its metrics line and, at the last step, the checkpoint; the skipped counts
 // carry across a resume.

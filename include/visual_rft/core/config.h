@@ -100,8 +100,9 @@ struct RolloutConfig {
     v(repetition_penalty, "repetition_penalty", "CTRL-style penalty on tokens already present; 1 = off.");
     v(batch_size, "batch_size", "Prompts generated together; 0 = all prompts of a step at once.");
     v(dtype, "dtype",
-      "Weights that generate (and of the reference model): auto = bfloat16 on CUDA (a copy of the "
-      "policy refreshed before each step), the policy's dtype on the CPU.",
+      "Weights that generate: auto = bfloat16 on CUDA (a copy of the policy refreshed before each step), "
+      "the policy's dtype on the CPU. The reference model keeps the policy's dtype and autocast, so that "
+      "its log-probs equal the policy's at step 0.",
       {"auto", "float32", "bfloat16", "float16"});
     v(decode, "decode",
       "Decode steps: auto (CUDA graphs on CUDA, else eager), eager, fixed (whole-cache shapes), graph.",
