@@ -297,6 +297,38 @@ TEST(LisaReader, LabelMeShapes) {
   }
 }
 
+// scripts/repro/lisa_to_jsonl.py: --box reference is gen_box_ann.py's box (the first shape's,
+// whatever its label, unclipped, fractional 0-1000 units), --box union the strict variant (all
+// targets, clipped, rounded); the script counts the files where they differ.
+TEST(LisaToJsonl, ReferenceAndUnionBoxes) {
+  std::string d = test::scratch_dir("lisa-jsonl");
+  write(d + "/a.json", R"({"text": ["the thing you sit on"], "imageWidth": 200, "imageHeight": 100,
+      "shapes": [{"label": "ignore", "points": [[0, 0], [5, 0], [5, 5]]},
+                 {"label": "target", "points": [[10, 20], [30, 25], [15, 40]]},
+                 {"label": "target", "points": [[50, 5], [60, 8], [55, 30], [210, 9]]}]})");
+  write(d + "/b.json", R"({"text": ["a cup"], "imageWidth": 300, "imageHeight": 200,
+      "shapes": [{"label": "target", "points": [[30.5, 20], [-3, 150], [100, 201]]}]})");
+  write_jpeg(d + "/a.jpg");
+  write_jpeg(d + "/b.jpg");
+  auto solutions = [&](const std::string& box) {
+    const std::string out = test::python("repro/lisa_to_jsonl.py' --dir '" + d + "' --style eval --box " + box + " --out '" +
+                                         d + "/" + box + ".jsonl'");
+    std::vector<std::string> v;
+    for (const Sample& s : load_visual_rft_jsonl(d + "/" + box + ".jsonl", "", false)) v.push_back(s.solution);
+    return std::make_pair(v, out);
+  };
+  auto [ref, said] = solutions("reference");
+  ASSERT_EQ(ref.size(), 2u);
+  EXPECT_EQ(ref[0], "<answer> (0,0),(25,50) </answer>");  // the "ignore" shape comes first
+  EXPECT_EQ(ref[1], "<answer> (-10,100),(333.333333,1005) </answer>");  // unclipped, fractional
+  EXPECT_NE(said.find("differ, after rounding, in 2 of 2 files"), std::string::npos) << said;
+  auto [uni, said2] = solutions("union");
+  EXPECT_EQ(uni[0], "<answer> (50,50),(1000,400) </answer>");
+  EXPECT_EQ(uni[1], "<answer> (0,100),(333,1000) </answer>");
+  // Both parse as grounding solutions, the reference's fractions as written.
+  EXPECT_DOUBLE_EQ(parse_solution(Task::ground, ref[1]).box.x2, 333.333333);
+}
+
 // ---- scripts/convert_hf_dataset.py ----------------------------------------------------------
 
 TEST(ConvertHfDataset, ParquetToJsonl) {

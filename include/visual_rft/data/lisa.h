@@ -6,9 +6,10 @@
 //
 // "target" shapes are the object, "ignore" shapes ambiguous regions, "flag" shapes are
 // deprecated and skipped (as LISA does). The box of a sample is the bounding box of all its
-// target polygons. Deviation: Visual-RFT's gen_box_ann.py takes the bounding box of shapes[0]
-// whatever its label; that equals ours when the first shape is the only target, and is
-// wrong when the first shape is an "ignore" region or the object has several parts.
+// target polygons: the strict reading. Visual-RFT's gen_box_ann.py takes the bounding box of
+// shapes[0] whatever its label, unclipped; that equals ours when the first shape is the only
+// target. Table 6's protocol follows the reference (scripts/repro/lisa_to_jsonl.py --box
+// reference); `--box union` writes this reader's box.
 // Files that are not valid UTF-8 are decoded as cp1252, LISA's own fallback.
 #pragma once
 
