@@ -12,7 +12,10 @@
 # instruction, the training prompt; val/test: the first instruction, the eval prompt).
 # Training: configs/ground_lisa.yaml (500 steps, G = 8, rewards IoU + format), SFT the same with
 # train.trainer=sft. Evaluation as lisa_evaluation/: the R1 system prompt, greedy, 128 new
-# tokens, the first (x1,y1),(x2,y2) of the answer against the box, mIoU. Not reproduced: the
+# tokens, the first (x1,y1),(x2,y2) of the answer against the box, mIoU, each model at the image
+# size of its own folder (eval.pixels=model: a checkpoint at the size it trained at, the base
+# model at its preprocessor's), as the reference loads the evaluated folder's processor. The box
+# is gen_box_ann.py's (lisa_to_jsonl.py --box reference). Not reproduced: the
 # paper's gIoU (masks from SAM ViT-H prompted with the predicted box).
 # shellcheck source=scripts/repro/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -29,7 +32,7 @@ done
 evaluate() {  # DIR MODEL [SIZE]: mIoU on test and val (DIR/test, DIR/val)
   local split
   for split in test val; do
-    eval_run "$1/$split" "$CFG" "$2" "${EVAL_PROTOCOL[@]}" --set eval.max_new_tokens=128 \
+    eval_run "$1/$split" "$CFG" "$2" "${EVAL_PROTOCOL[@]}" --set eval.max_new_tokens=128 --set eval.pixels=model \
       --set data.system_prompt="$R1_SYSTEM_PROMPT" --set eval.data="$OUT/data/$split.jsonl"
   done
 }

@@ -63,8 +63,10 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   const torch::Device dev = resolve_device(cfg.model.device);
   const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
-  enc.processor().min_pixels = cfg.data.min_pixels;
-  enc.processor().max_pixels = cfg.data.max_pixels;
+  if (cfg.eval.pixels == "config") {  // else the model folder's, as PromptEncoder read it
+    enc.processor().min_pixels = cfg.data.min_pixels;
+    enc.processor().max_pixels = cfg.data.max_pixels;
+  }
   auto model = load_qwen2vl(model_dir, dtype, dev);
   model->eval();
   for (auto& p : model->parameters()) p.set_requires_grad(false);
@@ -120,6 +122,8 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
                {"max_new_tokens", cfg.eval.max_new_tokens},
                {"temperature", cfg.eval.temperature},
                {"repetition_penalty", g.sampling.repetition_penalty},
+               {"min_pixels", enc.processor().min_pixels},
+               {"max_pixels", enc.processor().max_pixels},
                {"dtype", c10::toString(dtype)},
                {"device", dev.str()},
                {"generated_tokens", tokens},

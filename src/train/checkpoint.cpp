@@ -23,6 +23,17 @@ std::string checkpoint_name(int64_t step) {
   return buf;
 }
 
+// preprocessor_config.json with the run's min/max pixels (in both layouts: top-level keys and
+// the newer "size": {shortest_edge, longest_edge}); created when the source had none.
+void record_pixels(const std::string& path, int64_t min_pixels, int64_t max_pixels) {
+  nlohmann::json p = nlohmann::json::object();
+  if (fs::exists(path)) p = nlohmann::json::parse(read_file(path));
+  p["min_pixels"] = min_pixels;
+  p["max_pixels"] = max_pixels;
+  if (p.contains("size") && p["size"].is_object()) p["size"] = {{"shortest_edge", min_pixels}, {"longest_edge", max_pixels}};
+  write_file_atomic(path, p.dump(2) + "\n");
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VLForConditionalGeneration& model,
@@ -35,6 +46,7 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   const std::string final_dir = output_dir + "/" + name;
   const std::string tmp = final_dir + ".partial-" + std::to_string(::getpid());
   save_qwen2vl(model, tmp, source_dir);
+  if (data.max_pixels > 0) record_pixels(tmp + "/preprocessor_config.json", data.min_pixels, data.max_pixels);
   fs::create_directories(tmp + "/trainer_state");
   save_safetensors(tmp + "/trainer_state/optimizer.safetensors", data.optimizer);
   if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);

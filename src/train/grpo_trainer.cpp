@@ -180,6 +180,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     if (!stopping && step + 1 != total && (cfg.train.save_steps <= 0 || (step + 1) % cfg.train.save_steps != 0)) return;
     CheckpointData d;
     d.optimizer = adam.state();
+    d.min_pixels = cfg.data.min_pixels;
+    d.max_pixels = cfg.data.max_pixels;
     if (dp.is_main()) {
       d.state = {{"step", step + 1},         {"seed", cfg.train.seed},
                  {"prompts_per_step", P},     {"skipped_updates", skipped_updates},

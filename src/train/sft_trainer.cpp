@@ -154,6 +154,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     if (sig != 0 || step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0)) {
       CheckpointData d;
       d.optimizer = adam.state();  // collective with ZeRO-1: gathered on rank 0, which writes
+      d.min_pixels = cfg.data.min_pixels;
+      d.max_pixels = cfg.data.max_pixels;
       if (dp.is_main()) {
         d.state = {{"step", step + 1}, {"seed", cfg.train.seed},        {"trainer", "sft"},
                    {"world_size", dp.world()}, {"run", run_identity(cfg)}};

@@ -21,6 +21,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
+#include "visual_rft/eval/evaluator.h"
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/logprobs.h"
@@ -466,6 +467,32 @@ TEST(Trainer, ReferenceEqualsPolicyAtStepOneUnderAutocast) {
   auto m = metrics_without_time(dir + "/run/metrics.jsonl");
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0]["kl"].get<double>(), 0.0) << m[0].dump();
+}
+
+// A checkpoint records the image size its run trained at in preprocessor_config.json, and
+// eval.pixels: model evaluates at that size (the reference's LISA protocol); eval.pixels:
+// config at data.min/max_pixels.
+TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-pixels");
+  Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
+  cfg.data.max_pixels = 6272;
+  const std::string ckpt = train_grpo(cfg, "", nullptr).last_checkpoint;
+  const auto pre = nlohmann::json::parse(read_file(ckpt + "/preprocessor_config.json"));
+  EXPECT_EQ(pre["max_pixels"], 6272);
+  EXPECT_EQ(pre["min_pixels"], 3136);
+  Config ev = cfg;
+  ev.data.max_pixels = 50176;
+  ev.eval.data = dir + "/train.jsonl";
+  ev.eval.max_new_tokens = 4;
+  for (const char* mode : {"model", "config"}) {
+    ev.eval.pixels = mode;
+    eval::EvalRunOptions o;
+    o.model_dir = ckpt;
+    o.output_dir = dir + "/eval-" + mode;
+    const auto out = eval::run_evaluation(ev, o);
+    EXPECT_EQ(out.metrics["generation"]["max_pixels"], std::string(mode) == "model" ? 6272 : 50176) << mode;
+  }
 }
 
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)

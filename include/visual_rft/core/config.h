@@ -236,6 +236,7 @@ struct EvalConfig {
   int64_t max_new_tokens = 1024;    // the reference's eval scripts (LISA: 128)
   double temperature = 0.0;
   double repetition_penalty = 0.0;
+  std::string pixels = "config";
   int64_t draw_images = 8;
 
   template <class V>
@@ -272,6 +273,11 @@ struct EvalConfig {
     v(repetition_penalty, "repetition_penalty",
       "0 = the model folder's generation_config.json (1 = off when it names none), which transformers' "
       "generate() applies even when greedy; > 0 overrides it.");
+    v(pixels, "pixels",
+      "Image size of the questions: config = data.min_pixels/max_pixels; model = the evaluated folder's "
+      "preprocessor_config.json (checkpoints record the size they trained at), as the reference's LISA "
+      "evaluation does.",
+      {"config", "model"});
     v(draw_images, "draw_images",
       "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.");
   }

@@ -25,6 +25,10 @@ struct CheckpointData {
   nlohmann::json state;  // trainer state (step, ...)
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;
   std::vector<std::pair<std::string, torch::Tensor>> ref_model;  // may be empty
+  // The image size the run trained at (data.min_pixels/max_pixels), written into the
+  // checkpoint's preprocessor_config.json as the reference's trainer saves its processor; 0 =
+  // the copied file unchanged.
+  int64_t min_pixels = 0, max_pixels = 0;
 };
 
 // Writes OUTPUT/checkpoint-STEP (model files copied from `source_dir`: tokenizer, processor
