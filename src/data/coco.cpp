@@ -92,6 +92,8 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
     root = json::parse(json_text, drop_segmentation);
   } catch (const json::parse_error& e) {
     throw FileError(source + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
+  } catch (const json::exception& e) {  // e.g. out_of_range: a number such as 1e999
+    throw FileError(source + ": not usable JSON: " + e.what());
   }
   if (!root.is_object())
     throw FileError(source + ": expected a JSON object with \"images\", \"annotations\" and \"categories\"");

@@ -143,6 +143,8 @@ json parse_json(const std::string& text, const std::string& source, const std::s
     const std::string in =
         path.empty() ? "" : " (in " + root + (root.empty() || path[0] == '[' ? "" : ".") + path + ")";
     throw FileError(source + ": not valid JSON" + in + ": " + e.what());
+  } catch (const json::exception& e) {  // e.g. out_of_range: a number such as 1e999
+    throw FileError(source + ": not usable JSON: " + e.what());
   }
 }
 

@@ -41,6 +41,12 @@ struct Lookup {
   }
 };
 
+void require_positive(std::initializer_list<std::pair<const char*, int64_t>> sizes, const std::string& origin) {
+  for (const auto& [name, value] : sizes) {
+    if (value <= 0) throw FileError(origin + ": " + name + " must be a positive integer, got " + std::to_string(value));
+  }
+}
+
 }  // namespace
 
 Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string& origin) {
@@ -66,6 +72,14 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
   t.num_attention_heads = text.need<int64_t>("num_attention_heads");
   t.num_key_value_heads = text.get<int64_t>("num_key_value_heads", t.num_attention_heads);
   t.rms_norm_eps = text.get<double>("rms_norm_eps", 1e-6);
+  // Sizes that would make a tensor of no (or negative) extent, or divide by zero, later.
+  require_positive({{"text_config.vocab_size", t.vocab_size},
+                    {"text_config.hidden_size", t.hidden_size},
+                    {"text_config.intermediate_size", t.intermediate_size},
+                    {"text_config.num_hidden_layers", t.num_hidden_layers},
+                    {"text_config.num_attention_heads", t.num_attention_heads},
+                    {"text_config.num_key_value_heads", t.num_key_value_heads}},
+                   origin);
   // The top-level tie_word_embeddings decides (the text config may carry a stale copy).
   t.tie_word_embeddings = j.contains("tie_word_embeddings") ? j["tie_word_embeddings"].get<bool>()
                                                            : text.get<bool>("tie_word_embeddings", false);
@@ -107,6 +121,15 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
     v.out_hidden = vis.get<int64_t>("hidden_size", t.hidden_size);
     v.hidden_act = vis.get<std::string>("hidden_act", "quick_gelu");
   }
+  require_positive({
+      {"vision_config.depth", v.depth},
+      {"vision_config.num_heads", v.num_heads},
+      {"vision_config.in_channels", v.in_channels},
+      {"vision_config.patch_size", v.patch_size},
+      {"vision_config.temporal_patch_size", v.temporal_patch_size},
+      {"vision_config.spatial_merge_size", v.spatial_merge_size},
+      {"vision_config width (embed_dim / hidden_size)", v.width},
+      {"vision_config MLP width", v.mlp_hidden}}, origin);
   if (v.hidden_act != "quick_gelu" && v.hidden_act != "silu" && v.hidden_act != "gelu") {
     throw FileError(origin + ": vision hidden_act '" + v.hidden_act + "' is not supported (quick_gelu, silu, gelu)");
   }

@@ -476,8 +476,18 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
   } catch (const Error& e) {
     throw ConfigError(std::string("rewards.compat: ") + e.what());
   }
+  for (size_t i = 0; i < weights_.size(); ++i) {
+    if (!std::isfinite(weights_[i])) {
+      throw ConfigError("rewards.weights: weight " + std::to_string(i + 1) + " (" + names_[i] + ") is " +
+                        std::to_string(weights_[i]) + ": expected a finite number");
+    }
+  }
   if (!cfg.synonyms.empty()) {
-    synonyms_ = load_synonyms(cfg.synonyms);
+    try {
+      synonyms_ = load_synonyms(cfg.synonyms);
+    } catch (const Error& e) {
+      throw ConfigError(std::string("rewards.synonyms: ") + e.what());
+    }
   }
 }
 

@@ -135,8 +135,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
                          {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
                          cfg.distributed.shard_optimizer);
   const double optim_gb = adam.report_memory();  // the largest rank's share
-  const int64_t steps_per_epoch = (static_cast<int64_t>(samples.size()) + P - 1) / P;
-  const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * steps_per_epoch;
+  const int64_t total = total_steps(cfg, static_cast<int64_t>(samples.size()));
   const int64_t mu = cfg.grpo.num_iterations, total_opt = total * mu;
   int64_t start = 0;
   int64_t skipped_updates = 0, skipped_prompts = 0;  // run totals, carried across a resume

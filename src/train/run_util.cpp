@@ -19,6 +19,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -174,6 +175,24 @@ std::string run_start_checkpoint(const std::string& out_dir, const std::string& 
   log_warn("--overwrite: deleting the earlier run in {} ({} entries)", out_dir, old.size());
   for (const auto& p : old) remove_tree(p.string());
   return "";
+}
+
+int64_t total_steps(const Config& cfg, int64_t rows) {
+  constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+  const int64_t P = cfg.train.prompts_per_step;
+  const int64_t per_epoch = (rows + P - 1) / P;
+  if (cfg.train.max_steps == 0 && cfg.train.epochs > kMax / std::max<int64_t>(per_epoch, 1)) {
+    throw ConfigError("train.epochs: " + std::to_string(cfg.train.epochs) + " epochs of " + std::to_string(per_epoch) +
+                      " steps is more steps than 64 bits can count");
+  }
+  const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps : cfg.train.epochs * per_epoch;
+  // Prompt positions (step x P + i) and optimiser steps (step x num_iterations) must fit too.
+  const int64_t per_step = std::max<int64_t>({P, cfg.grpo.num_iterations, 1});
+  if (total > kMax / per_step) {
+    throw ConfigError("train.max_steps / train.epochs: " + std::to_string(total) + " steps of " + std::to_string(per_step) +
+                      " prompts or iterations each overflow 64 bits");
+  }
+  return total;
 }
 
 nlohmann::json run_identity(const Config& cfg) {

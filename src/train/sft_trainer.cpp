@@ -70,8 +70,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
                          {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
                          cfg.distributed.shard_optimizer);
   adam.report_memory();
-  const int64_t total = cfg.train.max_steps > 0 ? cfg.train.max_steps
-                                                : cfg.train.epochs * ((static_cast<int64_t>(samples.size()) + P - 1) / P);
+  const int64_t total = total_steps(cfg, static_cast<int64_t>(samples.size()));
   int64_t start = 0;
   if (!ckpt.empty()) {
     CheckpointData st = load_checkpoint_state(ckpt);

@@ -156,6 +156,36 @@ TEST(Cli, BenchLoadRunsNoShellCommandFromAPath) {
   vrft::remove_tree(b);
 }
 
+// Hostile inputs get an error that names the file or key: a non-finite reward weight, a
+// missing synonyms file, a number beyond a double in a results file, a zero patch size in a
+// model's config.json.
+TEST(Cli, BadInputsNameTheirFileOrKey) {
+  const std::string d = vrft::test::scratch_dir("cli-bad-inputs");
+  vrft::write_file_atomic(d + "/s.jsonl", R"({"completion": "<answer>a</answer>", "solution": "<answer>a</answer>"})" "\n");
+  auto r = run(cli() + " score --task cls --weights nan,1 --input '" + d + "/s.jsonl' 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("rewards.weights: weight 1 (accuracy_cls) is nan: expected a finite number"), std::string::npos) << r.output;
+  r = run(cli() + " score --task cls --synonyms '" + d + "/none.txt' --input '" + d + "/s.jsonl' 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("rewards.synonyms: cannot open '" + d + "/none.txt'"), std::string::npos) << r.output;
+
+  const std::string fx = vrft::test::source_dir() + "/../shared/fixtures/coco";
+  vrft::write_file_atomic(d + "/r.json", R"([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 1e999}])");
+  r = run(cli() + " metrics coco --gt '" + fx + "/instances_val2014_100.json' --results '" + d + "/r.json' 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(d + "/r.json: not usable JSON"), std::string::npos) << r.output;
+
+  std::string cfg = vrft::read_file(vrft::test::source_dir() + "/models/vrft-demo/config.json");
+  cfg.replace(cfg.find("\"patch_size\": 14"), 16, "\"patch_size\": 0");
+  std::filesystem::create_directories(d + "/m");
+  vrft::write_file_atomic(d + "/m/config.json", cfg);
+  r = run(cli() + " generate --model '" + d + "/m' --image '" + fx + "/../images/apple.jpg' --prompt hi 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find(d + "/m/config.json: vision_config.patch_size must be a positive integer, got 0"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
   const std::string fx = vrft::test::source_dir() + "/../shared/fixtures";
   if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing";

@@ -300,6 +300,14 @@ TEST(LisaReader, LabelMeShapes) {
 // scripts/repro/lisa_to_jsonl.py: --box reference is gen_box_ann.py's box (the first shape's,
 // whatever its label, unclipped, fractional 0-1000 units), --box union the strict variant (all
 // targets, clipped, rounded); the script counts the files where they differ.
+// A NUL inside an image path would end the path early and read another file: refused.
+TEST(VisualRftJsonl, ANulInAnImagePathIsRefused) {
+  std::string d = test::scratch_dir("jsonl-nul");
+  write(d + "/a.jsonl", R"({"image": "a.jpg\u0000.png", "problem": "q", "solution": "<answer>x</answer>"})" "\n");
+  const std::string m = error_of([&] { load_visual_rft_jsonl(d + "/a.jsonl", "", false); });
+  EXPECT_NE(m.find(d + "/a.jsonl:1: the image path holds a NUL byte"), std::string::npos) << m;
+}
+
 TEST(LisaToJsonl, ReferenceAndUnionBoxes) {
   std::string d = test::scratch_dir("lisa-jsonl");
   write(d + "/a.json", R"({"text": ["the thing you sit on"], "imageWidth": 200, "imageHeight": 100,

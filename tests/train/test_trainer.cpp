@@ -250,6 +250,18 @@ TEST(Trainer, InconsistentConfigsAreRefused) {
   }
   c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 3, micro_batch_size: 8}\n", "test");
   EXPECT_THROW(validate(c), ConfigError);
+  // Step counts that 64 bits cannot hold are refused, naming the keys.
+  c = parse_config("train: {max_steps: 0, epochs: 9223372036854775807, prompts_per_step: 2}\n", "test");
+  try {
+    total_steps(c, 5);
+    ADD_FAILURE() << "an overflowing epoch count was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.epochs: 9223372036854775807 epochs of 3 steps"), std::string::npos) << e.what();
+  }
+  c = parse_config("train: {max_steps: 4611686018427387904, prompts_per_step: 16}\n", "test");
+  EXPECT_THROW(total_steps(c, 5), ConfigError);
+  c = parse_config("train: {max_steps: 0, epochs: 3, prompts_per_step: 2}\n", "test");
+  EXPECT_EQ(total_steps(c, 5), 9);
 }
 
 TEST(Trainer, SftLearnsTheAnswers) {

@@ -78,6 +78,11 @@ class RunFolderLock {
 // rank 0 judges a fresh run's folder (the other ranks would see its new files).
 std::string run_start_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite, bool main);
 
+// The optimiser steps of a run over `rows` training rows: train.max_steps, or train.epochs
+// passes of ceil(rows / prompts_per_step) steps. Refuses (ConfigError naming the keys) a count
+// whose step x prompts_per_step x num_iterations would overflow 64 bits.
+int64_t total_steps(const Config& cfg, int64_t rows);
+
 // What makes a run the same run across a resume, saved in each checkpoint's state.json as
 // "run": the trainer, train.seed, train.prompts_per_step, data.task, data.train and
 // model.path (the paths made absolute).
