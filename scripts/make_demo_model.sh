@@ -8,8 +8,10 @@
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
 #      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14) and PATCH_SIZE instead of the preset's when set;
 #   4. SFT pre-training on the base categories with configs/demo_pretrain.yaml: STEPS steps of
-#      ROWS rows, cosine from lr LR, on DEVICE; then STAGE2_STEPS more from those weights with a
-#      fresh optimiser (cosine from LR / 2, warm-up 20, another data order), when STAGE2_STEPS > 0;
+#      ROWS rows, cosine from lr LR, on DEVICE; then, when LOCATE_STEPS > 0, a localisation stage:
+#      LOCATE_STEPS steps on single-object dense rows (locate and name one object; cosine from
+#      LOCATE_LR); then STAGE2_STEPS more on the whole mix from those weights with a fresh
+#      optimiser (cosine from LR / 2, warm-up 20, another data order), when STAGE2_STEPS > 0;
 #   5. what it learnt, measured on fresh images of the base categories (image seed EVAL_SEED,
 #      never trained on): `visual-rft eval` of each task and scripts/probe_position.py;
 #   6. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
@@ -35,6 +37,8 @@ STEPS="${STEPS:-800}"
 ROWS="${ROWS:-32}"
 LR="${LR:-2e-3}"
 STAGE2_STEPS="${STAGE2_STEPS:-300}"
+LOCATE_STEPS="${LOCATE_STEPS:-0}"
+LOCATE_LR="${LOCATE_LR:-1e-3}"
 ROPE_THETA="${ROPE_THETA:-}"
 MROPE_SECTION="${MROPE_SECTION:-}"
 PATCH_SIZE="${PATCH_SIZE:-}"
@@ -42,10 +46,12 @@ EVAL_SEED="${EVAL_SEED:-1000}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
 
 # Numbers from the environment are checked before anything runs.
-for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS EVAL_SEED; do
+for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS LOCATE_STEPS EVAL_SEED; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
-[[ "$LR" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: LR='$LR' must be a number" >&2; exit 2; }
+for v in LR LOCATE_LR; do
+  [[ "${!v}" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
+done
 [[ "$DENSE" == 0 || "$DENSE" == 1 ]] || { echo "make_demo_model: DENSE='$DENSE' must be 0 or 1" >&2; exit 2; }
 [[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] ||
   { echo "make_demo_model: ROPE_THETA='$ROPE_THETA' must be a number" >&2; exit 2; }
@@ -87,7 +93,7 @@ pretrain() {
   local dir="$1" from="$2" steps="$3" lr="$4" warmup="$5" seed="$6" resume=()
   [ -d "$dir" ] && resume=(--resume)  # from the newest checkpoint; from the start when there is none yet
   "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$from" --set model.device="$DEVICE" \
-    --set data.train="$WORK/synth/base_train.jsonl" --set train.output_dir="$dir" \
+    --set data.train="${DATA_FILE:-$WORK/synth/base_train.jsonl}" --set train.output_dir="$dir" \
     --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
     --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) \
     "${resume[@]}"
@@ -95,6 +101,15 @@ pretrain() {
 pretrain "$WORK/pretrain" "$WORK/init" "$STEPS" "$LR" 50 0
 CKPT="$WORK/pretrain/$(cat "$WORK/pretrain/latest")"
 cp "$WORK/pretrain/metrics.jsonl" "$WORK/pretrain_metrics.jsonl"
+if [ "$LOCATE_STEPS" -gt 0 ]; then
+  # Single-object scenes of the same world (their own image seed): where a thing is, and what.
+  [ -f "$WORK/locate/dense/base_train.jsonl" ] ||
+    "$VRFT" data synth --out "$WORK/locate" --seed "$SEED" --image-seed $((SEED + 500)) --image-size "$IMAGE_SIZE" \
+      --think-base --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$BASE_PER_CATEGORY" --eval 0 >/dev/null
+  DATA_FILE="$WORK/locate/dense/base_train.jsonl" pretrain "$WORK/locate_run" "$CKPT" "$LOCATE_STEPS" "$LOCATE_LR" 20 2
+  CKPT="$WORK/locate_run/$(cat "$WORK/locate_run/latest")"
+  cat "$WORK/locate_run/metrics.jsonl" >> "$WORK/pretrain_metrics.jsonl"
+fi
 LR2="$(awk -v lr="$LR" 'BEGIN { printf "%g", lr / 2 }')"
 if [ "$STAGE2_STEPS" -gt 0 ]; then
   pretrain "$WORK/pretrain2" "$CKPT" "$STAGE2_STEPS" "$LR2" 20 1
@@ -135,6 +150,7 @@ info = {
     "dense_rows": bool($DENSE),
     "pretrain_config": "configs/demo_pretrain.yaml",
     "pretrain": {"device": "$DEVICE", "steps": $STEPS, "rows_per_step": $ROWS, "lr": $LR,
+                 "locate_steps": $LOCATE_STEPS, "locate_lr": $LOCATE_LR,
                  "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2},
     "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
               "patch_size": "${PATCH_SIZE:-preset}"},
@@ -143,7 +159,7 @@ info = {
                               "ground_miou": check["ground"]},
     "position_probe_r2": {k: {"row": v["row_r2"], "column": v["col_r2"]} for k, v in probe.items()},
     "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
-               "STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
+               "LOCATE_STEPS=$LOCATE_STEPS LOCATE_LR=$LOCATE_LR STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
                "scripts/make_demo_model.sh",
 }
 json.dump(info, open(out, "w"), indent=2)

@@ -232,6 +232,10 @@ void add_data_command(CLI::App& app) {
   sy->add_flag("--dense-base", synth.cfg.dense_base,
               "Also write dense base_train rows that locate and name every object of an image (OUT/dense/, "
               "pre-training data)");
+  sy->add_option("--dense-max-objects", synth.cfg.dense_max_objects,
+                 "Dense scenes hold 1 to this many objects (1: single-object rows, a localisation stage)")
+      ->check(CLI::Range(1, 5))
+      ->capture_default_str();
   sy->add_option("--threads", synth.threads, "Workers drawing images (0: one per core); the files do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -327,8 +327,9 @@ SynthRow make_synth_dense_row(const SynthWorld& w, const SynthConfig& cfg, int64
   Rng& rng = *stream;
   SceneSpec spec = multi_spec(cfg.image_size);
   spec.categories = {row.category};
-  // 1-5 objects: scenes of one object teach where a thing is without having to pick it out.
-  for (int64_t k = rng.range(0, 4); k > 0; --k) spec.categories.push_back(rng.pick(w.base));
+  // 1 to dense_max_objects objects: scenes of one object teach where a thing is without
+  // having to pick it out.
+  for (int64_t k = rng.range(0, cfg.dense_max_objects - 1); k > 0; --k) spec.categories.push_back(rng.pick(w.base));
   rng.shuffle(spec.categories);
   row.scene = draw_scene(w, spec, static_cast<int>(cfg.image_size), rng);
   // Reading order, as detection answers are written.

@@ -563,4 +563,14 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
     boxes += static_cast<int64_t>(listed.size());
   }
   EXPECT_EQ(summary["dense"]["base_train"]["boxes"], boxes);
+
+  // dense_max_objects 1: single-object scenes, each row's first object the one of the 1-5 row.
+  SynthConfig one = cfg;
+  one.dense_max_objects = 1;
+  for (int64_t i = 0; i < per_task; ++i) {
+    const SynthRow row = make_synth_dense_row(w, one, i);
+    ASSERT_EQ(row.scene.objects.size(), 1u) << "row " << i;
+    EXPECT_EQ(row.category, make_synth_dense_row(w, cfg, i).category) << "row " << i;
+    EXPECT_NE(row.sample.solution.find("<think>I see 1 objects.</think>"), std::string::npos) << row.sample.solution;
+  }
 }

@@ -81,6 +81,9 @@ struct SynthConfig {
   // base_train.jsonl): 1-5 boxes per image where the tasks' rows teach one or two, so that a
   // small model learns where things are from fewer images.
   bool dense_base = false;
+  // The most objects of a dense scene (1 to this many). 1 gives single-object rows: where a
+  // thing is, without having to pick it out (a localisation stage of the pre-training).
+  int64_t dense_max_objects = 5;
 };
 
 struct SynthWorld {
