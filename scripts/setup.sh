@@ -13,7 +13,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
 REQS="$ROOT/scripts/requirements.txt"
 
-# Debian packages (ARCHITECTURE.md "Dependencies"), plus the compiler toolchain.
+# Debian packages (the libraries the build links), plus the compiler toolchain.
 APT_PACKAGES=(
   g++ cmake make ninja-build python3 python3-venv ccache
   libopencv-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev

@@ -99,8 +99,9 @@ inline void generate_once(const std::string& dir, const std::string& done_file, 
   ::close(fd);
 }
 
-// The shared fixtures (eval.md §6), as tests reach them from the project root.
-inline std::string fixtures_dir() { return source_dir() + "/../shared/fixtures"; }
+// Test fixtures (tests/fixtures/README.md) and the data files users run with (data/).
+inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
+inline std::string data_dir() { return source_dir() + "/data"; }
 
 // A fresh scratch folder `name` holding model/: the tiny random Qwen2-VL of
 // scripts/refs/rollout_refs.py (generated once, cached) with the real Qwen2 tokenizer and

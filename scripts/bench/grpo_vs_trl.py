@@ -6,7 +6,7 @@ usage: .venv/bin/python scripts/bench/grpo_vs_trl.py [--prompts 2] [--generation
            [--steps 4] [--preset tiny|100m] [--vrft build/visual-rft] [--workdir DIR] [--json]
 
 1. `visual-rft bench load --random PRESET --dir D/model --dtype float32` writes a random Qwen2-VL
-   checkpoint; the fixture tokenizer (/work/shared/fixtures/qwen2_5) and a preprocessor_config.json
+   checkpoint; the fixture tokenizer (tests/fixtures/qwen2_5) and a preprocessor_config.json
    with max_pixels 12544 (at most 16 visual tokens per photo) go next to it;
 2. D/train.jsonl: one Visual-RFT detection row per fixture photo (fixtures/images/*.jpg), the
    reference's detection question and an <answer>[{'Position': ..., 'Confidence': 1}]</answer>;
@@ -39,7 +39,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES = os.environ.get("VRFT_FIXTURES", os.path.join(os.path.dirname(ROOT), "shared", "fixtures"))
+FIXTURES = os.environ.get("VRFT_FIXTURES", os.path.join(ROOT, "tests", "fixtures"))
 MIN_PIXELS, MAX_PIXELS = 3136, 12544
 
 # The reference's training question for detection (Visual-RFT, issue #203 rows).

@@ -26,7 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "..", "shared", "fixtures", "qwen2_5", "tokenizer.json"))
+    ap.add_argument("--tokenizer", default=os.path.join(ROOT, "tests", "fixtures", "qwen2_5", "tokenizer.json"))
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--vrft", default=os.path.join(ROOT, "build", "visual-rft"))

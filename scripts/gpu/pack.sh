@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${BUILD:-$ROOT/build}"
 PACK="$ROOT/gpu-pack"
-FIX="$ROOT/../shared/fixtures"
+FIX="$ROOT/tests/fixtures"
 cmake --build "$BUILD" -j2 --target visual-rft test_decode
 rm -rf "$PACK" && mkdir -p "$PACK/bin" "$PACK/data" /tmp/vrft-pack-libs
 strip -o "$PACK/bin/visual-rft" "$BUILD/visual-rft"

@@ -7,7 +7,7 @@
 #        scripts/repro/cls_fewshot.sh --smoke [--out DIR]
 #   --cls-data DIR  for each NAME of oxford_flowers, pets, fgvc_aircraft, stanford_cars:
 #                   NAME.train.tsv (the K-shot sets are drawn from it), NAME.test.tsv (the
-#                   evaluation: the CoOp test split, as ../shared/fixtures/classification/),
+#                   evaluation: the CoOp test split, as data/classification/),
 #                   NAME.classnames.txt; lists are relpath<TAB>label<TAB>classname, images under DIR
 #   --model-2b DIR  (or --model DIR) Qwen2-VL-2B-Instruct
 #   --shots LIST    shot counts (default 1,2,4,8,16; --smoke: 4)

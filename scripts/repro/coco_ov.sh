@@ -4,12 +4,12 @@
 # base and all 80 (mAP_n, mAP_b, mAP_all): Qwen2-VL-2B and 7B, each as is, after SFT and after
 # Visual-RFT.
 #
-# usage: scripts/repro/coco_ov.sh --model-2b DIR [--model-7b DIR] --base65 FILE --coco DIR --exist-maps DIR
+# usage: scripts/repro/coco_ov.sh --model-2b DIR [--model-7b DIR] --base65 FILE --coco DIR [--exist-maps DIR]
 #                                 [--steps N] [--out DIR]
 #        scripts/repro/coco_ov.sh --smoke [--out DIR]
 #   --base65 FILE     laolao77/ViRFT_COCO_base65 as Visual-RFT JSONL (scripts/convert_hf_dataset.py)
 #   --coco DIR        annotations/instances_val2017.json and val2017/ (train2017 is not used)
-#   --exist-maps DIR  exist_map_coco_Qwen2_vl_{2B,7B}_baseline.json (Visual-RFT coco_evaluation/)
+#   --exist-maps DIR  exist_map_coco_Qwen2_vl_{2B,7B}_baseline.json (default: data/visual_rft, the reference's)
 # Common options and outputs: scripts/repro/common.sh. Writes OUT/table.md (and table.json).
 # lvis_ov.sh (Table 8) evaluates the same trained models: give it --trained OUT of this script.
 #

@@ -147,7 +147,8 @@ need_data() {
         need_path "LVIS train annotations" "$LVIS_TRAIN" "from lvisdataset.org"
         need_path "LVIS val annotations" "$LVIS_VAL" "from lvisdataset.org" ;;
       exist-maps)
-        [[ -n "$EXIST_MAPS" ]] || die "give --exist-maps DIR (exist_map_{coco,lvis}_Qwen2_vl_{2B,7B}_baseline.json from the Visual-RFT repository's coco_evaluation/ and lvis_evaluation/)"
+        # The reference's maps ship in data/visual_rft; --exist-maps DIR uses others.
+        [[ -n "$EXIST_MAPS" ]] || EXIST_MAPS="$ROOT/data/visual_rft"
         need_path "--exist-maps" "$EXIST_MAPS" "a folder of exist_map_*_baseline.json" ;;
       cls-data)
         [[ -n "$CLS_DIR" ]] || die "give --cls-data DIR (NAME.train.tsv, NAME.test.tsv, NAME.classnames.txt for oxford_flowers, pets, fgvc_aircraft, stanford_cars; images under DIR)"

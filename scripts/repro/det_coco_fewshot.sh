@@ -3,11 +3,11 @@
 # (bus, train, fire hydrant, stop sign, cat, dog, bed, toilet; AP): Qwen2-VL-2B, then SFT and
 # Visual-RFT on K = 1, 2, 4, 8, 16 shots per category; Qwen2-VL-7B with 4 shots.
 #
-# usage: scripts/repro/det_coco_fewshot.sh --model-2b DIR [--model-7b DIR] --coco DIR --exist-maps DIR
+# usage: scripts/repro/det_coco_fewshot.sh --model-2b DIR [--model-7b DIR] --coco DIR [--exist-maps DIR]
 #                                          [--shots 1,2,4,8,16] [--steps N] [--out DIR]
 #        scripts/repro/det_coco_fewshot.sh --smoke [--out DIR]
 #   --coco DIR        annotations/instances_{train,val}2017.json, train2017/, val2017/
-#   --exist-maps DIR  exist_map_coco_Qwen2_vl_{2B,7B}_baseline.json (Visual-RFT coco_evaluation/)
+#   --exist-maps DIR  exist_map_coco_Qwen2_vl_{2B,7B}_baseline.json (default: data/visual_rft, the reference's)
 #   --shots LIST      2B shot counts (default 1,2,4,8,16; --smoke: 1,4); 7B: 4
 # Common options and outputs: scripts/repro/common.sh. Writes OUT/table.md (and table.json).
 #

@@ -3,12 +3,12 @@
 # (horse_buggy, die, kitchen_table, omelet, papaya, stepladder; "10-shot", AP): Qwen2-VL-2B and
 # 7B, each as is, after SFT and after Visual-RFT.
 #
-# usage: scripts/repro/det_lvis_fewshot.sh --model-2b DIR [--model-7b DIR] --lvis DIR --coco DIR --exist-maps DIR
+# usage: scripts/repro/det_lvis_fewshot.sh --model-2b DIR [--model-7b DIR] --lvis DIR --coco DIR [--exist-maps DIR]
 #                                          [--steps N] [--out DIR]
 #        scripts/repro/det_lvis_fewshot.sh --smoke [--out DIR]
 #   --lvis DIR        lvis_v1_train.json, lvis_v1_val.json
 #   --coco DIR        the images: train2017/ and val2017/ (LVIS names them by coco_url)
-#   --exist-maps DIR  exist_map_lvis_Qwen2_vl_{2B,7B}_baseline.json (Visual-RFT lvis_evaluation/)
+#   --exist-maps DIR  exist_map_lvis_Qwen2_vl_{2B,7B}_baseline.json (default: data/visual_rft, the reference's)
 # Common options and outputs: scripts/repro/common.sh. Writes OUT/table.md (and table.json).
 #
 # Training: configs/det_lvis_fewshot.yaml (200 steps, G = 8), SFT the same with

@@ -4,12 +4,12 @@
 # after Visual-RFT.
 #
 # usage: scripts/repro/lvis_ov.sh --model-2b DIR [--model-7b DIR] (--base65 FILE | --trained DIR)
-#                                 --lvis DIR --coco DIR --exist-maps DIR [--steps N] [--out DIR]
+#                                 --lvis DIR --coco DIR [--exist-maps DIR] [--steps N] [--out DIR]
 #        scripts/repro/lvis_ov.sh --smoke [--out DIR]
 #   --trained DIR     the --out of a finished coco_ov.sh: evaluate its SFT and Visual-RFT models
 #   --base65 FILE     otherwise train them here (as coco_ov.sh): ViRFT_COCO_base65 as JSONL
 #   --lvis DIR        lvis_v1_val.json;  --coco DIR: its images (val2017/, train2017/)
-#   --exist-maps DIR  exist_map_lvis_Qwen2_vl_{2B,7B}_baseline.json (Visual-RFT lvis_evaluation/)
+#   --exist-maps DIR  exist_map_lvis_Qwen2_vl_{2B,7B}_baseline.json (default: data/visual_rft, the reference's)
 # Common options and outputs: scripts/repro/common.sh. Writes OUT/table.md (and table.json).
 #
 # Evaluation: LVIS v1 val, the pairs of the existence map of the model's size among the 13

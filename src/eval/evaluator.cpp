@@ -288,7 +288,7 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
       sc.summary;
   write_file_atomic(out + "/summary.md", summary);
 
-  // ARCHITECTURE.md's layout: eval/NAME/vis/*.jpg.
+  // The run layout: eval/NAME/vis/*.jpg.
   if (task != Task::cls && cfg.eval.draw_images > 0) {
     std::filesystem::create_directories(out + "/vis");
     const size_t n = std::min(items.size(), static_cast<size_t>(cfg.eval.draw_images));

@@ -18,13 +18,13 @@
 
 namespace vrft::test {
 
-inline std::string fixtures() { return source_dir() + "/../shared/fixtures"; }
+inline std::string fixtures() { return fixtures_dir(); }
 inline std::string coco_path() { return fixtures() + "/coco/instances_val2014_100.json"; }
 inline std::string lvis_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
 
 #define REQUIRE_FIXTURES()                                                                                    \
   if (!std::filesystem::exists(vrft::test::coco_path()) || !std::filesystem::exists(vrft::test::lvis_path())) \
-  GTEST_SKIP() << "fixtures missing: " << vrft::test::fixtures() << " (shared/fixtures, see fixtures/README.md)"
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures() << " (tests/fixtures, part of the repository)"
 
 inline void write(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

@@ -186,7 +186,7 @@ TEST(ClassificationReader, FixtureCounts) {
                {"stanford_cars", 8041, 196, "stanford_cars/cars_test/00001.jpg", 180}};
   for (const auto& l : lists) {
     SCOPED_TRACE(l.name);
-    const std::string base = fixtures() + "/classification/" + l.name;
+    const std::string base = test::data_dir() + "/classification/" + l.name;
     LoadReport rep;
     ClassificationList list =
         load_classification_list(base + ".test.tsv", base + ".classnames.txt", "/data", MissingImages::keep, &rep);
@@ -198,7 +198,7 @@ TEST(ClassificationReader, FixtureCounts) {
     EXPECT_EQ(list.items[0].label, l.first_label);
     EXPECT_EQ(list.items[0].line, 2);  // after the header
   }
-  const std::string pets = fixtures() + "/classification/pets";
+  const std::string pets = test::data_dir() + "/classification/pets";
   std::string msg = error_of(
       [&] { load_classification_list(pets + ".test.tsv", pets + ".classnames.txt", "/data", MissingImages::error); });
   EXPECT_NE(msg.find("pets.test.tsv:2: image '/data/oxford_pets/images/Abyssinian_201.jpg' does not exist"),
@@ -341,7 +341,7 @@ TEST(LisaToJsonl, ReferenceAndUnionBoxes) {
 
 TEST(ConvertHfDataset, ParquetToJsonl) {
   if (test::run(std::string("'") + VRFT_PYTHON + "' -c 'import pyarrow'").status != 0) {
-    GTEST_SKIP() << "pyarrow is not in " << VRFT_PYTHON << " (scripts/setup.sh installs it)";
+    GTEST_FAIL() << "pyarrow is not in " << VRFT_PYTHON << " (scripts/setup.sh installs it)";
   }
   std::string d = test::scratch_dir("convert");
   cv::Mat img(6, 10, CV_8UC3, cv::Scalar(1, 2, 3));

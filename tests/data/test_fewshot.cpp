@@ -172,7 +172,7 @@ TEST(FewShot, DetectionOnCocoFixture) {
 
 TEST(FewShot, ClassificationOnPets) {
   REQUIRE_FIXTURES();
-  const std::string base = fixtures() + "/classification/pets";
+  const std::string base = test::data_dir() + "/classification/pets";
   ClassificationList list =
       load_classification_list(base + ".test.tsv", base + ".classnames.txt", "/data", MissingImages::keep);
   FewShotSet a = build_classification_fewshot(list, 4, 5, "pet");

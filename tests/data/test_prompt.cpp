@@ -20,10 +20,10 @@ using namespace vrft;
 
 namespace {
 
-std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
+std::string fixtures() { return test::fixtures_dir(); }
 
 #define REQUIRE_FIXTURES()                                                                          \
-  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 std::shared_ptr<const Tokenizer> qwen() {
   static std::shared_ptr<const Tokenizer> t = load_tokenizer(fixtures() + "/qwen2_5/tokenizer.json");

@@ -22,14 +22,14 @@ namespace {
 
 constexpr double kTol = 1e-12;
 
-std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
+std::string fixtures() { return test::fixtures_dir(); }
 std::string coco_gt_path() { return fixtures() + "/coco/instances_val2014_100.json"; }
 std::string coco_res_path() { return fixtures() + "/coco/instances_val2014_fakebbox100_results.json"; }
 std::string lvis_gt_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
 
-#define SKIP_WITHOUT_FIXTURES()                                                             \
+#define REQUIRE_FIXTURES()                                                             \
   if (!std::filesystem::exists(coco_gt_path()) || !std::filesystem::exists(lvis_gt_path())) \
-  GTEST_SKIP() << "fixtures missing: " << fixtures() << " (shared/fixtures, see fixtures/README.md)"
+  GTEST_FAIL() << "fixtures missing: " << fixtures() << " (tests/fixtures, part of the repository)"
 
 // The references, generated once (about 10 s) and cached under build/test-cache.
 const json& refs() {
@@ -108,7 +108,7 @@ TEST(CocoEval, ThresholdsAreNumpyLinspaceDoubles) {
 }
 
 TEST(CocoEval, FixturePairEqualsExpectedStats) {
-  SKIP_WITHOUT_FIXTURES();
+  REQUIRE_FIXTURES();
   const GroundTruth gt = load_ground_truth(coco_gt_path(), GtFormat::coco);
   EXPECT_EQ(gt.images.size(), 100u);
   EXPECT_EQ(gt.annotations.size(), 839u);
@@ -127,7 +127,7 @@ TEST(CocoEval, FixturePairEqualsExpectedStats) {
 }
 
 TEST(CocoEval, FilterOnImagesAndCategoriesMatchesPycocotools) {
-  SKIP_WITHOUT_FIXTURES();
+  REQUIRE_FIXTURES();
   const json& ref = refs()["coco_fixture_filtered"];
   const GroundTruth gt = load_ground_truth(coco_gt_path(), GtFormat::coco);
   EvalFilter f{ref["img_ids"].get<std::vector<int64_t>>(), ref["cat_ids"].get<std::vector<int64_t>>()};
@@ -165,7 +165,7 @@ TEST(LvisEval, RandomSetsMatchLvisApi) {
 }
 
 TEST(LvisEval, LvisVal100MatchesLvisApi) {
-  SKIP_WITHOUT_FIXTURES();
+  REQUIRE_FIXTURES();
   const json& ref = refs()["lvis_fixture"];
   const GroundTruth gt = load_ground_truth(lvis_gt_path(), GtFormat::lvis);
   EXPECT_EQ(gt.categories.size(), 1230u);
@@ -271,7 +271,7 @@ TEST(CocoEval, BadInputNamesFileAndRecord) {
 }
 
 TEST(Cli, MetricsCocoAndLvisPrintTheReferenceSummaries) {
-  SKIP_WITHOUT_FIXTURES();
+  REQUIRE_FIXTURES();
   using test::cli;
   using test::run;
   const json& ref = refs()["coco_fixture"];

@@ -32,7 +32,7 @@ namespace {
 std::string fixtures() { return test::fixtures_dir(); }
 
 #define REQUIRE_FIXTURES() \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // ---- existence maps ------------------------------------------------------------------------------
 
@@ -69,7 +69,7 @@ TEST(ExistMap, FixtureCounts) {
       {"lvis_Qwen2_vl_7B", 19809, 4626, 5765, 15, {"lvis_fewshot6", 2611, 2421}, {"lvis_ov_rare13", 5381, 4366}},
   };
   for (const Row& r : rows) {
-    const ExistMap m = load_exist_map(fixtures() + "/visual_rft/exist_map_" + r.map + "_baseline.json");
+    const ExistMap m = load_exist_map(test::data_dir() + "/visual_rft/exist_map_" + r.map + "_baseline.json");
     EXPECT_EQ(static_cast<int64_t>(m.names.size()), r.keys) << r.map;
     EXPECT_EQ(m.pairs, r.pairs) << r.map;
     const std::vector<int64_t> images = map_images(m);

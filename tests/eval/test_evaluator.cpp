@@ -367,10 +367,10 @@ TEST(EvalDraw, TrueGreenPredictedRed) {
 
 // ---- `visual-rft eval` end to end ----------------------------------------------------------------
 
-std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
+std::string fixtures() { return test::fixtures_dir(); }
 
 #define REQUIRE_FIXTURES() \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 const char* kImages[] = {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"};
 

@@ -20,7 +20,7 @@
 using namespace vrft;
 
 namespace {
-std::string fixtures() { return test::source_dir() + "/../shared/fixtures/images"; }
+std::string fixtures() { return test::fixtures_dir() + "/images"; }
 }  // namespace
 
 TEST(ImageProcessor, SmartResizeVectors) {
@@ -44,7 +44,7 @@ TEST(ImageProcessor, SmartResizeVectors) {
 }
 
 TEST(ImageProcessor, PixelValuesEqualTransformers) {
-  if (!std::filesystem::exists(fixtures())) GTEST_SKIP() << "fixture missing: " << fixtures();
+  if (!std::filesystem::exists(fixtures())) GTEST_FAIL() << "fixture missing: " << fixtures();
   std::string d = test::refs_cache_dir("image_refs.py");
   test::generate_once(d, "refs.jsonl", "refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
   SafetensorsFile expect(d + "/pixel_values.safetensors");

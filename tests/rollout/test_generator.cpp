@@ -303,8 +303,8 @@ TEST(Sampling, RepetitionPenaltyAndGreedy) {
 }
 
 TEST(Generator, GenerateCli) {
-  const std::string fx = test::source_dir() + "/../shared/fixtures";
-  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing";
+  const std::string fx = test::fixtures_dir();
+  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
   // The tiny model with the real tokenizer and processor settings beside it.
   std::string dir = test::scratch_dir("generate-cli");
   for (const auto& e : std::filesystem::directory_iterator(refs() + "/qwen2vl/model")) {

@@ -1,5 +1,5 @@
 // tests/text/test_tokenizer.cpp: the Qwen2 byte-level BPE tokenizer against the `tokenizers`
-// package on the official Qwen2.5 tokenizer.json (shared/fixtures/qwen2_5): ids of a
+// package on the official Qwen2.5 tokenizer.json (tests/fixtures/qwen2_5): ids of a
 // generated 20,000-string corpus, decoding of random id sequences (invalid UTF-8 included,
 // with and without skip_special_tokens), the test vectors of qwen2vl.md §7.2, round trips.
 #include <gtest/gtest.h>
@@ -17,10 +17,10 @@ using namespace vrft;
 
 namespace {
 
-std::string fixture() { return test::source_dir() + "/../shared/fixtures/qwen2_5/tokenizer.json"; }
+std::string fixture() { return test::fixtures_dir() + "/qwen2_5/tokenizer.json"; }
 
 #define REQUIRE_FIXTURE()                                                                   \
-  if (!std::filesystem::exists(fixture())) GTEST_SKIP() << "fixture missing: " << fixture()
+  if (!std::filesystem::exists(fixture())) GTEST_FAIL() << "fixture missing: " << fixture()
 
 const Tokenizer& qwen() {
   static std::unique_ptr<Tokenizer> t = load_tokenizer(fixture());

@@ -49,7 +49,7 @@ namespace fs = std::filesystem;
 namespace {
 
 #define REQUIRE_FIXTURES()                                                                           \
-  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // The tiny model and 4 fixture photos whose class is "o". With the reference's substring rule
 // (rewards.compat visual_rft) the random model's text contains an "o" about as often as not,

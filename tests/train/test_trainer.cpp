@@ -32,10 +32,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string fixtures() { return test::source_dir() + "/../shared/fixtures"; }
+std::string fixtures() { return test::fixtures_dir(); }
 
 #define REQUIRE_FIXTURES()                                                                          \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing"
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // A model folder (tiny random weights, the real tokenizer) and a 4-sample data set.
 std::string setup(const std::string& name) {

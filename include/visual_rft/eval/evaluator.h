@@ -25,7 +25,7 @@
 //   OUT/metrics.json       every number, full precision
 //   OUT/summary.md         the main numbers and the per-class / per-category table
 //   OUT/vis/NNNNNN.jpg     det and ground: the first eval.draw_images questions, true boxes in
-//                          green, predicted boxes in red with their confidence (ARCHITECTURE.md)
+//                          green, predicted boxes in red with their confidence
 //
 // data.max_prompt_length does not apply here: a metric must cover every question, so no prompt
 // is skipped. A missing image is skipped and counted when data.missing_images is skip, and

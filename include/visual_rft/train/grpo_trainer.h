@@ -1,5 +1,5 @@
 // visual_rft/train/grpo_trainer.h: `visual-rft train` with trainer: grpo, the Visual-RFT loop
-// (ARCHITECTURE.md "The flow of one GRPO step"):
+// (docs/architecture.md, "One GRPO step"):
 //   prompts -> rollouts (G per prompt) -> rewards -> group advantages -> reference and old
 //   log-probs -> per micro-batch: policy log-probs, GRPO loss, backward -> clip -> AdamW ->
 //   schedule -> metrics.jsonl, rollout samples, progress line; checkpoints every save_steps.
