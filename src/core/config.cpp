@@ -321,11 +321,41 @@ Config parse_config(const std::string& yaml_text, const std::string& origin) {
   return cfg;
 }
 
-Config load_config(const std::string& path) {
+namespace {
+
+// A config named the way users type it: a path, or a bare name ("cls_flower102.yaml",
+// "cls_flower102") of the project's configs/ folder, looked up from the working folder and
+// from the executable's project (build/visual-rft -> configs/). Returns the first that exists.
+std::string resolve_config_path(const std::string& name, std::vector<std::string>* tried) {
+  namespace fs = std::filesystem;
   std::error_code ec;
+  tried->push_back(name);
+  if (fs::exists(name, ec) || name.find('/') != std::string::npos) return name;
+  const std::string file = name.size() > 5 && name.compare(name.size() - 5, 5, ".yaml") == 0 ? name : name + ".yaml";
+  std::vector<fs::path> roots = {fs::current_path(ec)};
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) roots.push_back(exe.parent_path().parent_path());  // build/visual-rft -> the project
+  for (const auto& r : roots) {
+    const fs::path c = r / "configs" / file;
+    tried->push_back(c.string());
+    if (fs::exists(c, ec)) return c.string();
+  }
+  return name;
+}
+
+}  // namespace
+
+Config load_config(const std::string& requested) {
+  std::error_code ec;
+  std::vector<std::string> tried;
+  const std::string path = resolve_config_path(requested, &tried);
   if (std::filesystem::is_directory(path, ec)) throw ConfigError("config file '" + path + "' is a folder, not a YAML file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw ConfigError("config file '" + path + "' cannot be opened (does it exist?)");
+  if (!in) {
+    std::string where;
+    for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
+    throw ConfigError("config file '" + requested + "' cannot be opened (looked for " + where + ")");
+  }
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path);

@@ -46,6 +46,25 @@ TEST(Cli, ConfigShowResolvesFileAndOverrides) {
   EXPECT_EQ(again.output, r.output);
 }
 
+// A config named as users type it (the file name, or the name alone) is found in the project's
+// configs/, from any working folder; a name found nowhere says where it was looked for.
+TEST(Cli, ConfigByNameFromAnyFolder) {
+  const std::string elsewhere = vrft::test::scratch_dir("cli-config-name");
+  const std::string want = run(cli() + " config show --config '" + config("cls_flower102.yaml") + "'").output;
+  for (const char* name : {"cls_flower102.yaml", "cls_flower102"}) {
+    auto r = run("cd '" + elsewhere + "' && " + cli() + " config show --config " + name);
+    ASSERT_EQ(r.status, 0) << name << ": " << r.output;
+    EXPECT_EQ(r.output, want) << name;
+  }
+  auto bad = run("cd '" + elsewhere + "' && " + cli() + " config show --config cls_flower103.yaml 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("config file 'cls_flower103.yaml' cannot be opened (looked for cls_flower103.yaml, " +
+                            elsewhere + "/configs/cls_flower103.yaml, " + vrft::test::source_dir() +
+                            "/configs/cls_flower103.yaml)"),
+            std::string::npos)
+      << bad.output;
+}
+
 TEST(Cli, MisspeltKeyIsRefusedWithSuggestion) {
   std::string dir = vrft::test::scratch_dir("cli-bad");
   vrft::write_file_atomic(dir + "/bad.yaml", "grpo:\n  beta: 0.04\n  num_iteration: 2\n");
@@ -169,7 +188,7 @@ TEST(Cli, BadInputsNameTheirFileOrKey) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("rewards.synonyms: cannot open '" + d + "/none.txt'"), std::string::npos) << r.output;
 
-  const std::string fx = vrft::test::source_dir() + "/../shared/fixtures/coco";
+  const std::string fx = vrft::test::fixtures_dir() + "/coco";
   vrft::write_file_atomic(d + "/r.json", R"([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 1e999}])");
   r = run(cli() + " metrics coco --gt '" + fx + "/instances_val2014_100.json' --results '" + d + "/r.json' 2>&1");
   EXPECT_NE(r.status, 0);
@@ -187,8 +206,8 @@ TEST(Cli, BadInputsNameTheirFileOrKey) {
 }
 
 TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
-  const std::string fx = vrft::test::source_dir() + "/../shared/fixtures";
-  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_SKIP() << "fixtures missing";
+  const std::string fx = vrft::test::fixtures_dir();
+  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
   std::string dir = vrft::test::scratch_dir("cli-prompt");
   auto mk = run(cli() + " inspect prompt --help");
   ASSERT_EQ(mk.status, 0) << mk.output;
