@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# scripts/gpu/check.sh: the project's whole GPU check, one call on the device machine.
+# scripts/gpu/check.sh: the project's whole GPU check, one command on a GPU machine.
 # Here:   scripts/gpu/pack.sh      (builds and packs binaries, libraries, tokenizer, photos)
-# Then:   run(command="bash scripts/gpu/check.sh", carry=["gpu-pack"], timeout_s=595)
+# There:  bash scripts/gpu/check.sh   (with gpu-pack/ beside it; results in $OUT/results.tar)
 # First run (H200, 2026-11-26): start-up 16 s, bench rollout 97 s, bench train ~220 s (the 2B
 # checkpoint's load and save are slow), test_decode 19 s, parity 60 s.
-# The device call returns at most 8 files, so results go to /tmp/vrft/res and are tarred to
-# $OUT/results.tar after every stage (a stage cut short still returns what came before).
+# Results go to /tmp/vrft/res and are tarred to $OUT/results.tar after every stage (a stage
+# cut short still leaves what came before).
 # Timed stages run alone on the GPU, within TIMED_S seconds:
 #   bench rollout   2B shape, B*G = 64 and 128, eager vs CUDA graphs, against the HBM
 #                   bound; peak memory at B*G = 64 with 512 new tokens

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# scripts/gpu/pack.sh: prepare gpu-pack/ (git-ignored) for the device machine, which has
-# CUDA, PyTorch 2.11 (+cu130, the same LibTorch as our venv) and nvcc, but none of our
+# scripts/gpu/pack.sh: prepare gpu-pack/ (git-ignored) for a GPU machine that has CUDA,
+# PyTorch 2.11 (+cu130, the same LibTorch as our venv) and nvcc, but none of our
 # Debian libraries and no network. Building there would need OpenCV's whole dependency
 # closure (GDAL, ...) anyway, so the binaries are built here against the venv's CUDA-enabled
 # LibTorch, stripped, and shipped with the shared libraries they need besides LibTorch and
 # glibc (xz-compressed), the fixture tokenizer and two photos:
-#   scripts/gpu/pack.sh
-#   run(command="bash scripts/gpu/check.sh", carry=["gpu-pack"], timeout_s=560)
+#   scripts/gpu/pack.sh                  (here)
+#   bash scripts/gpu/check.sh            (there, with gpu-pack/ in the checkout)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BUILD="${BUILD:-$ROOT/build}"

@@ -1,4 +1,4 @@
-// tests/core/test_config.cpp: YAML parsing, overrides, errors, round trip, schema, README.
+// tests/core/test_config.cpp: YAML parsing, overrides, errors, round trip, schema, docs/config.md.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -229,19 +229,19 @@ TEST(Config, SchemaListsEveryKeyOnceWithHelp) {
   }
 }
 
-// README.md carries the config reference; it must equal what the code declares.
-TEST(Config, ReadmeReferenceIsCurrent) {
-  std::ifstream in(test::source_dir() + "/README.md");
-  ASSERT_TRUE(in) << "README.md not found";
+// docs/config.md carries the config reference; it must equal what the code declares.
+TEST(Config, ConfigDocIsCurrent) {
+  std::ifstream in(test::source_dir() + "/docs/config.md");
+  ASSERT_TRUE(in) << "docs/config.md not found";
   std::stringstream ss;
   ss << in.rdbuf();
-  std::string readme = ss.str();
+  std::string doc = ss.str();
   const std::string begin = "<!-- config-reference:begin -->\n", end = "<!-- config-reference:end -->";
-  size_t b = readme.find(begin), e = readme.find(end);
-  ASSERT_NE(b, std::string::npos) << "README.md lacks the " << begin;
+  size_t b = doc.find(begin), e = doc.find(end);
+  ASSERT_NE(b, std::string::npos) << "docs/config.md lacks the " << begin;
   ASSERT_NE(e, std::string::npos);
-  EXPECT_EQ(readme.substr(b + begin.size(), e - b - begin.size()), config_reference_markdown())
-      << "README.md's config reference is stale: regenerate it with scripts/update_readme.sh";
+  EXPECT_EQ(doc.substr(b + begin.size(), e - b - begin.size()), config_reference_markdown())
+      << "docs/config.md is stale: regenerate it with scripts/update_config_doc.sh";
 }
 
 // Every shipped config parses and validates.
