@@ -5,7 +5,7 @@ usage: convert_hf_dataset.py INPUT [INPUT ...] --out DIR
 
 INPUT is a parquet file or a folder searched for *.parquet (a downloaded HF snapshot such as
 laolao77/ViRFT_COCO_base65 holds data/train-0000N-of-0000M.parquet shards); files are read
-in sorted path order. Each row has the columns (visual-rft-reference.md §4.1):
+in sorted path order. Each row has the columns (the released data sets' columns on the Hugging Face hub):
   image     the HF Image feature, a struct {bytes, path}, or plain bytes
   problem   the question (string)
   solution  the ground truth, e.g. <answer>[{'Position': [...], 'Confidence': 1}]</answer>

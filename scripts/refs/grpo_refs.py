@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reference GRPO losses and gradients for tests/train/test_grpo.cpp: the formulas of TRL's
-GRPOTrainer._compute_loss (grpo.md section 1) written out in plain PyTorch, in float64, on
+GRPOTrainer._compute_loss written out in plain PyTorch, in float64, on
 random inputs.
 
 usage: grpo_refs.py OUTDIR

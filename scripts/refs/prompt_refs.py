@@ -7,7 +7,7 @@ usage: prompt_refs.py TOKENIZER_JSON IMAGES_DIR OUTDIR
 
 The processor is assembled locally (the model hub is out of reach): the tokenizer from
 TOKENIZER_JSON, the slow (PIL) image processor, and the Qwen2-VL-Instruct chat template
-written out below from its published text (qwen2vl.md section 5). Writes OUTDIR/cases.json
+written out below from its published text. Writes OUTDIR/cases.json
 (each case: messages, image paths, options, expected input_ids / attention_mask /
 image_grid_thw) and OUTDIR/pixel_values.safetensors (one tensor per case).
 """

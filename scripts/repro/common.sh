@@ -18,7 +18,7 @@
 #   --dry-run                        print every command and check its config with `visual-rft
 #                                    config show`; run nothing
 #
-# Real mode runs the paper's protocol (visual-rft-reference.md §4): K-shot sets drawn with
+# Real mode runs the paper's protocol: K-shot sets drawn with
 # `visual-rft data fewshot --seed 0`, training with the table's config in configs/ (SFT: the
 # same config with train.trainer=sft), evaluation with the reference's inputs (eval.coco /
 # eval.lvis with the existence map of the model's size, eval.classification, LISA JSONL),
@@ -180,7 +180,7 @@ cls_file() {
   fi
   local f="$CLS_DIR/$1.$2.tsv"
   [[ "$2" != classnames ]] || f="$CLS_DIR/$1.classnames.txt"
-  need_path "classification list" "$f" "relpath<TAB>label<TAB>classname lines (the CoOp split; docs/eval.md §3.5)"
+  need_path "classification list" "$f" "relpath<TAB>label<TAB>classname lines (the CoOp split, as data/classification/)"
   echo "$f"
 }
 

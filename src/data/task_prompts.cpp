@@ -88,7 +88,7 @@ std::string guess_classification_subject(std::string_view list_path) {
   const size_t slash = list_path.find_last_of('/');
   std::string name(list_path.substr(slash == std::string_view::npos ? 0 : slash + 1));
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  // The file names of eval.md §6.3 and the usual dataset names; the first match wins.
+  // The data sets' usual file and dataset names; the first match wins.
   if (name.find("aircraft") != std::string::npos) return "aircraft";
   if (name.find("flower") != std::string::npos) return "plant";
   if (name.find("pet") != std::string::npos) return "pet";

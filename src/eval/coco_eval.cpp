@@ -1,5 +1,5 @@
 // src/eval/coco_eval.cpp: reading COCO/LVIS ground truth and detection results with checks
-// that name the file and the record, and the bbox COCOeval of pycocotools (eval.md §1) on
+// that name the file and the record, and the bbox COCOeval of pycocotools (pycocotools' cocoeval.py) on
 // top of the shared matcher and accumulation of eval_core.h.
 #include "visual_rft/eval/coco_eval.h"
 

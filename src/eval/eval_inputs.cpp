@@ -228,7 +228,7 @@ ExistMap parse_exist_map(const std::string& text, const std::string& source) {
   } catch (const json::parse_error& e) {
     throw FileError(source + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
   }
-  const std::string expected = "expected an existence map {\"<image id>\": [\"category name\", ...], ...} (eval.md §3.6)";
+  const std::string expected = "expected an existence map {\"<image id>\": [\"category name\", ...], ...} (Visual-RFT's coco_evaluation/ and lvis_evaluation/)";
   if (!root.is_object()) throw FileError(source + ": " + expected);
   ExistMap m;
   m.source = source;

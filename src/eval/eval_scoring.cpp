@@ -282,7 +282,7 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
     out.metrics["lvis_stats_all_categories"] = stats_all;
   }
 
-  // The notebooks' "mAP for selected categories" (eval.md §4.4, §2.6): per-class AP x 100
+  // The notebooks' "mAP for selected categories" (coco_evaluation.py and the LVIS notebook): per-class AP x 100
   // summed in category-id order, divided by the number of selected categories. A category
   // without truth makes it NaN there (np.mean of nothing): null here, and the mean of the
   // others is still given as mean_category_ap.

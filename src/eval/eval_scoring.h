@@ -41,7 +41,7 @@ struct Scored {
 Scored score_cls(const std::vector<EvalItem>& items, const std::vector<Answer>& answers, const Synonyms* synonyms);
 // det from a JSONL: COCOeval on in-memory ground truth (one image per question).
 Scored score_det(const std::vector<EvalItem>& items, const std::vector<Answer>& answers);
-// det from a COCO/LVIS file: COCOeval or LVISEval on the file's ground truth (eval.md §4.4, §2.6).
+// det from a COCO/LVIS file: COCOeval or LVISEval on the file's ground truth (coco_evaluation.py and the LVIS notebook).
 Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers);
 Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer>& answers);
 

@@ -1,4 +1,4 @@
-// src/eval/lvis_eval.cpp: lvis-api's bbox LVISEval (eval.md §2): LVISResults' top-k per
+// src/eval/lvis_eval.cpp: lvis-api's bbox LVISEval (lvis-api's eval.py): LVISResults' top-k per
 // image, the federated _prepare, and summarize with the frequency groups, on the matcher and
 // accumulation shared with COCOeval (eval_core.h).
 #include "visual_rft/eval/lvis_eval.h"

@@ -1,5 +1,5 @@
 // src/eval/task_metrics.cpp: the Visual-RFT evaluation protocol as pure functions (see the
-// header and eval.md §4).
+// header and Visual-RFT's evaluation scripts).
 #include "visual_rft/eval/task_metrics.h"
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // src/model/modules.cpp: forward passes of the Qwen2-VL / Qwen2.5-VL modules, mirroring the
-// dtype points of transformers (qwen2vl.md §9): vision RoPE in fp32 then cast back, text
+// dtype points of transformers (transformers' modeling_qwen2_vl.py): vision RoPE in fp32 then cast back, text
 // cos/sin cast to the activation dtype, RMSNorm casting back before the weight.
 #include "visual_rft/model/modules.h"
 

@@ -104,7 +104,7 @@ torch::Tensor vision_patch_positions(const torch::Tensor& image_grid_thw, int64_
   std::vector<torch::Tensor> out;
   for (int64_t i = 0; i < grid.size(0); ++i) {
     int64_t t = grid[i][0].item<int64_t>(), h = grid[i][1].item<int64_t>(), w = grid[i][2].item<int64_t>();
-    // Row and column of each patch, listed 2x2 block by 2x2 block (qwen2vl.md §2.1).
+    // Row and column of each patch, listed 2x2 block by 2x2 block (transformers' Qwen2VLImageProcessor).
     torch::Tensor hpos = torch::arange(h, torch::kLong).unsqueeze(1).expand({h, w});
     torch::Tensor wpos = torch::arange(w, torch::kLong).unsqueeze(0).expand({h, w});
     auto blocks = [&](const torch::Tensor& p) {

@@ -1,7 +1,7 @@
 // src/reward/rewards.cpp: the reward functions in both modes, the registry and RewardSet.
 //
 // The visual_rft branches follow the reference scripts line by line (grpo.py,
-// grpo_classification.py, grpo_lisa.py; visual-rft-reference.md §2), including where they
+// grpo_classification.py, grpo_lisa.py; Visual-RFT's grpo_*.py reward functions), including where they
 // raise: every Python exception inside the reference's try-block means reward 0, written
 // here as `return std::nullopt` from the matching helpers. Departures, all listed in the
 // README: no math_verify short-circuit; a non-finite confidence is taken as 0 (the reference

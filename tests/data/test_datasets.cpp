@@ -1,6 +1,6 @@
 // tests/data/test_datasets.cpp: the data readers (COCO, LVIS, classification lists, LISA)
 // with their validation messages, and scripts/convert_hf_dataset.py read back with the JSONL
-// reader. Fixture counts are those of fixtures/README.md and eval.md §6; tests that need the
+// reader. Fixture counts are those of tests/fixtures/README.md; tests that need the
 // fixtures skip without them. The few-shot builder is tested in test_fewshot.cpp.
 #include <gtest/gtest.h>
 

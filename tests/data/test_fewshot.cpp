@@ -47,7 +47,7 @@ TEST(TaskPrompts, ReferenceTexts) {
       "answer in <answer> </answer> tags.The output answer format should be as follows: <think> ... </think> "
       "<answer>[{'Position': [x1, y1, x2, y2], 'Confidence': number}, ...]</answer> Please strictly follow the "
       "format.");
-  // eval.md §4.5, the official aircraft prompt.
+  // classification/Qwen2_VL_classification_infere.py, the official aircraft prompt.
   EXPECT_EQ(classification_prompt("aircraft"),
             "This is an image containing an aircraft. Please identify the model of the aircraft based on the image.\n"
             "Output the thinking process in <think> </think> and final answer in <answer> </answer> tags.The output "

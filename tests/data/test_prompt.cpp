@@ -1,7 +1,7 @@
 // tests/data/test_prompt.cpp: the chat template and PromptEncoder against transformers'
 // Qwen2VLProcessor (scripts/refs/prompt_refs.py): rendered text, input_ids, attention_mask
 // (left padding), image_grid_thw and pixel_values of batches with several images per prompt,
-// system and assistant turns, add_vision_id, text-only rows; the token ids of qwen2vl.md §5;
+// system and assistant turns, add_vision_id, text-only rows; the token ids of Qwen2-VL-Instruct's chat_template;
 // errors for a mismatched number of images; the evaluation questions of the reference scripts.
 #include <gtest/gtest.h>
 

@@ -97,7 +97,7 @@ const char* kTinyGt = R"({"images": [{"id": 1}, {"id": 2}],
 }  // namespace
 
 TEST(CocoEval, ThresholdsAreNumpyLinspaceDoubles) {
-  // eval.md §1.5: linspace differs from 0.5 + 0.05 i and from i / 100 at these indices.
+  // pycocotools' np.linspace thresholds: linspace differs from 0.5 + 0.05 i and from i / 100 at these indices.
   EXPECT_EQ(iou_thresholds()[7], 0.85);
   EXPECT_EQ(iou_thresholds()[8], 0.8999999999999999);
   EXPECT_EQ(recall_thresholds()[35], 0.35000000000000003);

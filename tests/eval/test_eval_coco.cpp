@@ -1,6 +1,6 @@
 // tests/eval/test_eval_coco.cpp: `visual-rft eval` on COCO, LVIS and classification-list
 // inputs (eval/eval_inputs.h). The reference's existence-map selection on the four fixture
-// maps (pair counts of eval.md §6.2, per category list of data/categories/) and on hand-made
+// maps (pair counts of the existence maps as released, per category list of data/categories/) and on hand-made
 // maps; the refusal of inconsistent eval.* keys; then end to end on the tiny random model with
 // a small COCO set, the same set as LVIS, and a classification list: all files are written,
 // and metrics.json equals `visual-rft metrics coco|lvis` on the written results.json and
@@ -51,7 +51,7 @@ std::vector<std::string> map_categories(const ExistMap& m) {
 
 TEST(ExistMap, FixtureCounts) {
   REQUIRE_FIXTURES();
-  // eval.md §6.2 (keys, images with a category, pairs, distinct names), and per category list
+  // the existence maps as released (keys, images with a category, pairs, distinct names), and per category list
   // the pairs the reference asks and the images they are on (counted with Python's json).
   struct Split {
     const char* list;

@@ -1,7 +1,7 @@
 // tests/image/test_image_processor.cpp: pixel_values and image_grid_thw against transformers'
 // slow (PIL) Qwen2VLImageProcessor on every fixture photo and on 50 generated images of random
 // sizes and aspect ratios, with several min/max pixel settings (max |diff| <= 1e-6); the
-// smart_resize test vectors of qwen2vl.md §4.1; errors naming the file.
+// smart_resize test vectors of transformers' smart_resize; errors naming the file.
 #include <gtest/gtest.h>
 
 #include <filesystem>

@@ -1,5 +1,5 @@
 // tests/reward/test_rewards.cpp: the rewards, table-driven. Every expected value was worked
-// out by hand from the rules (visual-rft-reference.md §2 for visual_rft mode, rewards.h and
+// out by hand from the rules (Visual-RFT's grpo_*.py reward functions for visual_rft mode, rewards.h and
 // answer.h for strict mode); the comment of each row says why.
 #include <gtest/gtest.h>
 

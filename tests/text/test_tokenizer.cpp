@@ -1,7 +1,7 @@
 // tests/text/test_tokenizer.cpp: the Qwen2 byte-level BPE tokenizer against the `tokenizers`
 // package on the official Qwen2.5 tokenizer.json (tests/fixtures/qwen2_5): ids of a
 // generated 20,000-string corpus, decoding of random id sequences (invalid UTF-8 included,
-// with and without skip_special_tokens), the test vectors of qwen2vl.md §7.2, round trips.
+// with and without skip_special_tokens), the test vectors of tokenizers' output on the Qwen2.5 tokenizer, round trips.
 #include <gtest/gtest.h>
 
 #include <filesystem>

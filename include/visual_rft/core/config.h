@@ -4,9 +4,9 @@
 //     v(field, "key", "help")                    bool, int64_t, double, string, lists
 //     v(field, "key", "help", {"a", "b", ...})   a string restricted to the listed choices
 // and that one list drives YAML parsing, --set overrides, `config show` (the resolved YAML),
-// `config schema` and the README's config reference (gemma.cpp's VisitFields, style.md §8.4).
-// Defaults follow the Visual-RFT reference run (visual-rft-reference.md §1.4); a comment
-// marks each place where they depart from TRL's GRPOConfig (grpo.md §2.1).
+// `config schema` and the README's config reference (as gemma.cpp's VisitFields).
+// Defaults follow the Visual-RFT reference run (its training scripts); a comment
+// marks each place where they depart from TRL's GRPOConfig.
 //
 // Parsing is strict: an unknown key, a wrong type or a value outside its choices is an error
 // that names the file, line and key (and the nearest valid key for a misspelling).
@@ -147,7 +147,7 @@ struct GrpoConfig {
     v(beta, "beta", "Weight of the k3 KL penalty against the reference model; 0 = no reference model.");
     v(epsilon_low, "epsilon_low", "Lower clip range of the importance ratio: 1 - epsilon_low.");
     v(epsilon_high, "epsilon_high", "Upper clip range of the importance ratio: 1 + epsilon_high.");
-    v(loss_type, "loss_type", "How token losses are aggregated (grpo.md §1.6).",
+    v(loss_type, "loss_type", "How token losses are aggregated (TRL's GRPOTrainer loss types).",
       {"grpo", "bnpo", "dr_grpo", "dapo"});
     v(scale_rewards, "scale_rewards", "Divide advantages by the reward std of the group, batch, or not.",
       {"group", "batch", "none"});

@@ -2,7 +2,7 @@
 //
 // Errors about user input (files, config keys, data records, model answers) are exceptions
 // whose message names the file, key or line and what was expected; main() catches them once,
-// prints the message and exits non-zero (style.md §8.10). Invariants inside tensor code use
+// prints the message and exits non-zero. Invariants inside tensor code use
 // TORCH_CHECK instead.
 #pragma once
 

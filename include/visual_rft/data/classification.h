@@ -1,4 +1,4 @@
-// visual_rft/data/classification.h: classification split lists (eval.md §3.5, §6.3).
+// visual_rft/data/classification.h: classification split lists (Visual-RFT's classification/val_data lists).
 //
 //   NAME.classnames.txt   one class name per line; line index (0-based) = label
 //   NAME.test.tsv         tab-separated "relpath<TAB>label<TAB>classname", an optional header

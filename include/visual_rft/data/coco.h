@@ -1,5 +1,5 @@
 // visual_rft/data/coco.h: detection data sets in the COCO instances and LVIS formats, read for
-// building training sets (eval.md §3.1, §3.3). Scoring reads the same files through
+// building training sets (COCO's instances format). Scoring reads the same files through
 // eval/coco_eval.h, which keeps only what COCOeval needs; this reader keeps what a training
 // set needs: image files and sizes, category names, boxes.
 //

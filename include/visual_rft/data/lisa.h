@@ -1,4 +1,4 @@
-// visual_rft/data/lisa.h: LISA ReasonSeg annotations (eval.md §3.4): each image.jpg sits
+// visual_rft/data/lisa.h: LISA ReasonSeg annotations (LISA's ReasonSeg release): each image.jpg sits
 // beside an image.json in LabelMe style:
 //   {"text": ["instruction", ...] (or one string), "is_sentence": bool,
 //    "shapes": [{"label": "target" | "ignore" | "flag", "points": [[x, y], ...], ...}, ...],

@@ -1,5 +1,5 @@
 // visual_rft/data/task_prompts.h: the question and answer texts of the Visual-RFT tasks
-// (visual-rft-reference.md §3, eval.md §4.1, §4.5, §4.6), written into data sets as the
+// (Visual-RFT's training and evaluation scripts), written into data sets as the
 // `problem` and `solution` fields. The solutions are in the forms the reward parsers read
 // (reward/rewards.h parse_solution); tests check that they parse back.
 //

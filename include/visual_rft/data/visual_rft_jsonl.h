@@ -1,6 +1,6 @@
 // visual_rft/data/visual_rft_jsonl.h: the Visual-RFT data format, one JSON object per line:
 //   {"image": "relative/or/absolute.jpg", "problem": "<question>", "solution": "<answer>...</answer>"}
-// (the released data sets' columns; visual-rft-reference.md §4.1). The other readers of data/
+// (the columns of the released data sets on the Hugging Face hub). The other readers of data/
 // (coco.h, classification.h, lisa.h) share LoadReport and MissingImages from here.
 #pragma once
 

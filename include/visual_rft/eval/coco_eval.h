@@ -1,5 +1,5 @@
 // visual_rft/eval/coco_eval.h: COCO-format ground truth and detection results, and the bbox
-// COCOeval of pycocotools, reproduced to the last bit (eval.md §1).
+// COCOeval of pycocotools, reproduced to the last bit (pycocotools' cocoeval.py).
 //
 // Loading validates the input and throws FileError naming the file, the record (e.g.
 // "annotations[17]", "results[3]") and what is wrong. Evaluation follows pycocotools'
@@ -91,7 +91,7 @@ struct EvalFilter {
   std::vector<int64_t> cat_ids;
 };
 
-// The exact threshold doubles of np.linspace (eval.md §1.5), shared by COCO and LVIS.
+// The exact threshold doubles of pycocotools' np.linspace, shared by COCO and LVIS.
 constexpr int kNumIouThrs = 10;                              // T
 constexpr int kNumRecThrs = 101;                             // R
 constexpr int kNumAreaRngs = 4;                              // A: all, small, medium, large
@@ -101,7 +101,7 @@ const std::array<double, kNumRecThrs>& recall_thresholds();  // 0 : 0.01 : 1
 const std::array<std::array<double, 2>, kNumAreaRngs>& area_ranges();
 const std::array<const char*, kNumAreaRngs>& area_range_labels();  // all, small, medium, large
 
-// Per-category AP as Visual-RFT's coco_evaluation.py computes it (eval.md §4.4): the mean of
+// Per-category AP as Visual-RFT's coco_evaluation.py computes it: the mean of
 // the entries > -1 of precision[:, :, k, area all, maxDets 100] (ap) and of precision[0, ...]
 // (ap50, IoU 0.5). -1 when the category has no (non-crowd) ground truth in the evaluated images.
 struct CocoCategoryAp {

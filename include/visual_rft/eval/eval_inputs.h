@@ -1,6 +1,6 @@
 // visual_rft/eval/eval_inputs.h: what `visual-rft eval` asks the model, built from one of four
 // inputs (the eval.* keys of core/config.h), and the reference's existence-map protocol for
-// detection (eval.md §4.2).
+// detection (the reference's exist_cat loop).
 //
 //   eval.data            a Visual-RFT JSONL of task data.task: one question per line, as written
 //   eval.coco            a COCO instances JSON + eval.images: one question per (image, category)
@@ -34,7 +34,7 @@
 
 namespace vrft::eval {
 
-// ---- the existence maps (eval.md §3.6) --------------------------------------------------------
+// ---- the existence maps (Visual-RFT's coco_evaluation/ and lvis_evaluation/) --------------------------------------------------------
 
 // exist_map_{coco,lvis}_Qwen2_vl_{2B,7B}_baseline.json: image id (a decimal string) -> the
 // category names the baseline model said were present, in file order.
@@ -54,7 +54,7 @@ struct DetQuery {
 };
 
 struct QuerySelection {
-  std::vector<DetQuery> queries;       // image-major, in the order of eval.md §4.2
+  std::vector<DetQuery> queries;       // image-major, in the order of the reference's exist_cat loop
   int64_t images_not_in_map = 0;       // images the map lacks: asked nothing
   int64_t images_without_queries = 0;  // images asked nothing (not in the map, or none of its names selected)
   int64_t map_pairs = 0;               // the map's pairs on these images

@@ -1,5 +1,5 @@
 // visual_rft/eval/evaluator.h: `visual-rft eval`: a model answers every question of an
-// evaluation set, and the answers are scored by the protocol of eval.md §4
+// evaluation set, and the answers are scored by the protocol of Visual-RFT's evaluation scripts
 // (eval/task_metrics.h). Top to bottom:
 //
 //   the questions (eval_inputs.h): eval.data (a Visual-RFT JSONL, its own prompts), eval.coco /

@@ -1,4 +1,4 @@
-// visual_rft/eval/lvis_eval.h: the bbox LVISEval of lvis-api (eval.md §2), reproduced to the
+// visual_rft/eval/lvis_eval.h: the bbox LVISEval of lvis-api (lvis-api's eval.py), reproduced to the
 // last bit, on ground truth read with GtFormat::lvis (coco_eval.h).
 //
 // What differs from COCOeval: LVISResults keeps the top 300 detections per image across all
@@ -28,7 +28,7 @@ struct LvisOptions {
 
 // Per-category AP. ap: mean of the entries > -1 of precision[:, :, k, area all], the slice
 // APr/APc/APf average. ap_all_areas: of precision[:, :, k, :], all four area ranges, which is
-// what Visual-RFT's LVIS notebook reports as a class's AP (eval.md §2.6). -1 when the
+// what Visual-RFT's LVIS notebook reports as a class's AP. -1 when the
 // category has no ground truth in the evaluated images.
 struct LvisCategoryAp {
   int64_t id = 0;

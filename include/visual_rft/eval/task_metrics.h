@@ -1,4 +1,4 @@
-// visual_rft/eval/task_metrics.h: the Visual-RFT evaluation protocol (eval.md §4) as pure
+// visual_rft/eval/task_metrics.h: the Visual-RFT evaluation protocol (Visual-RFT's evaluation scripts) as pure
 // functions on text and numbers: reading a model's answer the way the reference's eval
 // scripts do, judging one sample, and the data-set metrics of each task. No model, no I/O;
 // evaluator.h runs the model and writes the files.
@@ -34,7 +34,7 @@
 
 namespace vrft::eval {
 
-// ---- classification (eval.md §4.5) -----------------------------------------------------------
+// ---- classification (classification/Qwen2_VL_classification_infere.py) -----------------------------------------------------------
 
 struct ClsJudgement {
   std::optional<std::string> answer;  // the strict <answer> text (any lines), trimmed; nullopt without one
@@ -59,7 +59,7 @@ struct ClsMetrics {
 // labels[i] is the true class of judgements[i].
 ClsMetrics classification_metrics(const std::vector<std::string>& labels, const std::vector<ClsJudgement>& judgements);
 
-// ---- detection (eval.md §4.1, §4.3, §4.4) --------------------------------------------------------
+// ---- detection (coco_evaluation/Qwen2_VL_coco_infere.py and coco_evaluation.py) --------------------------------------------------------
 
 // The category of a detection prompt: the text inside the first "category '...'" (§4.1:
 // "Detect all objects belonging to the category '{category}' ..."); nullopt without one.
@@ -131,7 +131,7 @@ double coco_category_ap(const CocoEvalResult& r, size_t k, int t);
 // the matched IoUs / max(#true, #predicted); 1 when both are empty.
 double detection_sample_score(const std::vector<Box>& truth, const std::vector<vrft::Detection>& predicted);
 
-// ---- grounding (eval.md §4.6) ------------------------------------------------------------------
+// ---- grounding (lisa_evaluation/) ------------------------------------------------------------------
 
 // The first "(x1,y1),(x2,y2)" of ASCII integers anywhere in the text (the reference's regex
 // \(\s*(\d+)\s*,\s*(\d+)\s*\)\s*,\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)), as written.

@@ -1,5 +1,5 @@
 // visual_rft/image/image_processor.h: images to pixel_values exactly like transformers' slow
-// Qwen2VLImageProcessor (qwen2vl.md §4): decoding (OpenCV), smart_resize with Python's
+// transformers' Qwen2VLImageProcessor: decoding (OpenCV), smart_resize with Python's
 // half-to-even rounding, Pillow's BICUBIC resampling reimplemented bit for bit (22-bit fixed
 // point, Pillow 13's pass order, uint8 in between), rescale in float64 then float32,
 // normalisation in float32, temporal duplication and the patch order of the reference.

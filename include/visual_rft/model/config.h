@@ -1,7 +1,7 @@
 // visual_rft/model/config.h: the architecture of a Qwen2-VL / Qwen2.5-VL checkpoint, read
 // from its Hugging Face folder (config.json, generation_config.json).
 //
-// Three config.json layouts exist (qwen2vl.md, "Sources"): transformers 4.4x writes the text
+// Three config.json layouts exist (transformers 4.4x, 4.52+, 5.x): transformers 4.4x writes the text
 // fields at the top level with rope_scaling {type: mrope, mrope_section}; 4.52+ may add a
 // nested text_config; 5.x nests text_config and names rope_parameters. Every field is looked
 // up in text_config first, then at the top level.
@@ -47,7 +47,7 @@ struct TextConfig {
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
 };
 
-// preprocessor_config.json: the image processor's settings (qwen2vl.md §1.3).
+// preprocessor_config.json: the image processor's settings (Qwen2-VL-2B-Instruct's preprocessor_config.json).
 struct ProcessorConfig {
   int64_t min_pixels = 3136;       // 4 * 28 * 28
   int64_t max_pixels = 12845056;   // 16384 * 28 * 28, the released checkpoints' value
@@ -75,7 +75,7 @@ struct Qwen2VLConfig {
 
 // Shapes for benchmarks and tests without a checkpoint: "tiny" (hidden 64; 10M parameters,
 // nearly all in the 151936-token embedding), "100m" (hidden 512, 8 layers) and "2b"
-// (Qwen2-VL-2B-Instruct, qwen2vl.md §1.1); "demo" (hidden 128, 640-token vocabulary: the
+// (Qwen2-VL-2B-Instruct's config.json); "demo" (hidden 128, 640-token vocabulary: the
 // CPU demo's model, model/init.h).
 Qwen2VLConfig preset_model_config(const std::string& name);
 // config.json text (transformers 5.x layout, which transformers and parse_model_config read).

@@ -1,5 +1,5 @@
 // visual_rft/model/modules.h: the Qwen2-VL / Qwen2.5-VL modules, named like the checkpoint
-// keys so that named_parameters() equals the safetensors names (style.md §8.1):
+// keys so that named_parameters() equals the safetensors names:
 //   visual.patch_embed.proj, visual.blocks.N.{norm1, norm2, attn.{qkv, proj},
 //   mlp.{fc1, fc2} | mlp.{gate_proj, up_proj, down_proj}}, visual.merger.{ln_q, mlp.0, mlp.2},
 //   model.embed_tokens, model.layers.N.{self_attn.{q,k,v,o}_proj, mlp.{gate,up,down}_proj,

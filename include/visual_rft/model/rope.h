@@ -1,5 +1,5 @@
 // visual_rft/model/rope.h: positions and rotary embeddings of Qwen2-VL: the LLM's 3-axis
-// M-RoPE (get_rope_index, qwen2vl.md §3.2-3.4) and the vision tower's 2-D rotary
+// M-RoPE (transformers' get_rope_index) and the vision tower's 2-D rotary
 // embedding and Qwen2.5-VL window order (§2.3, §8).
 //
 // Shapes: B batch rows, S tokens, N patches, I images, hd head dim.

@@ -4,7 +4,7 @@
 // Two families of helpers:
 //  - Python-exact text operations used by the `visual_rft` compatibility mode, which must
 //    behave like the reference's `re.search`, `str.strip`, `str.replace` and `json.loads`
-//    (visual-rft-reference.md §2);
+//    (Visual-RFT's grpo_*.py reward functions);
 //  - a forgiving parser for the Python-literal lists that models write
 //    (`[{'Position': [x1, y1, x2, y2], 'Confidence': 0.9}, ...]`), used by `strict` mode.
 // Text is UTF-8. Python's `\s` and `str.strip()` use Unicode whitespace; so do these.

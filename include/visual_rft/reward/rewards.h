@@ -3,7 +3,7 @@
 //
 // Each reward is a pure function (completion text, ground truth, mode) -> finite double: no
 // tensors, no I/O, no globals, never throws on model output. Two modes:
-//   visual_rft  the reference code's behaviour, quirks included (visual-rft-reference.md §2);
+//   visual_rft  the reference code's behaviour, quirks included (Visual-RFT's grpo_*.py reward functions);
 //   strict      the default: the known holes closed (README, "Rewards: strict vs visual_rft").
 //
 //   name            task    range   meaning

@@ -1,5 +1,5 @@
 // visual_rft/text/chat_template.h: the chat template of Qwen2-VL-Instruct and
-// Qwen2.5-VL-Instruct (the same template; qwen2vl.md §5), rendered without a Jinja engine.
+// Qwen2.5-VL-Instruct (the same template), rendered without a Jinja engine.
 //
 //   <|im_start|>system\nYou are a helpful assistant.<|im_end|>\n     (unless the first turn is system)
 //   <|im_start|>{role}\n{items, no separator}<|im_end|>\n               (each message)

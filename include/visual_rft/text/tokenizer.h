@@ -1,7 +1,7 @@
 // visual_rft/text/tokenizer.h: text <-> token ids.
 //
 // Implemented: the Hugging Face tokenizer.json byte-level BPE of Qwen2 / Qwen2-VL /
-// Qwen2.5-VL (qwen2vl.md §7): added tokens split first (leftmost-longest), NFC (utf8proc),
+// Qwen2.5-VL (the Qwen2 tokenizer.json): added tokens split first (leftmost-longest), NFC (utf8proc),
 // the Qwen2 pre-tokenizer regex (PCRE2 with Unicode properties), GPT-2's byte-to-unicode
 // map, merges by rank with a cache, and decoding with errors="replace" and
 // skip_special_tokens. Ids equal those of the `tokenizers` package (tested on a 20,000-string

@@ -1,5 +1,5 @@
-// visual_rft/train/grpo.h: the GRPO maths as small pure tensor functions (grpo.md §1, TRL's
-// _compute_loss): group advantages, per-token log-probabilities without a [rows, T, V]
+// visual_rft/train/grpo.h: the GRPO maths as small pure tensor functions (TRL's GRPOTrainer
+// and its _compute_loss): group advantages, per-token log-probabilities without a [rows, T, V]
 // tensor, the clipped surrogate with the k3 KL penalty, and the loss-type aggregations.
 //
 // Shapes: N completions (B prompts x G samples; sample j of prompt b is row b * G + j),
@@ -31,7 +31,7 @@ TokenLogprobs token_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
                              double temperature = 1.0, int64_t chunk_rows = 1024, bool with_entropy = false);
 
 struct GrpoLossOptions {
-  std::string loss_type = "grpo";  // grpo | bnpo | dr_grpo | dapo (grpo.md §1.6)
+  std::string loss_type = "grpo";  // grpo | bnpo | dr_grpo | dapo (TRL's GRPOTrainer loss types)
   double beta = 0.04;              // k3 KL weight; 0 = no KL term (ref_logp may be undefined)
   double epsilon_low = 0.2, epsilon_high = 0.2;
   int64_t grad_accum = 1;          // micro-batches per optimiser step (TRL's GA)
