@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "test_util.h"
+#include "visual_rft/core/config.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
 
@@ -203,6 +204,34 @@ TEST(Cli, BadInputsNameTheirFileOrKey) {
   EXPECT_NE(r.output.find(d + "/m/config.json: vision_config.patch_size must be a positive integer, got 0"),
             std::string::npos)
       << r.output;
+}
+
+// scripts/get.sh fetches into the folders the shipped configs read: a dry run names every
+// download and conversion, and each paper config's data.train is one of its targets.
+TEST(Cli, GetScriptFetchesWhereTheConfigsRead) {
+  const std::string root = vrft::test::source_dir();
+  auto r = run("'" + root + "/scripts/get.sh' --dry-run flower aircraft cars pets coco-8cate lvis-fewshot coco-base65 "
+               "qwen2-vl-2b 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("+ " + root + "/.venv/bin/hf download laolao77/ViRFT_CLS_flower_4_shot --repo-type dataset "
+                          "--local-dir " + root + "/data/hf/ViRFT_CLS_flower_4_shot"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("+ " + root + "/.venv/bin/hf download Qwen/Qwen2-VL-2B-Instruct --local-dir " + root +
+                          "/models/Qwen2-VL-2B-Instruct"),
+            std::string::npos)
+      << r.output;
+  for (const char* name : {"cls_flower102", "cls_aircraft100", "cls_car196", "cls_pets37", "det_coco_8cate_4shot",
+                           "det_lvis_fewshot", "det_coco_ov_base65"}) {
+    const vrft::Config c = vrft::load_config(config(std::string(name) + ".yaml"));
+    const std::string folder = std::filesystem::path(c.data.train).parent_path().string();
+    EXPECT_NE(r.output.find("--out " + root + "/" + folder + ".partial"), std::string::npos) << name << ": " << folder;
+    EXPECT_EQ(c.model.path, "models/Qwen2-VL-2B-Instruct") << name;
+  }
+  auto bad = run("'" + root + "/scripts/get.sh' --dry-run flowers 2>&1");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.output.find("get.sh: unknown 'flowers'"), std::string::npos) << bad.output;
+  EXPECT_NE(bad.output.find("flower, aircraft, cars, pets"), std::string::npos) << bad.output;
 }
 
 TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
