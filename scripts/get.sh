@@ -42,6 +42,11 @@ if ((!DRY)); then
   [[ -x "$HF" && -x "$PY" ]] || { echo "get.sh: no $HF or $PY: run scripts/setup.sh first" >&2; exit 1; }
 fi
 
+unreachable() {  # URL TARGET [THEN]: the hub could not be reached (or refused)
+  echo "get.sh: cannot reach the Hugging Face hub: download $1 by hand into $2${3:+, $3}" >&2
+  exit 1
+}
+
 run() {  # prints the command; runs it unless --dry-run
   echo "+ $*"
   ((DRY)) || "$@"
@@ -51,11 +56,16 @@ for what in "$@"; do
   IFS='|' read -r repo kind target <<<"${ITEMS[$what]}"
   if [[ "$kind" == model ]]; then
     if [[ -f "$ROOT/$target/config.json" ]]; then echo "get.sh: $target is there"; continue; fi
-    run "$HF" download "$repo" --local-dir "$ROOT/$target"
+    run "$HF" download "$repo" --local-dir "$ROOT/$target" || unreachable "https://huggingface.co/$repo" "$target"
   else
     if [[ -f "$ROOT/$target/train.jsonl" ]]; then echo "get.sh: $target is there"; continue; fi
     raw="$ROOT/data/hf/$(basename "$repo")"
-    run "$HF" download "$repo" --repo-type dataset --local-dir "$raw"
+    if [[ -n "$(find "$raw" -name '*.parquet' -print -quit 2>/dev/null)" ]]; then
+      echo "get.sh: converting the parquet files already in ${raw#"$ROOT"/}"
+    else
+      run "$HF" download "$repo" --repo-type dataset --local-dir "$raw" ||
+        unreachable "https://huggingface.co/datasets/$repo" "${raw#"$ROOT"/}" "then run scripts/get.sh $what again to convert it"
+    fi
     run rm -rf "$ROOT/$target.partial"
     run "$PY" "$ROOT/scripts/convert_hf_dataset.py" "$raw" --out "$ROOT/$target.partial"
     run rm -rf "$ROOT/$target"  # an incomplete earlier copy (no train.jsonl)

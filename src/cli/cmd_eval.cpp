@@ -31,6 +31,11 @@ void add_eval_command(CLI::App& app) {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
     validate(cfg);
+    if (opt.answers_file.empty()) {  // the model the answers come from (--model, else model.path)
+      Config m = cfg;
+      if (!opt.model_dir.empty()) m.model.path = opt.model_dir;
+      check_run_inputs(m, /*training=*/false);
+    }
     opt.config_name = std::filesystem::path(config_path).stem().string();
     eval::EvalOutcome r = eval::run_evaluation(cfg, opt);
     std::cout << r.summary;

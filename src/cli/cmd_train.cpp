@@ -26,6 +26,7 @@ void add_train_command(CLI::App& app) {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
     validate(cfg);
+    check_run_inputs(cfg, /*training=*/true);
     const DistEnv env = dist_env_from_environment();
     log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size, env.local_rank,
              cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");

@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/log.h"
 
 namespace vrft {
 namespace {
@@ -345,6 +346,27 @@ std::string resolve_config_path(const std::string& name, std::vector<std::string
 
 }  // namespace
 
+void check_run_inputs(const Config& cfg, bool training) {
+  // The folders of the shipped configs and the scripts/get.sh names that fetch them.
+  static const std::pair<const char*, const char*> kFetch[] = {
+      {"models/Qwen2-VL-2B-Instruct", "qwen2-vl-2b"},        {"models/Qwen2-VL-7B-Instruct", "qwen2-vl-7b"},
+      {"data/ViRFT_CLS_flower_4_shot", "flower"},            {"data/ViRFT_CLS_fgvc_aircraft_4_shot", "aircraft"},
+      {"data/ViRFT_CLS_car196_4shot", "cars"},               {"data/ViRFT_CLS_pets37_4shot", "pets"},
+      {"data/ViRFT_COCO_8cate_4shot", "coco-8cate"},         {"data/ViRFT_LVIS_few_shot", "lvis-fewshot"},
+      {"data/ViRFT_COCO_base65", "coco-base65"}};
+  auto require = [](const std::string& key, const std::string& path, const char* what) {
+    std::error_code ec;
+    if (path.empty() || std::filesystem::exists(path, ec)) return;
+    std::string hint = std::string("expected ") + what;
+    for (const auto& [folder, name] : kFetch) {
+      if (path.rfind(folder, 0) == 0) hint = std::string("fetch it with scripts/get.sh ") + name;
+    }
+    throw ConfigError(key + " '" + path + "' does not exist: " + hint);
+  };
+  require("model.path", cfg.model.path, "a Hugging Face model folder (scripts/get.sh fetches Qwen2-VL)");
+  if (training) require("data.train", cfg.data.train, "a Visual-RFT JSONL file (scripts/get.sh fetches the released sets)");
+}
+
 Config load_config(const std::string& requested) {
   std::error_code ec;
   std::vector<std::string> tried;
@@ -356,6 +378,7 @@ Config load_config(const std::string& requested) {
     for (const auto& t : tried) where += (where.empty() ? "" : ", ") + t;
     throw ConfigError("config file '" + requested + "' cannot be opened (looked for " + where + ")");
   }
+  if (path != requested) log_info("config {}: {}", requested, path);
   std::stringstream ss;
   ss << in.rdbuf();
   return parse_config(ss.str(), path);

@@ -53,7 +53,7 @@ TEST(Cli, ConfigByNameFromAnyFolder) {
   const std::string elsewhere = vrft::test::scratch_dir("cli-config-name");
   const std::string want = run(cli() + " config show --config '" + config("cls_flower102.yaml") + "'").output;
   for (const char* name : {"cls_flower102.yaml", "cls_flower102"}) {
-    auto r = run("cd '" + elsewhere + "' && " + cli() + " config show --config " + name);
+    auto r = run("cd '" + elsewhere + "' && " + cli() + " --log-level warn config show --config " + name);
     ASSERT_EQ(r.status, 0) << name << ": " << r.output;
     EXPECT_EQ(r.output, want) << name;
   }
@@ -64,6 +64,27 @@ TEST(Cli, ConfigByNameFromAnyFolder) {
                             "/configs/cls_flower103.yaml)"),
             std::string::npos)
       << bad.output;
+}
+
+// A shipped config whose model or data has not been fetched says which key, which path, and
+// the command that fetches it.
+TEST(Cli, MissingModelOrDataSaysHowToFetchIt) {
+  const std::string elsewhere = vrft::test::scratch_dir("cli-fetch-hint");
+  auto r = run("cd '" + elsewhere + "' && " + cli() + " train --config cls_flower102.yaml 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("model.path 'models/Qwen2-VL-2B-Instruct' does not exist: fetch it with scripts/get.sh "
+                          "qwen2-vl-2b"),
+            std::string::npos)
+      << r.output;
+  std::filesystem::create_directories(elsewhere + "/models/Qwen2-VL-2B-Instruct");
+  r = run("cd '" + elsewhere + "' && " + cli() + " train --config cls_flower102.yaml 2>&1");
+  EXPECT_NE(r.output.find("data.train 'data/ViRFT_CLS_flower_4_shot/train.jsonl' does not exist: fetch it with "
+                          "scripts/get.sh flower"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("config cls_flower102.yaml: " + vrft::test::source_dir() + "/configs/cls_flower102.yaml"),
+            std::string::npos)
+      << "the log names the file used: " << r.output;
 }
 
 TEST(Cli, MisspeltKeyIsRefusedWithSuggestion) {
@@ -228,6 +249,15 @@ TEST(Cli, GetScriptFetchesWhereTheConfigsRead) {
     EXPECT_NE(r.output.find("--out " + root + "/" + folder + ".partial"), std::string::npos) << name << ": " << folder;
     EXPECT_EQ(c.model.path, "models/Qwen2-VL-2B-Instruct") << name;
   }
+  // Where the hub cannot be reached (here: a download command that fails), one line says what
+  // to download by hand and where to put it.
+  auto offline = run("HF=/bin/false PY=/bin/true '" + root + "/scripts/get.sh' pets 2>&1");
+  EXPECT_EQ(offline.status, 1);
+  EXPECT_NE(offline.output.find("get.sh: cannot reach the Hugging Face hub: download "
+                                "https://huggingface.co/datasets/laolao77/ViRFT_CLS_pets37_4shot by hand into "
+                                "data/hf/ViRFT_CLS_pets37_4shot, then run scripts/get.sh pets again to convert it"),
+            std::string::npos)
+      << offline.output;
   auto bad = run("'" + root + "/scripts/get.sh' --dry-run flowers 2>&1");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.output.find("get.sh: unknown 'flowers'"), std::string::npos) << bad.output;

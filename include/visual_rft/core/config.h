@@ -344,6 +344,11 @@ struct Config {
   }
 };
 
+// The model folder and (when `training`) the training data a run reads, checked before
+// anything is loaded: a path that does not exist is a ConfigError naming the key, the path,
+// and the `scripts/get.sh` command that fetches it when it is one of the shipped configs'.
+void check_run_inputs(const Config& cfg, bool training);
+
 // Parses a YAML file over the defaults. Throws ConfigError naming file, line and key.
 Config load_config(const std::string& path);
 // Parses YAML text (`origin` names it in errors) over the defaults.
