@@ -5,17 +5,17 @@
 
 #include <gtest/gtest.h>
 
-#include <array>
-#include <cstdio>
-#include <filesystem>
-#include <functional>
-#include <cstdlib>
-#include <string>
-#include <vector>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "visual_rft/core/fs.h"
 
@@ -59,7 +59,8 @@ inline std::string cache_dir(const std::string& name) {
 // script's text, so that changing a reference script regenerates its references.
 inline std::string refs_cache_dir(const std::string& script) {
   std::string text = vrft::read_file(source_dir() + "/scripts/refs/" + script);
-  return cache_dir(script.substr(0, script.find('.')) + "-" + std::to_string(std::hash<std::string>{}(text) % 1000000007));
+  return cache_dir(script.substr(0, script.find('.')) + "-" +
+                   std::to_string(std::hash<std::string>{}(text) % 1000000007));
 }
 
 // A fresh, empty scratch folder for one test, removed when the test program exits.
@@ -67,11 +68,12 @@ inline std::string scratch_dir(const std::string& name) {
   static const bool registered = [] {
     made_dirs();  // constructed before the handler is registered, so destroyed after it runs
     return std::atexit([] {
-      for (const auto& d : *made_dirs()) vrft::remove_tree(d);
-    }) == 0;
+             for (const auto& d : *made_dirs()) vrft::remove_tree(d);
+           }) == 0;
   }();
   (void)registered;
-  std::filesystem::path p = std::filesystem::temp_directory_path() / ("vrft-test-" + name + "-" + std::to_string(::getpid()));
+  std::filesystem::path p =
+      std::filesystem::temp_directory_path() / ("vrft-test-" + name + "-" + std::to_string(::getpid()));
   vrft::remove_tree(p.string());  // not std::filesystem::remove_all: see core/fs.h
   std::filesystem::create_directories(p);
   made_dirs()->push_back(p.string());

@@ -78,7 +78,8 @@ void add_bench_command(CLI::App& app) {
       }
       sols.push_back(parse_solution(Task::det, text + "]</answer>"));
     }
-    for (int64_t i = 0; i < n; ++i) completions.push_back(make_completion(rng, sols[static_cast<size_t>(i % kSolutions)].boxes));
+    for (int64_t i = 0; i < n; ++i)
+      completions.push_back(make_completion(rng, sols[static_cast<size_t>(i % kSolutions)].boxes));
     size_t bytes = 0;
     for (const auto& c : completions) bytes += c.size();
     std::printf("bench rewards: %lld detection completions (%.1f MB of text), rewards iou + confidence + format\n",
@@ -89,10 +90,11 @@ void add_bench_command(CLI::App& app) {
       RewardSet set(Task::det, cfg);
       double checksum = 0;
       auto t0 = std::chrono::steady_clock::now();
-      for (int64_t i = 0; i < n; ++i) checksum += set.score(completions[static_cast<size_t>(i)], sols[static_cast<size_t>(i % kSolutions)]).total;
+      for (int64_t i = 0; i < n; ++i)
+        checksum += set.score(completions[static_cast<size_t>(i)], sols[static_cast<size_t>(i % kSolutions)]).total;
       double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::printf("  %-10s  %.3f s   %.2f us/completion   mean total reward %.4f\n", compat, s, 1e6 * s / static_cast<double>(n),
-                  checksum / static_cast<double>(n));
+      std::printf("  %-10s  %.3f s   %.2f us/completion   mean total reward %.4f\n", compat, s,
+                  1e6 * s / static_cast<double>(n), checksum / static_cast<double>(n));
     }
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
@@ -103,7 +105,8 @@ void add_bench_command(CLI::App& app) {
   static std::string tok_path, corpus;
   static int repeat = 3;
   tok->add_option("--tokenizer", tok_path, "tokenizer.json")->required();
-  tok->add_option("--corpus", corpus, "JSONL file with a \"text\" per line, or a text file (one text per line)")->required();
+  tok->add_option("--corpus", corpus, "JSONL file with a \"text\" per line, or a text file (one text per line)")
+      ->required();
   tok->add_option("--repeat", repeat, "Timed passes after the first")->capture_default_str();
   tok->callback([] {
     std::ifstream in(corpus);
@@ -111,8 +114,10 @@ void add_bench_command(CLI::App& app) {
     std::vector<std::string> texts;
     std::string line;
     while (std::getline(in, line)) {
-      if (!line.empty() && line[0] == '{') texts.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
-      else texts.push_back(line);
+      if (!line.empty() && line[0] == '{')
+        texts.push_back(nlohmann::json::parse(line).at("text").get<std::string>());
+      else
+        texts.push_back(line);
     }
     size_t bytes = 0;
     for (const auto& t : texts) bytes += t.size();
@@ -128,10 +133,11 @@ void add_bench_command(CLI::App& app) {
     size_t tokens = 0;
     double first = pass(tokens), best = 1e30;
     for (int r = 0; r < repeat; ++r) best = std::min(best, pass(tokens));
-    std::printf("bench tokenize: %zu texts, %.2f MB, %zu tokens; load %.2f s; first pass %.3f s; best of %d %.3f s = "
-                "%.2f MB/s, %.0f tokens/s (one thread)\n",
-                texts.size(), static_cast<double>(bytes) / 1e6, tokens, load_s, first, repeat, best,
-                static_cast<double>(bytes) / 1e6 / best, static_cast<double>(tokens) / best);
+    std::printf(
+        "bench tokenize: %zu texts, %.2f MB, %zu tokens; load %.2f s; first pass %.3f s; best of %d %.3f s = "
+        "%.2f MB/s, %.0f tokens/s (one thread)\n",
+        texts.size(), static_cast<double>(bytes) / 1e6, tokens, load_s, first, repeat, best,
+        static_cast<double>(bytes) / 1e6 / best, static_cast<double>(tokens) / best);
   });
 
   add_bench_rollout(bench);
@@ -140,8 +146,11 @@ void add_bench_command(CLI::App& app) {
   auto* load = bench->add_subcommand("load", "Load a model folder and report time and peak memory");
   static std::string model_dir, random_preset, dtype_name = "bfloat16", keep_dir;
   load->add_option("--model", model_dir, "HF model folder to load");
-  load->add_option("--random", random_preset, "Write a random checkpoint of this shape first (tiny, 100m, 2b), then load it");
-  load->add_option("--dtype", dtype_name, "float32 or bfloat16")->check(CLI::IsMember({"float32", "bfloat16"}))->capture_default_str();
+  load->add_option("--random", random_preset,
+                   "Write a random checkpoint of this shape first (tiny, 100m, 2b), then load it");
+  load->add_option("--dtype", dtype_name, "float32 or bfloat16")
+      ->check(CLI::IsMember({"float32", "bfloat16"}))
+      ->capture_default_str();
   load->add_option("--dir", keep_dir, "Folder for the random checkpoint (default: a temporary one, removed after)");
   load->callback([] {
     const torch::Dtype dt = dtype_name == "float32" ? torch::kFloat : torch::kBFloat16;
@@ -185,9 +194,11 @@ void add_bench_command(CLI::App& app) {
     double peak = static_cast<double>(ru.ru_maxrss) * 1024.0;
     int64_t params = 0;
     for (const auto& p : m->parameters()) params += p.numel();
-    std::printf("bench load: %s, %.2f B parameters, checkpoint %.2f GB; loaded as %s in %.1f s; peak RSS %.2f GB = %.2fx the checkpoint\n",
-                model_dir.c_str(), static_cast<double>(params) / 1e9, static_cast<double>(bytes) / 1e9,
-                dtype_name.c_str(), secs, peak / 1e9, peak / static_cast<double>(bytes));
+    std::printf(
+        "bench load: %s, %.2f B parameters, checkpoint %.2f GB; loaded as %s in %.1f s; peak RSS %.2f GB = %.2fx the "
+        "checkpoint\n",
+        model_dir.c_str(), static_cast<double>(params) / 1e9, static_cast<double>(bytes) / 1e9, dtype_name.c_str(),
+        secs, peak / 1e9, peak / static_cast<double>(bytes));
   });
 }
 

@@ -20,7 +20,8 @@
 namespace vrft::cli {
 
 void add_bench_train(CLI::App* bench) {
-  auto* train = bench->add_subcommand("train", "Time N steps of a config's trainer (GRPO split per phase) and peak memory");
+  auto* train =
+      bench->add_subcommand("train", "Time N steps of a config's trainer (GRPO split per phase) and peak memory");
   static std::string config_path;
   static std::vector<std::string> sets;
   static int64_t steps = 4;
@@ -55,8 +56,11 @@ void add_bench_train(CLI::App* bench) {
     if (rows.empty()) throw Error("bench train: no step completed");
     const size_t first = rows.size() > 1 ? 1 : 0;
     const bool sft = cfg.train.trainer == "sft";
-    nlohmann::json out{{"trainer", cfg.train.trainer}, {"steps", rows.size()}, {"timed_steps", rows.size() - first},
-                       {"prompts_per_step", cfg.train.prompts_per_step}, {"num_generations", cfg.rollout.num_generations},
+    nlohmann::json out{{"trainer", cfg.train.trainer},
+                       {"steps", rows.size()},
+                       {"timed_steps", rows.size() - first},
+                       {"prompts_per_step", cfg.train.prompts_per_step},
+                       {"num_generations", cfg.rollout.num_generations},
                        {"max_new_tokens", cfg.rollout.max_new_tokens}};
     for (const char* k : {"step_s", "rollout_s", "reward_s", "logprob_s", "backward_s", "optim_s"}) {
       if (!rows[first]["time"].contains(k)) continue;  // SFT times the whole step only
@@ -65,7 +69,8 @@ void add_bench_train(CLI::App* bench) {
       out[k] = sum / static_cast<double>(rows.size() - first);
     }
     double tps = 0, peak = 0, peak_gpu = 0;
-    for (size_t i = first; i < rows.size(); ++i) tps += rows[i]["tokens_per_s"].get<double>() / static_cast<double>(rows.size() - first);
+    for (size_t i = first; i < rows.size(); ++i)
+      tps += rows[i]["tokens_per_s"].get<double>() / static_cast<double>(rows.size() - first);
     for (const auto& r : rows) {
       peak = std::max(peak, r["peak_rss_gb"].get<double>());
       peak_gpu = std::max(peak_gpu, r.value("peak_gpu_gb", 0.0));
@@ -82,12 +87,14 @@ void add_bench_train(CLI::App* bench) {
                   rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step));
       std::printf("  step %.3f s (forward, backward and optimiser)\n", out["step_s"].get<double>());
     } else {
-      std::printf("bench train: %s, %zu steps (%zu timed), %lld prompts x G=%lld, <= %lld new tokens\n", config_path.c_str(),
-                  rows.size(), rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step),
-                  static_cast<long long>(cfg.rollout.num_generations), static_cast<long long>(cfg.rollout.max_new_tokens));
-      std::printf("  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
-                  out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
-                  out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
+      std::printf(
+          "bench train: %s, %zu steps (%zu timed), %lld prompts x G=%lld, <= %lld new tokens\n", config_path.c_str(),
+          rows.size(), rows.size() - first, static_cast<long long>(cfg.train.prompts_per_step),
+          static_cast<long long>(cfg.rollout.num_generations), static_cast<long long>(cfg.rollout.max_new_tokens));
+      std::printf(
+          "  step %.3f s = rollout %.3f + reward %.3f + log-probs %.3f + backward %.3f + optimiser %.3f (+ rest)\n",
+          out["step_s"].get<double>(), out["rollout_s"].get<double>(), out["reward_s"].get<double>(),
+          out["logprob_s"].get<double>(), out["backward_s"].get<double>(), out["optim_s"].get<double>());
     }
     std::printf("  %.0f tokens/s (prompt + completion), peak RSS %.2f GB", tps, peak);
     if (peak_gpu > 0) std::printf(", peak GPU %.2f GB", peak_gpu);

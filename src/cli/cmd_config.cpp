@@ -11,8 +11,8 @@ void add_config_command(CLI::App& app) {
   auto* config = app.add_subcommand("config", "Show the resolved config or the schema of every key");
   config->require_subcommand(1);
 
-  auto* show = config->add_subcommand(
-      "show", "Print the resolved config (defaults < --config file < --set overrides) as YAML");
+  auto* show =
+      config->add_subcommand("show", "Print the resolved config (defaults < --config file < --set overrides) as YAML");
   static std::string path;
   static std::vector<std::string> sets;
   show->add_option("--config", path, "YAML config file; without it the defaults are shown");

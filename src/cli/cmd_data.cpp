@@ -130,8 +130,9 @@ void run_synth(SynthArgs& a) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const SynthWorld w = make_synth_world(a.cfg);
   std::printf("synthetic world, seed %llu, image seed %llu: %zu categories (%zu base, %zu novel), %lldx%lld images\n",
-              static_cast<unsigned long long>(a.cfg.seed), static_cast<unsigned long long>(synth_image_seed(a.cfg)), w.categories.size(), w.base.size(), w.novel.size(),
-              static_cast<long long>(a.cfg.image_size), static_cast<long long>(a.cfg.image_size));
+              static_cast<unsigned long long>(a.cfg.seed), static_cast<unsigned long long>(synth_image_seed(a.cfg)),
+              w.categories.size(), w.base.size(), w.novel.size(), static_cast<long long>(a.cfg.image_size),
+              static_cast<long long>(a.cfg.image_size));
   std::string novel;
   for (int id : w.novel) novel += (novel.empty() ? "" : ", ") + w.categories[static_cast<size_t>(id)].name;
   std::printf("novel: %s\n", novel.c_str());
@@ -191,10 +192,13 @@ void add_data_command(CLI::App& app) {
   fs->callback([] { run_fewshot(args); });
 
   static SynthArgs synth;
-  auto* sy = cmd->add_subcommand("synth", "The synthetic few-shot world of the CPU demo: three tasks, base and novel categories");
-  sy->add_option("--out", synth.out, "Output folder: categories.json, summary.json, <task>/{base_train,fewshot_train,eval}.jsonl + images/")
+  auto* sy = cmd->add_subcommand(
+      "synth", "The synthetic few-shot world of the CPU demo: three tasks, base and novel categories");
+  sy->add_option("--out", synth.out,
+                 "Output folder: categories.json, summary.json, <task>/{base_train,fewshot_train,eval}.jsonl + images/")
       ->required();
-  sy->add_option("--seed", synth.cfg.seed, "Seed of the world: its categories and their base/novel split")->capture_default_str();
+  sy->add_option("--seed", synth.cfg.seed, "Seed of the world: its categories and their base/novel split")
+      ->capture_default_str();
   sy->add_option("--image-seed", synth.cfg.image_seed,
                  "Seed of every image and row (default: --seed); another value draws fresh images of the same world")
       ->check(CLI::NonNegativeNumber);
@@ -228,10 +232,10 @@ void add_data_command(CLI::App& app) {
       ->check(CLI::IsMember({"train", "eval"}))
       ->capture_default_str();
   sy->add_flag("--think-base", synth.cfg.think_base,
-              "base_train solutions start with a short <think> reasoning (data for SFT-training a base model)");
+               "base_train solutions start with a short <think> reasoning (data for SFT-training a base model)");
   sy->add_flag("--dense-base", synth.cfg.dense_base,
-              "Also write dense base_train rows that locate and name every object of an image (OUT/dense/, "
-              "pre-training data)");
+               "Also write dense base_train rows that locate and name every object of an image (OUT/dense/, "
+               "pre-training data)");
   sy->add_option("--dense-max-objects", synth.cfg.dense_max_objects,
                  "Dense scenes hold 1 to this many objects (1: single-object rows, a localisation stage)")
       ->check(CLI::Range(1, 5))

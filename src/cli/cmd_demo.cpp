@@ -11,12 +11,18 @@ namespace vrft::cli {
 void add_demo_command(CLI::App& app) {
   static DemoOptions opt;
   static std::string tasks = "cls,det,ground";
-  auto* cmd = app.add_subcommand("demo", "Visual-RFT against SFT on few-shot novel categories of a synthetic world (CPU, minutes)");
-  cmd->add_option("--model", opt.model_dir, "The base model folder (scripts/make_demo_model.sh makes it)")->capture_default_str();
+  auto* cmd = app.add_subcommand(
+      "demo", "Visual-RFT against SFT on few-shot novel categories of a synthetic world (CPU, minutes)");
+  cmd->add_option("--model", opt.model_dir, "The base model folder (scripts/make_demo_model.sh makes it)")
+      ->capture_default_str();
   cmd->add_option("--out", opt.out_dir, "Output folder")->capture_default_str();
   cmd->add_option("--tasks", tasks, "Comma-separated tasks: cls, det, ground")->capture_default_str();
-  cmd->add_option("--shots", opt.shots, "Few-shot rows per novel category (K)")->check(CLI::PositiveNumber)->capture_default_str();
-  cmd->add_option("--eval", opt.eval_rows, "Evaluation questions per task")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--shots", opt.shots, "Few-shot rows per novel category (K)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--eval", opt.eval_rows, "Evaluation questions per task")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--steps", opt.steps, "Optimiser steps of each GRPO and SFT run (0: the configs')")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

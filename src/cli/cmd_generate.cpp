@@ -20,7 +20,8 @@ void add_generate_command(CLI::App& app) {
   static bool greedy = false, as_json = false, ignore_eos = false;
   static int64_t max_pixels = 0;
   g.num_samples = 1;
-  gen->add_option("--model", model_dir, "HF model folder (weights, config, tokenizer, preprocessor_config.json)")->required();
+  gen->add_option("--model", model_dir, "HF model folder (weights, config, tokenizer, preprocessor_config.json)")
+      ->required();
   gen->add_option("--image", images, "An image file; repeat for several (they come first, in order)");
   gen->add_option("--prompt", prompt, "The user's text")->required();
   gen->add_option("--system", system, "A system prompt instead of the template's default");
@@ -46,7 +47,8 @@ void add_generate_command(CLI::App& app) {
   gen->add_flag("--json", as_json, "One JSON object per sample");
   gen->callback([rep] {
     const torch::Device dev(device);
-    const torch::Dtype dt = dtype == "float32" || (dtype == "auto" && !dev.is_cuda()) ? torch::kFloat : torch::kBFloat16;
+    const torch::Dtype dt =
+        dtype == "float32" || (dtype == "auto" && !dev.is_cuda()) ? torch::kFloat : torch::kBFloat16;
     PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
     if (max_pixels) enc.processor().max_pixels = max_pixels;
     PromptInput in;
@@ -74,9 +76,10 @@ void add_generate_command(CLI::App& app) {
       const double logp = (r.logprobs[s] * r.completion_mask[s]).sum().item<double>();
       if (as_json) {
         std::vector<int64_t> ids(r.completion_ids[s].data_ptr<int64_t>(), r.completion_ids[s].data_ptr<int64_t>() + n);
-        std::cout << nlohmann::json{{"sample", s}, {"text", r.texts[static_cast<size_t>(s)]}, {"tokens", n},
-                                    {"finish_reason", r.finish_reasons[static_cast<size_t>(s)]}, {"logprob", logp},
-                                    {"ids", ids}}.dump()
+        std::cout << nlohmann::json{{"sample", s},     {"text", r.texts[static_cast<size_t>(s)]},
+                                    {"tokens", n},     {"finish_reason", r.finish_reasons[static_cast<size_t>(s)]},
+                                    {"logprob", logp}, {"ids", ids}}
+                         .dump()
                   << "\n";
       } else {
         std::cout << "--- sample " << s << " (" << r.finish_reasons[static_cast<size_t>(s)] << ", " << n

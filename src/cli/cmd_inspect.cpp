@@ -42,8 +42,11 @@ void add_inspect_command(CLI::App& app) {
     for (const auto& t : infos) {
       total += t.end - t.begin;
       if (as_json) {
-        std::cout << nlohmann::json{{"name", t.name}, {"dtype", st_dtype_name(t.dtype)}, {"shape", t.shape},
-                                    {"bytes", t.end - t.begin}}.dump()
+        std::cout << nlohmann::json{{"name", t.name},
+                                    {"dtype", st_dtype_name(t.dtype)},
+                                    {"shape", t.shape},
+                                    {"bytes", t.end - t.begin}}
+                         .dump()
                   << "\n";
       } else {
         std::string shape = "[";
@@ -65,7 +68,8 @@ void add_inspect_command(CLI::App& app) {
                   "safetensors with input_ids [B,S] i64, attention_mask [B,S] i64, optional pixel_values [N,1176] f32 "
                   "and image_grid_thw [I,3] i64")
       ->required();
-  fwd->add_option("--out", out, "safetensors to write: logits [B,S,V] f32, position_ids [3,B,S] i64, rope_deltas [B] i64")
+  fwd->add_option("--out", out,
+                  "safetensors to write: logits [B,S,V] f32, position_ids [3,B,S] i64, rope_deltas [B] i64")
       ->required();
   fwd->add_option("--dtype", dtype, "float32, bfloat16 or float16")
       ->check(CLI::IsMember({"float32", "bfloat16", "float16"}))
@@ -83,7 +87,8 @@ void add_inspect_command(CLI::App& app) {
     for (const char* need : {"input_ids", "attention_mask"}) {
       if (!in.contains(need)) throw Error("'" + inputs + "' has no tensor '" + std::string(need) + "'");
     }
-    torch::Tensor ids = in.get("input_ids").to(dev, torch::kLong), mask = in.get("attention_mask").to(dev, torch::kLong);
+    torch::Tensor ids = in.get("input_ids").to(dev, torch::kLong),
+                  mask = in.get("attention_mask").to(dev, torch::kLong);
     if (ids.dim() != 2 || mask.sizes() != ids.sizes()) {
       throw Error("'" + inputs + "': input_ids and attention_mask must both be [B, S]");
     }
@@ -102,12 +107,14 @@ void add_inspect_command(CLI::App& app) {
     std::cout << "wrote " << out << ": logits " << logits.sizes() << "\n";
   });
 
-  auto* prompt = inspect->add_subcommand("prompt", "Show what the model sees of an image prompt (chat template, tokens, grids)");
+  auto* prompt =
+      inspect->add_subcommand("prompt", "Show what the model sees of an image prompt (chat template, tokens, grids)");
   static std::string p_model, p_text, p_system, p_out;
   static std::vector<std::string> p_images;
   static int64_t p_min = 0, p_max = 0;
   static bool p_json = false, p_ids = false;
-  prompt->add_option("--model", p_model, "HF model folder (config.json, tokenizer, preprocessor_config.json)")->required();
+  prompt->add_option("--model", p_model, "HF model folder (config.json, tokenizer, preprocessor_config.json)")
+      ->required();
   prompt->add_option("--image", p_images, "An image file; repeat for several (they come first, in order)");
   prompt->add_option("--prompt", p_text, "The user's text")->required();
   prompt->add_option("--system", p_system, "A system prompt instead of the template's default");
@@ -115,7 +122,8 @@ void add_inspect_command(CLI::App& app) {
   prompt->add_option("--max-pixels", p_max, "Override preprocessor_config.json's max_pixels");
   prompt->add_flag("--ids", p_ids, "Also print the token ids");
   prompt->add_flag("--json", p_json, "One JSON object instead of text");
-  prompt->add_option("--out", p_out, "Also write input_ids, attention_mask, pixel_values, image_grid_thw (safetensors)");
+  prompt->add_option("--out", p_out,
+                     "Also write input_ids, attention_mask, pixel_values, image_grid_thw (safetensors)");
   prompt->callback([] {
     PromptEncoder enc = PromptEncoder::from_model_dir(p_model);
     if (p_min) enc.processor().min_pixels = p_min;
@@ -136,25 +144,30 @@ void add_inspect_command(CLI::App& app) {
       auto g = e.image_grid_thw[static_cast<int64_t>(i)];
       const int64_t t = g[0].item<int64_t>(), h = g[1].item<int64_t>(), w = g[2].item<int64_t>();
       const cv::Mat& m = in.images[i];
-      images.push_back({{"path", p_images[i]}, {"size", {m.rows, m.cols}}, {"resized", {e.resized[i].height, e.resized[i].width}},
-                        {"grid_thw", {t, h, w}}, {"tokens", t * h * w / (enc.processor().merge_size * enc.processor().merge_size)}});
+      images.push_back({{"path", p_images[i]},
+                        {"size", {m.rows, m.cols}},
+                        {"resized", {e.resized[i].height, e.resized[i].width}},
+                        {"grid_thw", {t, h, w}},
+                        {"tokens", t * h * w / (enc.processor().merge_size * enc.processor().merge_size)}});
     }
     std::vector<int64_t> ids(e.input_ids.data_ptr<int64_t>(), e.input_ids.data_ptr<int64_t>() + e.input_ids.numel());
     if (p_json) {
-      nlohmann::json j{{"text", e.texts[0]}, {"num_tokens", ids.size()}, {"image_tokens", image_tokens}, {"images", images}};
+      nlohmann::json j{
+          {"text", e.texts[0]}, {"num_tokens", ids.size()}, {"image_tokens", image_tokens}, {"images", images}};
       if (p_ids) j["input_ids"] = ids;
       std::cout << j.dump() << "\n";
     } else {
       std::cout << e.texts[0] << "\n---\n" << ids.size() << " tokens (" << image_tokens << " image tokens)\n";
       for (const auto& im : images) {
-        std::cout << "image " << im["path"].get<std::string>() << ": " << im["size"][1] << "x" << im["size"][0] << " -> "
-                  << im["resized"][1] << "x" << im["resized"][0] << " (w x h), grid t=" << im["grid_thw"][0]
+        std::cout << "image " << im["path"].get<std::string>() << ": " << im["size"][1] << "x" << im["size"][0]
+                  << " -> " << im["resized"][1] << "x" << im["resized"][0] << " (w x h), grid t=" << im["grid_thw"][0]
                   << " h=" << im["grid_thw"][1] << " w=" << im["grid_thw"][2] << ", " << im["tokens"] << " tokens\n";
       }
       if (p_ids) std::cout << nlohmann::json(ids).dump() << "\n";
     }
     if (!p_out.empty()) {
-      std::vector<std::pair<std::string, torch::Tensor>> t{{"input_ids", e.input_ids}, {"attention_mask", e.attention_mask}};
+      std::vector<std::pair<std::string, torch::Tensor>> t{{"input_ids", e.input_ids},
+                                                           {"attention_mask", e.attention_mask}};
       if (e.pixel_values.defined()) {
         t.emplace_back("pixel_values", e.pixel_values);
         t.emplace_back("image_grid_thw", e.image_grid_thw);

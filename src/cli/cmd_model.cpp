@@ -12,14 +12,16 @@ void add_model_command(CLI::App& app) {
   cmd->require_subcommand(1);
   static InitModelOptions opt;
   static std::string out;
-  auto* init = cmd->add_subcommand("init", "Write a randomly initialised model (weights, config, tokenizer) to a folder");
+  auto* init =
+      cmd->add_subcommand("init", "Write a randomly initialised model (weights, config, tokenizer) to a folder");
   init->add_option("--preset", opt.preset, "Shape: demo, tiny, 100m, 2b")
       ->check(CLI::IsMember({"demo", "tiny", "100m", "2b"}))
       ->capture_default_str();
   init->add_option("--tokenizer", opt.tokenizer, "tokenizer.json, or a folder holding one")->required();
   init->add_option("--out", out, "Output folder")->required();
   init->add_option("--seed", opt.seed, "Seed of the initial weights")->capture_default_str();
-  init->add_option("--init-std", opt.init_std, "Standard deviation of the weights (initializer_range)")->capture_default_str();
+  init->add_option("--init-std", opt.init_std, "Standard deviation of the weights (initializer_range)")
+      ->capture_default_str();
   init->add_option("--min-pixels", opt.min_pixels, "preprocessor_config.json min_pixels (default: the preset's)");
   init->add_option("--max-pixels", opt.max_pixels, "preprocessor_config.json max_pixels (default: the preset's)");
   init->add_option("--rope-theta", opt.rope_theta, "Rotary base of the text model (default: the preset's)")

@@ -81,14 +81,16 @@ int run_score(const ScoreArgs& a) {
 
 void add_score_command(CLI::App& app) {
   static ScoreArgs args;
-  auto* cmd = app.add_subcommand("score", "Rewards of completions: one JSON line out per {completion, solution} line in");
+  auto* cmd =
+      app.add_subcommand("score", "Rewards of completions: one JSON line out per {completion, solution} line in");
   cmd->add_option("--task", args.task, "cls, det or ground")
       ->check(CLI::IsMember({"cls", "det", "ground"}))
       ->capture_default_str();
   cmd->add_option("--compat", args.compat, "strict (default) or visual_rft (the reference's exact behaviour)")
       ->check(CLI::IsMember({"strict", "visual_rft"}))
       ->capture_default_str();
-  cmd->add_option("--input", args.input, "JSONL file of {\"completion\": ..., \"solution\": ...}; - for stdin")->required();
+  cmd->add_option("--input", args.input, "JSONL file of {\"completion\": ..., \"solution\": ...}; - for stdin")
+      ->required();
   cmd->add_option("--functions", args.functions, "Rewards to compute (default: the task's)")->delimiter(',');
   cmd->add_option("--weights", args.weights, "One weight per reward (default: all 1)")->delimiter(',');
   cmd->add_option("--synonyms", args.synonyms, "Class-name synonyms file for accuracy_cls (strict)");

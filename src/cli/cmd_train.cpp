@@ -16,8 +16,9 @@ void add_train_command(CLI::App& app) {
   static std::vector<std::string> sets;
   train->add_option("--config", config_path, "Run config (YAML)")->required();
   train->add_option("--set", sets, "Override a key: section.key=value (repeatable)");
-  auto* res = train->add_option("--resume", resume,
-                                "Resume: without a value from the newest complete checkpoint of train.output_dir, or from DIR");
+  auto* res =
+      train->add_option("--resume", resume,
+                        "Resume: without a value from the newest complete checkpoint of train.output_dir, or from DIR");
   res->expected(0, 1);
   static bool overwrite = false;
   train->add_flag("--overwrite", overwrite,
@@ -28,10 +29,11 @@ void add_train_command(CLI::App& app) {
     validate(cfg);
     check_run_inputs(cfg, /*training=*/true);
     const DistEnv env = dist_env_from_environment();
-    log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size, env.local_rank,
-             cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
+    log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size,
+             env.local_rank, cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
-    TrainResult r = cfg.train.trainer == "sft" ? train_sft(cfg, from, overwrite) : train_grpo(cfg, from, nullptr, overwrite);
+    TrainResult r =
+        cfg.train.trainer == "sft" ? train_sft(cfg, from, overwrite) : train_grpo(cfg, from, nullptr, overwrite);
     if (r.steps_done == 0)
       log_info("nothing to do: the run already stands at its last step, {}", r.final_step);
     else

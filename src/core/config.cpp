@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
@@ -107,13 +107,32 @@ bool convert(const YAML::Node& n, std::vector<T>& out) {
   return true;
 }
 
-template <class T> const char* type_name();
-template <> const char* type_name<bool>() { return "bool"; }
-template <> const char* type_name<int64_t>() { return "int"; }
-template <> const char* type_name<double>() { return "float"; }
-template <> const char* type_name<std::string>() { return "string"; }
-template <> const char* type_name<std::vector<std::string>>() { return "list[string]"; }
-template <> const char* type_name<std::vector<double>>() { return "list[float]"; }
+template <class T>
+const char* type_name();
+template <>
+const char* type_name<bool>() {
+  return "bool";
+}
+template <>
+const char* type_name<int64_t>() {
+  return "int";
+}
+template <>
+const char* type_name<double>() {
+  return "float";
+}
+template <>
+const char* type_name<std::string>() {
+  return "string";
+}
+template <>
+const char* type_name<std::vector<std::string>>() {
+  return "list[string]";
+}
+template <>
+const char* type_name<std::vector<double>>() {
+  return "list[float]";
+}
 
 // ---- scalar formatting (YAML that convert() reads back) -------------------------------------
 
@@ -128,8 +147,8 @@ std::string format(double d) {
 }
 std::string format(const std::string& s) {
   bool quote = s.empty() || s.front() == ' ' || s.back() == ' ' ||
-               s.find_first_of(":#{}[],&*!|>'\"%@`\\\n\t") != std::string::npos ||
-               s == "~" || s == "null" || s == "Null" || s == "NULL";
+               s.find_first_of(":#{}[],&*!|>'\"%@`\\\n\t") != std::string::npos || s == "~" || s == "null" ||
+               s == "Null" || s == "NULL";
   YAML::Node probe(s);
   bool b;
   int64_t i;
@@ -138,10 +157,14 @@ std::string format(const std::string& s) {
   if (!quote) return s;
   std::string q = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') q += '\\', q += c;
-    else if (c == '\n') q += "\\n";
-    else if (c == '\t') q += "\\t";
-    else q += c;
+    if (c == '"' || c == '\\')
+      q += '\\', q += c;
+    else if (c == '\n')
+      q += "\\n";
+    else if (c == '\t')
+      q += "\\t";
+    else
+      q += c;
   }
   return q + "\"";
 }
@@ -174,8 +197,7 @@ struct ParseVisitor {
     const YAML::Node node = root[name];
     if (!node || node.IsNull()) return;  // absent, or `grpo:` with nothing under it
     if (!node.IsMap()) {
-      throw ConfigError(where(origin, node) + ": section '" + name + "' must be a map of keys, got " +
-                        describe(node));
+      throw ConfigError(where(origin, node) + ": section '" + name + "' must be a map of keys, got " + describe(node));
     }
     refuse_duplicate_keys(node, origin, section_name + ".");
     section_keys.clear();
@@ -206,8 +228,8 @@ struct ParseVisitor {
     if (!n) return;
     if (!convert(n, field)) {
       throw ConfigError(where(origin, n) + ": key '" + section_name + "." + key + "': expected " +
-                        (std::is_same_v<T, double> ? "a finite float" : std::string("a ") + type_name<T>()) +
-                        ", got " + describe(n));
+                        (std::is_same_v<T, double> ? "a finite float" : std::string("a ") + type_name<T>()) + ", got " +
+                        describe(n));
     }
   }
 
@@ -228,7 +250,9 @@ struct ParseVisitor {
   struct KeyCollector {
     std::vector<std::string>& keys;
     template <class T>
-    void operator()(T&, const char* key, const char*) { keys.push_back(key); }
+    void operator()(T&, const char* key, const char*) {
+      keys.push_back(key);
+    }
     void operator()(std::string&, const char* key, const char*, std::initializer_list<const char*>) {
       keys.push_back(key);
     }
@@ -275,7 +299,9 @@ struct YamlVisitor {
 struct SectionNames {
   std::vector<std::string>& names;
   template <class S>
-  void section(const char* name, S&, const char*) { names.push_back(name); }
+  void section(const char* name, S&, const char*) {
+    names.push_back(name);
+  }
 };
 
 // Sections of the root map must all be known, each named once.
@@ -349,10 +375,10 @@ std::string resolve_config_path(const std::string& name, std::vector<std::string
 void check_run_inputs(const Config& cfg, bool training) {
   // The folders of the shipped configs and the scripts/get.sh names that fetch them.
   static const std::pair<const char*, const char*> kFetch[] = {
-      {"models/Qwen2-VL-2B-Instruct", "qwen2-vl-2b"},        {"models/Qwen2-VL-7B-Instruct", "qwen2-vl-7b"},
-      {"data/ViRFT_CLS_flower_4_shot", "flower"},            {"data/ViRFT_CLS_fgvc_aircraft_4_shot", "aircraft"},
-      {"data/ViRFT_CLS_car196_4shot", "cars"},               {"data/ViRFT_CLS_pets37_4shot", "pets"},
-      {"data/ViRFT_COCO_8cate_4shot", "coco-8cate"},         {"data/ViRFT_LVIS_few_shot", "lvis-fewshot"},
+      {"models/Qwen2-VL-2B-Instruct", "qwen2-vl-2b"}, {"models/Qwen2-VL-7B-Instruct", "qwen2-vl-7b"},
+      {"data/ViRFT_CLS_flower_4_shot", "flower"},     {"data/ViRFT_CLS_fgvc_aircraft_4_shot", "aircraft"},
+      {"data/ViRFT_CLS_car196_4shot", "cars"},        {"data/ViRFT_CLS_pets37_4shot", "pets"},
+      {"data/ViRFT_COCO_8cate_4shot", "coco-8cate"},  {"data/ViRFT_LVIS_few_shot", "lvis-fewshot"},
       {"data/ViRFT_COCO_base65", "coco-base65"}};
   auto require = [](const std::string& key, const std::string& path, const char* what) {
     std::error_code ec;
@@ -364,14 +390,16 @@ void check_run_inputs(const Config& cfg, bool training) {
     throw ConfigError(key + " '" + path + "' does not exist: " + hint);
   };
   require("model.path", cfg.model.path, "a Hugging Face model folder (scripts/get.sh fetches Qwen2-VL)");
-  if (training) require("data.train", cfg.data.train, "a Visual-RFT JSONL file (scripts/get.sh fetches the released sets)");
+  if (training)
+    require("data.train", cfg.data.train, "a Visual-RFT JSONL file (scripts/get.sh fetches the released sets)");
 }
 
 Config load_config(const std::string& requested) {
   std::error_code ec;
   std::vector<std::string> tried;
   const std::string path = resolve_config_path(requested, &tried);
-  if (std::filesystem::is_directory(path, ec)) throw ConfigError("config file '" + path + "' is a folder, not a YAML file");
+  if (std::filesystem::is_directory(path, ec))
+    throw ConfigError("config file '" + path + "' is a folder, not a YAML file");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     std::string where;
@@ -450,8 +478,10 @@ void require(bool ok, const std::string& key, const std::string& what) {
 // ignores (a key that silently does nothing hides a mistake; run_evaluation requires one source).
 void validate_eval_inputs(const Config& c) {
   const auto& e = c.eval;
-  const std::pair<const char*, const std::string*> sources[] = {
-      {"eval.data", &e.data}, {"eval.coco", &e.coco}, {"eval.lvis", &e.lvis}, {"eval.classification", &e.classification}};
+  const std::pair<const char*, const std::string*> sources[] = {{"eval.data", &e.data},
+                                                                {"eval.coco", &e.coco},
+                                                                {"eval.lvis", &e.lvis},
+                                                                {"eval.classification", &e.classification}};
   const char* first = nullptr;
   for (const auto& [key, value] : sources) {
     if (value->empty()) continue;
@@ -501,8 +531,8 @@ void validate(const Config& c) {
 
   const auto& w = c.rewards;
   require(w.weights.empty() || w.weights.size() == w.functions.size(), "rewards.weights",
-          "needs one weight per entry of rewards.functions (" + std::to_string(w.functions.size()) +
-              "), got " + std::to_string(w.weights.size()));
+          "needs one weight per entry of rewards.functions (" + std::to_string(w.functions.size()) + "), got " +
+              std::to_string(w.weights.size()));
   std::set<std::string> uniq(w.functions.begin(), w.functions.end());
   require(uniq.size() == w.functions.size(), "rewards.functions", "names a reward twice");
 
@@ -530,8 +560,9 @@ void validate(const Config& c) {
   require(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1");
   require(t.micro_batch_size >= 1, "train.micro_batch_size", "must be >= 1");
   if (t.trainer == "grpo") {
-    require(t.micro_batch_size % r.num_generations == 0, "train.micro_batch_size",
-            "must be a multiple of rollout.num_generations (a micro-batch holds whole groups, which share their prompt)");
+    require(
+        t.micro_batch_size % r.num_generations == 0, "train.micro_batch_size",
+        "must be a multiple of rollout.num_generations (a micro-batch holds whole groups, which share their prompt)");
     require((t.prompts_per_step * r.num_generations) % t.micro_batch_size == 0, "train.micro_batch_size",
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }

@@ -100,7 +100,8 @@ void fsync_dir(const std::string& dir) {
 
 std::string make_temp_dir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "-XXXXXX")).string();
-  if (!::mkdtemp(tmpl.data())) throw FileError("cannot create a temporary folder '" + tmpl + "': " + std::strerror(errno));
+  if (!::mkdtemp(tmpl.data()))
+    throw FileError("cannot create a temporary folder '" + tmpl + "': " + std::strerror(errno));
   return tmpl;
 }
 

@@ -34,9 +34,9 @@ std::shared_ptr<spdlog::logger> logger() {
 }  // namespace
 
 bool parse_log_level(const std::string& name, LogLevel& out) {
-  static const std::pair<const char*, LogLevel> kNames[] = {
-      {"trace", LogLevel::trace}, {"debug", LogLevel::debug}, {"info", LogLevel::info},
-      {"warn", LogLevel::warn},   {"error", LogLevel::error}, {"off", LogLevel::off}};
+  static const std::pair<const char*, LogLevel> kNames[] = {{"trace", LogLevel::trace}, {"debug", LogLevel::debug},
+                                                            {"info", LogLevel::info},   {"warn", LogLevel::warn},
+                                                            {"error", LogLevel::error}, {"off", LogLevel::off}};
   for (const auto& [n, l] : kNames) {
     if (name == n) return out = l, true;
   }

@@ -101,7 +101,8 @@ torch::Tensor SafetensorsFile::get(const std::string& name) const {
     return out;
   }
   auto keep = map_;  // the tensor's deleter keeps the mapping alive
-  return torch::from_blob(p, t.shape, [keep](void*) {}, opts);
+  return torch::from_blob(
+      p, t.shape, [keep](void*) {}, opts);
 }
 
 void SafetensorsFile::release(const std::string& name) const {
@@ -130,7 +131,8 @@ SafetensorsDir::SafetensorsDir(const std::string& dir) : dir_(dir) {
     }
     std::map<std::string, size_t> shard_ids;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
-      if (!it.value().is_string()) throw FileError("'" + index.string() + "': weight_map['" + it.key() + "'] is not a file name");
+      if (!it.value().is_string())
+        throw FileError("'" + index.string() + "': weight_map['" + it.key() + "'] is not a file name");
       std::string shard = it.value().get<std::string>();
       if (!shard_ids.count(shard)) {
         shard_ids[shard] = files_.size();

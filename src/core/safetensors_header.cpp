@@ -16,10 +16,9 @@ struct DtypeRow {
   size_t size;
 };
 constexpr DtypeRow kDtypes[] = {
-    {StDtype::BOOL, "BOOL", 1}, {StDtype::U8, "U8", 1},     {StDtype::I8, "I8", 1},
-    {StDtype::I16, "I16", 2},   {StDtype::I32, "I32", 4},   {StDtype::I64, "I64", 8},
-    {StDtype::F16, "F16", 2},   {StDtype::BF16, "BF16", 2}, {StDtype::F32, "F32", 4},
-    {StDtype::F64, "F64", 8},
+    {StDtype::BOOL, "BOOL", 1}, {StDtype::U8, "U8", 1},   {StDtype::I8, "I8", 1},   {StDtype::I16, "I16", 2},
+    {StDtype::I32, "I32", 4},   {StDtype::I64, "I64", 8}, {StDtype::F16, "F16", 2}, {StDtype::BF16, "BF16", 2},
+    {StDtype::F32, "F32", 4},   {StDtype::F64, "F64", 8},
 };
 
 [[noreturn]] void bad(const std::string& file, const std::string& what) {
@@ -77,11 +76,10 @@ StHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::s
     t.name = key;
     if (!dt->is_string()) bad(name, where + "dtype must be a string");
     const std::string dname = dt->get<std::string>();
-    auto row = std::find_if(std::begin(kDtypes), std::end(kDtypes),
-                            [&](const DtypeRow& r) { return dname == r.name; });
+    auto row = std::find_if(std::begin(kDtypes), std::end(kDtypes), [&](const DtypeRow& r) { return dname == r.name; });
     if (row == std::end(kDtypes)) {
-      bad(name, where + "dtype '" + dname +
-                    "' is not supported (BOOL, U8, I8, I16, I32, I64, F16, BF16, F32, F64 are)");
+      bad(name,
+          where + "dtype '" + dname + "' is not supported (BOOL, U8, I8, I16, I32, I64, F16, BF16, F32, F64 are)");
     }
     t.dtype = row->dtype;
 
@@ -99,8 +97,7 @@ StHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::s
     }
     if (empty) bytes = 0;
 
-    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
-        !(*off)[1].is_number_unsigned()) {
+    if (!off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() || !(*off)[1].is_number_unsigned()) {
       bad(name, where + "data_offsets must be [begin, end] with non-negative integers");
     }
     t.begin = (*off)[0].get<uint64_t>();
@@ -111,7 +108,8 @@ StHeader parse_safetensors_header(const uint8_t* data, size_t size, const std::s
                     std::to_string(buffer) + " bytes)");
     }
     if (bytes != t.end - t.begin) {
-      bad(name, where + "shape and dtype need " + (bytes == UINT64_MAX ? std::string("too many") : std::to_string(bytes)) +
+      bad(name, where + "shape and dtype need " +
+                    (bytes == UINT64_MAX ? std::string("too many") : std::to_string(bytes)) +
                     " bytes but data_offsets span " + std::to_string(t.end - t.begin));
     }
     h.tensors.push_back(std::move(t));

@@ -18,14 +18,22 @@ size_t sequence_at(std::string_view s, size_t i, bool& valid) {
   if (b < 0x80) return 1;
   unsigned char lo = 0x80, hi = 0xbf;
   size_t need;
-  if (b >= 0xc2 && b <= 0xdf) need = 1;
-  else if (b == 0xe0) need = 2, lo = 0xa0;
-  else if ((b >= 0xe1 && b <= 0xec) || b == 0xee || b == 0xef) need = 2;
-  else if (b == 0xed) need = 2, hi = 0x9f;
-  else if (b == 0xf0) need = 3, lo = 0x90;
-  else if (b >= 0xf1 && b <= 0xf3) need = 3;
-  else if (b == 0xf4) need = 3, hi = 0x8f;
-  else return valid = false, 1;
+  if (b >= 0xc2 && b <= 0xdf)
+    need = 1;
+  else if (b == 0xe0)
+    need = 2, lo = 0xa0;
+  else if ((b >= 0xe1 && b <= 0xec) || b == 0xee || b == 0xef)
+    need = 2;
+  else if (b == 0xed)
+    need = 2, hi = 0x9f;
+  else if (b == 0xf0)
+    need = 3, lo = 0x90;
+  else if (b >= 0xf1 && b <= 0xf3)
+    need = 3;
+  else if (b == 0xf4)
+    need = 3, hi = 0x8f;
+  else
+    return valid = false, 1;
   for (size_t k = 1; k <= need; ++k) {
     if (i + k >= s.size()) return valid = false, k;
     unsigned char c = static_cast<unsigned char>(s[i + k]);
@@ -80,8 +88,10 @@ std::string utf8_replace_invalid(std::string_view s) {
   for (size_t i = 0; i < s.size();) {
     bool valid;
     size_t n = sequence_at(s, i, valid);
-    if (valid) out.append(s.substr(i, n));
-    else out += "\xef\xbf\xbd";  // U+FFFD
+    if (valid)
+      out.append(s.substr(i, n));
+    else
+      out += "\xef\xbf\xbd";  // U+FFFD
     i += n;
   }
   return out;
@@ -98,9 +108,9 @@ std::string utf8_nfc(std::string_view s) {
   }
   if (ascii) return std::string(s);
   utf8proc_uint8_t* out = nullptr;
-  utf8proc_ssize_t n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                    static_cast<utf8proc_ssize_t>(s.size()), &out,
-                                    static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
+  utf8proc_ssize_t n =
+      utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), static_cast<utf8proc_ssize_t>(s.size()), &out,
+                   static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPOSE));
   if (n < 0) throw Error(std::string("NFC normalisation failed: ") + utf8proc_errmsg(n));
   std::string r(reinterpret_cast<char*>(out), static_cast<size_t>(n));
   std::free(out);

@@ -129,7 +129,8 @@ DetDataset parse_detection_dataset(const std::string& json_text, const std::stri
   for (size_t i = 0; i < imgs.size(); ++i) {
     ++rep.images.lines;
     CocoRecord r{{source, "images[" + std::to_string(i) + "]"}};
-    if (!imgs[i].is_object()) r.fail("expected an object {id, file_name, width, height, ...}, got " + json_excerpt(imgs[i]));
+    if (!imgs[i].is_object())
+      r.fail("expected an object {id, file_name, width, height, ...}, got " + json_excerpt(imgs[i]));
     DetImage im;
     im.id = r.integer(imgs[i], "id");
     r.where += " (id " + std::to_string(im.id) + ")";

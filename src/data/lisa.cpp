@@ -90,7 +90,8 @@ LisaSample parse_lisa_json(const std::string& raw, const std::string& json_path)
   if (s.texts.empty()) throw FileError(json_path + ": \"text\" holds no instruction");
 
   if (auto it = j.find("is_sentence"); it != j.end()) {
-    if (!it->is_boolean()) throw FileError(json_path + ": \"is_sentence\" must be true or false, got " + json_excerpt(*it));
+    if (!it->is_boolean())
+      throw FileError(json_path + ": \"is_sentence\" must be true or false, got " + json_excerpt(*it));
     s.is_sentence = it->get<bool>();
   }
   for (auto [key, dst] : {std::pair<const char*, int64_t*>{"imageWidth", &s.width}, {"imageHeight", &s.height}}) {

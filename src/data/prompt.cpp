@@ -76,8 +76,8 @@ PromptEncoder PromptEncoder::from_model_dir(const std::string& dir, ChatTemplate
   if (!pad_id) throw FileError("the pad token '" + pad + "' of '" + dir + "' is not in its tokenizer");
   t.pad = *pad_id;
   if (tok->token_id("<|image_pad|>") != std::optional<int64_t>(t.image)) {
-    throw FileError("the tokenizer of '" + dir + "' does not map <|image_pad|> to image_token_id " + std::to_string(t.image) +
-                    " of config.json");
+    throw FileError("the tokenizer of '" + dir + "' does not map <|image_pad|> to image_token_id " +
+                    std::to_string(t.image) + " of config.json");
   }
   return PromptEncoder(std::move(tok), cfg.processor, t, std::move(chat));
 }
@@ -150,10 +150,11 @@ EncodedPrompt synthetic_prompts(const Qwen2VLConfig& cfg, int64_t B, int64_t tex
     torch::Tensor text = torch::randint(100, 5000, {n}, gen, torch::kLong);
     // <|im_start|> text <|vision_start|> <|image_pad|> x merged <|vision_end|> text
     // <|im_end|> \n <|im_start|> assistant \n
-    rows.push_back(torch::cat({torch::tensor({int64_t{151644}}), text.narrow(0, 0, n / 2),
-                               torch::tensor({cfg.vision_start_token_id}), torch::full({merged}, cfg.image_token_id, torch::kLong),
-                               torch::tensor({cfg.vision_end_token_id}), text.narrow(0, n / 2, n - n / 2),
-                               torch::tensor({int64_t{151645}, int64_t{198}, int64_t{151644}, int64_t{77091}, int64_t{198}})}));
+    rows.push_back(
+        torch::cat({torch::tensor({int64_t{151644}}), text.narrow(0, 0, n / 2),
+                    torch::tensor({cfg.vision_start_token_id}), torch::full({merged}, cfg.image_token_id, torch::kLong),
+                    torch::tensor({cfg.vision_end_token_id}), text.narrow(0, n / 2, n - n / 2),
+                    torch::tensor({int64_t{151645}, int64_t{198}, int64_t{151644}, int64_t{77091}, int64_t{198}})}));
   }
   int64_t T = 0;
   for (const auto& r : rows) T = std::max(T, r.size(0));

@@ -82,8 +82,7 @@ const char* const kShapeNames[kSynthShapes] = {"circle", "triangle", "square", "
 const int kCorners[kSynthShapes] = {0, 3, 4, 6, 10, 12};
 const char* const kColourNames[kSynthColours] = {"red", "green", "blue", "yellow", "purple"};
 // BGR, saturated (channel spread >= 130) so that no background grey comes near them.
-const int kColourBgr[kSynthColours][3] = {
-    {40, 40, 215}, {50, 170, 40}, {215, 90, 30}, {30, 215, 230}, {175, 50, 160}};
+const int kColourBgr[kSynthColours][3] = {{40, 40, 215}, {50, 170, 40}, {215, 90, 30}, {30, 215, 230}, {175, 50, 160}};
 const char* const kPatternNames[kSynthPatterns] = {"solid", "striped", "dotted"};
 
 template <class T>
@@ -153,7 +152,8 @@ SynthWorld make_synth_world(const SynthConfig& cfg) {
     }
     if (ok) break;
   }
-  for (int64_t i = 0; i < cfg.num_novel; ++i) w.categories[static_cast<size_t>(ids[static_cast<size_t>(i)])].novel = true;
+  for (int64_t i = 0; i < cfg.num_novel; ++i)
+    w.categories[static_cast<size_t>(ids[static_cast<size_t>(i)])].novel = true;
   for (const auto& c : w.categories) (c.novel ? w.novel : w.base).push_back(c.id);
   return w;
 }
@@ -184,7 +184,8 @@ std::vector<Point> outline(int shape) {
     case 4: return polar(10, -90, {1000, 420});
     case 5: {
       const int64_t w = 340, r = 1000;  // arm half-width
-      return {{w, -r}, {w, -w}, {r, -w}, {r, w}, {w, w}, {w, r}, {-w, r}, {-w, w}, {-r, w}, {-r, -w}, {-w, -w}, {-w, -r}};
+      return {{w, -r}, {w, -w}, {r, -w}, {r, w},   {w, w},   {w, r},
+              {-w, r}, {-w, w}, {-r, w}, {-r, -w}, {-w, -w}, {-w, -r}};
     }
   }
   return {};

@@ -25,7 +25,9 @@ class Rng {
   // True with probability p: 53 random bits as a double in [0, 1) (exact), compared with p.
   bool chance(double p) { return static_cast<double>(next() >> 11) * 0x1.0p-53 < p; }
   template <class T>
-  const T& pick(const std::vector<T>& v) { return v[below(v.size())]; }
+  const T& pick(const std::vector<T>& v) {
+    return v[below(v.size())];
+  }
   template <class T>
   void shuffle(std::vector<T>& v) {  // Fisher-Yates
     for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
@@ -59,10 +61,10 @@ struct Pose {
 // ---- scenes ------------------------------------------------------------------------------------
 
 struct SceneSpec {
-  std::vector<int> categories;  // one object each, in drawing order
-  int64_t r_min = 0, r_max = 0; // radius range, subpixels
-  double occluder_rate = 0;     // chance of a grey bar drawn over the objects
-  int64_t min_visible_pct = 60; // each object keeps at least this share of its pixels visible
+  std::vector<int> categories;   // one object each, in drawing order
+  int64_t r_min = 0, r_max = 0;  // radius range, subpixels
+  double occluder_rate = 0;      // chance of a grey bar drawn over the objects
+  int64_t min_visible_pct = 60;  // each object keeps at least this share of its pixels visible
 };
 
 // A scene before its pixels: objects (colours, visible boxes and areas) and the label map.

@@ -9,10 +9,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <opencv2/imgcodecs.hpp>
 #include <optional>
 #include <thread>
 #include <tuple>
-#include <opencv2/imgcodecs.hpp>
 
 #include "synth_internal.h"
 #include "visual_rft/core/error.h"
@@ -94,8 +94,8 @@ std::vector<Fact> facts_of(const SynthScene& sc, const SynthWorld& w) {
 }
 
 // The kinds of instruction, tried in turn row by row so that each is about as frequent.
-const char* const kRules[] = {"most_corners", "fewest_corners", "largest", "smallest", "largest_not_colour",
-                              "only_pattern", "only_colour", "only_shape", "position", "colour_most_corners"};
+const char* const kRules[] = {"most_corners", "fewest_corners", "largest",    "smallest", "largest_not_colour",
+                              "only_pattern", "only_colour",    "only_shape", "position", "colour_most_corners"};
 constexpr int kNumRules = sizeof(kRules) / sizeof(kRules[0]);
 
 // Sizes must differ by 40% and positions by 8% of the image to count as "largest" or
@@ -114,10 +114,13 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
   const Fact& me = f[t];
   switch (rule) {
     case 0:
-      return all_others([&](const Fact& o) { return o.corners < me.corners; }) ? "the object with the most corners" : "";
+      return all_others([&](const Fact& o) { return o.corners < me.corners; }) ? "the object with the most corners"
+                                                                               : "";
     case 1:
-      return all_others([&](const Fact& o) { return o.corners > me.corners; }) ? "the object with the fewest corners" : "";
-    case 2: return all_others([&](const Fact& o) { return clearly_larger(me.area, o.area); }) ? "the largest object" : "";
+      return all_others([&](const Fact& o) { return o.corners > me.corners; }) ? "the object with the fewest corners"
+                                                                               : "";
+    case 2:
+      return all_others([&](const Fact& o) { return clearly_larger(me.area, o.area); }) ? "the largest object" : "";
     case 3:
       return all_others([&](const Fact& o) { return clearly_larger(o.area, me.area); }) ? "the smallest object" : "";
     case 4: {  // "the largest object that is not red": red is a colour some other object has
@@ -154,9 +157,16 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
       rng.shuffle(dirs);
       for (int d : dirs) {
         const bool ok = all_others([&](const Fact& o) {
-          return d == 0 ? me.cx2 + m <= o.cx2 : d == 1 ? me.cx2 >= o.cx2 + m : d == 2 ? me.cy2 + m <= o.cy2 : me.cy2 >= o.cy2 + m;
+          return d == 0   ? me.cx2 + m <= o.cx2
+                 : d == 1 ? me.cx2 >= o.cx2 + m
+                 : d == 2 ? me.cy2 + m <= o.cy2
+                          : me.cy2 >= o.cy2 + m;
         });
-        if (ok) return d == 0 ? "the leftmost object" : d == 1 ? "the rightmost object" : d == 2 ? "the topmost object" : "the bottommost object";
+        if (ok)
+          return d == 0   ? "the leftmost object"
+                 : d == 1 ? "the rightmost object"
+                 : d == 2 ? "the topmost object"
+                          : "the bottommost object";
       }
       return "";
     }
@@ -232,7 +242,8 @@ void fill_detection(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, 
   if (others.empty()) d = 0;
   SceneSpec spec = multi_spec(cfg.image_size);
   for (int64_t i = 0; i < k; ++i) spec.categories.push_back(row.category);
-  for (int64_t i = 0; i < d; ++i) spec.categories.push_back(!near.empty() && rng.chance(0.5) ? rng.pick(near) : rng.pick(others));
+  for (int64_t i = 0; i < d; ++i)
+    spec.categories.push_back(!near.empty() && rng.chance(0.5) ? rng.pick(near) : rng.pick(others));
   rng.shuffle(spec.categories);
   row.scene = draw_scene(w, spec, static_cast<int>(cfg.image_size), rng);
   std::vector<std::array<int64_t, 4>> boxes;
@@ -242,7 +253,8 @@ void fill_detection(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, 
     boxes.push_back(box1000(row.scene.objects[i], cfg.image_size));
   }
   // Reading order (top to bottom, then left to right): one fixed order is easier to learn.
-  std::sort(boxes.begin(), boxes.end(), [](const auto& a, const auto& b) { return std::tie(a[1], a[0]) < std::tie(b[1], b[0]); });
+  std::sort(boxes.begin(), boxes.end(),
+            [](const auto& a, const auto& b) { return std::tie(a[1], a[0]) < std::tie(b[1], b[0]); });
   row.sample.problem = detection_prompt(named.name, cfg.prompt_style);
   row.sample.solution = boxes.empty() ? "<answer>No Objects</answer>" : detection_solution(boxes);
 }
@@ -280,7 +292,8 @@ SynthRow begin_row(const SynthWorld& w, const SynthConfig& cfg, SynthSplit split
     throw Error("synth: row " + std::to_string(index) + " is outside " + synth_split_name(split));
   }
   check_image_size(cfg);
-  rng.emplace(stream_key(synth_image_seed(cfg), stream, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
+  rng.emplace(
+      stream_key(synth_image_seed(cfg), stream, static_cast<uint64_t>(split) + 1, static_cast<uint64_t>(index)));
   SynthRow row;
   row.category = row_category(w, cfg, split, index);
   char name[64];
@@ -344,28 +357,27 @@ SynthRow make_synth_dense_row(const SynthWorld& w, const SynthConfig& cfg, int64
   std::string answer;
   for (const auto& [b, c] : objs) {
     answer += answer.empty() ? "[" : ", ";
-    answer += "{'Position': [" + std::to_string(b[0]) + ", " + std::to_string(b[1]) + ", " + std::to_string(b[2]) + ", " +
-              std::to_string(b[3]) + "], 'Category': '" + w.categories[static_cast<size_t>(c)].name + "'}";
+    answer += "{'Position': [" + std::to_string(b[0]) + ", " + std::to_string(b[1]) + ", " + std::to_string(b[2]) +
+              ", " + std::to_string(b[3]) + "], 'Category': '" + w.categories[static_cast<size_t>(c)].name + "'}";
   }
   row.sample.problem = synth_dense_prompt();
-  row.sample.solution = "<think>I see " + std::to_string(objs.size()) + " objects.</think> <answer>" + answer + "]</answer>";
+  row.sample.solution =
+      "<think>I see " + std::to_string(objs.size()) + " objects.</think> <answer>" + answer + "]</answer>";
   return row;
 }
 
 std::string synth_reasoning(const SynthWorld& w, Task task, const SynthRow& row) {
-  const SynthCategory& c = w.categories.at(static_cast<size_t>(task == Task::ground
-                                                                     ? row.scene.objects.at(static_cast<size_t>(row.target)).category
-                                                                     : row.category));
+  const SynthCategory& c = w.categories.at(static_cast<size_t>(
+      task == Task::ground ? row.scene.objects.at(static_cast<size_t>(row.target)).category : row.category));
   switch (task) {
     case Task::cls:
-      return std::string("colour ") + synth_colour_name(c.colour) + ", pattern " + synth_pattern_name(c.pattern) + ", " +
-             std::to_string(synth_shape_corners(c.shape)) + " corners: a " + c.name + ".";
+      return std::string("colour ") + synth_colour_name(c.colour) + ", pattern " + synth_pattern_name(c.pattern) +
+             ", " + std::to_string(synth_shape_corners(c.shape)) + " corners: a " + c.name + ".";
     case Task::det:
       if (row.matches.empty()) return "I see no " + c.name + ".";
       if (row.matches.size() == 1) return "I count 1 " + c.name + ".";
       return "I count " + std::to_string(row.matches.size()) + " " + c.name + "s.";
-    case Task::ground:
-      return "The instruction points to the " + c.name + ".";
+    case Task::ground: return "The instruction points to the " + c.name + ".";
   }
   return "";
 }

@@ -36,7 +36,8 @@ std::vector<Sample> load_visual_rft_jsonl(const std::string& path, const std::st
     }
     Sample s;
     if (j["image"].get<std::string>().find('\0') != std::string::npos) {
-      throw FileError(where + ": the image path holds a NUL byte (a path ends at the first one: another file would be read)");
+      throw FileError(where +
+                      ": the image path holds a NUL byte (a path ends at the first one: another file would be read)");
     }
     fs::path img = j["image"].get<std::string>();
     s.image = (img.is_absolute() ? img : root / img).string();

@@ -40,7 +40,9 @@ constexpr const char* kMethodNames[] = {"baseline", "+ SFT", "+ Visual-RFT"};
 const char* headline_key(Task t) { return t == Task::cls ? "accuracy_exact" : t == Task::det ? "map" : "miou"; }
 // The headline number of an evaluation's metrics; NaN when missing. (json::value with a NAN
 // default would return a float, rounding the metric.)
-double headline(const json& metrics, Task t) { return metrics.value(headline_key(t), std::numeric_limits<double>::quiet_NaN()); }
+double headline(const json& metrics, Task t) {
+  return metrics.value(headline_key(t), std::numeric_limits<double>::quiet_NaN());
+}
 const char* headline_label(Task t) {
   return t == Task::cls ? "classification accuracy" : t == Task::det ? "detection mAP" : "grounding mIoU";
 }
@@ -101,7 +103,8 @@ class Stages {
  public:
   explicit Stages(int total) : total_(total), t0_(Clock::now()) {}
   void begin(const std::string& what) {
-    log_info("[demo {}/{}, {:.0f} s] {}", ++done_, total_, std::chrono::duration<double>(Clock::now() - t0_).count(), what);
+    log_info("[demo {}/{}, {:.0f} s] {}", ++done_, total_, std::chrono::duration<double>(Clock::now() - t0_).count(),
+             what);
   }
   double elapsed() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
 
@@ -114,7 +117,8 @@ class Stages {
 
 json read_demo_model_info(const std::string& model_dir) {
   if (!fs::exists(fs::path(model_dir) / "config.json")) {
-    throw FileError("demo: no model folder at '" + model_dir + "' (make it with scripts/make_demo_model.sh, or pass --model DIR)");
+    throw FileError("demo: no model folder at '" + model_dir +
+                    "' (make it with scripts/make_demo_model.sh, or pass --model DIR)");
   }
   const std::string path = (fs::path(model_dir) / "visual_rft_demo.json").string();
   if (!fs::exists(path)) {
@@ -122,7 +126,8 @@ json read_demo_model_info(const std::string& model_dir) {
   }
   try {
     json j = json::parse(read_file(path));
-    if (!j.contains("synth_seed") || !j["synth_seed"].is_number_integer()) throw FileError(path + ": needs an integer synth_seed");
+    if (!j.contains("synth_seed") || !j["synth_seed"].is_number_integer())
+      throw FileError(path + ": needs an integer synth_seed");
     return j;
   } catch (const json::exception& e) {
     throw FileError(path + ": not valid JSON: " + e.what());
@@ -160,8 +165,9 @@ SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config
   SeedRun run;
   run.image_seed = static_cast<int64_t>(synth_image_seed(sc));
   const std::string data_dir = dir + "/data";
-  stages.begin(fmt::format("synthetic world {}, image seed {}: {} few-shot rows per novel category, {} eval rows per task -> {}",
-                           sc.seed, run.image_seed, sc.shots, sc.eval_rows, data_dir));
+  stages.begin(
+      fmt::format("synthetic world {}, image seed {}: {} few-shot rows per novel category, {} eval rows per task -> {}",
+                  sc.seed, run.image_seed, sc.shots, sc.eval_rows, data_dir));
   const json summary = write_synth_dataset(sc, data_dir);
   for (Task task : opt.tasks) {
     const std::string tn = task_name(task), tdir = dir + "/" + tn;
@@ -287,7 +293,8 @@ DemoResult run_demo(const DemoOptions& opt) {
       std::vector<double> values;
       for (const SeedRun& r : runs) values.push_back(headline(r.metrics[tn][kMethods[m]], t));
       const auto [mean, sd] = mean_std(values);
-      table += n_seeds > 1 ? fmt::format(" {} ± {} |", pct_1dp(mean), pct_1dp(sd)) : fmt::format(" {} |", pct_1dp(mean));
+      table +=
+          n_seeds > 1 ? fmt::format(" {} ± {} |", pct_1dp(mean), pct_1dp(sd)) : fmt::format(" {} |", pct_1dp(mean));
       out.results["table"][tn][kMethods[m]] = mean;
       out.results["table_std"][tn][kMethods[m]] = sd;
       out.results["table_per_seed"][tn][kMethods[m]] = values;
@@ -298,26 +305,34 @@ DemoResult run_demo(const DemoOptions& opt) {
   out.results["model"] = opt.model_dir;
   out.results["world_seed"] = sc.seed;
   out.results["image_seeds"] = opt.image_seeds;
-  out.results["settings"] = {{"shots", opt.shots}, {"eval_rows", opt.eval_rows}, {"image_size", sc.image_size},
-                             {"grpo_steps", rft.train.max_steps}, {"sft_steps", sft.train.max_steps},
-                             {"rft_config", opt.rft_config}, {"sft_config", opt.sft_config}, {"overrides", opt.sets}};
+  out.results["settings"] = {{"shots", opt.shots},
+                             {"eval_rows", opt.eval_rows},
+                             {"image_size", sc.image_size},
+                             {"grpo_steps", rft.train.max_steps},
+                             {"sft_steps", sft.train.max_steps},
+                             {"rft_config", opt.rft_config},
+                             {"sft_config", opt.sft_config},
+                             {"overrides", opt.sets}};
   json per_run = json::array();
   for (const SeedRun& r : runs) {
-    per_run.push_back({{"image_seed", r.image_seed}, {"folder", fmt::format("seed-{}", r.image_seed)}, {"metrics", r.metrics}});
+    per_run.push_back(
+        {{"image_seed", r.image_seed}, {"folder", fmt::format("seed-{}", r.image_seed)}, {"metrics", r.metrics}});
   }
   out.results["runs"] = per_run;
   out.results["seconds"] = stages.elapsed();
-  write_file_atomic(opt.out_dir + "/results.json", out.results.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  write_file_atomic(opt.out_dir + "/results.json",
+                    out.results.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
   std::string seeds;
   for (int64_t s : opt.image_seeds) seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
-  std::string md = "# visual-rft demo: few-shot novel categories of a synthetic world\n\n" + table +
-                   fmt::format("\nBase model `{}`, world seed {}, image seed{} {}{}, {} shots per novel category, {} eval "
-                               "questions per task; {:.0f} s.\nClassification: exact match of the category name; "
-                               "detection: COCO AP .5:.95; grounding: the reference's mIoU. Every number: results.json "
-                               "and seed-N/<task>/eval_*/metrics.json.\n",
-                               opt.model_dir, sc.seed, n_seeds > 1 ? "s" : "", seeds,
-                               n_seeds > 1 ? " (mean ± sample std over the seeds)" : "", opt.shots, opt.eval_rows,
-                               stages.elapsed());
+  std::string md =
+      "# visual-rft demo: few-shot novel categories of a synthetic world\n\n" + table +
+      fmt::format(
+          "\nBase model `{}`, world seed {}, image seed{} {}{}, {} shots per novel category, {} eval "
+          "questions per task; {:.0f} s.\nClassification: exact match of the category name; "
+          "detection: COCO AP .5:.95; grounding: the reference's mIoU. Every number: results.json "
+          "and seed-N/<task>/eval_*/metrics.json.\n",
+          opt.model_dir, sc.seed, n_seeds > 1 ? "s" : "", seeds,
+          n_seeds > 1 ? " (mean ± sample std over the seeds)" : "", opt.shots, opt.eval_rows, stages.elapsed());
   write_file_atomic(opt.out_dir + "/results.md", md);
   return out;
 }

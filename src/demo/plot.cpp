@@ -12,7 +12,8 @@ namespace vrft {
 namespace {
 
 // Tableau-like colours, BGR.
-const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255}, {44, 160, 44}, {40, 39, 214}, {189, 103, 148}, {75, 86, 140}};
+const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},
+                               {40, 39, 214},  {189, 103, 148}, {75, 86, 140}};
 
 std::string tick_text(double v) {
   if (v == 0) return "0";
@@ -43,13 +44,16 @@ void draw_panel(cv::Mat& img, const cv::Rect& area, const Panel& p) {
   const double pad = 0.05 * (y1 - y0);
   y0 -= pad, y1 += pad;
   auto px = [&](double x) { return plot.x + static_cast<int>(std::lround((x - x0) / (x1 - x0) * (plot.width - 1))); };
-  auto py = [&](double y) { return plot.y + plot.height - 1 - static_cast<int>(std::lround((y - y0) / (y1 - y0) * (plot.height - 1))); };
+  auto py = [&](double y) {
+    return plot.y + plot.height - 1 - static_cast<int>(std::lround((y - y0) / (y1 - y0) * (plot.height - 1)));
+  };
   for (int t = 0; t <= 4; ++t) {  // ticks and light grid lines
     const double yv = y0 + (y1 - y0) * t / 4, xv = x0 + (x1 - x0) * t / 4;
     cv::line(img, {plot.x, py(yv)}, {plot.x + plot.width - 1, py(yv)}, {225, 225, 225}, 1);
-    cv::putText(img, tick_text(yv), {area.x + 4, py(yv) + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.35, {60, 60, 60}, 1, cv::LINE_AA);
-    cv::putText(img, tick_text(xv), {px(xv) - 8, plot.y + plot.height + 14}, cv::FONT_HERSHEY_SIMPLEX, 0.35, {60, 60, 60}, 1,
+    cv::putText(img, tick_text(yv), {area.x + 4, py(yv) + 4}, cv::FONT_HERSHEY_SIMPLEX, 0.35, {60, 60, 60}, 1,
                 cv::LINE_AA);
+    cv::putText(img, tick_text(xv), {px(xv) - 8, plot.y + plot.height + 14}, cv::FONT_HERSHEY_SIMPLEX, 0.35,
+                {60, 60, 60}, 1, cv::LINE_AA);
   }
   cv::putText(img, p.x_label, {plot.x + plot.width / 2 - 16, area.y + area.height - 8}, cv::FONT_HERSHEY_SIMPLEX, 0.4,
               {60, 60, 60}, 1, cv::LINE_AA);
@@ -72,11 +76,13 @@ void draw_panel(cv::Mat& img, const cv::Rect& area, const Panel& p) {
 
 cv::Mat plot_panels(const std::vector<Panel>& panels, int width, int height) {
   cv::Mat img(height, width * std::max<int>(1, static_cast<int>(panels.size())), CV_8UC3, cv::Scalar(255, 255, 255));
-  for (size_t i = 0; i < panels.size(); ++i) draw_panel(img, {static_cast<int>(i) * width, 0, width, height}, panels[i]);
+  for (size_t i = 0; i < panels.size(); ++i)
+    draw_panel(img, {static_cast<int>(i) * width, 0, width, height}, panels[i]);
   return img;
 }
 
-cv::Mat image_grid(const std::vector<std::string>& row_labels, const std::vector<std::vector<cv::Mat>>& rows, int cell) {
+cv::Mat image_grid(const std::vector<std::string>& row_labels, const std::vector<std::vector<cv::Mat>>& rows,
+                   int cell) {
   const int label_w = 120, gap = 4;
   size_t cols = 0;
   for (const auto& r : rows) cols = std::max(cols, r.size());

@@ -10,8 +10,8 @@
 #include <set>
 
 #include "visual_rft/core/error.h"
-#include "visual_rft/core/json_record.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/json_record.h"
 #include "visual_rft/data/classification.h"
 #include "visual_rft/data/coco.h"
 #include "visual_rft/data/fewshot.h"
@@ -39,8 +39,8 @@ EvalSet load_jsonl(const Config& cfg, int64_t limit) {
   set.input = EvalInput::jsonl;
   set.source = cfg.eval.data;
   const Task task = parse_task(cfg.data.task);
-  std::vector<Sample> samples = load_visual_rft_jsonl(set.source, cfg.data.image_root,
-                                                      missing_images(cfg) == MissingImages::skip, &set.report);
+  std::vector<Sample> samples =
+      load_visual_rft_jsonl(set.source, cfg.data.image_root, missing_images(cfg) == MissingImages::skip, &set.report);
   if (limit > 0 && static_cast<int64_t>(samples.size()) > limit) samples.resize(static_cast<size_t>(limit));
   for (Sample& s : samples) {
     EvalItem it;
@@ -96,12 +96,9 @@ EvalSet load_classification(const Config& cfg, int64_t limit) {
     it.solution.label = list.classnames[static_cast<size_t>(c.label)];
     set.items.push_back(std::move(it));
   }
-  set.info = {{"input", "classification"},
-              {"list", e.classification},
-              {"classnames", e.classnames},
-              {"images", image_folder(e.images, e.classification)},
-              {"subject", set.subject},
-              {"classes", list.classnames.size()}};
+  set.info = {{"input", "classification"},  {"list", e.classification},
+              {"classnames", e.classnames}, {"images", image_folder(e.images, e.classification)},
+              {"subject", set.subject},     {"classes", list.classnames.size()}};
   return set;
 }
 
@@ -144,8 +141,8 @@ EvalSet load_detection_file(const Config& cfg, EvalInput input, int64_t limit) {
   set.source = lvis ? e.lvis : e.coco;
   const std::string images = image_folder(e.images, set.source);
   DetLoadReport rep;
-  DetDataset ds = load_detection_dataset(set.source, images, lvis ? DetFormat::lvis : DetFormat::coco,
-                                         missing_images(cfg), &rep);
+  DetDataset ds =
+      load_detection_dataset(set.source, images, lvis ? DetFormat::lvis : DetFormat::coco, missing_images(cfg), &rep);
   // The scorer keeps its own reading (crowd, ignore and the LVIS federated fields); both
   // readers validate the same file, so the ids agree.
   set.gt = load_ground_truth(set.source, lvis ? GtFormat::lvis : GtFormat::coco);
@@ -184,7 +181,8 @@ EvalSet load_detection_file(const Config& cfg, EvalInput input, int64_t limit) {
     const double W = static_cast<double>(im.width), H = static_cast<double>(im.height);
     for (const DetAnnotation* a : by_image[im.id]) {
       if (a->category_id != c.id) continue;
-      it.solution.boxes.push_back({a->x / W * 1000, a->y / H * 1000, (a->x + a->w) / W * 1000, (a->y + a->h) / H * 1000});
+      it.solution.boxes.push_back(
+          {a->x / W * 1000, a->y / H * 1000, (a->x + a->w) / W * 1000, (a->y + a->h) / H * 1000});
       rounded.push_back(box_to_unit1000(a->x, a->y, a->w, a->h, im.width, im.height));
     }
     // The truth as a training row would hold it (0-1000 integers), for predictions.jsonl.
@@ -228,7 +226,9 @@ ExistMap parse_exist_map(const std::string& text, const std::string& source) {
   } catch (const json::parse_error& e) {
     throw FileError(source + ": not valid JSON (byte " + std::to_string(e.byte) + "): " + e.what());
   }
-  const std::string expected = "expected an existence map {\"<image id>\": [\"category name\", ...], ...} (Visual-RFT's coco_evaluation/ and lvis_evaluation/)";
+  const std::string expected =
+      "expected an existence map {\"<image id>\": [\"category name\", ...], ...} (Visual-RFT's coco_evaluation/ and "
+      "lvis_evaluation/)";
   if (!root.is_object()) throw FileError(source + ": " + expected);
   ExistMap m;
   m.source = source;

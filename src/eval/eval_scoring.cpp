@@ -168,9 +168,10 @@ Scored score_det(const std::vector<EvalItem>& items, const std::vector<Answer>& 
                  {"predicted_boxes", n_pred},
                  {"per_category", per}};
   out.summary =
-      fmt::format("| metric | value |\n|---|---:|\n| mAP (AP .5:.95, %) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
-                  "| mean of per-category AP (%) | {} |\n",
-                  pct_2dp(m.coco.stats[0]), pct_2dp(m.coco.stats[1]), pct_2dp(m.coco.stats[2]), pct_2dp(m.mean_category_ap)) +
+      fmt::format(
+          "| metric | value |\n|---|---:|\n| mAP (AP .5:.95, %) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
+          "| mean of per-category AP (%) | {} |\n",
+          pct_2dp(m.coco.stats[0]), pct_2dp(m.coco.stats[1]), pct_2dp(m.coco.stats[2]), pct_2dp(m.mean_category_ap)) +
       answers_row(status) + fmt::format("| true / predicted boxes | {} / {} |\n\n", n_true, n_pred) + table +
       "\nCOCOeval summary:\n\n```\n" + coco_summary_text(m.coco) + "```\n";
   return out;
@@ -184,9 +185,9 @@ namespace {
 struct FileCategory {
   const SelectedCategory* cat = nullptr;
   int64_t questions = 0, predicted = 0, true_boxes = 0, images_with_truth = 0;
-  double ap = -1;     // COCO: AP .5:.95 (area all, maxDets 100); LVIS: area all
-  double ap50 = -1;   // COCO
-  double ap75 = -1;   // COCO
+  double ap = -1;            // COCO: AP .5:.95 (area all, maxDets 100); LVIS: area all
+  double ap50 = -1;          // COCO
+  double ap75 = -1;          // COCO
   double ap_all_areas = -1;  // LVIS: the notebook's per-class AP
   // The per-class AP of the reference notebooks: COCO precision[:, :, k, 0, -1], LVIS
   // precision[:, :, k, :] (all four area ranges).
@@ -268,7 +269,8 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
     out.metrics["coco_stats"] = stats;
     out.metrics["coco_stats_all_categories"] = stats_all;
   } else {
-    const LvisEvalResult rs = lvis_evaluate(set.gt, results, {sel, 300}), ra = lvis_evaluate(set.gt, results, {all, 300});
+    const LvisEvalResult rs = lvis_evaluate(set.gt, results, {sel, 300}),
+                         ra = lvis_evaluate(set.gt, results, {all, 300});
     for (const LvisCategoryAp& a : rs.per_category) {
       FileCategory& c = per.at(a.id);
       c.ap = a.ap;
@@ -303,9 +305,12 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
       mean_sum += ap;
       ++with_truth;
     }
-    json j = {{"name", c.cat->name},         {"id", id},
-              {"questions", c.questions},    {"images_with_truth", c.images_with_truth},
-              {"true_boxes", c.true_boxes},  {"predicted_boxes", c.predicted},
+    json j = {{"name", c.cat->name},
+              {"id", id},
+              {"questions", c.questions},
+              {"images_with_truth", c.images_with_truth},
+              {"true_boxes", c.true_boxes},
+              {"predicted_boxes", c.predicted},
               {"ap", c.ap}};
     std::string row = fmt::format("| {} | {} | {} | {} | {} | {} |", c.cat->name, id, c.questions, c.images_with_truth,
                                   c.true_boxes, c.predicted);
@@ -341,18 +346,18 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
                       {"per_category", per_json}});
   const char* tool = lvis ? "LVISEval" : "COCOeval";
   const size_t n_all = set.gt.categories.size();
-  out.summary =
-      fmt::format("| metric | value |\n|---|---:|\n"
-                  "| mAP of the selected categories, the reference notebook's (%) | {} |\n"
-                  "| {} AP .5:.95 of the selected categories (%) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
-                  "| {} AP .5:.95 of all {} categories, as the reference script prints it (%) | {} |\n"
-                  "| questions (image, category) | {} |\n",
-                  nan ? std::string("– (a category without truth: NaN in the notebook)")
-                      : fmt::format("{:.2f}", notebook_sum / n_sel),
-                  tool, pct_2dp(ap_sel), pct_2dp(ap50_sel), pct_2dp(ap75_sel), tool, n_all,
-                  pct_2dp(stats_all["AP"].get<double>()), set.items.size()) +
-      answers_row(status) + fmt::format("| true / predicted boxes | {} / {} |\n\n", n_true, n_pred) + table + "\n" +
-      tool + " summary, selected categories:\n\n```\n" + summary_text + "```\n";
+  out.summary = fmt::format(
+                    "| metric | value |\n|---|---:|\n"
+                    "| mAP of the selected categories, the reference notebook's (%) | {} |\n"
+                    "| {} AP .5:.95 of the selected categories (%) | {} |\n| AP50 (%) | {} |\n| AP75 (%) | {} |\n"
+                    "| {} AP .5:.95 of all {} categories, as the reference script prints it (%) | {} |\n"
+                    "| questions (image, category) | {} |\n",
+                    nan ? std::string("– (a category without truth: NaN in the notebook)")
+                        : fmt::format("{:.2f}", notebook_sum / n_sel),
+                    tool, pct_2dp(ap_sel), pct_2dp(ap50_sel), pct_2dp(ap75_sel), tool, n_all,
+                    pct_2dp(stats_all["AP"].get<double>()), set.items.size()) +
+                answers_row(status) + fmt::format("| true / predicted boxes | {} / {} |\n\n", n_true, n_pred) + table +
+                "\n" + tool + " summary, selected categories:\n\n```\n" + summary_text + "```\n";
   out.results = std::move(results_json);
   return out;
 }
@@ -385,8 +390,8 @@ Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer
   out.summary = fmt::format(
       "| metric | reference rule | strict |\n|---|---:|---:|\n| mIoU (%) | {} | {} |\n| IoU >= 0.5 (%) | {} | {} |\n"
       "| answers without a box | {} | {} |\n",
-      pct_2dp(m.miou_reference), pct_2dp(m.miou_strict), pct_2dp(m.acc50_reference), pct_2dp(m.acc50_strict), m.no_box_reference,
-      m.no_box_strict);
+      pct_2dp(m.miou_reference), pct_2dp(m.miou_strict), pct_2dp(m.acc50_reference), pct_2dp(m.acc50_strict),
+      m.no_box_reference, m.no_box_strict);
   return out;
 }
 

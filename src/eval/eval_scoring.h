@@ -31,17 +31,18 @@ struct Overlay {
 
 // Everything scoring produces, for the files.
 struct Scored {
-  std::vector<nlohmann::json> records;  // per question, without the common fields
-  nlohmann::json metrics;               // the task's numbers
-  std::string summary;                  // the task's markdown
-  std::vector<Overlay> overlays;        // det and ground, per question
+  std::vector<nlohmann::json> records;    // per question, without the common fields
+  nlohmann::json metrics;                 // the task's numbers
+  std::string summary;                    // the task's markdown
+  std::vector<Overlay> overlays;          // det and ground, per question
   std::optional<nlohmann::json> results;  // COCO/LVIS: results.json, the reference's prediction file
 };
 
 Scored score_cls(const std::vector<EvalItem>& items, const std::vector<Answer>& answers, const Synonyms* synonyms);
 // det from a JSONL: COCOeval on in-memory ground truth (one image per question).
 Scored score_det(const std::vector<EvalItem>& items, const std::vector<Answer>& answers);
-// det from a COCO/LVIS file: COCOeval or LVISEval on the file's ground truth (coco_evaluation.py and the LVIS notebook).
+// det from a COCO/LVIS file: COCOeval or LVISEval on the file's ground truth (coco_evaluation.py and the LVIS
+// notebook).
 Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers);
 Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer>& answers);
 

@@ -29,9 +29,9 @@ namespace vrft::eval {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
 using detail::Answer;
 using detail::Scored;
+using nlohmann::json;
 
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
@@ -58,8 +58,8 @@ struct PromptBuilder {
   }
 };
 
-std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const std::vector<EvalItem>& items,
-                                     json* gen_info) {
+std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir,
+                                     const std::vector<EvalItem>& items, json* gen_info) {
   const torch::Device dev = resolve_device(cfg.model.device);
   const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);

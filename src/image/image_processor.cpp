@@ -12,9 +12,9 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <optional>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <optional>
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/image/image_header.h"
@@ -22,10 +22,12 @@
 namespace vrft {
 
 ImageSize smart_resize(int64_t height, int64_t width, int64_t factor, int64_t min_pixels, int64_t max_pixels) {
-  if (height <= 0 || width <= 0) throw Error("image has no pixels (" + std::to_string(height) + "x" + std::to_string(width) + ")");
+  if (height <= 0 || width <= 0)
+    throw Error("image has no pixels (" + std::to_string(height) + "x" + std::to_string(width) + ")");
   const double h = static_cast<double>(height), w = static_cast<double>(width), f = static_cast<double>(factor);
   if (std::max(h, w) / std::min(h, w) > 200) {
-    throw Error("absolute aspect ratio must be smaller than 200, got " + std::to_string(std::max(h, w) / std::min(h, w)));
+    throw Error("absolute aspect ratio must be smaller than 200, got " +
+                std::to_string(std::max(h, w) / std::min(h, w)));
   }
   // Python's round() is half-to-even: std::nearbyint in the default rounding mode.
   double hb = std::nearbyint(h / f) * f, wb = std::nearbyint(w / f) * f;
@@ -80,8 +82,8 @@ cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
     }
     if (h->width * h->height > max_pixels) {
       throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
-                      std::to_string(h->width * h->height) + " pixels, above the limit of " + std::to_string(max_pixels) +
-                      " (a decompression bomb?); not decoded");
+                      std::to_string(h->width * h->height) + " pixels, above the limit of " +
+                      std::to_string(max_pixels) + " (a decompression bomb?); not decoded");
     }
   }
   cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
@@ -104,7 +106,8 @@ cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
       }
       break;
     }
-    default: throw FileError("image '" + path + "' has " + std::to_string(raw.channels()) + " channels (not supported)");
+    default:
+      throw FileError("image '" + path + "' has " + std::to_string(raw.channels()) + " channels (not supported)");
   }
   return rgb;
 }
@@ -143,10 +146,11 @@ std::string image_problem(const std::string& path, int64_t max_pixels) {
     }
     if (h->width * h->height > max_pixels) {
       return "image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
-             std::to_string(h->width * h->height) + " pixels, above data.max_image_pixels (" + std::to_string(max_pixels) +
-             ")";
+             std::to_string(h->width * h->height) + " pixels, above data.max_image_pixels (" +
+             std::to_string(max_pixels) + ")";
     }
-    const double ratio = static_cast<double>(std::max(h->width, h->height)) / static_cast<double>(std::min(h->width, h->height));
+    const double ratio =
+        static_cast<double>(std::max(h->width, h->height)) / static_cast<double>(std::min(h->width, h->height));
     if (ratio > 200) {
       return "image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) +
              ": an aspect ratio above 200, which Qwen2-VL's processor refuses";
@@ -204,8 +208,8 @@ Coeffs coeffs(int in_size, int out_size) {
     }
     for (int x = 0; x < xmax; ++x) {
       double v = ww != 0.0 ? w[static_cast<size_t>(x)] / ww : w[static_cast<size_t>(x)];
-      c.k[static_cast<size_t>(xx) * c.ksize + x] =
-          v < 0 ? static_cast<int>(-0.5 + v * (1 << kPrecisionBits)) : static_cast<int>(0.5 + v * (1 << kPrecisionBits));
+      c.k[static_cast<size_t>(xx) * c.ksize + x] = v < 0 ? static_cast<int>(-0.5 + v * (1 << kPrecisionBits))
+                                                         : static_cast<int>(0.5 + v * (1 << kPrecisionBits));
     }
     c.bounds[static_cast<size_t>(xx) * 2] = xmin;
     c.bounds[static_cast<size_t>(xx) * 2 + 1] = xmax;
@@ -297,7 +301,7 @@ ProcessedImage process_image(const cv::Mat& rgb, const ProcessorConfig& cfg) {
                                       static_cast<float>(cfg.image_mean[2])});
   torch::Tensor stdv = torch::tensor({static_cast<float>(cfg.image_std[0]), static_cast<float>(cfg.image_std[1]),
                                       static_cast<float>(cfg.image_std[2])});
-  x = ((x - mean) / stdv).permute({2, 0, 1});                 // [3, H, W]
+  x = ((x - mean) / stdv).permute({2, 0, 1});                    // [3, H, W]
   torch::Tensor frames = x.unsqueeze(0).expand({tps, 3, H, W});  // the image repeated to fill a temporal patch
   const int64_t gt = 1, gh = H / patch, gw = W / patch;
   torch::Tensor p = frames.reshape({gt, tps, 3, gh / merge, merge, patch, gw / merge, merge, patch})

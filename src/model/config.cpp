@@ -82,7 +82,7 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
                    origin);
   // The top-level tie_word_embeddings decides (the text config may carry a stale copy).
   t.tie_word_embeddings = j.contains("tie_word_embeddings") ? j["tie_word_embeddings"].get<bool>()
-                                                           : text.get<bool>("tie_word_embeddings", false);
+                                                            : text.get<bool>("tie_word_embeddings", false);
   // rope: rope_parameters (5.x) or rope_scaling + rope_theta (4.x).
   const json* rope = text.find("rope_parameters");
   if (!rope) rope = text.find("rope_scaling");
@@ -92,8 +92,8 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
   int64_t half = 0;
   for (int64_t s : t.mrope_section) half += s;
   if (t.mrope_section.size() != 3 || half * 2 != t.head_dim()) {
-    throw FileError(origin + ": mrope_section must be 3 numbers summing to head_dim / 2 = " +
-                    std::to_string(t.head_dim() / 2));
+    throw FileError(origin +
+                    ": mrope_section must be 3 numbers summing to head_dim / 2 = " + std::to_string(t.head_dim() / 2));
   }
 
   if (!j.contains("vision_config") || !j["vision_config"].is_object()) {
@@ -121,15 +121,15 @@ Qwen2VLConfig parse_model_config(const std::string& json_text, const std::string
     v.out_hidden = vis.get<int64_t>("hidden_size", t.hidden_size);
     v.hidden_act = vis.get<std::string>("hidden_act", "quick_gelu");
   }
-  require_positive({
-      {"vision_config.depth", v.depth},
-      {"vision_config.num_heads", v.num_heads},
-      {"vision_config.in_channels", v.in_channels},
-      {"vision_config.patch_size", v.patch_size},
-      {"vision_config.temporal_patch_size", v.temporal_patch_size},
-      {"vision_config.spatial_merge_size", v.spatial_merge_size},
-      {"vision_config width (embed_dim / hidden_size)", v.width},
-      {"vision_config MLP width", v.mlp_hidden}}, origin);
+  require_positive({{"vision_config.depth", v.depth},
+                    {"vision_config.num_heads", v.num_heads},
+                    {"vision_config.in_channels", v.in_channels},
+                    {"vision_config.patch_size", v.patch_size},
+                    {"vision_config.temporal_patch_size", v.temporal_patch_size},
+                    {"vision_config.spatial_merge_size", v.spatial_merge_size},
+                    {"vision_config width (embed_dim / hidden_size)", v.width},
+                    {"vision_config MLP width", v.mlp_hidden}},
+                   origin);
   if (v.hidden_act != "quick_gelu" && v.hidden_act != "silu" && v.hidden_act != "gelu") {
     throw FileError(origin + ": vision hidden_act '" + v.hidden_act + "' is not supported (quick_gelu, silu, gelu)");
   }
@@ -197,31 +197,50 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
 std::string model_config_json(const Qwen2VLConfig& c) {
   const TextConfig& t = c.text;
   const VisionConfig& v = c.vision;
-  json text = {{"vocab_size", t.vocab_size}, {"hidden_size", t.hidden_size}, {"intermediate_size", t.intermediate_size},
-               {"num_hidden_layers", t.num_hidden_layers}, {"num_attention_heads", t.num_attention_heads},
-               {"num_key_value_heads", t.num_key_value_heads}, {"rms_norm_eps", t.rms_norm_eps},
-               {"hidden_act", "silu"}, {"max_position_embeddings", 32768}, {"tie_word_embeddings", t.tie_word_embeddings},
-               {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", t.rope_theta}, {"mrope_section", t.mrope_section}}},
-               // Qwen's bos is <|endoftext|> and its eos <|im_end|>: the last and first of the
-               // generation eos ids (151645, 151643) in the released checkpoints.
-               {"bos_token_id", c.eos_token_ids.empty() ? int64_t{151643} : c.eos_token_ids.back()},
-               {"eos_token_id", c.eos_token_ids.empty() ? int64_t{151645} : c.eos_token_ids.front()}};
-  json vis = {{"depth", v.depth}, {"num_heads", v.num_heads}, {"in_channels", v.in_channels}, {"patch_size", v.patch_size},
-              {"temporal_patch_size", v.temporal_patch_size}, {"spatial_merge_size", v.spatial_merge_size},
+  json text = {
+      {"vocab_size", t.vocab_size},
+      {"hidden_size", t.hidden_size},
+      {"intermediate_size", t.intermediate_size},
+      {"num_hidden_layers", t.num_hidden_layers},
+      {"num_attention_heads", t.num_attention_heads},
+      {"num_key_value_heads", t.num_key_value_heads},
+      {"rms_norm_eps", t.rms_norm_eps},
+      {"hidden_act", "silu"},
+      {"max_position_embeddings", 32768},
+      {"tie_word_embeddings", t.tie_word_embeddings},
+      {"rope_parameters", {{"rope_type", "default"}, {"rope_theta", t.rope_theta}, {"mrope_section", t.mrope_section}}},
+      // Qwen's bos is <|endoftext|> and its eos <|im_end|>: the last and first of the
+      // generation eos ids (151645, 151643) in the released checkpoints.
+      {"bos_token_id", c.eos_token_ids.empty() ? int64_t{151643} : c.eos_token_ids.back()},
+      {"eos_token_id", c.eos_token_ids.empty() ? int64_t{151645} : c.eos_token_ids.front()}};
+  json vis = {{"depth", v.depth},
+              {"num_heads", v.num_heads},
+              {"in_channels", v.in_channels},
+              {"patch_size", v.patch_size},
+              {"temporal_patch_size", v.temporal_patch_size},
+              {"spatial_merge_size", v.spatial_merge_size},
               {"hidden_act", v.hidden_act}};
   if (v.qwen25) {
-    vis.update({{"hidden_size", v.width}, {"intermediate_size", v.mlp_hidden}, {"out_hidden_size", v.out_hidden},
-                {"window_size", v.window_size}, {"fullatt_block_indexes", v.fullatt_block_indexes}});
+    vis.update({{"hidden_size", v.width},
+                {"intermediate_size", v.mlp_hidden},
+                {"out_hidden_size", v.out_hidden},
+                {"window_size", v.window_size},
+                {"fullatt_block_indexes", v.fullatt_block_indexes}});
   } else {
-    vis.update({{"embed_dim", v.width}, {"mlp_ratio", v.mlp_hidden % v.width == 0  // transformers 5.x wants an int when it is one
-                                     ? json(v.mlp_hidden / v.width)
-                                     : json(static_cast<double>(v.mlp_hidden) / static_cast<double>(v.width))},
+    vis.update({{"embed_dim", v.width},
+                {"mlp_ratio", v.mlp_hidden % v.width == 0  // transformers 5.x wants an int when it is one
+                                  ? json(v.mlp_hidden / v.width)
+                                  : json(static_cast<double>(v.mlp_hidden) / static_cast<double>(v.width))},
                 {"hidden_size", v.out_hidden}});
   }
   json j = {{"architectures", {v.qwen25 ? "Qwen2_5_VLForConditionalGeneration" : "Qwen2VLForConditionalGeneration"}},
-            {"model_type", c.model_type}, {"text_config", text}, {"vision_config", vis},
-            {"tie_word_embeddings", t.tie_word_embeddings}, {"image_token_id", c.image_token_id},
-            {"video_token_id", c.video_token_id}, {"vision_start_token_id", c.vision_start_token_id},
+            {"model_type", c.model_type},
+            {"text_config", text},
+            {"vision_config", vis},
+            {"tie_word_embeddings", t.tie_word_embeddings},
+            {"image_token_id", c.image_token_id},
+            {"video_token_id", c.video_token_id},
+            {"vision_start_token_id", c.vision_start_token_id},
             {"vision_end_token_id", c.vision_end_token_id}};
   return j.dump(2) + "\n";
 }
@@ -241,8 +260,10 @@ Qwen2VLConfig load_model_config(const std::string& dir) {
     }
     if (g.contains("eos_token_id")) {
       const json& e = g["eos_token_id"];
-      if (e.is_number_integer()) c.eos_token_ids = {e.get<int64_t>()};
-      else if (e.is_array()) c.eos_token_ids = e.get<std::vector<int64_t>>();
+      if (e.is_number_integer())
+        c.eos_token_ids = {e.get<int64_t>()};
+      else if (e.is_array())
+        c.eos_token_ids = e.get<std::vector<int64_t>>();
     }
     if (g.contains("repetition_penalty") && !g["repetition_penalty"].is_null()) {
       const json& r = g["repetition_penalty"];

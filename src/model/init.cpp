@@ -38,7 +38,8 @@ Qwen2VLConfig init_model_folder(const InitModelOptions& opt, const std::string& 
   auto tok = load_tokenizer(tok_path);
   auto need = [&](const char* name) {
     auto id = tok->token_id(name);
-    if (!id) throw FileError(tok_path + ": the model needs the special token " + std::string(name) + ", which it lacks");
+    if (!id)
+      throw FileError(tok_path + ": the model needs the special token " + std::string(name) + ", which it lacks");
     return *id;
   };
   cfg.image_token_id = need("<|image_pad|>");
@@ -73,16 +74,25 @@ Qwen2VLConfig init_model_folder(const InitModelOptions& opt, const std::string& 
   fs::create_directories(out_dir);
   save_qwen2vl(model, out_dir, "");
   write_file_atomic(out_dir + "/config.json", model_config_json(cfg));
-  const nlohmann::json gen = {{"bos_token_id", cfg.eos_token_ids.back()}, {"eos_token_id", cfg.eos_token_ids},
-                              {"pad_token_id", cfg.eos_token_ids.back()}, {"do_sample", false}};
+  const nlohmann::json gen = {{"bos_token_id", cfg.eos_token_ids.back()},
+                              {"eos_token_id", cfg.eos_token_ids},
+                              {"pad_token_id", cfg.eos_token_ids.back()},
+                              {"do_sample", false}};
   write_file_atomic(out_dir + "/generation_config.json", gen.dump(2) + "\n");
   const ProcessorConfig& pc = cfg.processor;
-  const nlohmann::json pre = {{"image_processor_type", "Qwen2VLImageProcessor"}, {"min_pixels", pc.min_pixels},
-                              {"max_pixels", pc.max_pixels}, {"patch_size", pc.patch_size},
-                              {"temporal_patch_size", pc.temporal_patch_size}, {"merge_size", pc.merge_size},
-                              {"image_mean", pc.image_mean}, {"image_std", pc.image_std},
-                              {"do_resize", true}, {"do_rescale", true}, {"do_normalize", true},
-                              {"do_convert_rgb", true}, {"rescale_factor", 1.0 / 255.0}};
+  const nlohmann::json pre = {{"image_processor_type", "Qwen2VLImageProcessor"},
+                              {"min_pixels", pc.min_pixels},
+                              {"max_pixels", pc.max_pixels},
+                              {"patch_size", pc.patch_size},
+                              {"temporal_patch_size", pc.temporal_patch_size},
+                              {"merge_size", pc.merge_size},
+                              {"image_mean", pc.image_mean},
+                              {"image_std", pc.image_std},
+                              {"do_resize", true},
+                              {"do_rescale", true},
+                              {"do_normalize", true},
+                              {"do_convert_rgb", true},
+                              {"rescale_factor", 1.0 / 255.0}};
   write_file_atomic(out_dir + "/preprocessor_config.json", pre.dump(2) + "\n");
   const fs::path tok_dir = fs::path(tok_path).parent_path();
   write_file_atomic(out_dir + "/tokenizer.json", read_file(tok_path));

@@ -199,15 +199,17 @@ VisionTransformerImpl::VisionTransformerImpl(const VisionConfig& c) : cfg(c) {
 torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, const torch::Tensor& image_grid_thw) {
   torch::Tensor x = patch_embed(pixel_values);  // [N, D]
   const int64_t N = x.size(0), unit = cfg.spatial_merge_size * cfg.spatial_merge_size;
-  auto [cos, sin] = vision_cos_sin(vision_patch_positions(image_grid_thw, cfg.spatial_merge_size).to(x.device()),
-                                   cfg.head_dim());
+  auto [cos, sin] =
+      vision_cos_sin(vision_patch_positions(image_grid_thw, cfg.spatial_merge_size).to(x.device()), cfg.head_dim());
   std::vector<int64_t> cu = vision_cu_seqlens(image_grid_thw);
   WindowIndex win;
   if (cfg.qwen25) {
     // Reorder patches (in units of one merge block) window by window; undone after the merger.
     win = vision_window_index(image_grid_thw, cfg.spatial_merge_size, cfg.window_size, cfg.patch_size);
     torch::Tensor idx = win.window_index.to(x.device());
-    auto permute = [&](const torch::Tensor& t) { return t.reshape({N / unit, unit, -1}).index_select(0, idx).reshape({N, -1}); };
+    auto permute = [&](const torch::Tensor& t) {
+      return t.reshape({N / unit, unit, -1}).index_select(0, idx).reshape({N, -1});
+    };
     x = permute(x);
     cos = permute(cos);
     sin = permute(sin);
@@ -218,7 +220,8 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, 
     auto block = blocks[i]->as<VisionBlock>();
     const std::vector<int64_t>& segments = full ? cu : win.cu_window_seqlens;
     if (gradient_checkpointing) {
-      x = checkpoint([block, cos, sin, segments](const torch::Tensor& h) { return block->forward(h, cos, sin, segments); }, x);
+      x = checkpoint(
+          [block, cos, sin, segments](const torch::Tensor& h) { return block->forward(h, cos, sin, segments); }, x);
     } else {
       x = block->forward(x, cos, sin, segments);
     }
@@ -315,12 +318,16 @@ void KVCache::move_rows(const torch::Tensor& dst, const torch::Tensor& src, int6
 }
 
 Qwen2MLPImpl::Qwen2MLPImpl(const TextConfig& c) {
-  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
+  gate_proj =
+      register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
   up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
-  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
+  down_proj =
+      register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
 }
 
-torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) { return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); }
+torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) {
+  return down_proj(torch::silu(gate_proj(x)) * up_proj(x));
+}
 
 Qwen2DecoderLayerImpl::Qwen2DecoderLayerImpl(const TextConfig& c) {
   self_attn = register_module("self_attn", Qwen2Attention(c));
@@ -344,16 +351,16 @@ Qwen2ModelImpl::Qwen2ModelImpl(const TextConfig& c) : cfg(c) {
 
 torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const torch::Tensor& position_ids,
                                       const torch::Tensor& mask, KVCache* cache) {
-  auto [cos, sin] = mrope_cos_sin(position_ids, cfg.head_dim(), cfg.rope_theta, cfg.mrope_section,
-                                  inputs_embeds.scalar_type());
+  auto [cos, sin] =
+      mrope_cos_sin(position_ids, cfg.head_dim(), cfg.rope_theta, cfg.mrope_section, inputs_embeds.scalar_type());
   torch::Tensor h = inputs_embeds;
   bool consumed = false;
   for (size_t i = 0; i < layers->size(); ++i) {
     auto layer = layers[i]->as<Qwen2DecoderLayer>();
     if (gradient_checkpointing && !cache) {
-      h = checkpoint([layer, cos = cos, sin = sin, mask, i](const torch::Tensor& x) {
-        return layer->forward(x, cos, sin, mask, nullptr, i);
-      }, h);
+      h = checkpoint([layer, cos = cos, sin = sin, mask,
+                      i](const torch::Tensor& x) { return layer->forward(x, cos, sin, mask, nullptr, i); },
+                     h);
     } else if (gradient_checkpointing && torch::GradMode::is_enabled() && !cache->fixed_shape() && cache->len > 0) {
       // A pass with gradients over a cached prompt (completion log-probs): the layer's past
       // keys and values become inputs of the checkpoint, so their gradients reach the
@@ -361,15 +368,17 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
       // itself is consumed (emptied) at the end: no later step may read it.
       const int64_t past = cache->len;
       torch::Tensor kp = cache->k[i].narrow(2, 0, past), vp = cache->v[i].narrow(2, 0, past);
-      h = checkpoint([layer, cos = cos, sin = sin, mask, i, past](const std::vector<torch::Tensor>& in) {
-        KVCache own;
-        own.len = past;
-        own.k.resize(i + 1);
-        own.v.resize(i + 1);
-        own.k[i] = in[1];
-        own.v[i] = in[2];
-        return layer->forward(in[0], cos, sin, mask, &own, i);
-      }, {h, kp, vp});
+      h = checkpoint(
+          [layer, cos = cos, sin = sin, mask, i, past](const std::vector<torch::Tensor>& in) {
+            KVCache own;
+            own.len = past;
+            own.k.resize(i + 1);
+            own.v.resize(i + 1);
+            own.k[i] = in[1];
+            own.v[i] = in[2];
+            return layer->forward(in[0], cos, sin, mask, &own, i);
+          },
+          {h, kp, vp});
       consumed = true;
     } else {
       h = layer->forward(h, cos, sin, mask, cache, i);

@@ -15,8 +15,8 @@ Qwen2VLForConditionalGenerationImpl::Qwen2VLForConditionalGenerationImpl(const Q
   visual = register_module("visual", VisionTransformer(c.vision));
   model = register_module("model", Qwen2Model(c.text));
   if (!c.text.tie_word_embeddings) {
-    lm_head = register_module("lm_head",
-                              torch::nn::Linear(torch::nn::LinearOptions(c.text.hidden_size, c.text.vocab_size).bias(false)));
+    lm_head = register_module(
+        "lm_head", torch::nn::Linear(torch::nn::LinearOptions(c.text.hidden_size, c.text.vocab_size).bias(false)));
   }
 }
 
@@ -63,7 +63,8 @@ torch::Tensor Qwen2VLForConditionalGenerationImpl::hidden_states(const ForwardIn
   return model(embeds, in.position_ids.to(embeds.device()), mask, cache);
 }
 
-torch::Tensor Qwen2VLForConditionalGenerationImpl::forward(const ForwardInput& in, KVCache* cache, int64_t logits_from) {
+torch::Tensor Qwen2VLForConditionalGenerationImpl::forward(const ForwardInput& in, KVCache* cache,
+                                                           int64_t logits_from) {
   torch::Tensor h = hidden_states(in, cache);
   h = h.narrow(1, logits_from, h.size(1) - logits_from);
   return torch::linear(h, lm_head_weight()).to(torch::kFloat);
@@ -159,8 +160,8 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
   save_safetensors_sharded(dir, tensors, max_shard_bytes, {{"format", "pt"}});
   if (source_dir.empty()) return;
   for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                        "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt", "special_tokens_map.json",
-                        "added_tokens.json", "chat_template.json", "chat_template.jinja"}) {
+                        "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt",
+                        "special_tokens_map.json", "added_tokens.json", "chat_template.json", "chat_template.jinja"}) {
     fs::path src = fs::path(source_dir) / f;
     if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f)) {
       write_file_atomic((fs::path(dir) / f).string(), read_file(src.string()));

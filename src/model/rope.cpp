@@ -11,8 +11,8 @@ RopeIndex get_rope_index(const torch::Tensor& input_ids, const torch::Tensor& at
                          const torch::Tensor& image_grid_thw, int64_t image_token_id, int64_t spatial_merge_size) {
   TORCH_CHECK(input_ids.dim() == 2, "get_rope_index: input_ids must be [B, S]");
   torch::Tensor ids = input_ids.to(torch::kCPU, torch::kLong).contiguous();
-  torch::Tensor mask = attention_mask.defined() ? attention_mask.to(torch::kCPU, torch::kLong).contiguous()
-                                                : torch::ones_like(ids);
+  torch::Tensor mask =
+      attention_mask.defined() ? attention_mask.to(torch::kCPU, torch::kLong).contiguous() : torch::ones_like(ids);
   torch::Tensor grid = image_grid_thw.defined() && image_grid_thw.numel() > 0
                            ? image_grid_thw.to(torch::kCPU, torch::kLong).contiguous()
                            : torch::zeros({0, 3}, torch::kLong);
@@ -65,9 +65,9 @@ RopeIndex get_rope_index(const torch::Tensor& input_ids, const torch::Tensor& at
 }
 
 torch::Tensor decode_position_ids(const torch::Tensor& valid_len, const torch::Tensor& rope_deltas, int64_t steps) {
-  torch::Tensor base = (valid_len + rope_deltas).unsqueeze(1);                                // [B, 1]
+  torch::Tensor base = (valid_len + rope_deltas).unsqueeze(1);  // [B, 1]
   torch::Tensor p = base + torch::arange(steps, torch::TensorOptions().dtype(torch::kLong).device(base.device()));
-  return p.unsqueeze(0).expand({3, p.size(0), steps});                                         // [3, B, steps]
+  return p.unsqueeze(0).expand({3, p.size(0), steps});  // [3, B, steps]
 }
 
 std::pair<torch::Tensor, torch::Tensor> mrope_cos_sin(const torch::Tensor& position_ids, int64_t head_dim, double theta,
@@ -119,9 +119,9 @@ std::pair<torch::Tensor, torch::Tensor> vision_cos_sin(const torch::Tensor& posi
   const int64_t dim = head_dim / 2;  // rotary dim per axis pair
   auto f32 = torch::TensorOptions().dtype(torch::kFloat).device(positions.device());
   torch::Tensor inv_freq = 1.0 / torch::pow(10000.0, torch::arange(0, dim, 2, f32) / dim);  // [dim/2]
-  torch::Tensor freqs = positions.to(torch::kFloat).unsqueeze(-1) * inv_freq;                 // [N, 2, dim/2]
-  freqs = freqs.flatten(1);                                                                   // [N, dim]
-  torch::Tensor emb = torch::cat({freqs, freqs}, -1);                                         // [N, hd]
+  torch::Tensor freqs = positions.to(torch::kFloat).unsqueeze(-1) * inv_freq;               // [N, 2, dim/2]
+  freqs = freqs.flatten(1);                                                                 // [N, dim]
+  torch::Tensor emb = torch::cat({freqs, freqs}, -1);                                       // [N, hd]
   return {emb.cos(), emb.sin()};
 }
 
@@ -145,7 +145,8 @@ WindowIndex vision_window_index(const torch::Tensor& image_grid_thw, int64_t mer
   std::vector<int64_t> order;
   int64_t base = 0;
   for (int64_t i = 0; i < grid.size(0); ++i) {
-    int64_t t = grid[i][0].item<int64_t>(), gh = grid[i][1].item<int64_t>() / merge, gw = grid[i][2].item<int64_t>() / merge;
+    int64_t t = grid[i][0].item<int64_t>(), gh = grid[i][1].item<int64_t>() / merge,
+            gw = grid[i][2].item<int64_t>() / merge;
     // The merged grid padded to whole windows (a full extra window when it divides evenly,
     // as the reference pads), listed window by window in raster order.
     int64_t nh = (gh + win - gh % win) / win, nw = (gw + win - gw % win) / win;

@@ -18,11 +18,12 @@ size_t py_space_at(std::string_view s, size_t i) {
   unsigned char c = static_cast<unsigned char>(s[i]);
   if ((c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20)) return 1;
   auto at = [&](size_t k) { return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0; };
-  if (c == 0xc2 && (at(1) == 0x85 || at(1) == 0xa0)) return 2;          // U+0085, U+00A0
-  if (c == 0xe1 && at(1) == 0x9a && at(2) == 0x80) return 3;            // U+1680
-  if (c == 0xe2 && at(1) == 0x80 && ((at(2) >= 0x80 && at(2) <= 0x8a) ||  // U+2000..200A
-                                     at(2) == 0xa8 || at(2) == 0xa9 ||   // U+2028, U+2029
-                                     at(2) == 0xaf)) {                   // U+202F
+  if (c == 0xc2 && (at(1) == 0x85 || at(1) == 0xa0)) return 2;  // U+0085, U+00A0
+  if (c == 0xe1 && at(1) == 0x9a && at(2) == 0x80) return 3;    // U+1680
+  if (c == 0xe2 && at(1) == 0x80 &&
+      ((at(2) >= 0x80 && at(2) <= 0x8a) ||  // U+2000..200A
+       at(2) == 0xa8 || at(2) == 0xa9 ||    // U+2028, U+2029
+       at(2) == 0xaf)) {                    // U+202F
     return 3;
   }
   if (c == 0xe2 && at(1) == 0x81 && at(2) == 0x9f) return 3;  // U+205F
@@ -85,8 +86,7 @@ std::optional<std::string_view> py_answer_group(std::string_view s, bool dotall)
 }
 
 bool py_format_match(std::string_view s) {
-  constexpr std::string_view kThink = "<think>", kEndThink = "</think>", kAnswer = "<answer>",
-                             kEndAnswer = "</answer>";
+  constexpr std::string_view kThink = "<think>", kEndThink = "</think>", kAnswer = "<answer>", kEndAnswer = "</answer>";
   if (s.size() < kThink.size() + kEndThink.size() + kAnswer.size() + kEndAnswer.size()) return false;
   if (s.substr(0, kThink.size()) != kThink) return false;
   if (s.substr(s.size() - kEndAnswer.size()) != kEndAnswer) return false;
@@ -186,10 +186,14 @@ struct JsonParser {
           for (int k = 0; k < 4; ++k) {
             char h = s[i++];
             cp <<= 4;
-            if (h >= '0' && h <= '9') cp |= h - '0';
-            else if (h >= 'a' && h <= 'f') cp |= h - 'a' + 10;
-            else if (h >= 'A' && h <= 'F') cp |= h - 'A' + 10;
-            else return false;
+            if (h >= '0' && h <= '9')
+              cp |= h - '0';
+            else if (h >= 'a' && h <= 'f')
+              cp |= h - 'a' + 10;
+            else if (h >= 'A' && h <= 'F')
+              cp |= h - 'A' + 10;
+            else
+              return false;
           }
           out += utf8_encode(cp);
           break;
@@ -298,7 +302,8 @@ struct LenientParser {
     if (tok.empty()) return false;
     if (i >= s.size()) truncated = true;  // a token cut by the end may be incomplete
     if (std::isdigit(static_cast<unsigned char>(tok[0])) || tok[0] == '.' ||
-        (tok.size() > 1 && (tok[0] == '-' || tok[0] == '+') && (std::isdigit(static_cast<unsigned char>(tok[1])) || tok[1] == '.'))) {
+        (tok.size() > 1 && (tok[0] == '-' || tok[0] == '+') &&
+         (std::isdigit(static_cast<unsigned char>(tok[1])) || tok[1] == '.'))) {
       // A decimal number (Python float syntax): digits, optional point and exponent.
       if (tok.find_first_not_of("0123456789.eE+-") != std::string_view::npos) return false;
       v.kind = PyValue::Kind::number;
@@ -343,8 +348,10 @@ struct LenientParser {
         if (truncated && !dict && depth == 0) return true;
         return false;
       }
-      if (dict) v.fields.emplace_back(std::move(key), std::move(item));
-      else v.items.push_back(std::move(item));
+      if (dict)
+        v.fields.emplace_back(std::move(key), std::move(item));
+      else
+        v.items.push_back(std::move(item));
       ws();
       if (at_end()) {
         truncated = true;
@@ -400,8 +407,8 @@ namespace {
 const PyValue* get_ci(const PyValue& d, std::string_view key) {
   const PyValue* found = nullptr;
   for (const auto& [k, v] : d.fields) {
-    if (k.size() == key.size() &&
-        std::equal(k.begin(), k.end(), key.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    if (k.size() == key.size() && std::equal(k.begin(), k.end(), key.begin(),
+                                             [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
       found = &v;  // last wins, like a dict
     }
   }

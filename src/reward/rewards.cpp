@@ -287,7 +287,8 @@ std::optional<Matches> strict_detection(std::string_view content, const Solution
     both_empty = sol.boxes.empty();  // "No Objects" where there are none: right
     return std::nullopt;
   }
-  return greedy_match(sol.boxes, ans->objects, [](const Box& a, const Box& b) { return std::optional<double>(box_iou(a, b)); });
+  return greedy_match(sol.boxes, ans->objects,
+                      [](const Box& a, const Box& b) { return std::optional<double>(box_iou(a, b)); });
 }
 
 }  // namespace
@@ -404,11 +405,14 @@ Solution parse_solution(Task task, const std::string& text) {
   if (task == Task::cls) {
     std::optional<std::string> a = strict_answer_text(text);
     s.label = a ? *a : std::string(py_strip(text));
-    if (normalise_class_name(s.label).empty()) throw Error("solution has an empty class name: expected <answer>class name</answer>");
+    if (normalise_class_name(s.label).empty())
+      throw Error("solution has an empty class name: expected <answer>class name</answer>");
   } else if (task == Task::det) {
     std::optional<DetectionAnswer> d = parse_detection_solution(text);
     if (!d) {
-      throw Error("solution is not a detection list: expected <answer>[{'Position': [x1, y1, x2, y2], 'Confidence': 1}, ...]</answer>");
+      throw Error(
+          "solution is not a detection list: expected <answer>[{'Position': [x1, y1, x2, y2], 'Confidence': 1}, "
+          "...]</answer>");
     }
     for (const auto& o : d->objects) s.boxes.push_back(o.box);
     s.reference_boxes = reference_truth(text);
@@ -457,7 +461,8 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
     if (!spec) {
       std::string near = nearest(n, known);
       throw ConfigError("rewards.functions: unknown reward '" + n + "'" +
-                        (near.empty() ? "" : " (did you mean '" + near + "'?)") + "; rewards are format, accuracy_cls, iou, "
+                        (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+                        "; rewards are format, accuracy_cls, iou, "
                         "confidence, iou_grounding, giou_grounding");
     }
     bool fits = task == Task::cls ? spec->cls : task == Task::det ? spec->det : spec->ground;

@@ -38,19 +38,22 @@ Generator::Generator(Qwen2VLForConditionalGeneration model, const Tokenizer* tok
 RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateConfig& cfg) {
   validate(cfg.sampling);
   if (cfg.num_samples < 1) throw Error("rollout.num_generations must be >= 1, got " + std::to_string(cfg.num_samples));
-  if (cfg.max_new_tokens < 1) throw Error("rollout.max_new_tokens must be >= 1, got " + std::to_string(cfg.max_new_tokens));
+  if (cfg.max_new_tokens < 1)
+    throw Error("rollout.max_new_tokens must be >= 1, got " + std::to_string(cfg.max_new_tokens));
   torch::NoGradGuard no_grad;
   const torch::Device dev = model_->parameters().front().device();
   const int64_t B = prompts.batch(), G = cfg.num_samples, N = B * G, P = prompts.input_ids.size(1);
   const int64_t max_new = cfg.max_new_tokens, V = model_->cfg.text.vocab_size;
   if (!cfg.prompt_keys.empty() && static_cast<int64_t>(cfg.prompt_keys.size()) != B) {
-    throw Error("generate: " + std::to_string(cfg.prompt_keys.size()) + " prompt keys for " + std::to_string(B) + " prompts");
+    throw Error("generate: " + std::to_string(cfg.prompt_keys.size()) + " prompt keys for " + std::to_string(B) +
+                " prompts");
   }
   std::vector<int64_t> eos = cfg.eos_token_ids.empty() ? model_->cfg.eos_token_ids : cfg.eos_token_ids;
   if (cfg.decode != "auto" && cfg.decode != "eager" && cfg.decode != "fixed" && cfg.decode != "graph") {
     throw Error("rollout.decode must be auto, eager, fixed or graph, got '" + cfg.decode + "'");
   }
-  const bool use_graph = cfg.decode == "graph" || (cfg.decode == "auto" && dev.is_cuda() && DecodeStep::graphs_compiled());
+  const bool use_graph =
+      cfg.decode == "graph" || (cfg.decode == "auto" && dev.is_cuda() && DecodeStep::graphs_compiled());
   const bool fixed = use_graph || cfg.decode == "fixed";
   RolloutBatch out;
   auto i64 = torch::TensorOptions().dtype(torch::kLong).device(dev);
@@ -68,7 +71,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   t0 = Clock::now();
   RopeIndex rope = model_->rope_index(ids, mask, grid);
   KVCache prompt_cache;
-  torch::Tensor logits = model_->forward({ids, mask, feats, rope.position_ids}, &prompt_cache, P - 1).select(1, 0);  // [B, V]
+  torch::Tensor logits =
+      model_->forward({ids, mask, feats, rope.position_ids}, &prompt_cache, P - 1).select(1, 0);  // [B, V]
   out.timing.prefill_s = seconds_since(t0, dev);
   out.timing.prompt_tokens = mask.sum().item<int64_t>();
 
@@ -76,11 +80,11 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   t0 = Clock::now();
   KVCache cache = prompt_cache.repeat_rows(G, P + max_new);
   prompt_cache = KVCache();
-  torch::Tensor attn = torch::zeros({N, P + max_new}, i64);                  // per slot
+  torch::Tensor attn = torch::zeros({N, P + max_new}, i64);  // per slot
   attn.narrow(1, 0, P).copy_(mask.repeat_interleave(G, 0));
-  torch::Tensor valid = mask.sum(1).repeat_interleave(G, 0);                 // [N] tokens kept so far
-  torch::Tensor deltas = rope.rope_deltas.to(dev).repeat_interleave(G, 0);   // [N]
-  torch::Tensor seen;                                                        // [B, V], then [N, V]
+  torch::Tensor valid = mask.sum(1).repeat_interleave(G, 0);                // [N] tokens kept so far
+  torch::Tensor deltas = rope.rope_deltas.to(dev).repeat_interleave(G, 0);  // [N]
+  torch::Tensor seen;                                                       // [B, V], then [N, V]
   if (cfg.sampling.repetition_penalty != 1.0) {
     seen = torch::zeros({B, V}, torch::TensorOptions().dtype(torch::kFloat).device(dev));
     seen.scatter_add_(1, ids, mask.to(torch::kFloat));
@@ -94,7 +98,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
       for (int64_t j = 0; j < G; ++j) {
         const uint64_t stream = sample_stream(cfg.seed, key, static_cast<uint64_t>(j));
         for (int64_t t = 0; t < max_new; ++t) {
-          u[static_cast<size_t>((b * G + j) * max_new + t)] = static_cast<float>(stream_uniform(stream, static_cast<uint64_t>(t)));
+          u[static_cast<size_t>((b * G + j) * max_new + t)] =
+              static_cast<float>(stream_uniform(stream, static_cast<uint64_t>(t)));
         }
       }
     }
@@ -113,8 +118,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   std::unique_ptr<DecodeStep> step;  // fixed shapes: made for R rows, remade after compaction
   // The first token of each sample comes from its prompt's logits: the filters run once per
   // prompt, then G draws. [B, G] -> [N] in sequence order.
-  Sampled pick = sample_tokens(logits, cfg.sampling, uniforms.defined() ? uniforms.select(1, 0).view({B, G}) : torch::Tensor(),
-                               seen);
+  Sampled pick = sample_tokens(logits, cfg.sampling,
+                               uniforms.defined() ? uniforms.select(1, 0).view({B, G}) : torch::Tensor(), seen);
   pick.tokens = pick.tokens.view({B, -1}).expand({B, G}).reshape({N});
   pick.logprobs = pick.logprobs.view({B, -1}).expand({B, G}).reshape({N});
   if (seen.defined()) seen = seen.repeat_interleave(G, 0);
@@ -148,7 +153,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
       const int64_t R2 = static_cast<int64_t>(live.size());
       std::vector<int64_t> order(static_cast<size_t>(R2)), dst, src;
       std::vector<int64_t> tail;
-      for (int64_t s : live) if (s >= R2) tail.push_back(s);
+      for (int64_t s : live)
+        if (s >= R2) tail.push_back(s);
       size_t ti = 0;
       std::vector<char> is_live(static_cast<size_t>(R), 0);
       for (int64_t s : live) is_live[static_cast<size_t>(s)] = 1;
@@ -171,7 +177,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
       next = next.index_select(0, order_t);
       if (seen.defined()) seen = seen.index_select(0, order_t);
       std::vector<int64_t> seqs(static_cast<size_t>(R2));
-      for (int64_t i = 0; i < R2; ++i) seqs[static_cast<size_t>(i)] = slot_seq[static_cast<size_t>(order[static_cast<size_t>(i)])];
+      for (int64_t i = 0; i < R2; ++i)
+        seqs[static_cast<size_t>(i)] = slot_seq[static_cast<size_t>(order[static_cast<size_t>(i)])];
       slot_seq = std::move(seqs);
       R = R2;
     }
@@ -183,7 +190,8 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
       if (!step) step = std::make_unique<DecodeStep>(model_, cache, attn, R, use_graph);
       logits = step->run(next, pos);
     } else {
-      logits = model_->forward({next.view({R, 1}), attn.narrow(1, 0, P + t + 1), torch::Tensor(), pos}, &cache).select(1, 0);
+      logits =
+          model_->forward({next.view({R, 1}), attn.narrow(1, 0, P + t + 1), torch::Tensor(), pos}, &cache).select(1, 0);
     }
   }
   out.timing.decode_s = seconds_since(t0, dev);

@@ -47,7 +47,8 @@ std::pair<torch::Tensor, torch::Tensor> candidates(const torch::Tensor& logits, 
 
 void validate(const SamplingConfig& c) {
   if (c.greedy) return;
-  if (!(c.temperature > 0)) throw Error("rollout.temperature must be > 0 (0 means greedy), got " + std::to_string(c.temperature));
+  if (!(c.temperature > 0))
+    throw Error("rollout.temperature must be > 0 (0 means greedy), got " + std::to_string(c.temperature));
   if (c.top_k < 0) throw Error("rollout.top_k must be >= 0, got " + std::to_string(c.top_k));
   if (!(c.top_p > 0 && c.top_p <= 1)) throw Error("rollout.top_p must be in (0, 1], got " + std::to_string(c.top_p));
   if (!(c.min_p >= 0 && c.min_p < 1)) throw Error("rollout.min_p must be in [0, 1), got " + std::to_string(c.min_p));
@@ -71,16 +72,16 @@ Sampled sample_tokens(const torch::Tensor& logits, const SamplingConfig& c, cons
     out.tokens = penalize(logits, c.repetition_penalty, seen).argmax(-1, /*keepdim=*/true);  // [R, 1]
   } else {
     auto [p, ids] = candidates(logits, c, seen);
-    torch::Tensor cum = p.cumsum(-1);                                                  // [R, K]
-    torch::Tensor u = uniforms.dim() == 1 ? uniforms.view({-1, 1}) : uniforms;         // [R, M]
+    torch::Tensor cum = p.cumsum(-1);                                           // [R, K]
+    torch::Tensor u = uniforms.dim() == 1 ? uniforms.view({-1, 1}) : uniforms;  // [R, M]
     torch::Tensor target = u.to(cum.dtype()) * cum.narrow(-1, cum.size(-1) - 1, 1);
     // The first candidate whose cumulative mass exceeds the target; `right` skips removed
     // (zero-mass) candidates, the clamp guards against rounding at the very top.
     torch::Tensor pos = torch::searchsorted(cum, target.contiguous(), /*out_int32=*/false, /*right=*/true)
-                            .clamp_max(cum.size(-1) - 1);                              // [R, M]
+                            .clamp_max(cum.size(-1) - 1);  // [R, M]
     out.tokens = ids.defined() ? ids.gather(-1, pos) : pos;
   }
-  torch::Tensor chosen = logits.gather(-1, out.tokens);                                // [R, M]
+  torch::Tensor chosen = logits.gather(-1, out.tokens);  // [R, M]
   out.logprobs = chosen - torch::logsumexp(logits, -1, /*keepdim=*/true);
   if (!uniforms.defined() || uniforms.dim() == 1) {
     out.tokens = out.tokens.view({-1});

@@ -15,8 +15,8 @@
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
-#include "visual_rft/text/tokenizer.h"
 #include "visual_rft/core/utf8.h"
+#include "visual_rft/text/tokenizer.h"
 
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
@@ -64,15 +64,15 @@ class BpeTokenizer : public Tokenizer {
   void encode_piece(std::string_view piece, std::vector<int64_t>& out) const;
 
   std::unordered_map<std::string, int64_t> token_to_id_;
-  std::vector<std::string> id_to_token_;              // regular and added tokens
-  std::vector<std::string> id_to_bytes_;              // regular tokens as raw bytes
+  std::vector<std::string> id_to_token_;                              // regular and added tokens
+  std::vector<std::string> id_to_bytes_;                              // regular tokens as raw bytes
   std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges_;  // (left id, right id) -> (rank, merged id)
   int32_t byte_id_[256];
   std::vector<AddedToken> added_;
   std::vector<int8_t> special_;  // per id
   pcre2_code* re_ = nullptr;
   pcre2_match_data* match_ = nullptr;
-  mutable std::mutex mu_;        // guards the cache and the match data
+  mutable std::mutex mu_;  // guards the cache and the match data
   mutable std::unordered_map<std::string, std::vector<int64_t>> cache_;
 };
 
@@ -106,7 +106,8 @@ BpeTokenizer::BpeTokenizer(const std::string& path, const TokenizerOptions& opts
   id_to_token_.resize(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     int64_t id = it.value().get<int64_t>();
-    if (id < 0 || id >= static_cast<int64_t>(vocab.size())) throw FileError("tokenizer file '" + path + "': vocab ids are not 0..n-1");
+    if (id < 0 || id >= static_cast<int64_t>(vocab.size()))
+      throw FileError("tokenizer file '" + path + "': vocab ids are not 0..n-1");
     token_to_id_[it.key()] = id;
     id_to_token_[static_cast<size_t>(id)] = it.key();
   }
@@ -115,7 +116,8 @@ BpeTokenizer::BpeTokenizer(const std::string& path, const TokenizerOptions& opts
   for (int b = 0; b < 256; ++b) {
     u2b[b2u[static_cast<size_t>(b)]] = static_cast<uint8_t>(b);
     auto it = token_to_id_.find(b2u[static_cast<size_t>(b)]);
-    if (it == token_to_id_.end()) throw FileError("tokenizer file '" + path + "': byte token " + std::to_string(b) + " is missing");
+    if (it == token_to_id_.end())
+      throw FileError("tokenizer file '" + path + "': byte token " + std::to_string(b) + " is missing");
     byte_id_[b] = static_cast<int32_t>(it->second);
   }
   id_to_bytes_.resize(id_to_token_.size());
@@ -193,7 +195,8 @@ std::vector<int64_t> BpeTokenizer::encode(std::string_view text) const {
     // The longest added token starting here, if any.
     const AddedToken* best = nullptr;
     for (const AddedToken& a : added_) {
-      if (text.compare(i, a.content.size(), a.content) == 0 && (!best || a.content.size() > best->content.size())) best = &a;
+      if (text.compare(i, a.content.size(), a.content) == 0 && (!best || a.content.size() > best->content.size()))
+        best = &a;
     }
     if (!best) {
       ++i;

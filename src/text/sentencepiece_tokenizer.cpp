@@ -96,7 +96,8 @@ class SentencePieceTokenizer : public Tokenizer {
     keep.reserve(ids.size());
     for (int64_t id : ids) {
       if (id < 0 || id >= vocab_size()) {
-        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (size " + std::to_string(vocab_size()) + ")");
+        throw Error("token id " + std::to_string(id) + " is outside the vocabulary (size " +
+                    std::to_string(vocab_size()) + ")");
       }
       if (skip_special_tokens && is_special(id)) continue;
       keep.push_back(static_cast<int>(id));
@@ -117,7 +118,8 @@ class SentencePieceTokenizer : public Tokenizer {
 
   bool is_special(int64_t id) const override {
     const int i = static_cast<int>(id);
-    return id >= 0 && id < vocab_size() && (sp_.IsControl(i) || sp_.IsUnknown(i) || types_[static_cast<size_t>(i)] == kUserDefined);
+    return id >= 0 && id < vocab_size() &&
+           (sp_.IsControl(i) || sp_.IsUnknown(i) || types_[static_cast<size_t>(i)] == kUserDefined);
   }
 
  private:

@@ -30,7 +30,8 @@ void record_pixels(const std::string& path, int64_t min_pixels, int64_t max_pixe
   if (fs::exists(path)) p = nlohmann::json::parse(read_file(path));
   p["min_pixels"] = min_pixels;
   p["max_pixels"] = max_pixels;
-  if (p.contains("size") && p["size"].is_object()) p["size"] = {{"shortest_edge", min_pixels}, {"longest_edge", max_pixels}};
+  if (p.contains("size") && p["size"].is_object())
+    p["size"] = {{"shortest_edge", min_pixels}, {"longest_edge", max_pixels}};
   write_file_atomic(path, p.dump(2) + "\n");
 }
 
@@ -108,7 +109,8 @@ CheckpointData load_checkpoint_state(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     throw FileError("'" + st + "' is not valid JSON: " + e.what());
   }
-  if (!d.state.is_object()) throw FileError("'" + st + "': expected a JSON object, got " + std::string(d.state.type_name()));
+  if (!d.state.is_object())
+    throw FileError("'" + st + "': expected a JSON object, got " + std::string(d.state.type_name()));
   if (!d.state.contains("step")) throw FileError("'" + st + "': field 'step' is missing");
   for (const char* k : {"step", "skipped_updates", "skipped_prompts", "seed", "prompts_per_step", "world_size"}) {
     if (!d.state.contains(k)) continue;
@@ -127,7 +129,8 @@ CheckpointData load_checkpoint_state(const std::string& dir) {
     return out;
   };
   d.optimizer = read_all(dir + "/trainer_state/optimizer.safetensors");
-  if (fs::exists(dir + "/trainer_state/ref_model.safetensors")) d.ref_model = read_all(dir + "/trainer_state/ref_model.safetensors");
+  if (fs::exists(dir + "/trainer_state/ref_model.safetensors"))
+    d.ref_model = read_all(dir + "/trainer_state/ref_model.safetensors");
   return d;
 }
 

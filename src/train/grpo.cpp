@@ -10,15 +10,18 @@ namespace vrft {
 torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size, const std::string& scale, double eps) {
   const int64_t N = rewards.size(0);
   if (group_size < 1 || N % group_size) {
-    throw Error("group_advantages: " + std::to_string(N) + " rewards do not split into groups of " + std::to_string(group_size));
+    throw Error("group_advantages: " + std::to_string(N) + " rewards do not split into groups of " +
+                std::to_string(group_size));
   }
   torch::Tensor r = rewards.view({N / group_size, group_size});
   torch::Tensor centred = (r - r.mean(1, true)).view({N});
   if (scale == "none") return centred;
-  if (group_size < 2 && scale == "group") throw Error("scale_rewards: group needs at least 2 samples per prompt (G >= 2)");
+  if (group_size < 2 && scale == "group")
+    throw Error("scale_rewards: group needs at least 2 samples per prompt (G >= 2)");
   torch::Tensor std = scale == "group" ? r.std(1, /*unbiased=*/true, /*keepdim=*/true).expand_as(r).reshape({N})
                                        : rewards.std(/*unbiased=*/true).expand({N});
-  if (scale != "group" && scale != "batch") throw Error("scale_rewards must be group, batch or none, got '" + scale + "'");
+  if (scale != "group" && scale != "batch")
+    throw Error("scale_rewards must be group, batch or none, got '" + scale + "'");
   return centred / (std + eps);
 }
 
@@ -55,8 +58,9 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
     // Under autocast the forward's matmuls ran in the autocast dtype; backward (where autocast
     // is not active) recomputes the logits the same way.
     const auto dt = hidden.device().type();
-    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(dt) ? static_cast<int64_t>(at::autocast::get_autocast_dtype(dt))
-                                                                         : int64_t{-1};
+    ctx->saved_data["autocast"] = at::autocast::is_autocast_enabled(dt)
+                                      ? static_cast<int64_t>(at::autocast::get_autocast_dtype(dt))
+                                      : int64_t{-1};
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
     ctx->mark_non_differentiable({entropy});
@@ -71,11 +75,12 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
     const int64_t chunk = ctx->saved_data["chunk"].toInt();
     const int64_t ac = ctx->saved_data["autocast"].toInt();
     const torch::Tensor wc = ac >= 0 ? weight.to(static_cast<torch::ScalarType>(ac)) : weight;  // compute copy
-    torch::Tensor g = grad_out[0];  // [N]
+    torch::Tensor g = grad_out[0];                                                              // [N]
     const int64_t N = hidden.size(0);
     const bool need_h = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
     torch::Tensor gh = need_h ? torch::empty_like(hidden) : torch::Tensor();
-    torch::Tensor gw = need_w ? torch::zeros(weight.sizes(), weight.options().dtype(lse.scalar_type())) : torch::Tensor();
+    torch::Tensor gw =
+        need_w ? torch::zeros(weight.sizes(), weight.options().dtype(lse.scalar_type())) : torch::Tensor();
     for (int64_t s = 0; s < N; s += chunk) {
       const int64_t n = std::min(chunk, N - s);
       torch::Tensor h = hidden.narrow(0, s, n).to(wc.scalar_type());
@@ -86,10 +91,15 @@ struct ChunkedLogprob : torch::autograd::Function<ChunkedLogprob> {
       dl.scatter_add_(1, tokens.narrow(0, s, n).view({n, 1}), gc);
       dl = dl / temperature;
       if (need_h) gh.narrow(0, s, n).copy_(torch::matmul(dl.to(wc.scalar_type()), wc));
-      if (need_w) gw.add_(ac >= 0 ? torch::matmul(dl.t().to(wc.scalar_type()), h).to(gw.scalar_type())
-                                  : torch::matmul(dl.t(), h.to(dl.scalar_type())));
+      if (need_w)
+        gw.add_(ac >= 0 ? torch::matmul(dl.t().to(wc.scalar_type()), h).to(gw.scalar_type())
+                        : torch::matmul(dl.t(), h.to(dl.scalar_type())));
     }
-    return {gh, need_w ? gw.to(weight.scalar_type()) : torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+    return {gh,
+            need_w ? gw.to(weight.scalar_type()) : torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
+            torch::Tensor(),
             torch::Tensor()};
   }
 };
@@ -114,7 +124,7 @@ torch::Tensor grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp
                         GrpoLossStats* stats) {
   torch::Tensor m = mask.to(logp.scalar_type());
   torch::Tensor old = old_logp.defined() ? old_logp : logp.detach();
-  torch::Tensor ratio = torch::exp(logp - old);                      // [N, T]
+  torch::Tensor ratio = torch::exp(logp - old);                       // [N, T]
   torch::Tensor a = advantages.view({-1, 1}).to(logp.scalar_type());  // [N, 1]
   torch::Tensor clipped = torch::clamp(ratio, 1 - o.epsilon_low, 1 + o.epsilon_high);
   torch::Tensor per_token = -torch::min(ratio * a, clipped * a);

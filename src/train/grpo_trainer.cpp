@@ -131,9 +131,9 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     named.emplace_back(p.key(), p.value());
     if (p.value().requires_grad()) trainable.push_back(p.value());
   }
-  DataParallelAdamW adam(dp, named,
-                         {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
-                         cfg.distributed.shard_optimizer);
+  DataParallelAdamW adam(
+      dp, named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
+      cfg.distributed.shard_optimizer);
   const double optim_gb = adam.report_memory();  // the largest rank's share
   const int64_t total = total_steps(cfg, static_cast<int64_t>(samples.size()));
   const int64_t mu = cfg.grpo.num_iterations, total_opt = total * mu;
@@ -182,9 +182,12 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     d.min_pixels = cfg.data.min_pixels;
     d.max_pixels = cfg.data.max_pixels;
     if (dp.is_main()) {
-      d.state = {{"step", step + 1},         {"seed", cfg.train.seed},
-                 {"prompts_per_step", P},     {"skipped_updates", skipped_updates},
-                 {"skipped_prompts", skipped_prompts}, {"world_size", dp.world()},
+      d.state = {{"step", step + 1},
+                 {"seed", cfg.train.seed},
+                 {"prompts_per_step", P},
+                 {"skipped_updates", skipped_updates},
+                 {"skipped_prompts", skipped_prompts},
+                 {"world_size", dp.world()},
                  {"run", run_identity(cfg)}};
       if (ref && cfg.grpo.ref_sync_steps > 0) {
         for (const auto& p : ref->named_parameters(true)) d.ref_model.emplace_back(p.key(), p.value().detach());
@@ -252,8 +255,10 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     if (kept[0] == 0) {  // nothing to train on: the step still counts, is logged and saved
       log_warn("step {}: every prompt was skipped; no update", step + 1);
       if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) {
-        metrics->write({{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
-                        {"skipped_updates", skipped_updates}, {"skipped_prompts", skipped_prompts}});
+        metrics->write({{"step", step + 1},
+                        {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+                        {"skipped_updates", skipped_updates},
+                        {"skipped_prompts", skipped_prompts}});
       }
       ++result.steps_done;
       result.final_step = step + 1;
@@ -266,7 +271,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     GenerateConfig g;
     g.num_samples = G;
     g.max_new_tokens = cfg.rollout.max_new_tokens;
-    g.sampling = {cfg.rollout.temperature == 0, temperature, cfg.rollout.top_k, cfg.rollout.top_p, cfg.rollout.min_p,
+    g.sampling = {cfg.rollout.temperature == 0,  temperature, cfg.rollout.top_k, cfg.rollout.top_p, cfg.rollout.min_p,
                   cfg.rollout.repetition_penalty};
     g.seed = sample_stream(seed, 0x7011, static_cast<uint64_t>(step));
     g.prompt_keys = keys;
@@ -287,7 +292,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     }
     for (int64_t i = 0; i < N; ++i) {
       const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
-      std::vector<int64_t> ids(roll.completion_ids[i].data_ptr<int64_t>(), roll.completion_ids[i].data_ptr<int64_t>() + n);
+      std::vector<int64_t> ids(roll.completion_ids[i].data_ptr<int64_t>(),
+                               roll.completion_ids[i].data_ptr<int64_t>() + n);
       CompletionRewards r;
       if (custom) {
         r = custom->score(roll.texts[static_cast<size_t>(i)], ids, *batch[static_cast<size_t>(i / G)]);
@@ -303,7 +309,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     // takes its rows [first, first + N) of the advantages.
     int64_t first = 0;
     const torch::Tensor all_totals = dp.gather_rows(totals, &first);
-    const torch::Tensor all_adv = group_advantages(all_totals, G, cfg.grpo.scale_rewards, cfg.grpo.advantage_eps).to(torch::kFloat);
+    const torch::Tensor all_adv =
+        group_advantages(all_totals, G, cfg.grpo.scale_rewards, cfg.grpo.advantage_eps).to(torch::kFloat);
     torch::Tensor adv = all_adv.narrow(0, first, N);
     const int64_t zero_std = zero_std_groups(all_totals, G);
     torch::Tensor mask = roll.completion_mask.to(torch::kFloat);
@@ -331,13 +338,15 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       if (ref) {
         ref_logp = torch::empty({N, T});
         for (auto [b, n] : micro) {
-          rows(ref_logp, b, n).copy_(completion_logprobs(ref, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
+          rows(ref_logp, b, n)
+              .copy_(completion_logprobs(ref, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
         }
       }
       if (mu > 1) {
         old_logp = torch::empty({N, T});
         for (auto [b, n] : micro) {
-          rows(old_logp, b, n).copy_(completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
+          rows(old_logp, b, n)
+              .copy_(completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature).logp.cpu());
         }
       }
     }
@@ -364,8 +373,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
           AutocastScope ac(dev, prec.autocast);  // forward only; backward keeps the forward's dtypes
           lp = completion_logprobs(policy, prompts.rows(b, n), rows(comp, b, n), G, temperature, it == 0);
           loss = grpo_loss(lp.logp, old_logp.defined() ? rows(old_logp, b, n).to(dev) : torch::Tensor(),
-                           ref_logp.defined() ? rows(ref_logp, b, n).to(dev) : torch::Tensor(), rows(adv, b, n).to(dev), m,
-                           lo, &st);
+                           ref_logp.defined() ? rows(ref_logp, b, n).to(dev) : torch::Tensor(), rows(adv, b, n).to(dev),
+                           m, lo, &st);
         }
         loss.backward();
         it_loss += loss.item<double>();
@@ -386,8 +395,9 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       // Each iteration is judged on its own loss: one non-finite iteration skips its update only.
       if (!std::isfinite(grad_norm) || !std::isfinite(it_total)) {
         ++skipped_updates;
-        log_warn("step {}: non-finite loss ({}) or gradient norm ({}) in iteration {}: update skipped, weights unchanged",
-                 step + 1, it_total, grad_norm, it + 1);
+        log_warn(
+            "step {}: non-finite loss ({}) or gradient norm ({}) in iteration {}: update skipped, weights unchanged",
+            step + 1, it_total, grad_norm, it + 1);
       } else {
         lr = cfg.optim.lr * lr_multiplier(cfg.optim.lr_schedule, step * mu + it, cfg.optim.warmup_steps, total_opt);
         adam.step(lr);
@@ -400,7 +410,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
         torch::NoGradGuard ng;
         auto rp = ref->parameters();
         auto pp = policy->parameters();
-        for (size_t i = 0; i < rp.size(); ++i) rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
+        for (size_t i = 0; i < rp.size(); ++i)
+          rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
       }
       optim_s += since(t0);
     }
@@ -412,23 +423,38 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     const torch::Tensor cols =  // [N_all, K + 2]: the rewards, completion length, truncated
         dp.gather_rows(torch::cat({per_reward, lengths.view({-1, 1}), truncated.to(torch::kDouble).view({-1, 1})}, 1));
     const torch::Tensor all_lengths = cols.select(1, K), all_truncated = cols.select(1, K + 1);
-    const std::vector<double> sums = dp.sum({agg.tokens, agg.kl, agg.clip_low, agg.clip_high, entropy_sum,
-                                             static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens)});
+    const std::vector<double> sums =
+        dp.sum({agg.tokens, agg.kl, agg.clip_low, agg.clip_high, entropy_sum,
+                static_cast<double>(roll.timing.generated_tokens + roll.timing.prompt_tokens)});
     const std::vector<double> peak = dp.max({peak_rss_gb(), peak_gpu_gb(dev)});
     const double tok = std::max(sums[0], 1.0), kl = sums[1] / tok;
-    nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
-                       {"reward", mean_std(all_totals)}, {"advantage_abs_mean", all_adv.abs().mean().item<double>()},
-                       {"kl", ref ? nlohmann::json(kl) : nlohmann::json(nullptr)}, {"loss", loss_sum / static_cast<double>(mu)},
-                       {"clip_ratio", {{"low", sums[2] / tok}, {"high", sums[3] / tok}, {"region", (sums[2] + sums[3]) / tok}}},
-                       {"entropy", sums[4] / tok},
-                       {"completion_length", {{"mean", all_lengths.mean().item<double>()}, {"max", all_lengths.max().item<double>()}}},
-                       {"truncated_fraction", all_truncated.mean().item<double>()},
-                       {"zero_std_groups", zero_std}, {"lr", lr}, {"grad_norm", grad_norm},
-                       {"skipped_updates", skipped_updates}, {"skipped_prompts", skipped_prompts},
-                       {"time", {{"step_s", step_s}, {"rollout_s", rollout_s}, {"reward_s", reward_s},
-                                 {"logprob_s", logprob_s}, {"backward_s", backward_s}, {"optim_s", optim_s}}},
-                       {"tokens_per_s", sums[5] / step_s}, {"optimizer_state_gb", optim_gb},
-                       {"peak_rss_gb", peak[0]}, {"peak_gpu_gb", peak[1]}};
+    nlohmann::json rec{
+        {"step", step + 1},
+        {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+        {"reward", mean_std(all_totals)},
+        {"advantage_abs_mean", all_adv.abs().mean().item<double>()},
+        {"kl", ref ? nlohmann::json(kl) : nlohmann::json(nullptr)},
+        {"loss", loss_sum / static_cast<double>(mu)},
+        {"clip_ratio", {{"low", sums[2] / tok}, {"high", sums[3] / tok}, {"region", (sums[2] + sums[3]) / tok}}},
+        {"entropy", sums[4] / tok},
+        {"completion_length", {{"mean", all_lengths.mean().item<double>()}, {"max", all_lengths.max().item<double>()}}},
+        {"truncated_fraction", all_truncated.mean().item<double>()},
+        {"zero_std_groups", zero_std},
+        {"lr", lr},
+        {"grad_norm", grad_norm},
+        {"skipped_updates", skipped_updates},
+        {"skipped_prompts", skipped_prompts},
+        {"time",
+         {{"step_s", step_s},
+          {"rollout_s", rollout_s},
+          {"reward_s", reward_s},
+          {"logprob_s", logprob_s},
+          {"backward_s", backward_s},
+          {"optim_s", optim_s}}},
+        {"tokens_per_s", sums[5] / step_s},
+        {"optimizer_state_gb", optim_gb},
+        {"peak_rss_gb", peak[0]},
+        {"peak_gpu_gb", peak[1]}};
     for (int64_t k = 0; k < K; ++k) rec["rewards"][reward_names[static_cast<size_t>(k)]] = mean_std(cols.select(1, k));
     if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(rec);
     // Samples: rank 0's prompts, which are the step's first P / world.
@@ -439,19 +465,25 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       for (int64_t b = 0; b < std::min<int64_t>(B, cfg.logging.num_samples); ++b) {
         for (int64_t j = 0; j < G; ++j) {
           const int64_t i = b * G + j;
-          nlohmann::json s{{"step", step + 1}, {"sample", batch[static_cast<size_t>(b)]->index}, {"completion", j},
-                           {"problem", batch[static_cast<size_t>(b)]->problem}, {"solution", batch[static_cast<size_t>(b)]->solution},
-                           {"text", roll.texts[static_cast<size_t>(i)]}, {"reward", totals[i].item<double>()},
-                           {"advantage", adv[i].item<double>()}, {"finish_reason", roll.finish_reasons[static_cast<size_t>(i)]}};
-          for (int64_t k = 0; k < K; ++k) s["rewards"][reward_names[static_cast<size_t>(k)]] = per_reward[i][k].item<double>();
+          nlohmann::json s{{"step", step + 1},
+                           {"sample", batch[static_cast<size_t>(b)]->index},
+                           {"completion", j},
+                           {"problem", batch[static_cast<size_t>(b)]->problem},
+                           {"solution", batch[static_cast<size_t>(b)]->solution},
+                           {"text", roll.texts[static_cast<size_t>(i)]},
+                           {"reward", totals[i].item<double>()},
+                           {"advantage", adv[i].item<double>()},
+                           {"finish_reason", roll.finish_reasons[static_cast<size_t>(i)]}};
+          for (int64_t k = 0; k < K; ++k)
+            s["rewards"][reward_names[static_cast<size_t>(k)]] = per_reward[i][k].item<double>();
           text += s.dump() + "\n";
         }
       }
       write_file_atomic(out_dir + name, text);
     }
     const double elapsed = since(run_t0), done = static_cast<double>(step + 1 - start);
-    log_info("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s", step + 1, total,
-             all_totals.mean().item<double>(), ref ? kl : 0.0, all_lengths.mean().item<double>(),
+    log_info("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s", step + 1,
+             total, all_totals.mean().item<double>(), ref ? kl : 0.0, all_lengths.mean().item<double>(),
              rec["tokens_per_s"].get<double>(), step_s, elapsed / done * static_cast<double>(total - step - 1));
     ++result.steps_done;
     result.final_step = step + 1;

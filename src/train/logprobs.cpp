@@ -30,10 +30,12 @@ TokenLogprobs completion_logprobs(Qwen2VLForConditionalGeneration& model, const 
   }
   torch::Tensor comp = completion_ids.to(dev);
   torch::Tensor attn = torch::cat({mask.index_select(0, rep), torch::ones({N, T}, mask.options())}, 1);  // [N, P + T]
-  torch::Tensor pos = decode_position_ids(mask.sum(1).index_select(0, rep), rope.rope_deltas.to(dev).index_select(0, rep), T);
+  torch::Tensor pos =
+      decode_position_ids(mask.sum(1).index_select(0, rep), rope.rope_deltas.to(dev).index_select(0, rep), T);
   torch::Tensor h_comp = model->hidden_states({comp, attn, torch::Tensor(), pos}, &cache);  // [N, T, H]
   // Token t is predicted by the hidden state before it: the prompt's last for t = 0.
-  torch::Tensor h = torch::cat({h_prompt.select(1, P - 1).index_select(0, rep).unsqueeze(1), h_comp.narrow(1, 0, T - 1)}, 1);
+  torch::Tensor h =
+      torch::cat({h_prompt.select(1, P - 1).index_select(0, rep).unsqueeze(1), h_comp.narrow(1, 0, T - 1)}, 1);
   TokenLogprobs out = token_logprobs(h.reshape({N * T, H}), model->lm_head_weight(), comp.reshape({N * T}), temperature,
                                      chunk_rows, with_entropy);
   out.logp = out.logp.view({N, T});

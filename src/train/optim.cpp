@@ -76,7 +76,8 @@ double AdamW::state_bytes() const {
 double lr_multiplier(const std::string& schedule, int64_t step, int64_t warmup, int64_t total) {
   if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
   if (schedule == "constant") return 1.0;
-  const double progress = static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
+  const double progress =
+      static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
   if (schedule == "linear") return std::max(0.0, 1.0 - progress);
   if (schedule == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
   throw Error("optim.lr_schedule must be constant, linear or cosine, got '" + schedule + "'");

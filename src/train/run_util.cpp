@@ -47,8 +47,8 @@ torch::Dtype resolve_dtype(const std::string& d, const torch::Device& dev) {
   return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat;
 }
 
-Precision resolve_precision(const std::string& model_dtype, const std::string& autocast, const std::string& rollout_dtype,
-                            const torch::Device& dev) {
+Precision resolve_precision(const std::string& model_dtype, const std::string& autocast,
+                            const std::string& rollout_dtype, const torch::Device& dev) {
   Precision p;
   p.weights = model_dtype == "auto" ? torch::kFloat : resolve_dtype(model_dtype, dev);
   if (autocast == "bfloat16") {
@@ -58,7 +58,8 @@ Precision resolve_precision(const std::string& model_dtype, const std::string& a
   } else if (autocast == "auto" && dev.is_cuda() && p.weights == torch::kFloat) {
     p.autocast = torch::kBFloat16;
   }
-  p.rollout = rollout_dtype == "auto" ? (dev.is_cuda() ? torch::kBFloat16 : p.weights) : resolve_dtype(rollout_dtype, dev);
+  p.rollout =
+      rollout_dtype == "auto" ? (dev.is_cuda() ? torch::kBFloat16 : p.weights) : resolve_dtype(rollout_dtype, dev);
   return p;
 }
 
@@ -145,7 +146,8 @@ RunFolderLock::~RunFolderLock() {
 }
 
 std::string run_start_checkpoint(const std::string& out_dir, const std::string& resume, bool overwrite, bool main) {
-  if (!resume.empty() && overwrite) throw Error("--resume and --overwrite exclude each other: continue the run or replace it");
+  if (!resume.empty() && overwrite)
+    throw Error("--resume and --overwrite exclude each other: continue the run or replace it");
   if (resume == "latest") {
     std::optional<std::string> ckpt = latest_checkpoint(out_dir);
     if (!ckpt) log_warn("--resume: no checkpoint in {}; starting from the beginning", out_dir);
@@ -189,35 +191,40 @@ int64_t total_steps(const Config& cfg, int64_t rows) {
   // Prompt positions (step x P + i) and optimiser steps (step x num_iterations) must fit too.
   const int64_t per_step = std::max<int64_t>({P, cfg.grpo.num_iterations, 1});
   if (total > kMax / per_step) {
-    throw ConfigError("train.max_steps / train.epochs: " + std::to_string(total) + " steps of " + std::to_string(per_step) +
-                      " prompts or iterations each overflow 64 bits");
+    throw ConfigError("train.max_steps / train.epochs: " + std::to_string(total) + " steps of " +
+                      std::to_string(per_step) + " prompts or iterations each overflow 64 bits");
   }
   return total;
 }
 
 nlohmann::json run_identity(const Config& cfg) {
   auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
-  return {{"trainer", cfg.train.trainer},          {"seed", cfg.train.seed},
-          {"prompts_per_step", cfg.train.prompts_per_step}, {"task", cfg.data.task},
-          {"train_data", absolute(cfg.data.train)}, {"model", absolute(cfg.model.path)}};
+  return {{"trainer", cfg.train.trainer},
+          {"seed", cfg.train.seed},
+          {"prompts_per_step", cfg.train.prompts_per_step},
+          {"task", cfg.data.task},
+          {"train_data", absolute(cfg.data.train)},
+          {"model", absolute(cfg.model.path)}};
 }
 
 void check_resume_identity(const Config& cfg, const nlohmann::json& state, const std::string& checkpoint_dir) {
   if (!state.contains("run")) return;  // written before runs recorded themselves
   const nlohmann::json here = run_identity(cfg), there = state["run"];
   static const std::map<std::string, std::string> keys = {
-      {"trainer", "train.trainer"}, {"seed", "train.seed"},      {"prompts_per_step", "train.prompts_per_step"},
+      {"trainer", "train.trainer"}, {"seed", "train.seed"},       {"prompts_per_step", "train.prompts_per_step"},
       {"task", "data.task"},        {"train_data", "data.train"}, {"model", "model.path"}};
   std::string diff;
   for (const auto& [k, key] : keys) {
     if (!there.contains(k) || there[k] == here[k]) continue;
-    diff += (diff.empty() ? "" : "; ") + key + " is " + here[k].dump() + " here, " + there[k].dump() + " in the checkpoint";
+    diff +=
+        (diff.empty() ? "" : "; ") + key + " is " + here[k].dump() + " here, " + there[k].dump() + " in the checkpoint";
   }
   if (diff.empty()) return;
   const std::string msg = "--resume from '" + checkpoint_dir + "', a different run: " + diff;
   if (cfg.train.resume_strict) {
-    throw ConfigError(msg + ". Resume with the checkpoint's settings, start a new run (another train.output_dir or "
-                            "--overwrite), or set train.resume_strict: false to go on anyway");
+    throw ConfigError(msg +
+                      ". Resume with the checkpoint's settings, start a new run (another train.output_dir or "
+                      "--overwrite), or set train.resume_strict: false to go on anyway");
   }
   log_warn("{} (train.resume_strict is false: going on)", msg);
 }

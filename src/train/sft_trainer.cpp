@@ -66,9 +66,9 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     named.emplace_back(p.key(), p.value());
     if (p.value().requires_grad()) trainable.push_back(p.value());
   }
-  DataParallelAdamW adam(dp, named,
-                         {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
-                         cfg.distributed.shard_optimizer);
+  DataParallelAdamW adam(
+      dp, named, {cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps, cfg.optim.weight_decay},
+      cfg.distributed.shard_optimizer);
   adam.report_memory();
   const int64_t total = total_steps(cfg, static_cast<int64_t>(samples.size()));
   int64_t start = 0;
@@ -137,11 +137,17 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     }
     adam.zero_grad();
     const double step_s = since(t_step);
-    nlohmann::json rec{{"step", step + 1}, {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
-                       {"loss", loss_sum}, {"answer_tokens", tokens}, {"lr", lr}, {"grad_norm", grad_norm},
-                       {"skipped_updates", skipped_updates}, {"time", {{"step_s", step_s}}},
+    nlohmann::json rec{{"step", step + 1},
+                       {"epoch", static_cast<double>((step + 1) * P) / static_cast<double>(samples.size())},
+                       {"loss", loss_sum},
+                       {"answer_tokens", tokens},
+                       {"lr", lr},
+                       {"grad_norm", grad_norm},
+                       {"skipped_updates", skipped_updates},
+                       {"time", {{"step_s", step_s}}},
                        {"tokens_per_s", (tokens + prompt_tokens) / step_s},
-                       {"peak_rss_gb", peak_rss_gb()}, {"peak_gpu_gb", peak_gpu_gb(dev)}};
+                       {"peak_rss_gb", peak_rss_gb()},
+                       {"peak_gpu_gb", peak_gpu_gb(dev)}};
     if (metrics && (step + 1) % cfg.logging.log_steps == 0) metrics->write(rec);
     const double done = static_cast<double>(step + 1 - start);
     log_info("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s", step + 1, total, loss_sum, step_s,
@@ -156,8 +162,11 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
       d.min_pixels = cfg.data.min_pixels;
       d.max_pixels = cfg.data.max_pixels;
       if (dp.is_main()) {
-        d.state = {{"step", step + 1}, {"seed", cfg.train.seed},        {"trainer", "sft"},
-                   {"world_size", dp.world()}, {"run", run_identity(cfg)}};
+        d.state = {{"step", step + 1},
+                   {"seed", cfg.train.seed},
+                   {"trainer", "sft"},
+                   {"world_size", dp.world()},
+                   {"run", run_identity(cfg)}};
         result.last_checkpoint = save_checkpoint(out_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
         log_info("checkpoint {}", result.last_checkpoint);
       }

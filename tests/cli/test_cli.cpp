@@ -34,7 +34,8 @@ TEST(Cli, HelpAndVersion) {
 }
 
 TEST(Cli, ConfigShowResolvesFileAndOverrides) {
-  auto r = run(cli() + " config show --config '" + config("cls_flower102.yaml") + "' --set optim.lr=2e-6 --set grpo.beta=0");
+  auto r =
+      run(cli() + " config show --config '" + config("cls_flower102.yaml") + "' --set optim.lr=2e-6 --set grpo.beta=0");
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("optim:\n  lr: 2e-06\n"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("  beta: 0.0\n"), std::string::npos) << r.output;
@@ -59,10 +60,10 @@ TEST(Cli, ConfigByNameFromAnyFolder) {
   }
   auto bad = run("cd '" + elsewhere + "' && " + cli() + " config show --config cls_flower103.yaml 2>&1");
   EXPECT_NE(bad.status, 0);
-  EXPECT_NE(bad.output.find("config file 'cls_flower103.yaml' cannot be opened (looked for cls_flower103.yaml, " +
-                            elsewhere + "/configs/cls_flower103.yaml, " + vrft::test::source_dir() +
-                            "/configs/cls_flower103.yaml)"),
-            std::string::npos)
+  EXPECT_NE(
+      bad.output.find("config file 'cls_flower103.yaml' cannot be opened (looked for cls_flower103.yaml, " + elsewhere +
+                      "/configs/cls_flower103.yaml, " + vrft::test::source_dir() + "/configs/cls_flower103.yaml)"),
+      std::string::npos)
       << bad.output;
 }
 
@@ -100,8 +101,9 @@ TEST(Cli, MisspeltKeyIsRefusedWithSuggestion) {
 TEST(Cli, WrongTypedSetIsRefused) {
   auto r = run(cli() + " config show --set rollout.num_generations=eight");
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("--set rollout.num_generations=eight: key 'rollout.num_generations': expected a int, got 'eight'"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find("--set rollout.num_generations=eight: key 'rollout.num_generations': expected a int, got 'eight'"),
+      std::string::npos)
       << r.output;
   auto v = run(cli() + " config show --set rollout.top_p=1.5");
   EXPECT_EQ(v.status, 1);
@@ -139,12 +141,14 @@ TEST(Cli, InspectTensorsAndCorruptFile) {
 TEST(Cli, ScoreWritesOneLinePerInputAndFlagsBadLines) {
   std::string dir = vrft::test::scratch_dir("cli-score");
   const std::string sol = "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': 1}]</answer>";
-  nlohmann::json good = {{"completion", "<think>x</think><answer>[{'Position': [100, 100, 200, 180], 'Confidence': 0.5}]</answer>"},
-                         {"solution", sol}};
+  nlohmann::json good = {
+      {"completion", "<think>x</think><answer>[{'Position': [100, 100, 200, 180], 'Confidence': 0.5}]</answer>"},
+      {"solution", sol}};
   nlohmann::json nan_conf = {{"completion", "<answer>[{'Position': [100, 100, 200, 200], 'Confidence': NaN}]</answer>"},
                              {"solution", sol}};
-  std::string lines = good.dump() + "\n{not json\n" + nlohmann::json{{"completion", "x"}}.dump() + "\n" + nan_conf.dump() +
-                      "\n" + nlohmann::json{{"completion", "x"}, {"solution", "<answer>cat</answer>"}}.dump() + "\n";
+  std::string lines = good.dump() + "\n{not json\n" + nlohmann::json{{"completion", "x"}}.dump() + "\n" +
+                      nan_conf.dump() + "\n" +
+                      nlohmann::json{{"completion", "x"}, {"solution", "<answer>cat</answer>"}}.dump() + "\n";
   vrft::write_file_atomic(dir + "/in.jsonl", lines);
   for (const char* compat : {"strict", "visual_rft"}) {
     auto r = run("(" + cli() + " score --task det --compat " + compat + " --input '" + dir + "/in.jsonl' 2>/dev/null)");
@@ -159,7 +163,8 @@ TEST(Cli, ScoreWritesOneLinePerInputAndFlagsBadLines) {
     EXPECT_DOUBLE_EQ(out[0]["rewards"]["format"].get<double>(), 1.0);
     EXPECT_DOUBLE_EQ(out[0]["total"].get<double>(), 2.3);
     EXPECT_NE(out[1]["error"].get<std::string>().find("in.jsonl:2: not valid JSON"), std::string::npos) << out[1];
-    EXPECT_NE(out[2]["error"].get<std::string>().find("in.jsonl:3: missing key \"solution\""), std::string::npos) << out[2];
+    EXPECT_NE(out[2]["error"].get<std::string>().find("in.jsonl:3: missing key \"solution\""), std::string::npos)
+        << out[2];
     EXPECT_TRUE(out[3]["total"].is_number()) << out[3];  // NaN in, a number out
     EXPECT_NE(out[4]["error"].get<std::string>().find("solution is not a detection list"), std::string::npos) << out[4];
   }
@@ -202,16 +207,20 @@ TEST(Cli, BenchLoadRunsNoShellCommandFromAPath) {
 // model's config.json.
 TEST(Cli, BadInputsNameTheirFileOrKey) {
   const std::string d = vrft::test::scratch_dir("cli-bad-inputs");
-  vrft::write_file_atomic(d + "/s.jsonl", R"({"completion": "<answer>a</answer>", "solution": "<answer>a</answer>"})" "\n");
+  vrft::write_file_atomic(d + "/s.jsonl", R"({"completion": "<answer>a</answer>", "solution": "<answer>a</answer>"})"
+                                          "\n");
   auto r = run(cli() + " score --task cls --weights nan,1 --input '" + d + "/s.jsonl' 2>&1");
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.output.find("rewards.weights: weight 1 (accuracy_cls) is nan: expected a finite number"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("rewards.weights: weight 1 (accuracy_cls) is nan: expected a finite number"),
+            std::string::npos)
+      << r.output;
   r = run(cli() + " score --task cls --synonyms '" + d + "/none.txt' --input '" + d + "/s.jsonl' 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find("rewards.synonyms: cannot open '" + d + "/none.txt'"), std::string::npos) << r.output;
 
   const std::string fx = vrft::test::fixtures_dir() + "/coco";
-  vrft::write_file_atomic(d + "/r.json", R"([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 1e999}])");
+  vrft::write_file_atomic(d + "/r.json",
+                          R"([{"image_id": 1, "category_id": 1, "bbox": [1, 2, 3, 4], "score": 1e999}])");
   r = run(cli() + " metrics coco --gt '" + fx + "/instances_val2014_100.json' --results '" + d + "/r.json' 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find(d + "/r.json: not usable JSON"), std::string::npos) << r.output;
@@ -231,11 +240,14 @@ TEST(Cli, BadInputsNameTheirFileOrKey) {
 // download and conversion, and each paper config's data.train is one of its targets.
 TEST(Cli, GetScriptFetchesWhereTheConfigsRead) {
   const std::string root = vrft::test::source_dir();
-  auto r = run("'" + root + "/scripts/get.sh' --dry-run flower aircraft cars pets coco-8cate lvis-fewshot coco-base65 "
+  auto r = run("'" + root +
+               "/scripts/get.sh' --dry-run flower aircraft cars pets coco-8cate lvis-fewshot coco-base65 "
                "qwen2-vl-2b 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_NE(r.output.find("+ " + root + "/.venv/bin/hf download laolao77/ViRFT_CLS_flower_4_shot --repo-type dataset "
-                          "--local-dir " + root + "/data/hf/ViRFT_CLS_flower_4_shot"),
+  EXPECT_NE(r.output.find("+ " + root +
+                          "/.venv/bin/hf download laolao77/ViRFT_CLS_flower_4_shot --repo-type dataset "
+                          "--local-dir " +
+                          root + "/data/hf/ViRFT_CLS_flower_4_shot"),
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("+ " + root + "/.venv/bin/hf download Qwen/Qwen2-VL-2B-Instruct --local-dir " + root +
@@ -266,29 +278,34 @@ TEST(Cli, GetScriptFetchesWhereTheConfigsRead) {
 
 TEST(Cli, InspectPromptShowsTemplateTokensAndGrid) {
   const std::string fx = vrft::test::fixtures_dir();
-  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
+  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json"))
+    GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
   std::string dir = vrft::test::scratch_dir("cli-prompt");
   auto mk = run(cli() + " inspect prompt --help");
   ASSERT_EQ(mk.status, 0) << mk.output;
   // A model folder needs no weights for this: config, tokenizer, processor settings.
-  vrft::write_file_atomic(dir + "/config.json",
-                          R"({"model_type": "qwen2_vl", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
+  vrft::write_file_atomic(
+      dir + "/config.json",
+      R"({"model_type": "qwen2_vl", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2,
                               "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 151936,
                               "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
                               "vision_config": {"depth": 2, "embed_dim": 32, "num_heads": 2, "hidden_size": 64}})");
   vrft::write_file_atomic(dir + "/tokenizer.json", vrft::read_file(fx + "/qwen2_5/tokenizer.json"));
   vrft::write_file_atomic(dir + "/preprocessor_config.json", R"({"min_pixels": 3136, "max_pixels": 401408})");
-  auto r = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx + "/images/HappyFish.jpg' --prompt 'What fish?' --json");
+  auto r = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx +
+               "/images/HappyFish.jpg' --prompt 'What fish?' --json");
   ASSERT_EQ(r.status, 0) << r.output;
   auto j = nlohmann::json::parse(r.output);
-  EXPECT_NE(j["text"].get<std::string>().find("<|vision_start|><|image_pad|><|vision_end|>What fish?<|im_end|>"), std::string::npos);
+  EXPECT_NE(j["text"].get<std::string>().find("<|vision_start|><|image_pad|><|vision_end|>What fish?<|im_end|>"),
+            std::string::npos);
   const auto& im = j["images"][0];
   EXPECT_EQ(im["tokens"].get<int64_t>(), j["image_tokens"].get<int64_t>());
   EXPECT_EQ(im["grid_thw"][1].get<int64_t>() * 14, im["resized"][0].get<int64_t>());
   // The documented 26 tokens hold "Describe this image." (4) and one pad; "What fish?" is 3.
   EXPECT_EQ(j["num_tokens"].get<int64_t>(), 26 - 4 + 3 - 1 + j["image_tokens"].get<int64_t>());
   // Text form, and a corrupt image: one line naming the file.
-  auto t = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx + "/images/HappyFish.jpg' --prompt hi --max-pixels 50176");
+  auto t = run(cli() + " inspect prompt --model '" + dir + "' --image '" + fx +
+               "/images/HappyFish.jpg' --prompt hi --max-pixels 50176");
   EXPECT_EQ(t.status, 0) << t.output;
   EXPECT_NE(t.output.find("HappyFish.jpg"), std::string::npos) << t.output;
   EXPECT_NE(t.output.find("grid t=1"), std::string::npos) << t.output;

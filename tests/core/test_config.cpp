@@ -154,7 +154,9 @@ TEST(Config, OverridesAreTypedLikeTheFile) {
   EXPECT_TRUE(c.train.deterministic);
   EXPECT_EQ(c.model.path, "");
 
-  EXPECT_NE(error_of([&] { apply_override(c, "optim.lr=abc"); }).find("--set optim.lr=abc: key 'optim.lr': expected a finite float"),
+  EXPECT_NE(error_of([&] {
+              apply_override(c, "optim.lr=abc");
+            }).find("--set optim.lr=abc: key 'optim.lr': expected a finite float"),
             std::string::npos);
   EXPECT_NE(error_of([&] { apply_override(c, "optim.lrr=1"); }).find("did you mean 'optim.lr'"), std::string::npos);
   EXPECT_NE(error_of([&] { apply_override(c, "lr=1"); }).find("expected section.key=value"), std::string::npos);
@@ -195,7 +197,7 @@ TEST(Config, ValidationNamesTheKey) {
 TEST(Config, ResolvedYamlRoundTrips) {
   Config c;
   apply_override(c, "data.system_prompt=He said \"hi\": a\\b\n");
-  apply_override(c, "model.path=123");  // a string that looks like a number
+  apply_override(c, "model.path=123");   // a string that looks like a number
   apply_override(c, "data.train=true");  // ... like a bool
   apply_override(c, "rewards.functions=[\"a, b\", c]");
   apply_override(c, "rewards.weights=[0.1, 1e-300]");

@@ -94,7 +94,7 @@ TEST(Safetensors, TensorsViewTheMappingAndOutliveTheFileObject) {
     x = f.get("x");
   }
   EXPECT_EQ(x[999].item<float>(), 999.0f);  // the mapping lives as long as the tensor
-  x.add_(1);                                 // copy-on-write: allowed, and the file is unchanged
+  x.add_(1);                                // copy-on-write: allowed, and the file is unchanged
   EXPECT_EQ(SafetensorsFile(path).get("x")[0].item<float>(), 0.0f);
 }
 
@@ -113,9 +113,9 @@ TEST(Safetensors, ReadsFilesWrittenByPython) {
   }
   // dtype names as Python spells them (torch.float32 ...).
   const std::map<std::string, torch::Dtype> kPy = {
-      {"torch.float64", torch::kFloat64}, {"torch.float32", torch::kFloat32}, {"torch.float16", torch::kFloat16},
-      {"torch.bfloat16", torch::kBFloat16}, {"torch.int64", torch::kInt64}, {"torch.int32", torch::kInt32},
-      {"torch.int16", torch::kInt16}, {"torch.int8", torch::kInt8}, {"torch.uint8", torch::kUInt8},
+      {"torch.float64", torch::kFloat64},   {"torch.float32", torch::kFloat32}, {"torch.float16", torch::kFloat16},
+      {"torch.bfloat16", torch::kBFloat16}, {"torch.int64", torch::kInt64},     {"torch.int32", torch::kInt32},
+      {"torch.int16", torch::kInt16},       {"torch.int8", torch::kInt8},       {"torch.uint8", torch::kUInt8},
       {"torch.bool", torch::kBool}};
   for (auto it = expect["tensors"].begin(); it != expect["tensors"].end(); ++it) {
     EXPECT_EQ(f.get(it.key()).scalar_type(), kPy.at(it.value()["dtype"].get<std::string>())) << it.key();
@@ -171,7 +171,8 @@ TEST(Safetensors, ShardedFolderErrors) {
   std::string dir = test::scratch_dir("st-shard-errors");
   EXPECT_THROW(SafetensorsDir{dir}, FileError);  // neither file
   save_safetensors(dir + "/s1.safetensors", {{"a", torch::ones({1})}});
-  write_file_atomic(dir + "/model.safetensors.index.json", R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");
+  write_file_atomic(dir + "/model.safetensors.index.json",
+                    R"({"weight_map": {"a": "s1.safetensors", "b": "s1.safetensors"}})");
   try {
     SafetensorsDir d(dir);
     FAIL() << "expected an error";
@@ -238,8 +239,7 @@ TEST(Safetensors, CorruptHeadersAreRefusedClearly) {
        "data_offsets must be [begin, end]"},
       {"negative offset", file_with_header(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[-4,0]}})", 4),
        "data_offsets must be [begin, end]"},
-      {"begin > end", file_with_header(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8),
-       "begin > end"},
+      {"begin > end", file_with_header(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[8,4]}})", 8), "begin > end"},
       {"end past buffer", file_with_header(R"({"t":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4),
        "past the data buffer"},
       {"size mismatch", file_with_header(R"({"t":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
@@ -247,10 +247,10 @@ TEST(Safetensors, CorruptHeadersAreRefusedClearly) {
       {"overflowing shape",
        file_with_header(R"({"t":{"dtype":"F64","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,8]}})", 8),
        "need too many bytes"},
-      {"absurd dim", file_with_header(R"({"t":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})", 8),
-       "absurd"},
-      {"overlap",
-       file_with_header("{" + t + R"(,"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12), "overlaps"},
+      {"absurd dim",
+       file_with_header(R"({"t":{"dtype":"F32","shape":[18446744073709551615],"data_offsets":[0,8]}})", 8), "absurd"},
+      {"overlap", file_with_header("{" + t + R"(,"u":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 12),
+       "overlaps"},
       {"gap", file_with_header(R"({"t":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8), "gap of 4 bytes"},
       {"trailing bytes", file_with_header("{" + t + "}", 12), "4 bytes that no tensor covers"},
       {"metadata not strings", file_with_header(R"({"__metadata__":{"a":1}})", 0), "must be a string"},

@@ -1,7 +1,7 @@
 // tests/data/test_datasets.cpp: the data readers (COCO, LVIS, classification lists, LISA)
 // with their validation messages, and scripts/convert_hf_dataset.py read back with the JSONL
-// reader. Fixture counts are those of tests/fixtures/README.md; tests that need the
-// fixtures skip without them. The few-shot builder is tested in test_fewshot.cpp.
+// reader. Fixture counts are those of tests/fixtures/README.md; a missing fixture fails the
+// test. The few-shot builder is tested in test_fewshot.cpp.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -303,7 +303,8 @@ TEST(LisaReader, LabelMeShapes) {
 // A NUL inside an image path would end the path early and read another file: refused.
 TEST(VisualRftJsonl, ANulInAnImagePathIsRefused) {
   std::string d = test::scratch_dir("jsonl-nul");
-  write(d + "/a.jsonl", R"({"image": "a.jpg\u0000.png", "problem": "q", "solution": "<answer>x</answer>"})" "\n");
+  write(d + "/a.jsonl", R"({"image": "a.jpg\u0000.png", "problem": "q", "solution": "<answer>x</answer>"})"
+                        "\n");
   const std::string m = error_of([&] { load_visual_rft_jsonl(d + "/a.jsonl", "", false); });
   EXPECT_NE(m.find(d + "/a.jsonl:1: the image path holds a NUL byte"), std::string::npos) << m;
 }
@@ -319,15 +320,15 @@ TEST(LisaToJsonl, ReferenceAndUnionBoxes) {
   write_jpeg(d + "/a.jpg");
   write_jpeg(d + "/b.jpg");
   auto solutions = [&](const std::string& box) {
-    const std::string out = test::python("repro/lisa_to_jsonl.py' --dir '" + d + "' --style eval --box " + box + " --out '" +
-                                         d + "/" + box + ".jsonl'");
+    const std::string out = test::python("repro/lisa_to_jsonl.py' --dir '" + d + "' --style eval --box " + box +
+                                         " --out '" + d + "/" + box + ".jsonl'");
     std::vector<std::string> v;
     for (const Sample& s : load_visual_rft_jsonl(d + "/" + box + ".jsonl", "", false)) v.push_back(s.solution);
     return std::make_pair(v, out);
   };
   auto [ref, said] = solutions("reference");
   ASSERT_EQ(ref.size(), 2u);
-  EXPECT_EQ(ref[0], "<answer> (0,0),(25,50) </answer>");  // the "ignore" shape comes first
+  EXPECT_EQ(ref[0], "<answer> (0,0),(25,50) </answer>");                // the "ignore" shape comes first
   EXPECT_EQ(ref[1], "<answer> (-10,100),(333.333333,1005) </answer>");  // unclipped, fractional
   EXPECT_NE(said.find("differ, after rounding, in 2 of 2 files"), std::string::npos) << said;
   auto [uni, said2] = solutions("union");

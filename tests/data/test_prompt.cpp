@@ -22,8 +22,9 @@ namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES()                                                                          \
-  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
+#define REQUIRE_FIXTURES()                                              \
+  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 std::shared_ptr<const Tokenizer> qwen() {
   static std::shared_ptr<const Tokenizer> t = load_tokenizer(fixtures() + "/qwen2_5/tokenizer.json");
@@ -35,7 +36,8 @@ std::vector<ChatMessage> messages_from_json(const nlohmann::json& j) {
   for (const auto& m : j) {
     ChatMessage msg{m["role"].get<std::string>(), {}};
     for (const auto& c : m["content"]) {
-      msg.content.push_back(c["type"] == "image" ? ChatContent::image() : ChatContent::plain(c["text"].get<std::string>()));
+      msg.content.push_back(c["type"] == "image" ? ChatContent::image()
+                                                 : ChatContent::plain(c["text"].get<std::string>()));
     }
     out.push_back(std::move(msg));
   }
@@ -57,16 +59,18 @@ TEST(ChatTemplate, DocumentedExample) {
   EXPECT_EQ(text,
             "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
             "<|vision_start|><|image_pad|><|vision_end|>Describe this image.<|im_end|>\n<|im_start|>assistant\n");
-  EXPECT_EQ(qwen()->encode(text), (std::vector<int64_t>{151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 151644,
-                                                        872, 198, 151652, 151655, 151653, 74785, 419, 2168, 13, 151645, 198,
-                                                        151644, 77091, 198}));
+  EXPECT_EQ(qwen()->encode(text),
+            (std::vector<int64_t>{151644, 8948, 198,    2610,   525, 264,    10950,  17847,  13,
+                                  151645, 198,  151644, 872,    198, 151652, 151655, 151653, 74785,
+                                  419,    2168, 13,     151645, 198, 151644, 77091,  198}));
 }
 
 TEST(PromptEncoder, EqualsQwen2VLProcessor) {
   REQUIRE_FIXTURES();
   std::string d = test::refs_cache_dir("prompt_refs.py");
-  test::generate_once(d, "cases.json", "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() +
-                                           "/images' '" + d + "'");
+  test::generate_once(
+      d, "cases.json",
+      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
   auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
   SafetensorsFile pixels(d + "/pixel_values.safetensors");
   ASSERT_GE(cases.size(), 6u);
@@ -118,8 +122,9 @@ TEST(PromptEncoder, EqualsQwen2VLProcessor) {
 TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
   REQUIRE_FIXTURES();
   std::string d = test::refs_cache_dir("prompt_refs.py");
-  test::generate_once(d, "cases.json", "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() +
-                                           "/images' '" + d + "'");
+  test::generate_once(
+      d, "cases.json",
+      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
   auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
   const std::map<std::string, std::string> ours = {
       {"coco_eval_question", eval_question(detection_prompt("fire hydrant", PromptStyle::eval))},

@@ -57,8 +57,12 @@ std::map<std::string, uint64_t> hash_tree(const std::string& dir) {
   return out;
 }
 
-bool same_colour(const cv::Vec3b& p, const std::array<uint8_t, 3>& c) { return p[0] == c[0] && p[1] == c[1] && p[2] == c[2]; }
-bool object_colour(const cv::Vec3b& p, const SynthObject& o) { return same_colour(p, o.colour) || same_colour(p, o.shade); }
+bool same_colour(const cv::Vec3b& p, const std::array<uint8_t, 3>& c) {
+  return p[0] == c[0] && p[1] == c[1] && p[2] == c[2];
+}
+bool object_colour(const cv::Vec3b& p, const SynthObject& o) {
+  return same_colour(p, o.colour) || same_colour(p, o.shade);
+}
 
 // The category named in a detection prompt: "...the category 'red solid star' in...".
 std::string named_category(const std::string& problem) {
@@ -323,8 +327,8 @@ TEST(SynthRows, SolutionsScoreTheMaximum) {
             EXPECT_EQ(r.iou, 1.0);
             EXPECT_EQ(r.confidence, 1.0);
           }
-          EXPECT_EQ(row.sample.problem, detection_prompt(w.categories[static_cast<size_t>(row.category)].name,
-                                                         PromptStyle::train));
+          EXPECT_EQ(row.sample.problem,
+                    detection_prompt(w.categories[static_cast<size_t>(row.category)].name, PromptStyle::train));
         } else {
           EXPECT_EQ(iou_grounding_reward(answer, sol, strict_ctx()), 1.0);
           EXPECT_EQ(iou_grounding_reward(answer, sol, reference_ctx()), 1.0);
@@ -339,7 +343,8 @@ TEST(SynthRows, SolutionsScoreTheMaximum) {
   const SynthRow r = make_synth_row(w, cfg, Task::cls, SynthSplit::eval, 0);
   const std::string other = w.categories[static_cast<size_t>(w.novel[1])].name;
   EXPECT_EQ(accuracy_cls_reward("<think>x</think><answer>" + other + "</answer>",
-                                parse_solution(Task::cls, r.sample.solution), strict_ctx()), 0.0);
+                                parse_solution(Task::cls, r.sample.solution), strict_ctx()),
+            0.0);
 }
 
 // Reads an instruction back and returns the objects it describes: an interpreter of the
@@ -364,8 +369,10 @@ std::vector<size_t> interpret(const std::string& text, const SynthScene& sc, con
   auto best = [&](const std::vector<size_t>& among, auto key, double margin, bool ratio) -> std::vector<size_t> {
     std::vector<size_t> top;
     for (size_t i : among) {
-      if (top.empty() || key(i) > key(top[0])) top = {i};
-      else if (key(i) == key(top[0])) top.push_back(i);
+      if (top.empty() || key(i) > key(top[0]))
+        top = {i};
+      else if (key(i) == key(top[0]))
+        top.push_back(i);
     }
     for (size_t i : among) {
       if (top.size() == 1 && i != top[0]) {
@@ -377,22 +384,33 @@ std::vector<size_t> interpret(const std::string& text, const SynthScene& sc, con
   };
   auto where = [&](auto pred) {
     std::vector<size_t> v;
-    for (size_t i : all) if (pred(objs[i])) v.push_back(i);
+    for (size_t i : all)
+      if (pred(objs[i])) v.push_back(i);
     return v;
   };
   std::smatch m;
   const double pos = size * 0.08;
-  if (text == "the object with the most corners") return best(all, [&](size_t i) { return objs[i].corners; }, 1, false);
-  if (text == "the object with the fewest corners") return best(all, [&](size_t i) { return -objs[i].corners; }, 1, false);
-  if (text == "the largest object") return best(all, [&](size_t i) { return objs[i].area; }, 1.4, true);
-  if (text == "the smallest object") return best(all, [&](size_t i) { return 1 / objs[i].area; }, 1.4, true);
+  if (text == "the object with the most corners")
+    return best(
+        all, [&](size_t i) { return objs[i].corners; }, 1, false);
+  if (text == "the object with the fewest corners")
+    return best(
+        all, [&](size_t i) { return -objs[i].corners; }, 1, false);
+  if (text == "the largest object")
+    return best(
+        all, [&](size_t i) { return objs[i].area; }, 1.4, true);
+  if (text == "the smallest object")
+    return best(
+        all, [&](size_t i) { return 1 / objs[i].area; }, 1.4, true);
   if (std::regex_match(text, m, std::regex("the largest object that is not (\\w+)"))) {
     const std::string c = m[1];
-    return best(where([&](const Obj& o) { return o.colour != c; }), [&](size_t i) { return objs[i].area; }, 1.4, true);
+    return best(
+        where([&](const Obj& o) { return o.colour != c; }), [&](size_t i) { return objs[i].area; }, 1.4, true);
   }
   if (std::regex_match(text, m, std::regex("the (\\w+) object with the most corners"))) {
     const std::string c = m[1];
-    return best(where([&](const Obj& o) { return o.colour == c; }), [&](size_t i) { return objs[i].corners; }, 1, false);
+    return best(
+        where([&](const Obj& o) { return o.colour == c; }), [&](size_t i) { return objs[i].corners; }, 1, false);
   }
   if (std::regex_match(text, m, std::regex("the only (\\w+) object"))) {
     const std::string a = m[1];
@@ -402,10 +420,18 @@ std::vector<size_t> interpret(const std::string& text, const SynthScene& sc, con
     const std::string s = m[1];
     return where([&](const Obj& o) { return o.shape == s; });
   }
-  if (text == "the leftmost object") return best(all, [&](size_t i) { return -objs[i].cx; }, pos, false);
-  if (text == "the rightmost object") return best(all, [&](size_t i) { return objs[i].cx; }, pos, false);
-  if (text == "the topmost object") return best(all, [&](size_t i) { return -objs[i].cy; }, pos, false);
-  if (text == "the bottommost object") return best(all, [&](size_t i) { return objs[i].cy; }, pos, false);
+  if (text == "the leftmost object")
+    return best(
+        all, [&](size_t i) { return -objs[i].cx; }, pos, false);
+  if (text == "the rightmost object")
+    return best(
+        all, [&](size_t i) { return objs[i].cx; }, pos, false);
+  if (text == "the topmost object")
+    return best(
+        all, [&](size_t i) { return -objs[i].cy; }, pos, false);
+  if (text == "the bottommost object")
+    return best(
+        all, [&](size_t i) { return objs[i].cy; }, pos, false);
   ADD_FAILURE() << "unknown instruction: " << text;
   return {};
 }
@@ -469,10 +495,13 @@ TEST(SynthRows, ThinkBaseReasonsAboutTheRowInBaseTrainOnly) {
       const Solution parsed = parse_solution(task, sol);
       EXPECT_EQ(format_reward(sol, parsed, strict_ctx()), 1.0) << sol;
       EXPECT_EQ(format_reward(released, parsed, strict_ctx()), 0.0) << released;
-      const int shown = task == Task::ground ? row.scene.objects[static_cast<size_t>(row.target)].category : row.category;
-      EXPECT_NE(synth_reasoning(w, task, row).find(w.categories[static_cast<size_t>(shown)].name), std::string::npos) << sol;
+      const int shown =
+          task == Task::ground ? row.scene.objects[static_cast<size_t>(row.target)].category : row.category;
+      EXPECT_NE(synth_reasoning(w, task, row).find(w.categories[static_cast<size_t>(shown)].name), std::string::npos)
+          << sol;
       if (task == Task::det) {
-        const std::string count = row.matches.empty() ? "I see no " : "I count " + std::to_string(row.matches.size()) + " ";
+        const std::string count =
+            row.matches.empty() ? "I see no " : "I count " + std::to_string(row.matches.size()) + " ";
         EXPECT_EQ(sol.rfind("<think>" + count, 0), 0u) << sol;
       }
     }
@@ -527,8 +556,9 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
     EXPECT_EQ(row.sample.solution, s.solution) << "the row is a function of its index";
     ASSERT_GE(row.scene.objects.size(), 1u);
     ASSERT_LE(row.scene.objects.size(), 5u);
-    EXPECT_NE(s.solution.find("<think>I see " + std::to_string(row.scene.objects.size()) + " objects.</think> <answer>["),
-              std::string::npos)
+    EXPECT_NE(
+        s.solution.find("<think>I see " + std::to_string(row.scene.objects.size()) + " objects.</think> <answer>["),
+        std::string::npos)
         << s.solution;
     // Every object once, with its name and its visible box read off the written PNG.
     const cv::Mat img = cv::imread(s.image, cv::IMREAD_COLOR);
@@ -540,7 +570,8 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
       int x1 = img.cols, y1 = img.rows, x2 = -1, y2 = -1;
       for (int y = 0; y < img.rows; ++y)
         for (int x = 0; x < img.cols; ++x)
-          if (object_colour(img.at<cv::Vec3b>(y, x), o)) x1 = std::min(x1, x), y1 = std::min(y1, y), x2 = std::max(x2, x), y2 = std::max(y2, y);
+          if (object_colour(img.at<cv::Vec3b>(y, x), o))
+            x1 = std::min(x1, x), y1 = std::min(y1, y), x2 = std::max(x2, x), y2 = std::max(y2, y);
       // The drawn pixels of that colour bound the object's box (objects of one colour may
       // share pixels' colours, so the box is inside the colour's extent).
       EXPECT_LE(x1, o.box[0]);
@@ -551,8 +582,10 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
                                        cfg.image_size),
                        o.category});
     }
-    for (auto it = std::sregex_iterator(s.solution.begin(), s.solution.end(), item); it != std::sregex_iterator(); ++it) {
-      const std::array<int64_t, 4> b{std::stoll((*it)[1]), std::stoll((*it)[2]), std::stoll((*it)[3]), std::stoll((*it)[4])};
+    for (auto it = std::sregex_iterator(s.solution.begin(), s.solution.end(), item); it != std::sregex_iterator();
+         ++it) {
+      const std::array<int64_t, 4> b{std::stoll((*it)[1]), std::stoll((*it)[2]), std::stoll((*it)[3]),
+                                     std::stoll((*it)[4])};
       got.insert({b, id_of.at((*it)[5])});
       listed.push_back(b);
     }

@@ -64,7 +64,8 @@ TEST(DemoCli, RunsEveryStageAndWritesTheTableCurvesAndDrawings) {
   const auto res = nlohmann::json::parse(read_file(out + "/results.json"));
   EXPECT_EQ(res["image_seeds"], nlohmann::json::parse("[3, 5]"));
   ASSERT_EQ(res["runs"].size(), 2u);
-  const std::pair<const char*, const char*> headline[] = {{"cls", "accuracy_exact"}, {"det", "map"}, {"ground", "miou"}};
+  const std::pair<const char*, const char*> headline[] = {
+      {"cls", "accuracy_exact"}, {"det", "map"}, {"ground", "miou"}};
   for (const auto& [task, key] : headline) {
     for (const char* m : {"baseline", "sft", "rft"}) {
       std::vector<double> per_seed;
@@ -123,7 +124,8 @@ TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
 TEST(DemoModel, PositionProbeOfTheShippedModel) {
   const std::string model = source_dir() + "/models/vrft-demo";
   const std::string out = scratch_dir("demo-probe");
-  CommandResult r = run(cli() + " data synth --out " + out + "/world --seed 0 --image-seed 4242 --base-per-category 0"
+  CommandResult r = run(cli() + " data synth --out " + out +
+                        "/world --seed 0 --image-seed 4242 --base-per-category 0"
                         " --train-per-category 0 --eval 90 --eval-categories base --tasks det");
   ASSERT_EQ(r.status, 0) << r.output;
   python("probe_position.py' '" + model + "' '" + out + "/world/det/images' --json '" + out + "/probe.json'");

@@ -27,7 +27,7 @@ std::string coco_gt_path() { return fixtures() + "/coco/instances_val2014_100.js
 std::string coco_res_path() { return fixtures() + "/coco/instances_val2014_fakebbox100_results.json"; }
 std::string lvis_gt_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
 
-#define REQUIRE_FIXTURES()                                                             \
+#define REQUIRE_FIXTURES()                                                                  \
   if (!std::filesystem::exists(coco_gt_path()) || !std::filesystem::exists(lvis_gt_path())) \
   GTEST_FAIL() << "fixtures missing: " << fixtures() << " (tests/fixtures, part of the repository)"
 

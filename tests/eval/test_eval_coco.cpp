@@ -11,8 +11,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "test_util.h"
 #include "visual_rft/core/config.h"
@@ -31,8 +31,9 @@ namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES() \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
+#define REQUIRE_FIXTURES()                                 \
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // ---- existence maps ------------------------------------------------------------------------------
 
@@ -197,7 +198,9 @@ struct Img {
   const char* file;
   int w, h;
 };
-const Img kImgs[] = {{11, "apple.jpg", 512, 512}, {12, "orange.jpg", 512, 512}, {13, "chelsea.png", 451, 300},
+const Img kImgs[] = {{11, "apple.jpg", 512, 512},
+                     {12, "orange.jpg", 512, 512},
+                     {13, "chelsea.png", 451, 300},
                      {14, "messi5.jpg", 548, 342}};
 
 // The ground truth of the fixture photos: apple (1), orange (2), cat (3), person (4); COCO
@@ -234,8 +237,8 @@ json make_gt(bool lvis) {
                       {106, 14, 4, 0, 0, 100, 100, 1}};
   for (const Ann& a : anns) {
     if (lvis && a.crowd) continue;  // LVIS has no crowd regions
-    json j = {{"id", a.id},   {"image_id", a.img}, {"category_id", a.cat}, {"bbox", {a.x, a.y, a.w, a.h}},
-              {"area", a.w * a.h}};
+    json j = {
+        {"id", a.id}, {"image_id", a.img}, {"category_id", a.cat}, {"bbox", {a.x, a.y, a.w, a.h}}, {"area", a.w * a.h}};
     if (!lvis) j["iscrowd"] = a.crowd;
     g["annotations"].push_back(j);
   }
@@ -250,8 +253,8 @@ std::string setup_det(const std::string& name, bool lvis, const json& exist_map)
   write_file_atomic(dir + "/cfg.yaml", "model: {path: '" + dir + "/model', device: cpu, dtype: float32}\n" +
                                            "data: {task: det, max_pixels: 12544}\n" + "eval: {" +
                                            (lvis ? "lvis" : "coco") + ": '" + dir + "/gt.json', images: '" +
-                                           fixtures() + "/images', categories: 'apple,orange,cat', exist_map: '" +
-                                           dir + "/exist.json', batch_size: 3, max_new_tokens: 12, draw_images: 2}\n");
+                                           fixtures() + "/images', categories: 'apple,orange,cat', exist_map: '" + dir +
+                                           "/exist.json', batch_size: 3, max_new_tokens: 12, draw_images: 2}\n");
   return dir;
 }
 
@@ -367,7 +370,8 @@ json coco_list_to_object(const json& list) {
 TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
   REQUIRE_FIXTURES();
   // Image 14 is not in the map; person and dog are not selected; 999 is not an image here.
-  const json map = {{"11", {"apple", "orange", "person"}}, {"12", {"orange"}}, {"13", {"cat", "dog"}}, {"999", {"apple"}}};
+  const json map = {
+      {"11", {"apple", "orange", "person"}}, {"12", {"orange"}}, {"13", {"cat", "dog"}}, {"999", {"apple"}}};
   const std::string dir = setup_det("eval-coco", false, map);
   auto r = run_eval(dir, "out");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -381,8 +385,8 @@ TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
     EXPECT_EQ(preds[i]["problem"],
               eval_question(detection_prompt(preds[i]["category"].get<std::string>(), PromptStyle::eval)));
   }
-  EXPECT_EQ(preds[0]["truth"].size(), 2u);   // the two apples
-  EXPECT_EQ(preds[1]["truth"].size(), 1u);   // the small orange on the apple image
+  EXPECT_EQ(preds[0]["truth"].size(), 2u);  // the two apples
+  EXPECT_EQ(preds[1]["truth"].size(), 1u);  // the small orange on the apple image
   EXPECT_EQ(preds[0]["image_size"], json::array({512, 512}));
   const json m = json::parse(read_file(dir + "/out/metrics.json"));
   EXPECT_EQ(m["input"]["questions"], 4);
@@ -503,8 +507,9 @@ TEST(EvalClassificationList, PromptsFilesAndAccuracy) {
                     "HappyFish.jpg\t3\tfish\n");
   write_file_atomic(dir + "/cfg.yaml", "model: {path: '" + dir + "/model', device: cpu, dtype: float32}\n" +
                                            "data: {task: cls, max_pixels: 12544}\n" + "eval: {classification: '" + dir +
-                                           "/fruits.test.tsv', classnames: '" + dir + "/fruits.classnames.txt', images: '" +
-                                           fixtures() + "/images', batch_size: 4, max_new_tokens: 8}\n");
+                                           "/fruits.test.tsv', classnames: '" + dir +
+                                           "/fruits.classnames.txt', images: '" + fixtures() +
+                                           "/images', batch_size: 4, max_new_tokens: 8}\n");
   // "fruits" suggests no prompt subject.
   auto r = run_eval(dir, "out");
   EXPECT_EQ(r.status, 1);

@@ -369,8 +369,9 @@ TEST(EvalDraw, TrueGreenPredictedRed) {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES() \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
+#define REQUIRE_FIXTURES()                                 \
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 const char* kImages[] = {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"};
 

@@ -27,9 +27,9 @@ TEST(ImageProcessor, SmartResizeVectors) {
   struct V {
     int64_t h, w, hb, wb;
   };
-  const V v[] = {{448, 448, 448, 448},   {1080, 1920, 1092, 1932}, {70, 70, 56, 56},     {3024, 4032, 3024, 4032},
-                 {42, 42, 56, 56},       {10, 10, 56, 56},         {98, 126, 112, 112},  {28, 1000, 28, 1008},
-                 {480, 640, 476, 644},   {5000, 5000, 3556, 3556}};
+  const V v[] = {{448, 448, 448, 448}, {1080, 1920, 1092, 1932}, {70, 70, 56, 56},    {3024, 4032, 3024, 4032},
+                 {42, 42, 56, 56},     {10, 10, 56, 56},         {98, 126, 112, 112}, {28, 1000, 28, 1008},
+                 {480, 640, 476, 644}, {5000, 5000, 3556, 3556}};
   for (const auto& x : v) {
     ImageSize s = smart_resize(x.h, x.w, 28, 3136, 12845056);
     EXPECT_EQ(s.height, x.hb) << x.h << "x" << x.w;
@@ -66,8 +66,10 @@ TEST(ImageProcessor, PixelValuesEqualTransformers) {
     double diff = (got.pixel_values - want).abs().max().item<double>();
     EXPECT_LE(diff, 1e-6) << "max |pixel_values - transformers| = " << diff;
     ++n;
-    if (path.find("/fmt_") != std::string::npos) ++formats;
-    else if (path.find("gen_") == std::string::npos) ++photos;
+    if (path.find("/fmt_") != std::string::npos)
+      ++formats;
+    else if (path.find("gen_") == std::string::npos)
+      ++photos;
   }
   EXPECT_GE(formats, 13);  // alpha, LA, palette (+tRNS), gray, 16-bit, WebP x3, BMP, EXIF
   EXPECT_GE(n, 70);
@@ -128,8 +130,9 @@ TEST(ImageHeader, DecompressionBombIsRefusedBeforeDecoding) {
     load_image_rgb(dir + "/bomb.png");
     FAIL() << "a 20000 x 20000 PNG was decoded";
   } catch (const FileError& e) {
-    EXPECT_NE(std::string(e.what()).find(dir + "/bomb.png' is 20000x20000 = 400000000 pixels, above the limit of 178956970"),
-              std::string::npos)
+    EXPECT_NE(
+        std::string(e.what()).find(dir + "/bomb.png' is 20000x20000 = 400000000 pixels, above the limit of 178956970"),
+        std::string::npos)
         << e.what();
   }
   // The limit is the caller's: a small one refuses a real photo.

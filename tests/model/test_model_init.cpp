@@ -26,7 +26,8 @@ namespace {
 const std::string& world_dir() {
   static const std::string dir = [] {
     const std::string d = scratch_dir("model-init");
-    CommandResult r = run(cli() + " data synth --out " + d + "/world --seed 5 --categories 12 --novel 4"
+    CommandResult r = run(cli() + " data synth --out " + d +
+                          "/world --seed 5 --categories 12 --novel 4"
                           " --base-per-category 4 --train-per-category 2 --eval 8 --think-base");
     EXPECT_EQ(r.status, 0) << r.output;
     python("make_tiny_tokenizer.py' --data '" + d + "/world' --out '" + d + "/tok' --vocab-size 400");
@@ -39,9 +40,10 @@ const std::string& world_dir() {
 
 TEST(TinyTokenizer, SameIdsAsTheTokenizersPackage) {
   const std::string d = world_dir();
-  std::vector<std::string> texts = {"<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
-                                    "<|vision_start|><|image_pad|><|vision_end|>Detect it<|im_end|>\n<|im_start|>assistant\n",
-                                    "Unseen words: zebra 12345, ünïcödé and  spaces\t\n"};
+  std::vector<std::string> texts = {
+      "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+      "<|vision_start|><|image_pad|><|vision_end|>Detect it<|im_end|>\n<|im_start|>assistant\n",
+      "Unseen words: zebra 12345, ünïcödé and  spaces\t\n"};
   for (const char* split : {"base_train", "fewshot_train", "eval"}) {
     for (const char* task : {"cls", "det", "ground"}) {
       for (const Sample& s : load_visual_rft_jsonl(d + "/world/" + task + "/" + split + ".jsonl", "", false)) {
@@ -52,10 +54,12 @@ TEST(TinyTokenizer, SameIdsAsTheTokenizersPackage) {
   }
   nlohmann::json lines = texts;
   write_file_atomic(d + "/texts.json", lines.dump());
-  CommandResult r = run(std::string("'") + VRFT_PYTHON + "' -c \"import json,sys; from tokenizers import Tokenizer; "
-                        "t=Tokenizer.from_file(sys.argv[1]); "
-                        "print(json.dumps([t.encode(x, add_special_tokens=False).ids for x in json.load(open(sys.argv[2]))]))\" '" +
-                        d + "/tok/tokenizer.json' '" + d + "/texts.json'");
+  CommandResult r =
+      run(std::string("'") + VRFT_PYTHON +
+          "' -c \"import json,sys; from tokenizers import Tokenizer; "
+          "t=Tokenizer.from_file(sys.argv[1]); "
+          "print(json.dumps([t.encode(x, add_special_tokens=False).ids for x in json.load(open(sys.argv[2]))]))\" '" +
+          d + "/tok/tokenizer.json' '" + d + "/texts.json'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto expected = nlohmann::json::parse(r.output).get<std::vector<std::vector<int64_t>>>();
   auto tok = load_tokenizer(d + "/tok/tokenizer.json");
@@ -67,7 +71,8 @@ TEST(TinyTokenizer, SameIdsAsTheTokenizersPackage) {
   }
   // Decoding without special tokens drops them although they are in the BPE vocabulary too
   // (a rollout's text ends "</answer>", not "</answer><|im_end|>", or the format reward fails).
-  r = run(std::string("'") + VRFT_PYTHON + "' -c \"import json,sys; from tokenizers import Tokenizer; "
+  r = run(std::string("'") + VRFT_PYTHON +
+          "' -c \"import json,sys; from tokenizers import Tokenizer; "
           "t=Tokenizer.from_file(sys.argv[1]); print(json.dumps([t.decode(t.encode(x, add_special_tokens=False).ids, "
           "skip_special_tokens=True) for x in json.load(open(sys.argv[2]))]))\" '" +
           d + "/tok/tokenizer.json' '" + d + "/texts.json'");

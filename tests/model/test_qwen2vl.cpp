@@ -35,8 +35,8 @@ std::string refs() {
 
 struct Case {
   Qwen2VLForConditionalGeneration model{nullptr};
-  torch::Tensor ids, mask, pixels, grid;             // inputs
-  torch::Tensor logits, position_ids, deltas, gen;   // transformers' outputs
+  torch::Tensor ids, mask, pixels, grid;            // inputs
+  torch::Tensor logits, position_ids, deltas, gen;  // transformers' outputs
 };
 
 Case load_case(const std::string& variant) {
@@ -129,8 +129,10 @@ TEST(Qwen2VL, NewKeyLayoutLoadsTheSame) {
   NamedTensors renamed;
   for (const auto& t : f.tensors()) {
     std::string k = t.name;
-    if (k.rfind("visual.", 0) == 0) k = "model." + k;
-    else if (k.rfind("model.", 0) == 0) k = "model.language_model." + k.substr(6);
+    if (k.rfind("visual.", 0) == 0)
+      k = "model." + k;
+    else if (k.rfind("model.", 0) == 0)
+      k = "model.language_model." + k.substr(6);
     renamed.emplace_back(k, f.get(t.name));
   }
   save_safetensors_sharded(dst, renamed, /*max_shard_bytes=*/10'000'000);  // also sharded
@@ -217,7 +219,8 @@ TEST(Qwen2VL, GradientCheckpointingGivesTheSameGradients) {
       c.model->visual->gradient_checkpointing = ckpt;
       c.model->model->gradient_checkpointing = ckpt;
       RopeIndex r = c.model->rope_index(c.ids, c.mask, c.grid);
-      torch::Tensor logits = c.model->forward({c.ids, c.mask, c.model->image_features(c.pixels, c.grid), r.position_ids});
+      torch::Tensor logits =
+          c.model->forward({c.ids, c.mask, c.model->image_features(c.pixels, c.grid), r.position_ids});
       // A loss that reaches every parameter: log-probs of fixed tokens at unpadded positions.
       torch::Tensor lp = torch::log_softmax(logits, -1).gather(-1, c.ids.unsqueeze(-1)).squeeze(-1);
       (lp * c.mask).sum().backward();
@@ -282,10 +285,13 @@ TEST(Qwen2VL, Bf16LogitsCloseToTransformersBf16) {
     torch::Tensor ours = m->forward({c.ids, c.mask, m->image_features(c.pixels, c.grid), r.position_ids});
     torch::Tensor keep = c.mask.to(torch::kBool);
     double mean = (ours - theirs).abs().mean(-1).masked_select(keep).mean().item<double>();
-    auto err = [&](const torch::Tensor& x) { return (x - c.logits).abs().mean(-1).masked_select(keep).mean().item<double>(); };
+    auto err = [&](const torch::Tensor& x) {
+      return (x - c.logits).abs().mean(-1).masked_select(keep).mean().item<double>();
+    };
     double ours_err = err(ours), theirs_err = err(theirs);
     EXPECT_LE(mean, 0.05) << "mean |bf16 logits - transformers bf16| = " << mean;
-    EXPECT_LE(ours_err, 1.25 * theirs_err) << "bf16 error vs fp32: ours " << ours_err << ", transformers " << theirs_err;
+    EXPECT_LE(ours_err, 1.25 * theirs_err)
+        << "bf16 error vs fp32: ours " << ours_err << ", transformers " << theirs_err;
     std::printf("%s bf16: mean |ours - transformers| %.4f; error vs fp32: ours %.4f, transformers %.4f\n", v, mean,
                 ours_err, theirs_err);
     RecordProperty(std::string("bf16_mean_abs_diff_") + v, std::to_string(mean));

@@ -87,7 +87,8 @@ void expect_same(const RolloutBatch& a, const RolloutBatch& b, double logp_tol) 
       torch::Tensor at = diff[r].nonzero();
       if (at.numel() == 0) continue;
       const int64_t t = at[0][0].item<int64_t>();
-      const double before = t > 0 ? (a.logprobs[r].narrow(0, 0, t) - b.logprobs[r].narrow(0, 0, t)).abs().max().item<double>() : 0;
+      const double before =
+          t > 0 ? (a.logprobs[r].narrow(0, 0, t) - b.logprobs[r].narrow(0, 0, t)).abs().max().item<double>() : 0;
       ADD_FAILURE() << "row " << r << " differs first at step " << t << " (" << a.completion_ids[r][t].item<int64_t>()
                     << " vs " << b.completion_ids[r][t].item<int64_t>() << "); max |logp diff| before: " << before
                     << "; logp there " << a.logprobs[r][t].item<double>() << " vs " << b.logprobs[r][t].item<double>();
@@ -104,8 +105,9 @@ bool have_cuda() { return torch::cuda::is_available(); }
 
 // Completion log-probs (groups of 2) computed under autocast to `ac` (none: off) on the
 // model's device, and the gradients of their sum, flattened; both on the CPU.
-std::pair<torch::Tensor, torch::Tensor> logprobs_and_grads(Qwen2VLForConditionalGeneration& model, const EncodedPrompt& p,
-                                                           const torch::Tensor& comp, std::optional<torch::ScalarType> ac) {
+std::pair<torch::Tensor, torch::Tensor> logprobs_and_grads(Qwen2VLForConditionalGeneration& model,
+                                                           const EncodedPrompt& p, const torch::Tensor& comp,
+                                                           std::optional<torch::ScalarType> ac) {
   model->zero_grad();
   torch::Tensor logp;
   {
@@ -141,7 +143,8 @@ TEST(DecodeFixed, EqualsEagerOnCpuWithStaggeredStops) {
     RolloutBatch eager = gen.generate(p, g);
     std::set<int64_t> lengths;
     for (int64_t r = 0; r < 12; ++r) lengths.insert(eager.completion_mask[r].sum().item<int64_t>());
-    EXPECT_GE(lengths.size(), 3u) << "rows should stop at different steps (parking, then compaction)\n" << eager.completion_ids;
+    EXPECT_GE(lengths.size(), 3u) << "rows should stop at different steps (parking, then compaction)\n"
+                                  << eager.completion_ids;
     g.decode = "fixed";
     RolloutBatch fixed = gen.generate(p, g);
     expect_same(eager, fixed, 1e-5);
@@ -191,13 +194,15 @@ TEST(Checkpointing, SharedPromptLogprobsAndGradientsEqual) {
     torch::Tensor logp = completion_logprobs(model, p, comp, 3).logp;
     (logp * torch::linspace(-1, 1, logp.numel()).view(logp.sizes())).sum().backward();
     std::vector<torch::Tensor> g;
-    for (auto& q : model->parameters()) g.push_back(q.grad().defined() ? q.grad().flatten().clone() : torch::zeros({q.numel()}));
+    for (auto& q : model->parameters())
+      g.push_back(q.grad().defined() ? q.grad().flatten().clone() : torch::zeros({q.numel()}));
     return std::pair{logp.detach(), torch::cat(g)};
   };
   auto [lp0, g0] = run(false, false);
   EXPECT_GT(g0.abs().sum().item<double>(), 0.0);
   for (auto [lm, vision] : {std::pair{true, false}, std::pair{false, true}, std::pair{true, true}}) {
-    SCOPED_TRACE(std::string("checkpointing: language model ") + (lm ? "on" : "off") + ", vision " + (vision ? "on" : "off"));
+    SCOPED_TRACE(std::string("checkpointing: language model ") + (lm ? "on" : "off") + ", vision " +
+                 (vision ? "on" : "off"));
     auto [lp1, g1] = run(lm, vision);
     EXPECT_LE((lp1 - lp0).abs().max().item<double>(), 1e-6);
     EXPECT_LE((g1 - g0).abs().max().item<double>(), 1e-6 * std::max(1.0, g0.abs().max().item<double>()));

@@ -125,11 +125,16 @@ TEST(Generator, FirstTokenFrequenciesMatchTheProcessedSoftmax) {
   {
     torch::NoGradGuard ng;
     RopeIndex r = model->rope_index(p.input_ids, p.attention_mask, {});
-    logits = model->forward({p.input_ids, p.attention_mask, {}, r.position_ids}, nullptr, p.input_ids.size(1) - 1)[0][0];
+    logits =
+        model->forward({p.input_ids, p.attention_mask, {}, r.position_ids}, nullptr, p.input_ids.size(1) - 1)[0][0];
   }
   std::vector<double> raw(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
 
-  struct Setting { double temperature; int64_t top_k; double top_p, min_p; };
+  struct Setting {
+    double temperature;
+    int64_t top_k;
+    double top_p, min_p;
+  };
   for (Setting st : {Setting{0.7, 50, 0.9, 0.0}, Setting{1.3, 0, 1.0, 0.02}, Setting{1.0, 0, 0.8, 0.0}}) {
     SCOPED_TRACE("T " + std::to_string(st.temperature) + " top_k " + std::to_string(st.top_k) + " top_p " +
                  std::to_string(st.top_p) + " min_p " + std::to_string(st.min_p));
@@ -147,8 +152,10 @@ TEST(Generator, FirstTokenFrequenciesMatchTheProcessedSoftmax) {
     auto probs = [&] {
       std::vector<double> q(V, 0.0);
       double mx = -1e300, z = 0;
-      for (size_t i = 0; i < V; ++i) if (keep[i]) mx = std::max(mx, x[i]);
-      for (size_t i = 0; i < V; ++i) if (keep[i]) z += (q[i] = std::exp(x[i] - mx));
+      for (size_t i = 0; i < V; ++i)
+        if (keep[i]) mx = std::max(mx, x[i]);
+      for (size_t i = 0; i < V; ++i)
+        if (keep[i]) z += (q[i] = std::exp(x[i] - mx));
       for (double& v : q) v /= z;
       return q;
     };
@@ -165,7 +172,8 @@ TEST(Generator, FirstTokenFrequenciesMatchTheProcessedSoftmax) {
     if (st.min_p > 0) {
       std::vector<double> q = probs();
       const double top = *std::max_element(q.begin(), q.end());
-      for (size_t i = 0; i < V; ++i) if (q[i] < st.min_p * top) keep[i] = 0;
+      for (size_t i = 0; i < V; ++i)
+        if (q[i] < st.min_p * top) keep[i] = 0;
     }
     std::vector<double> expect = probs();
 
@@ -221,7 +229,8 @@ TEST(Generator, SeededSamplesIgnoreGAndTheBatch) {
   RolloutBatch six = gen.generate(all, g);
   for (int64_t b = 0; b < 3; ++b) {
     for (int64_t j = 0; j < 4; ++j) {
-      EXPECT_TRUE(torch::equal(four.completion_ids[b * 4 + j], six.completion_ids[b * 6 + j])) << "prompt " << b << " sample " << j;
+      EXPECT_TRUE(torch::equal(four.completion_ids[b * 4 + j], six.completion_ids[b * 6 + j]))
+          << "prompt " << b << " sample " << j;
     }
   }
   // The text-only prompt alone, with its key from the full batch (2): the same samples.
@@ -304,7 +313,8 @@ TEST(Sampling, RepetitionPenaltyAndGreedy) {
 
 TEST(Generator, GenerateCli) {
   const std::string fx = test::fixtures_dir();
-  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
+  if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json"))
+    GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)";
   // The tiny model with the real tokenizer and processor settings beside it.
   std::string dir = test::scratch_dir("generate-cli");
   for (const auto& e : std::filesystem::directory_iterator(refs() + "/qwen2vl/model")) {
@@ -332,7 +342,8 @@ TEST(Generator, GenerateCli) {
   auto g = stdout_of(base + " --greedy");
   EXPECT_EQ(g.status, 0) << g.output;
   EXPECT_EQ(stdout_of(base + " --temperature 0").output, g.output);
-  auto bad = test::run("'" + test::cli() + "' generate --model '" + dir + "' --image '" + dir + "/nope.jpg' --prompt x");
+  auto bad =
+      test::run("'" + test::cli() + "' generate --model '" + dir + "' --image '" + dir + "/nope.jpg' --prompt x");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("nope.jpg"), std::string::npos) << bad.output;
 }

@@ -32,8 +32,10 @@ void check_model(const std::string& kind) {
     auto r = nlohmann::json::parse(line);
     if (r.contains("decoded")) {
       auto got = tok->encode(r["text"].get<std::string>());
-      if (got != r["ids"].get<std::vector<int64_t>>() && ++bad <= 5) ADD_FAILURE() << kind << ": ids of " << r["text"].dump();
-      if (tok->decode(got) != r["decoded"].get<std::string>() && ++bad <= 5) ADD_FAILURE() << kind << ": decode of " << r["text"].dump();
+      if (got != r["ids"].get<std::vector<int64_t>>() && ++bad <= 5)
+        ADD_FAILURE() << kind << ": ids of " << r["text"].dump();
+      if (tok->decode(got) != r["decoded"].get<std::string>() && ++bad <= 5)
+        ADD_FAILURE() << kind << ": decode of " << r["text"].dump();
       ++encoded;
     } else {
       auto got = tok->decode(r["ids"].get<std::vector<int64_t>>(), r["skip"].get<bool>());

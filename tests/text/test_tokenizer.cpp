@@ -10,8 +10,8 @@
 
 #include "test_util.h"
 #include "visual_rft/core/error.h"
-#include "visual_rft/text/tokenizer.h"
 #include "visual_rft/core/utf8.h"
+#include "visual_rft/text/tokenizer.h"
 
 using namespace vrft;
 
@@ -19,7 +19,7 @@ namespace {
 
 std::string fixture() { return test::fixtures_dir() + "/qwen2_5/tokenizer.json"; }
 
-#define REQUIRE_FIXTURE()                                                                   \
+#define REQUIRE_FIXTURE() \
   if (!std::filesystem::exists(fixture())) GTEST_FAIL() << "fixture missing: " << fixture()
 
 const Tokenizer& qwen() {
@@ -49,8 +49,9 @@ TEST(Tokenizer, TestVectors) {
   EXPECT_EQ(t.encode("Hello world"), (std::vector<int64_t>{9707, 1879}));
   EXPECT_EQ(t.encode(" Hello world"), (std::vector<int64_t>{21927, 1879}));
   EXPECT_EQ(t.encode("I'm 3.14 ok"), (std::vector<int64_t>{40, 2776, 220, 18, 13, 16, 19, 5394}));
-  EXPECT_EQ(t.encode("你好，世界！ 12345  tabs\tand\n\nnewlines"),
-            (std::vector<int64_t>{108386, 3837, 99489, 6313, 220, 16, 17, 18, 19, 20, 220, 22398, 52477, 271, 931, 7969}));
+  EXPECT_EQ(
+      t.encode("你好，世界！ 12345  tabs\tand\n\nnewlines"),
+      (std::vector<int64_t>{108386, 3837, 99489, 6313, 220, 16, 17, 18, 19, 20, 220, 22398, 52477, 271, 931, 7969}));
   EXPECT_EQ(t.encode("<|im_start|>user"), (std::vector<int64_t>{151644, 872}));
   EXPECT_EQ(t.vocab_size(), 151665);
   EXPECT_TRUE(t.is_special(151645));
@@ -66,10 +67,12 @@ TEST(Tokenizer, IdsEqualTokenizersOnTheCorpus) {
     std::string text = r["text"].get<std::string>();
     std::vector<int64_t> want = r["ids"].get<std::vector<int64_t>>();
     std::vector<int64_t> got = qwen().encode(text);
-    if (got != want && ++bad <= 5) ADD_FAILURE() << "text " << nlohmann::json(text).dump() << "\n ours " << nlohmann::json(got).dump()
-                                                 << "\n theirs " << nlohmann::json(want).dump();
+    if (got != want && ++bad <= 5)
+      ADD_FAILURE() << "text " << nlohmann::json(text).dump() << "\n ours " << nlohmann::json(got).dump()
+                    << "\n theirs " << nlohmann::json(want).dump();
     // decode(encode(x)) == NFC(x)
-    if (qwen().decode(got) != utf8_nfc(text) && ++bad <= 5) ADD_FAILURE() << "round trip of " << nlohmann::json(text).dump();
+    if (qwen().decode(got) != utf8_nfc(text) && ++bad <= 5)
+      ADD_FAILURE() << "round trip of " << nlohmann::json(text).dump();
   }
   EXPECT_EQ(bad, 0u) << "mismatches out of " << rows.size();
 }
@@ -83,8 +86,8 @@ TEST(Tokenizer, DecodeEqualsTokenizers) {
     std::string got = qwen().decode(ids, r["skip"].get<bool>());
     if (got != r["text"].get<std::string>() && ++bad <= 5) {
       ADD_FAILURE() << "ids " << nlohmann::json(ids).dump() << " skip " << r["skip"] << "\n ours "
-                    << nlohmann::json(got).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n theirs "
-                    << r["text"].dump();
+                    << nlohmann::json(got).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)
+                    << "\n theirs " << r["text"].dump();
     }
   }
   EXPECT_EQ(bad, 0u) << "mismatches out of " << rows.size();
@@ -118,10 +121,10 @@ TEST(Tokenizer, Qwen2VLDropsLaterAddedTokens) {
 
 TEST(Utf8, ReplaceInvalidLikePython) {
   // Expected values from CPython: bytes.decode("utf-8", errors="replace").
-  EXPECT_EQ(utf8_replace_invalid("a\xe4\xbd"), "a\xef\xbf\xbd");                    // truncated 3-byte: one U+FFFD
-  EXPECT_EQ(utf8_replace_invalid("\xf0\x9f\x98"), "\xef\xbf\xbd");                  // truncated 4-byte
+  EXPECT_EQ(utf8_replace_invalid("a\xe4\xbd"), "a\xef\xbf\xbd");    // truncated 3-byte: one U+FFFD
+  EXPECT_EQ(utf8_replace_invalid("\xf0\x9f\x98"), "\xef\xbf\xbd");  // truncated 4-byte
   EXPECT_EQ(utf8_replace_invalid("\xed\xa0\x80"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");  // surrogate: 3
-  EXPECT_EQ(utf8_replace_invalid("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");          // overlong
+  EXPECT_EQ(utf8_replace_invalid("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd");                  // overlong
   EXPECT_EQ(utf8_replace_invalid("ok"), "ok");
   EXPECT_EQ(*utf8_invalid_at("ab\x80"), 2u);
   EXPECT_EQ(utf8_nfc("e\xcc\x81"), "\xc3\xa9");
@@ -135,8 +138,8 @@ TEST(Tokenizer, TokenizeCli) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("{\"ids\":[9707,1879]}"), std::string::npos) << r.output;
   std::ofstream(dir + "/ids.txt") << "[9707, 1879]\n[151644, 872]\nnot json\n";
-  auto d = test::run("'" + test::cli() + "' tokenize --decode --skip-special --tokenizer '" + fixture() + "' < '" + dir +
-                     "/ids.txt'");
+  auto d = test::run("'" + test::cli() + "' tokenize --decode --skip-special --tokenizer '" + fixture() + "' < '" +
+                     dir + "/ids.txt'");
   EXPECT_EQ(d.status, 1) << d.output;  // the third line is bad
   EXPECT_NE(d.output.find("{\"text\":\"Hello world\"}"), std::string::npos) << d.output;
   EXPECT_NE(d.output.find("{\"text\":\"user\"}"), std::string::npos) << d.output;

@@ -48,8 +48,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_FIXTURES()                                                                           \
-  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
+#define REQUIRE_FIXTURES()                                           \
+  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) \
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // The tiny model and 4 fixture photos whose class is "o". With the reference's substring rule
 // (rewards.compat visual_rft) the random model's text contains an "o" about as often as not,
@@ -58,22 +59,29 @@ std::string setup(const std::string& name) {
   std::string dir = test::scratch_with_tiny_model(name);
   std::string jsonl;
   for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
-    jsonl += nlohmann::json{{"image", test::fixtures_dir() + "/images/" + img}, {"problem", "What is in the image?"},
-                            {"solution", "<answer>o</answer>"}}.dump() + "\n";
+    jsonl += nlohmann::json{{"image", test::fixtures_dir() + "/images/" + img},
+                            {"problem", "What is in the image?"},
+                            {"solution", "<answer>o</answer>"}}
+                 .dump() +
+             "\n";
   }
   write_file_atomic(dir + "/train.jsonl", jsonl);
   // 4 prompts per step: 1 process takes 4, each of 2 ranks takes 2. micro_batch_size 4 = one
   // prompt's 4 completions: 4 micro-batches in one process, 2 per rank.
-  write_file_atomic(dir + "/cfg.yaml",
-                    "model: {path: '" + dir + "/model', device: cpu, dtype: float32}\n"
-                    "data: {task: cls, train: '" + dir + "/train.jsonl', max_pixels: 12544}\n"
-                    "rollout: {num_generations: 4, max_new_tokens: 8, top_k: 50}\n"
-                    "rewards: {compat: visual_rft, functions: [accuracy_cls]}\n"
-                    "grpo: {beta: 0.04}\n"
-                    "optim: {lr: 0.001, lr_schedule: linear, warmup_steps: 1}\n"
-                    "train: {max_steps: 3, prompts_per_step: 4, micro_batch_size: 4, save_steps: 3, deterministic: true}\n"
-                    "distributed: {timeout_s: 60, bucket_mb: 1}\n"
-                    "logging: {sample_steps: 1, num_samples: 1}\n");
+  write_file_atomic(
+      dir + "/cfg.yaml",
+      "model: {path: '" + dir +
+          "/model', device: cpu, dtype: float32}\n"
+          "data: {task: cls, train: '" +
+          dir +
+          "/train.jsonl', max_pixels: 12544}\n"
+          "rollout: {num_generations: 4, max_new_tokens: 8, top_k: 50}\n"
+          "rewards: {compat: visual_rft, functions: [accuracy_cls]}\n"
+          "grpo: {beta: 0.04}\n"
+          "optim: {lr: 0.001, lr_schedule: linear, warmup_steps: 1}\n"
+          "train: {max_steps: 3, prompts_per_step: 4, micro_batch_size: 4, save_steps: 3, deterministic: true}\n"
+          "distributed: {timeout_s: 60, bucket_mb: 1}\n"
+          "logging: {sample_steps: 1, num_samples: 1}\n");
   return dir;
 }
 
@@ -118,9 +126,9 @@ std::vector<Proc> launch(int world, const std::vector<std::string>& args, const 
     }
     env_s.push_back("OMP_NUM_THREADS=1");
     if (world > 1) {
-      for (const std::string& kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
-                                    std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port),
-                                    std::string("GLOO_SOCKET_IFNAME=lo")}) {
+      for (const std::string& kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
+                                    "WORLD_SIZE=" + std::to_string(world), std::string("MASTER_ADDR=127.0.0.1"),
+                                    "MASTER_PORT=" + std::to_string(port), std::string("GLOO_SOCKET_IFNAME=lo")}) {
         env_s.push_back(kv);
       }
     }
@@ -176,7 +184,8 @@ double max_abs_diff(const std::string& a, const std::string& b) {
       ADD_FAILURE() << b << " has no " << info.name;
       continue;
     }
-    d = std::max(d, (fa.get(info.name).to(torch::kDouble) - fb.get(info.name).to(torch::kDouble)).abs().max().item<double>());
+    d = std::max(
+        d, (fa.get(info.name).to(torch::kDouble) - fb.get(info.name).to(torch::kDouble)).abs().max().item<double>());
   }
   return d;
 }
@@ -238,25 +247,31 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
     const std::string py = VRFT_PYTHON;
     const std::string torchrun_bin = py.substr(0, py.rfind('/')) + "/torchrun";
     ASSERT_TRUE(fs::exists(torchrun_bin)) << torchrun_bin;
-    std::string cmd = "GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1 '" + torchrun_bin + "' --nproc-per-node 2 --master-port " +
-                      std::to_string(free_port()) + " --no-python '" + test::cli() + "' --log-level warn train";
+    std::string cmd = "GLOO_SOCKET_IFNAME=lo OMP_NUM_THREADS=1 '" + torchrun_bin +
+                      "' --nproc-per-node 2 --master-port " + std::to_string(free_port()) + " --no-python '" +
+                      test::cli() + "' --log-level warn train";
     for (const auto& a : with({"--set", "train.output_dir=" + dir + "/two"})) cmd += " '" + a + "'";
     auto r = test::run(cmd);
     ASSERT_EQ(r.status, 0) << r.output;
   } else {
     run_job(2, with({"--set", "train.output_dir=" + dir + "/two"}), dir + "/two");
   }
-  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}), dir + "/zero");
-  const std::string ck = "/checkpoint-000003/model.safetensors", opt = "/checkpoint-000003/trainer_state/optimizer.safetensors";
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
+          dir + "/zero");
+  const std::string ck = "/checkpoint-000003/model.safetensors",
+                    opt = "/checkpoint-000003/trainer_state/optimizer.safetensors";
   ASSERT_TRUE(fs::exists(dir + "/two" + ck) && fs::exists(dir + "/zero" + ck));
   const double moved = max_abs_diff(dir + "/one" + ck, dir + "/model/model.safetensors");
-  const double w2 = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck), wz = max_abs_diff(dir + "/two" + ck, dir + "/zero" + ck);
+  const double w2 = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck),
+               wz = max_abs_diff(dir + "/two" + ck, dir + "/zero" + ck);
   const double m2 = metrics_diff(dir + "/one/metrics.jsonl", dir + "/two/metrics.jsonl");
   const double mz = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
-  const double o2 = max_abs_diff(dir + "/one" + opt, dir + "/two" + opt), oz = max_abs_diff(dir + "/two" + opt, dir + "/zero" + opt);
-  std::printf("%s: weights moved %.3g; |1 process - 2 ranks| weights %.3g, AdamW state %.3g, metrics (rel) %.3g; "
-              "|2 ranks - ZeRO-1| weights %.3g, AdamW state %.3g, metrics vs 1 process %.3g\n",
-              name.c_str(), moved, w2, o2, m2, wz, oz, mz);
+  const double o2 = max_abs_diff(dir + "/one" + opt, dir + "/two" + opt),
+               oz = max_abs_diff(dir + "/two" + opt, dir + "/zero" + opt);
+  std::printf(
+      "%s: weights moved %.3g; |1 process - 2 ranks| weights %.3g, AdamW state %.3g, metrics (rel) %.3g; "
+      "|2 ranks - ZeRO-1| weights %.3g, AdamW state %.3g, metrics vs 1 process %.3g\n",
+      name.c_str(), moved, w2, o2, m2, wz, oz, mz);
   EXPECT_GT(moved, 1e-4);  // the runs trained: the comparison is not between untouched weights
   EXPECT_LE(w2, exact ? 0.0 : 1e-6);
   EXPECT_LE(m2, 1e-6);
@@ -286,17 +301,19 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
   REQUIRE_FIXTURES();
   std::string dir = setup("dist-sft");
   // 2 prompts per micro-batch: 2 micro-batches in one process, one per rank.
-  std::vector<std::string> args{"--config", dir + "/cfg.yaml", "--set", "train.trainer=sft", "--set", "train.micro_batch_size=2",
-                                "--set", "optim.lr=0.003"};
+  std::vector<std::string> args{"--config", dir + "/cfg.yaml",          "--set", "train.trainer=sft",
+                                "--set",    "train.micro_batch_size=2", "--set", "optim.lr=0.003"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a = args;
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
   };
   run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
-  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}), dir + "/zero");
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
+          dir + "/zero");
   const std::string ck = "/checkpoint-000003/model.safetensors";
-  const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck), m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
+  const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck),
+               m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
   std::printf("sft: |1 process - 2 ranks ZeRO-1| weights %.3g, metrics (rel) %.3g\n", w, m);
   EXPECT_EQ(w, 0.0);
   EXPECT_LE(m, 1e-12);
@@ -308,8 +325,8 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
 TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
   REQUIRE_FIXTURES();
   std::string dir = setup("dist-kill");
-  const std::vector<std::string> args{"--config", dir + "/cfg.yaml", "--set", "train.save_steps=1", "--set",
-                                      "distributed.shard_optimizer=true"};
+  const std::vector<std::string> args{"--config",           dir + "/cfg.yaml", "--set",
+                                      "train.save_steps=1", "--set",           "distributed.shard_optimizer=true"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a = args;
     a.insert(a.end(), extra.begin(), extra.end());
@@ -351,7 +368,7 @@ TEST(Distributed, WorldSizeAndEnvironmentErrorsNameTheKey) {
   };
   Config c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 6, micro_batch_size: 4}\n", "test");
   EXPECT_NO_THROW(check_world(c, 1));
-  EXPECT_NO_THROW(check_world(c, 2));                              // 3 prompts x 4 per rank, micro-batches of 4
+  EXPECT_NO_THROW(check_world(c, 2));                                  // 3 prompts x 4 per rank, micro-batches of 4
   expect_error([&] { check_world(c, 4); }, "train.prompts_per_step");  // 6 prompts on 4 ranks
   c = parse_config("rollout: {num_generations: 4}\ntrain: {prompts_per_step: 6, micro_batch_size: 8}\n", "test");
   EXPECT_NO_THROW(check_world(c, 3));                                  // 2 x 4 = 8 per rank

@@ -44,7 +44,8 @@ TEST(Grpo, LossAndGradientsEqualPlainPyTorch) {
     const auto& c = it.value();
     SCOPED_TRACE(name);
     torch::Tensor hidden = hidden0.clone().requires_grad_(true), weight = weight0.clone().requires_grad_(true);
-    torch::Tensor logp = token_logprobs(hidden, weight, tokens, c["temperature"].get<double>(), /*chunk_rows=*/7).logp.view({N, T});
+    torch::Tensor logp =
+        token_logprobs(hidden, weight, tokens, c["temperature"].get<double>(), /*chunk_rows=*/7).logp.view({N, T});
     torch::Tensor old = c["old"].get<bool>() ? logp.detach() + old_noise : torch::Tensor();
     torch::Tensor ref = logp.detach() + ref_noise;
     torch::Tensor adv = group_advantages(rewards, G, c["scale"].get<std::string>(), 1e-4);

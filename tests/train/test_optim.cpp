@@ -61,7 +61,8 @@ TEST(Optim, SchedulesEqualTransformers) {
   for (auto it = meta["schedules"].begin(); it != meta["schedules"].end(); ++it) {
     const auto want = it.value().get<std::vector<double>>();
     for (size_t s = 0; s < want.size(); ++s) {
-      EXPECT_NEAR(lr_multiplier(it.key(), static_cast<int64_t>(s), 3, static_cast<int64_t>(want.size())), want[s], 1e-12)
+      EXPECT_NEAR(lr_multiplier(it.key(), static_cast<int64_t>(s), 3, static_cast<int64_t>(want.size())), want[s],
+                  1e-12)
           << it.key() << " step " << s;
     }
   }

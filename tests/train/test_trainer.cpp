@@ -34,29 +34,44 @@ namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES()                                                                          \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
+#define REQUIRE_FIXTURES()                                 \
+  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
+  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // A model folder (tiny random weights, the real tokenizer) and a 4-sample data set.
 std::string setup(const std::string& name) {
   std::string dir = test::scratch_with_tiny_model(name);
   std::string jsonl;
   for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
-    jsonl += nlohmann::json{{"image", fixtures() + "/images/" + img}, {"problem", "What is in the image?"},
-                            {"solution", "<answer>thing</answer>"}}.dump() + "\n";
+    jsonl += nlohmann::json{{"image", fixtures() + "/images/" + img},
+                            {"problem", "What is in the image?"},
+                            {"solution", "<answer>thing</answer>"}}
+                 .dump() +
+             "\n";
   }
   write_file_atomic(dir + "/train.jsonl", jsonl);
   return dir;
 }
 
 std::string config_yaml(const std::string& dir, int64_t steps, double lr, int64_t G = 4, double beta = 0.04) {
-  return "model: {path: '" + dir + "/model', device: cpu, dtype: float32}\n"
-         "data: {task: cls, train: '" + dir + "/train.jsonl', max_pixels: 12544}\n"
-         "rollout: {num_generations: " + std::to_string(G) + ", max_new_tokens: 8, top_k: 50}\n"
-         "grpo: {beta: " + std::to_string(beta) + "}\n"
-         "optim: {lr: " + std::to_string(lr) + ", lr_schedule: linear, warmup_steps: 1}\n"
-         "train: {output_dir: '" + dir + "/run', max_steps: " + std::to_string(steps) +
-         ", prompts_per_step: 2, micro_batch_size: " + std::to_string(G) + ", save_steps: 3, keep_last: 2, deterministic: true}\n"
+  return "model: {path: '" + dir +
+         "/model', device: cpu, dtype: float32}\n"
+         "data: {task: cls, train: '" +
+         dir +
+         "/train.jsonl', max_pixels: 12544}\n"
+         "rollout: {num_generations: " +
+         std::to_string(G) +
+         ", max_new_tokens: 8, top_k: 50}\n"
+         "grpo: {beta: " +
+         std::to_string(beta) +
+         "}\n"
+         "optim: {lr: " +
+         std::to_string(lr) +
+         ", lr_schedule: linear, warmup_steps: 1}\n"
+         "train: {output_dir: '" +
+         dir + "/run', max_steps: " + std::to_string(steps) +
+         ", prompts_per_step: 2, micro_batch_size: " + std::to_string(G) +
+         ", save_steps: 3, keep_last: 2, deterministic: true}\n"
          "logging: {sample_steps: 2, num_samples: 1}\n";
 }
 
@@ -102,7 +117,7 @@ TEST(Trainer, LearnableRewardRises) {
   for (int i = 0; i < 4; ++i) first += m[static_cast<size_t>(i)]["reward"]["mean"].get<double>() / 4;
   for (int i = 20; i < 24; ++i) last += m[static_cast<size_t>(i)]["reward"]["mean"].get<double>() / 4;
   std::printf("reward: first 4 steps %.3f, last 4 steps %.3f\n", first, last);
-  EXPECT_GT(last, first + 0.15);  // measured: 0.66 -> 0.94
+  EXPECT_GT(last, first + 0.15);          // measured: 0.66 -> 0.94
   EXPECT_TRUE(m.back()["kl"].is_null());  // beta 0: no reference model
   EXPECT_TRUE(m.back().contains("clip_ratio"));
   EXPECT_TRUE(fs::exists(dir + "/run/rollouts/step_000002.jsonl"));
@@ -167,7 +182,8 @@ TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
   ASSERT_EQ(ma.size(), 6u);
   ASSERT_EQ(mb.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i], mb[i]) << "step " << i + 1;
-  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"), read_file(b + "/run/checkpoint-000006/model.safetensors"));
+  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"),
+            read_file(b + "/run/checkpoint-000006/model.safetensors"));
   EXPECT_EQ(read_file(a + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"),
             read_file(b + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"));
   // SIGTERM (as Slurm pre-emption sends it) once step 1 is logged: the step under way finishes,
@@ -180,7 +196,8 @@ TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
     const std::string log = c + "/log.txt";
     freopen(log.c_str(), "w", stderr);
     freopen("/dev/null", "w", stdout);
-    execl(test::cli().c_str(), "visual-rft", "--log-level", "warn", "train", "--config", (c + "/cfg.yaml").c_str(), nullptr);
+    execl(test::cli().c_str(), "visual-rft", "--log-level", "warn", "train", "--config", (c + "/cfg.yaml").c_str(),
+          nullptr);
     _exit(127);
   }
   for (int i = 0; i < 6000 && metrics_lines(c + "/run/metrics.jsonl") < 1; ++i) {
@@ -208,12 +225,14 @@ TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
   auto mc = metrics_without_time(c + "/run/metrics.jsonl");
   ASSERT_EQ(mc.size(), 6u);
   for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i], mc[i]) << "step " << i + 1;
-  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"), read_file(c + "/run/checkpoint-000006/model.safetensors"));
+  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"),
+            read_file(c + "/run/checkpoint-000006/model.safetensors"));
 
   // Resuming a finished run changes nothing and says where it stands.
   auto again = test::run("'" + test::cli() + "' train --config '" + b + "/cfg.yaml' --resume 2>&1");
   ASSERT_EQ(again.status, 0) << again.output;
-  EXPECT_NE(again.output.find("nothing to do: the run already stands at its last step, 6"), std::string::npos) << again.output;
+  EXPECT_NE(again.output.find("nothing to do: the run already stands at its last step, 6"), std::string::npos)
+      << again.output;
   EXPECT_EQ(metrics_without_time(b + "/run/metrics.jsonl").size(), 6u);
 }
 
@@ -223,7 +242,8 @@ TEST(Trainer, SharedPromptLogprobsEqualFullForward) {
   auto model = load_qwen2vl(dir + "/model", torch::kFloat, torch::kCPU);
   PromptEncoder enc = PromptEncoder::from_model_dir(dir + "/model");
   cv::Mat img = load_image_rgb(fixtures() + "/images/apple.jpg");
-  EncodedPrompt p = enc.encode({PromptInput{image_question("a?"), {img}}, PromptInput{image_question("longer question b?"), {img}}});
+  EncodedPrompt p =
+      enc.encode({PromptInput{image_question("a?"), {img}}, PromptInput{image_question("longer question b?"), {img}}});
   torch::manual_seed(0);
   torch::Tensor comp = torch::randint(0, 151000, {4, 5});  // G = 2
   torch::NoGradGuard ng;
@@ -233,9 +253,11 @@ TEST(Trainer, SharedPromptLogprobsEqualFullForward) {
     torch::Tensor ids = torch::cat({one.input_ids, comp[i].unsqueeze(0)}, 1);
     torch::Tensor mask = torch::ones_like(ids);
     RopeIndex r = model->rope_index(ids, mask, one.image_grid_thw);
-    torch::Tensor logits = model->forward({ids, mask, model->image_features(one.pixel_values, one.image_grid_thw), r.position_ids},
-                                          nullptr, one.input_ids.size(1) - 1);
-    torch::Tensor want = torch::log_softmax(logits[0].narrow(0, 0, 5) / 0.9, -1).gather(1, comp[i].view({-1, 1})).view({-1});
+    torch::Tensor logits =
+        model->forward({ids, mask, model->image_features(one.pixel_values, one.image_grid_thw), r.position_ids},
+                       nullptr, one.input_ids.size(1) - 1);
+    torch::Tensor want =
+        torch::log_softmax(logits[0].narrow(0, 0, 5) / 0.9, -1).gather(1, comp[i].view({-1, 1})).view({-1});
     EXPECT_LE((want - lp[i]).abs().max().item<double>(), 1e-4) << i;
   }
 }
@@ -256,7 +278,8 @@ TEST(Trainer, InconsistentConfigsAreRefused) {
     total_steps(c, 5);
     ADD_FAILURE() << "an overflowing epoch count was accepted";
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("train.epochs: 9223372036854775807 epochs of 3 steps"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("train.epochs: 9223372036854775807 epochs of 3 steps"), std::string::npos)
+        << e.what();
   }
   c = parse_config("train: {max_steps: 4611686018427387904, prompts_per_step: 16}\n", "test");
   EXPECT_THROW(total_steps(c, 5), ConfigError);
@@ -319,7 +342,8 @@ TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
     FAIL() << "a fresh run into a folder holding a run went ahead";
   } catch (const Error& e) {
     const std::string m = e.what();
-    EXPECT_NE(m.find("train.output_dir '" + dir + "/run' holds an earlier run (checkpoint-000003, checkpoint-000006, "
+    EXPECT_NE(m.find("train.output_dir '" + dir +
+                     "/run' holds an earlier run (checkpoint-000003, checkpoint-000006, "
                      "latest, metrics.jsonl"),
               std::string::npos)
         << m;
@@ -374,7 +398,8 @@ TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
 
   for (const auto& [bad, field] : std::vector<std::pair<std::string, std::string>>{
            {R"({"step": -1})", "field 'step' must be an integer >= 0, got -1"},
-           {R"({"step": 3, "skipped_prompts": "many"})", "field 'skipped_prompts' must be an integer >= 0, got \"many\""},
+           {R"({"step": 3, "skipped_prompts": "many"})",
+            "field 'skipped_prompts' must be an integer >= 0, got \"many\""},
            {R"({"step": 2.5})", "field 'step' must be an integer >= 0, got 2.5"},
            {R"([3])", "expected a JSON object, got array"},
            {R"({"seed": 42})", "field 'step' is missing"}}) {
@@ -404,8 +429,9 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
   const std::string photo = read_file(fixtures() + "/images/baboon.jpg");
   write_file_atomic(dir + "/empty.png", "");
   write_file_atomic(dir + "/cut.jpg", photo.substr(0, 600));  // header intact, scan cut short
-  write_file_atomic(dir + "/bomb.png", std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(20000) + be32(20000) +
-                                           std::string("\x08\x02\x00\x00\x00", 5) + be32(0) + std::string(100, '\0'));
+  write_file_atomic(dir + "/bomb.png", std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(20000) +
+                                           be32(20000) + std::string("\x08\x02\x00\x00\x00", 5) + be32(0) +
+                                           std::string(100, '\0'));
   cv::imwrite(dir + "/thin.png", cv::Mat(1, 300, CV_8UC3, cv::Scalar(1, 2, 3)));
   auto row = [&](const std::string& image, const std::string& solution) {
     return nlohmann::json{{"image", image}, {"problem", "What is in the image?"}, {"solution", solution}}.dump() + "\n";
@@ -417,7 +443,8 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
   const std::vector<Case> cases = {
       {"cls", row(dir + "/empty.png", "<answer>thing</answer>"), "empty.png"},
       {"cls", row(dir + "/cut.jpg", "<answer>thing</answer>"), "cut.jpg' cannot be decoded"},
-      {"cls", row(dir + "/bomb.png", "<answer>thing</answer>"), "20000x20000 = 400000000 pixels, above data.max_image_pixels"},
+      {"cls", row(dir + "/bomb.png", "<answer>thing</answer>"),
+       "20000x20000 = 400000000 pixels, above data.max_image_pixels"},
       {"cls", row(dir + "/thin.png", "<answer>thing</answer>"), "an aspect ratio above 200"},
       {"cls", row(fixtures() + "/images/apple.jpg", "thing"), "the solution has no <answer>...</answer>"},
       {"det", row(fixtures() + "/images/apple.jpg", "<answer>an apple</answer>"), "solution is not a detection list"},
@@ -594,7 +621,8 @@ TEST(Trainer, BenchTrainCli) {
   REQUIRE_FIXTURES();
   std::string dir = setup("bench-train");
   write_file_atomic(dir + "/cfg.yaml", config_yaml(dir, 1, 1e-3));
-  auto r = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir + "/cfg.yaml' --steps 2 --json 2>/dev/null; }");
+  auto r = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir +
+                     "/cfg.yaml' --steps 2 --json 2>/dev/null; }");
   ASSERT_EQ(r.status, 0) << r.output;
   auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["steps"].get<int64_t>(), 2);

@@ -20,10 +20,10 @@
 namespace vrft {
 
 struct ModelConfig {
-  std::string path;                 // HF model folder
-  std::string dtype = "auto";       // weights' dtype
-  std::string autocast = "auto";    // compute dtype of the trained model's forward and backward
-  std::string device = "auto";      // auto | cpu | cuda | cuda:N
+  std::string path;               // HF model folder
+  std::string dtype = "auto";     // weights' dtype
+  std::string autocast = "auto";  // compute dtype of the trained model's forward and backward
+  std::string device = "auto";    // auto | cpu | cuda | cuda:N
   bool gradient_checkpointing = false;
 
   template <class V>
@@ -47,8 +47,8 @@ struct DataConfig {
   std::string task = "det";
   std::string train;
   std::string image_root;
-  int64_t min_pixels = 3136;        // 4 * 28 * 28
-  int64_t max_pixels = 401408;      // 512 * 28 * 28, the reference scripts' setting
+  int64_t min_pixels = 3136;    // 4 * 28 * 28
+  int64_t max_pixels = 401408;  // 512 * 28 * 28, the reference scripts' setting
   int64_t max_prompt_length = 1024;
   std::string system_prompt;
   bool shuffle = true;
@@ -78,8 +78,8 @@ struct DataConfig {
 };
 
 struct RolloutConfig {
-  int64_t num_generations = 8;      // G
-  int64_t max_new_tokens = 256;     // TRL HEAD: 512; the reference ran TRL <= 0.19 (256)
+  int64_t num_generations = 8;   // G
+  int64_t max_new_tokens = 256;  // TRL HEAD: 512; the reference ran TRL <= 0.19 (256)
   double temperature = 1.0;
   int64_t top_k = 0;
   double top_p = 1.0;
@@ -118,8 +118,7 @@ struct RewardsConfig {
 
   template <class V>
   void visit(V& v) {
-    v(compat, "compat",
-      "strict closes the reference's reward holes; visual_rft reproduces its code exactly.",
+    v(compat, "compat", "strict closes the reference's reward holes; visual_rft reproduces its code exactly.",
       {"strict", "visual_rft"});
     v(functions, "functions",
       "Rewards summed into the total, by name; empty = the task's: cls [accuracy_cls, format], "
@@ -130,10 +129,10 @@ struct RewardsConfig {
 };
 
 struct GrpoConfig {
-  double beta = 0.04;               // TRL HEAD: 0.0; the reference ran TRL <= 0.18 (0.04)
+  double beta = 0.04;  // TRL HEAD: 0.0; the reference ran TRL <= 0.18 (0.04)
   double epsilon_low = 0.2;
   double epsilon_high = 0.2;
-  std::string loss_type = "grpo";   // TRL HEAD: dapo; the reference's TRL computed grpo
+  std::string loss_type = "grpo";  // TRL HEAD: dapo; the reference's TRL computed grpo
   std::string scale_rewards = "group";
   double advantage_eps = 1e-4;
   int64_t num_iterations = 1;
@@ -157,13 +156,14 @@ struct GrpoConfig {
       "Exclude completions cut at max_new_tokens from the loss.");
     v(filter_zero_std, "filter_zero_std", "Drop groups whose rewards are all equal (no signal).");
     v(ref_sync_steps, "ref_sync_steps",
-      "Every this many optimizer steps (num_iterations per step, as TRL counts) mix the policy into the reference; 0 = never.");
+      "Every this many optimizer steps (num_iterations per step, as TRL counts) mix the policy into the reference; 0 = "
+      "never.");
     v(ref_sync_alpha, "ref_sync_alpha", "ref <- alpha * policy + (1 - alpha) * ref at each sync.");
   }
 };
 
 struct OptimConfig {
-  double lr = 1e-6;                 // TRL's GRPO default, as in the reference
+  double lr = 1e-6;  // TRL's GRPO default, as in the reference
   double weight_decay = 0.0;
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
@@ -190,7 +190,7 @@ struct TrainConfig {
   std::string output_dir = "runs/visual-rft";
   int64_t max_steps = 0;
   int64_t epochs = 1;
-  int64_t prompts_per_step = 16;    // 8 GPUs x 1 prompt x 2 accumulation in the reference
+  int64_t prompts_per_step = 16;  // 8 GPUs x 1 prompt x 2 accumulation in the reference
   int64_t micro_batch_size = 8;
   int64_t seed = 42;
   bool deterministic = false;
@@ -201,8 +201,7 @@ struct TrainConfig {
 
   template <class V>
   void visit(V& v) {
-    v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).",
-      {"grpo", "sft"});
+    v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).", {"grpo", "sft"});
     v(output_dir, "output_dir", "Run folder: metrics, rollouts, checkpoints.");
     v(max_steps, "max_steps", "Optimiser steps to run; 0 = as many as epochs take.");
     v(epochs, "epochs", "Passes over the training data (when max_steps is 0).");
@@ -231,9 +230,9 @@ struct EvalConfig {
   std::string images;
   std::string categories;
   std::string exist_map;
-  std::string output_dir;           // empty: eval/<name of the config file>
+  std::string output_dir;  // empty: eval/<name of the config file>
   int64_t batch_size = 8;
-  int64_t max_new_tokens = 1024;    // the reference's eval scripts (LISA: 128)
+  int64_t max_new_tokens = 1024;  // the reference's eval scripts (LISA: 128)
   double temperature = 0.0;
   double repetition_penalty = 0.0;
   std::string pixels = "config";
@@ -248,13 +247,11 @@ struct EvalConfig {
     v(coco, "coco",
       "det: a COCO instances JSON. Each (image, selected category) pair, or each pair of eval.exist_map, is "
       "asked with the reference's eval prompt; COCOeval scores the answers against the file.");
-    v(lvis, "lvis",
-      "det: an LVIS v1 JSON (image files from coco_url), asked as eval.coco and scored by LVISEval.");
+    v(lvis, "lvis", "det: an LVIS v1 JSON (image files from coco_url), asked as eval.coco and scored by LVISEval.");
     v(classification, "classification",
       "cls: a split list relpath<TAB>label<TAB>classname, asked with the classification prompt of eval.subject.");
     v(classnames, "classnames", "Required with eval.classification: the class names, one a line (line index = label).");
-    v(subject, "subject",
-      "With eval.classification: the prompt's subject; auto = from the list's file name.",
+    v(subject, "subject", "With eval.classification: the prompt's subject; auto = from the list's file name.",
       {"auto", "aircraft", "plant", "flower", "pet", "car"});
     v(images, "images",
       "Image folder of eval.coco/eval.lvis (file_name, or split/name of coco_url) or eval.classification "
@@ -291,8 +288,7 @@ struct DistributedConfig {
 
   template <class V>
   void visit(V& v) {
-    v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.",
-      {"auto", "nccl", "gloo"});
+    v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.", {"auto", "nccl", "gloo"});
     v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.");
     v(shard_optimizer, "shard_optimizer", "ZeRO-1: each rank keeps 1/N of the AdamW state.");
     v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.");
@@ -363,8 +359,8 @@ std::string to_yaml(const Config& cfg);
 
 // One row per key, for `config schema` and the README's reference.
 struct FieldInfo {
-  std::string key;        // "section.key"
-  std::string type;       // bool, int, float, string, list[string], list[float], one of a|b
+  std::string key;            // "section.key"
+  std::string type;           // bool, int, float, string, list[string], list[float], one of a|b
   std::string default_value;  // as YAML
   std::string help;
 };

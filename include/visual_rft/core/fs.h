@@ -27,7 +27,7 @@ class AtomicFile {
 
   void write(const void* data, size_t n);  // throws FileError (disk full, ...)
   void write(std::string_view s) { write(s.data(), s.size()); }
-  void commit();                            // fsync, rename over the target, fsync the folder
+  void commit();  // fsync, rename over the target, fsync the folder
 
  private:
   std::string path_;

@@ -23,13 +23,21 @@ void log_at(LogLevel level, fmt::format_string<A...> f, A&&... args) {
   if (log_enabled(level)) log_write(level, fmt::format(f, std::forward<A>(args)...));
 }
 template <class... A>
-void log_debug(fmt::format_string<A...> f, A&&... a) { log_at(LogLevel::debug, f, std::forward<A>(a)...); }
+void log_debug(fmt::format_string<A...> f, A&&... a) {
+  log_at(LogLevel::debug, f, std::forward<A>(a)...);
+}
 template <class... A>
-void log_info(fmt::format_string<A...> f, A&&... a) { log_at(LogLevel::info, f, std::forward<A>(a)...); }
+void log_info(fmt::format_string<A...> f, A&&... a) {
+  log_at(LogLevel::info, f, std::forward<A>(a)...);
+}
 template <class... A>
-void log_warn(fmt::format_string<A...> f, A&&... a) { log_at(LogLevel::warn, f, std::forward<A>(a)...); }
+void log_warn(fmt::format_string<A...> f, A&&... a) {
+  log_at(LogLevel::warn, f, std::forward<A>(a)...);
+}
 template <class... A>
-void log_error(fmt::format_string<A...> f, A&&... a) { log_at(LogLevel::error, f, std::forward<A>(a)...); }
+void log_error(fmt::format_string<A...> f, A&&... a) {
+  log_at(LogLevel::error, f, std::forward<A>(a)...);
+}
 
 // Appends JSON objects as lines to a file.
 class MetricsWriter {

@@ -21,8 +21,8 @@ namespace vrft {
 
 enum class StDtype { BOOL, U8, I8, I16, I32, I64, F16, BF16, F32, F64 };
 
-const char* st_dtype_name(StDtype d);   // "F32", ...
-size_t st_dtype_size(StDtype d);        // bytes per element
+const char* st_dtype_name(StDtype d);  // "F32", ...
+size_t st_dtype_size(StDtype d);       // bytes per element
 
 struct StTensorInfo {
   std::string name;
@@ -33,7 +33,7 @@ struct StTensorInfo {
 };
 
 struct StHeader {
-  std::vector<StTensorInfo> tensors;           // sorted by begin offset
+  std::vector<StTensorInfo> tensors;            // sorted by begin offset
   std::map<std::string, std::string> metadata;  // the optional __metadata__ map
   uint64_t data_start = 0;                      // 8 + N: where the data buffer begins
 };

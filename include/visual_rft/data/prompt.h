@@ -28,10 +28,10 @@ struct PromptInput {
 };
 
 struct EncodedPrompt {
-  torch::Tensor input_ids;       // [B, T] int64, left-padded
-  torch::Tensor attention_mask;  // [B, T] int64, 0 on the padding
-  torch::Tensor pixel_values;    // [N, 1176] float32: the batch's images in order (undefined if none)
-  torch::Tensor image_grid_thw;  // [I, 3] int64 (undefined if none)
+  torch::Tensor input_ids;                 // [B, T] int64, left-padded
+  torch::Tensor attention_mask;            // [B, T] int64, 0 on the padding
+  torch::Tensor pixel_values;              // [N, 1176] float32: the batch's images in order (undefined if none)
+  torch::Tensor image_grid_thw;            // [I, 3] int64 (undefined if none)
   std::vector<int64_t> lengths;            // [B] unpadded prompt lengths
   std::vector<int64_t> images_per_prompt;  // [B]
   std::vector<std::string> texts;          // [B] rendered prompts, before the pad expansion

@@ -61,16 +61,16 @@ struct SynthCategory {
 };
 
 struct SynthConfig {
-  uint64_t seed = 0;                // the categories and their base/novel split
-  int64_t image_seed = -1;          // every image and row; -1: the same as seed
-  int64_t image_size = 112;         // square images, pixels (>= 56; 112 = 8x8 patches of 14)
-  int64_t num_categories = 32;      // drawn from the 90 combinations
-  int64_t num_novel = 8;            // of them held out of base_train
-  int64_t base_per_category = 16;   // base_train rows per base category
-  int64_t shots = 4;                // fewshot_train rows per novel category (K)
-  int64_t eval_rows = 64;           // eval rows per task
-  bool eval_base = false;           // eval rows of the base categories (to check a base model)
-  double negative_rate = 0.2;       // det base_train/eval rows without the named category
+  uint64_t seed = 0;               // the categories and their base/novel split
+  int64_t image_seed = -1;         // every image and row; -1: the same as seed
+  int64_t image_size = 112;        // square images, pixels (>= 56; 112 = 8x8 patches of 14)
+  int64_t num_categories = 32;     // drawn from the 90 combinations
+  int64_t num_novel = 8;           // of them held out of base_train
+  int64_t base_per_category = 16;  // base_train rows per base category
+  int64_t shots = 4;               // fewshot_train rows per novel category (K)
+  int64_t eval_rows = 64;          // eval rows per task
+  bool eval_base = false;          // eval rows of the base categories (to check a base model)
+  double negative_rate = 0.2;      // det base_train/eval rows without the named category
   std::vector<Task> tasks{Task::cls, Task::det, Task::ground};
   PromptStyle prompt_style = PromptStyle::train;
   // base_train solutions start with a short reasoning, "<think>...</think> <answer>...":
@@ -107,8 +107,8 @@ struct SynthObject {
 };
 
 struct SynthScene {
-  cv::Mat image;   // CV_8UC3, BGR
-  cv::Mat labels;  // CV_32S: the index of the object shown at each pixel; -1 background, -2 occluder
+  cv::Mat image;                     // CV_8UC3, BGR
+  cv::Mat labels;                    // CV_32S: the index of the object shown at each pixel; -1 background, -2 occluder
   std::vector<SynthObject> objects;  // in drawing order (later ones on top)
 };
 
@@ -118,19 +118,18 @@ const char* synth_split_name(SynthSplit s);  // "base_train", ...
 struct SynthRow {
   Sample sample;  // image = "images/<split>_<row>.png", relative to the task's folder
   SynthScene scene;
-  int category = -1;        // cls: the class; det: the named category; ground: the target's
-  std::vector<int> matches; // det: indices of the objects of the named category (empty: none)
-  int target = -1;          // ground: index of the picked object
-  std::string rule;         // ground: which kind of instruction ("largest_not_colour", ...)
-  std::string instruction;  // ground: "the largest object that is not red"
+  int category = -1;         // cls: the class; det: the named category; ground: the target's
+  std::vector<int> matches;  // det: indices of the objects of the named category (empty: none)
+  int target = -1;           // ground: index of the picked object
+  std::string rule;          // ground: which kind of instruction ("largest_not_colour", ...)
+  std::string instruction;   // ground: "the largest object that is not red"
 };
 
 int64_t synth_split_rows(const SynthWorld& world, const SynthConfig& cfg, SynthSplit split);
 // The seed of the rows and images: image_seed, or seed when image_seed is -1.
 uint64_t synth_image_seed(const SynthConfig& cfg);
 // Row `index` of a task's split; independent of every other row.
-SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task task, SynthSplit split,
-                        int64_t index);
+SynthRow make_synth_row(const SynthWorld& world, const SynthConfig& cfg, Task task, SynthSplit split, int64_t index);
 
 // The classification question: the reference's text with "object"/"category" as subject
 // (task_prompts.h has only the real data sets' subjects).

@@ -15,8 +15,8 @@
 //
 // The base model is an HF folder made by scripts/make_demo_model.sh (SFT pre-training on the
 // world's base categories); its visual_rft_demo.json names the world's seed and image size,
-// so the few-shot categories are the ones it never saw, drawn as it saw its own. The run settings are configs/demo_rft.yaml and
-// configs/demo_sft.yaml (the same optimiser, steps and prompts per step for both methods).
+// so the few-shot categories are the ones it never saw, drawn as it saw its own. The run settings are
+// configs/demo_rft.yaml and configs/demo_sft.yaml (the same optimiser, steps and prompts per step for both methods).
 #pragma once
 
 #include <cstdint>

@@ -24,6 +24,7 @@ cv::Mat plot_panels(const std::vector<Panel>& panels, int width = 480, int heigh
 
 // Images of equal height side by side, rows of them stacked, each row labelled on the left;
 // images of other sizes are resized to `cell` pixels square.
-cv::Mat image_grid(const std::vector<std::string>& row_labels, const std::vector<std::vector<cv::Mat>>& rows, int cell = 224);
+cv::Mat image_grid(const std::vector<std::string>& row_labels, const std::vector<std::vector<cv::Mat>>& rows,
+                   int cell = 224);
 
 }  // namespace vrft

@@ -34,7 +34,8 @@
 
 namespace vrft::eval {
 
-// ---- the existence maps (Visual-RFT's coco_evaluation/ and lvis_evaluation/) --------------------------------------------------------
+// ---- the existence maps (Visual-RFT's coco_evaluation/ and lvis_evaluation/)
+// --------------------------------------------------------
 
 // exist_map_{coco,lvis}_Qwen2_vl_{2B,7B}_baseline.json: image id (a decimal string) -> the
 // category names the baseline model said were present, in file order.
@@ -72,8 +73,8 @@ const char* eval_input_name(EvalInput in);  // "jsonl", "coco", "lvis", "classif
 
 // One question and its ground truth.
 struct EvalItem {
-  Sample sample;      // index: the stable key (predictions.jsonl, vis/NNNNNN.jpg); image; problem; solution text
-  Solution solution;  // parsed truth: cls label, det boxes (0-1000, unrounded for COCO/LVIS), ground box
+  Sample sample;         // index: the stable key (predictions.jsonl, vis/NNNNNN.jpg); image; problem; solution text
+  Solution solution;     // parsed truth: cls label, det boxes (0-1000, unrounded for COCO/LVIS), ground box
   std::string category;  // det: the category asked about
   // COCO/LVIS only: the file's ids, and the image size from the JSON, which the reference
   // maps boxes with (0 elsewhere: the loaded image's size is used).

@@ -34,7 +34,8 @@
 
 namespace vrft::eval {
 
-// ---- classification (classification/Qwen2_VL_classification_infere.py) -----------------------------------------------------------
+// ---- classification (classification/Qwen2_VL_classification_infere.py)
+// -----------------------------------------------------------
 
 struct ClsJudgement {
   std::optional<std::string> answer;  // the strict <answer> text (any lines), trimmed; nullopt without one
@@ -59,7 +60,8 @@ struct ClsMetrics {
 // labels[i] is the true class of judgements[i].
 ClsMetrics classification_metrics(const std::vector<std::string>& labels, const std::vector<ClsJudgement>& judgements);
 
-// ---- detection (coco_evaluation/Qwen2_VL_coco_infere.py and coco_evaluation.py) --------------------------------------------------------
+// ---- detection (coco_evaluation/Qwen2_VL_coco_infere.py and coco_evaluation.py)
+// --------------------------------------------------------
 
 // The category of a detection prompt: the text inside the first "category '...'" (§4.1:
 // "Detect all objects belonging to the category '{category}' ..."); nullopt without one.

@@ -14,18 +14,18 @@
 namespace vrft {
 
 struct VisionConfig {
-  bool qwen25 = false;          // Qwen2.5-VL: RMSNorm, SwiGLU, window attention
+  bool qwen25 = false;  // Qwen2.5-VL: RMSNorm, SwiGLU, window attention
   int64_t depth = 32;
-  int64_t width = 1280;         // embed_dim (Qwen2-VL) / hidden_size (Qwen2.5-VL)
+  int64_t width = 1280;  // embed_dim (Qwen2-VL) / hidden_size (Qwen2.5-VL)
   int64_t num_heads = 16;
-  int64_t mlp_hidden = 5120;    // fc1 width (mlp_ratio * width) / intermediate_size
-  int64_t out_hidden = 1536;    // merger output = the LLM's hidden size
+  int64_t mlp_hidden = 5120;  // fc1 width (mlp_ratio * width) / intermediate_size
+  int64_t out_hidden = 1536;  // merger output = the LLM's hidden size
   int64_t in_channels = 3;
   int64_t patch_size = 14;
   int64_t temporal_patch_size = 2;
   int64_t spatial_merge_size = 2;
   std::string hidden_act = "quick_gelu";
-  int64_t window_size = 112;    // Qwen2.5-VL, in pixels
+  int64_t window_size = 112;                   // Qwen2.5-VL, in pixels
   std::vector<int64_t> fullatt_block_indexes;  // Qwen2.5-VL blocks with whole-image attention
 
   int64_t head_dim() const { return width / num_heads; }
@@ -49,8 +49,8 @@ struct TextConfig {
 
 // preprocessor_config.json: the image processor's settings (Qwen2-VL-2B-Instruct's preprocessor_config.json).
 struct ProcessorConfig {
-  int64_t min_pixels = 3136;       // 4 * 28 * 28
-  int64_t max_pixels = 12845056;   // 16384 * 28 * 28, the released checkpoints' value
+  int64_t min_pixels = 3136;      // 4 * 28 * 28
+  int64_t max_pixels = 12845056;  // 16384 * 28 * 28, the released checkpoints' value
   int64_t patch_size = 14;
   int64_t temporal_patch_size = 2;
   int64_t merge_size = 2;
@@ -70,7 +70,7 @@ struct Qwen2VLConfig {
   // generation_config.json's repetition_penalty: transformers' generate() applies it even when
   // greedy, so eval and generate do too unless told otherwise (Qwen2-VL-Instruct ships 1.05).
   double repetition_penalty = 1.0;
-  ProcessorConfig processor;                               // preprocessor_config.json
+  ProcessorConfig processor;  // preprocessor_config.json
 };
 
 // Shapes for benchmarks and tests without a checkpoint: "tiny" (hidden 64; 10M parameters,

@@ -47,7 +47,7 @@ std::vector<int64_t> vision_cu_seqlens(const torch::Tensor& image_grid_thw);
 // Qwen2.5-VL window attention: the order of merged tokens window by window, and the
 // cumulative patch counts of the windows (deduplicated).
 struct WindowIndex {
-  torch::Tensor window_index;          // [N / merge^2] int64
+  torch::Tensor window_index;  // [N / merge^2] int64
   std::vector<int64_t> cu_window_seqlens;
 };
 WindowIndex vision_window_index(const torch::Tensor& image_grid_thw, int64_t spatial_merge_size, int64_t window_size,

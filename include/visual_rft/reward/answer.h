@@ -44,9 +44,9 @@ bool py_format_match(std::string_view s);
 struct PyValue {
   enum class Kind { null, boolean, number, string, list, dict };
   Kind kind = Kind::null;
-  double number = 0;  // booleans too (True == 1), as in Python arithmetic
-  std::string text;   // strings
-  std::vector<PyValue> items;                          // lists
+  double number = 0;                                    // booleans too (True == 1), as in Python arithmetic
+  std::string text;                                     // strings
+  std::vector<PyValue> items;                           // lists
   std::vector<std::pair<std::string, PyValue>> fields;  // dicts, in order (duplicates: last wins on lookup)
 
   bool is_number() const { return kind == Kind::number || kind == Kind::boolean; }

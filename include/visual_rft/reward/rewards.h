@@ -48,10 +48,10 @@ std::string normalise_class_name(std::string_view s);
 // every call) and as parsed values for strict mode.
 struct Solution {
   Task task = Task::det;
-  std::string text;          // e.g. <answer>[{'Position': [1, 2, 3, 4], 'Confidence': 1}]</answer>
-  std::string label;         // cls: the class name inside <answer>
-  std::vector<Box> boxes;    // det: true boxes (empty: "No Objects")
-  Box box;                   // ground: the true box
+  std::string text;        // e.g. <answer>[{'Position': [1, 2, 3, 4], 'Confidence': 1}]</answer>
+  std::string label;       // cls: the class name inside <answer>
+  std::vector<Box> boxes;  // det: true boxes (empty: "No Objects")
+  Box box;                 // ground: the true box
   // det, visual_rft mode: the true boxes as the reference's extract_bbox reads `text`
   // (nullopt where it fails). Deterministic, so parsed once here, not on every call.
   std::optional<std::vector<Box>> reference_boxes;

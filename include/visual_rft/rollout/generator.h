@@ -23,7 +23,7 @@
 namespace vrft {
 
 struct GenerateConfig {
-  int64_t num_samples = 8;        // G
+  int64_t num_samples = 8;  // G
   int64_t max_new_tokens = 256;
   SamplingConfig sampling;
   uint64_t seed = 0;
@@ -43,16 +43,16 @@ struct GenerateConfig {
 
 struct RolloutTiming {
   double vision_s = 0, prefill_s = 0, decode_s = 0;
-  int64_t prompt_tokens = 0;      // unpadded prompt tokens prefilled (once per prompt)
-  int64_t generated_tokens = 0;   // sampled tokens, all samples
+  int64_t prompt_tokens = 0;     // unpadded prompt tokens prefilled (once per prompt)
+  int64_t generated_tokens = 0;  // sampled tokens, all samples
   int64_t decode_steps = 0;
 };
 
 struct RolloutBatch {
-  torch::Tensor completion_ids;   // [B*G, T] int64, right-padded with pad_token_id
-  torch::Tensor completion_mask;  // [B*G, T] int64: 1 up to and including the first eos
-  torch::Tensor logprobs;         // [B*G, T] float32: raw-policy log-prob of each sampled token (0 after the end)
-  std::vector<std::string> texts;           // [B*G] decoded, special tokens skipped
+  torch::Tensor completion_ids;    // [B*G, T] int64, right-padded with pad_token_id
+  torch::Tensor completion_mask;   // [B*G, T] int64: 1 up to and including the first eos
+  torch::Tensor logprobs;          // [B*G, T] float32: raw-policy log-prob of each sampled token (0 after the end)
+  std::vector<std::string> texts;  // [B*G] decoded, special tokens skipped
   std::vector<std::string> finish_reasons;  // [B*G] "stop" (eos) or "length"
   std::vector<int64_t> prompt_index;        // [B*G] the prompt each row answers
   RolloutTiming timing;

@@ -34,17 +34,17 @@ struct GrpoLossOptions {
   std::string loss_type = "grpo";  // grpo | bnpo | dr_grpo | dapo (TRL's GRPOTrainer loss types)
   double beta = 0.04;              // k3 KL weight; 0 = no KL term (ref_logp may be undefined)
   double epsilon_low = 0.2, epsilon_high = 0.2;
-  int64_t grad_accum = 1;          // micro-batches per optimiser step (TRL's GA)
+  int64_t grad_accum = 1;               // micro-batches per optimiser step (TRL's GA)
   int64_t max_completion_length = 256;  // dr_grpo's constant normaliser
-  double num_items = 0;            // dapo: completion tokens of the whole generation batch (all ranks / ranks)
+  double num_items = 0;                 // dapo: completion tokens of the whole generation batch (all ranks / ranks)
 };
 
 struct GrpoLossStats {
-  double kl = 0;             // masked token mean of k3 (0 when beta = 0 and no ref given)
-  double clip_low = 0;       // fraction of tokens with A < 0 and ratio < 1 - epsilon_low
-  double clip_high = 0;      // fraction with A > 0 and ratio > 1 + epsilon_high
-  double clip_region = 0;    // either
-  double tokens = 0;         // active completion tokens of the micro-batch
+  double kl = 0;           // masked token mean of k3 (0 when beta = 0 and no ref given)
+  double clip_low = 0;     // fraction of tokens with A < 0 and ratio < 1 - epsilon_low
+  double clip_high = 0;    // fraction with A > 0 and ratio > 1 + epsilon_high
+  double clip_region = 0;  // either
+  double tokens = 0;       // active completion tokens of the micro-batch
 };
 
 // The scalar loss of one micro-batch. logp [N, T] (with gradient), old_logp [N, T] or

@@ -25,11 +25,12 @@ struct CompletionRewards {
 // A reward source other than the configured RewardSet (tests, custom tasks).
 struct CustomReward {
   std::vector<std::string> names;
-  std::function<CompletionRewards(const std::string& text, const std::vector<int64_t>& ids, const Sample& sample)> score;
+  std::function<CompletionRewards(const std::string& text, const std::vector<int64_t>& ids, const Sample& sample)>
+      score;
 };
 
 struct TrainResult {
-  int64_t steps_done = 0;       // optimiser steps of this invocation
+  int64_t steps_done = 0;  // optimiser steps of this invocation
   int64_t final_step = 0;
   std::string last_checkpoint;  // empty when none was written
 };

@@ -15,20 +15,20 @@
 
 namespace vrft {
 
-torch::Device resolve_device(const std::string& device);                       // auto = CUDA when present
+torch::Device resolve_device(const std::string& device);                         // auto = CUDA when present
 torch::Dtype resolve_dtype(const std::string& dtype, const torch::Device& dev);  // auto = bf16 on CUDA, fp32 on CPU
 
 // The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved): float32
 // master weights trained under bf16 autocast on CUDA; a bf16 copy generates and serves as the
 // reference model. On the CPU everything is float32 unless set.
 struct Precision {
-  torch::Dtype weights = torch::kFloat;              // the trained (master) weights
-  std::optional<torch::ScalarType> autocast;         // forward/backward compute dtype, if any
-  torch::Dtype rollout = torch::kFloat;              // generating copy and reference model
+  torch::Dtype weights = torch::kFloat;       // the trained (master) weights
+  std::optional<torch::ScalarType> autocast;  // forward/backward compute dtype, if any
+  torch::Dtype rollout = torch::kFloat;       // generating copy and reference model
   bool separate_rollout() const { return rollout != weights; }
 };
-Precision resolve_precision(const std::string& model_dtype, const std::string& autocast, const std::string& rollout_dtype,
-                            const torch::Device& dev);
+Precision resolve_precision(const std::string& model_dtype, const std::string& autocast,
+                            const std::string& rollout_dtype, const torch::Device& dev);
 
 // Autocast on `dev` to `dtype` for this scope (no-op when dtype is empty); restores the
 // previous state and clears the cast cache on exit.
