@@ -15,7 +15,7 @@ REQS="$ROOT/scripts/requirements.txt"
 
 # Debian packages (the libraries the build links), plus the compiler toolchain.
 APT_PACKAGES=(
-  g++ cmake make ninja-build python3 python3-venv ccache
+  g++ cmake make ninja-build python3 python3-venv ccache clang-format
   libopencv-dev libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libsentencepiece-dev libpcre2-dev libutf8proc-dev libgtest-dev
   libgloo-dev  # Gloo's headers, for LibTorch's ProcessGroupGloo (data parallelism on the CPU)
