@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cfenv>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <opencv2/imgcodecs.hpp>
@@ -84,6 +85,15 @@ cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
       throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
                       std::to_string(h->width * h->height) + " pixels, above the limit of " +
                       std::to_string(max_pixels) + " (a decompression bomb?); not decoded");
+    }
+    // OpenCV refuses more than its own limit with a message that names no file (a limit above
+    // it in data.max_image_pixels reaches this).
+    const char* env = std::getenv("OPENCV_IO_MAX_IMAGE_PIXELS");
+    const int64_t cv_limit = env ? std::atoll(env) : (int64_t{1} << 30);
+    if (cv_limit > 0 && h->width * h->height > cv_limit) {
+      throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
+                      std::to_string(h->width * h->height) + " pixels, above OpenCV's decoding limit of " +
+                      std::to_string(cv_limit) + " (the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises it)");
     }
   }
   cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);

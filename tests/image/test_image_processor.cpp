@@ -137,4 +137,16 @@ TEST(ImageHeader, DecompressionBombIsRefusedBeforeDecoding) {
   }
   // The limit is the caller's: a small one refuses a real photo.
   EXPECT_THROW(load_image_rgb(fixtures() + "/apple.jpg", 1000), FileError);
+  // Above OpenCV's own limit (2^30 pixels), the error still names the file and says why.
+  png = std::string("\x89PNG\r\n\x1a\n", 8) + be32(13) + "IHDR" + be32(40000) + be32(40000) +
+        std::string("\x08\x02\x00\x00\x00", 5) + be32(0) + std::string(1000, '\0');
+  std::ofstream(dir + "/huge.png", std::ios::binary) << png;
+  try {
+    load_image_rgb(dir + "/huge.png", int64_t{1} << 40);
+    FAIL() << "a 40000 x 40000 PNG was decoded";
+  } catch (const FileError& e) {
+    EXPECT_NE(std::string(e.what()).find(dir + "/huge.png' is 40000x40000 = 1600000000 pixels, above OpenCV's"),
+              std::string::npos)
+        << e.what();
+  }
 }
