@@ -31,6 +31,15 @@ std::shared_ptr<const Tokenizer> qwen() {
   return t;
 }
 
+// The folder of scripts/refs/prompt_refs.py's cases (made once, cached in the build folder).
+std::string prompt_refs() {
+  const std::string d = test::refs_cache_dir("prompt_refs.py");
+  test::generate_once(
+      d, "cases.json",
+      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
+  return d;
+}
+
 std::vector<ChatMessage> messages_from_json(const nlohmann::json& j) {
   std::vector<ChatMessage> out;
   for (const auto& m : j) {
@@ -67,10 +76,7 @@ TEST(ChatTemplate, DocumentedExample) {
 
 TEST(PromptEncoder, EqualsQwen2VLProcessor) {
   REQUIRE_FIXTURES();
-  std::string d = test::refs_cache_dir("prompt_refs.py");
-  test::generate_once(
-      d, "cases.json",
-      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
+  const std::string d = prompt_refs();
   auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
   SafetensorsFile pixels(d + "/pixel_values.safetensors");
   ASSERT_GE(cases.size(), 6u);
@@ -121,11 +127,7 @@ TEST(PromptEncoder, EqualsQwen2VLProcessor) {
 // reference scripts' prompts token for token ("<image>\n" + question after the image).
 TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
   REQUIRE_FIXTURES();
-  std::string d = test::refs_cache_dir("prompt_refs.py");
-  test::generate_once(
-      d, "cases.json",
-      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
-  auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
+  auto cases = nlohmann::json::parse(read_file(prompt_refs() + "/cases.json"));
   const std::map<std::string, std::string> ours = {
       {"coco_eval_question", eval_question(detection_prompt("fire hydrant", PromptStyle::eval))},
       {"cls_eval_question", eval_question(classification_prompt("aircraft"))}};
