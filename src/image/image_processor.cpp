@@ -71,30 +71,34 @@ cv::Mat to_8bit_like_pillow(const cv::Mat& raw) {
   return out;
 }
 
+// What an image's header says that stops it from loading: no pixels, more than max_pixels
+// (`limit` words that bound in the message), or more than OpenCV decodes (it refuses with a
+// message that names no file; a max_pixels above OpenCV's reaches this). Empty when none.
+std::string header_problem(const std::string& path, const ImageHeader& h, int64_t max_pixels,
+                           const std::string& limit) {
+  const std::string size = std::to_string(h.width) + "x" + std::to_string(h.height);
+  if (h.width <= 0 || h.height <= 0)
+    return "image '" + path + "' has no pixels (" + h.format + " header says " + size + ")";
+  const std::string pixels = "image '" + path + "' is " + size + " = " + std::to_string(h.width * h.height) + " pixels";
+  if (h.width * h.height > max_pixels) return pixels + ", above " + limit;
+  const char* env = std::getenv("OPENCV_IO_MAX_IMAGE_PIXELS");
+  const int64_t cv_limit = env ? std::atoll(env) : (int64_t{1} << 30);
+  if (cv_limit > 0 && h.width * h.height > cv_limit) {
+    return pixels + ", above OpenCV's decoding limit of " + std::to_string(cv_limit) +
+           " (the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises it)";
+  }
+  return "";
+}
+
 }  // namespace
 
 cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
   if (!std::filesystem::exists(path)) throw FileError("image '" + path + "' does not exist");
   // The size from the header, before any pixel is decoded: a small file can hold a huge image.
   if (const std::optional<ImageHeader> h = read_image_header(path)) {
-    if (h->width <= 0 || h->height <= 0) {
-      throw FileError("image '" + path + "' has no pixels (" + h->format + " header says " + std::to_string(h->width) +
-                      "x" + std::to_string(h->height) + ")");
-    }
-    if (h->width * h->height > max_pixels) {
-      throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
-                      std::to_string(h->width * h->height) + " pixels, above the limit of " +
-                      std::to_string(max_pixels) + " (a decompression bomb?); not decoded");
-    }
-    // OpenCV refuses more than its own limit with a message that names no file (a limit above
-    // it in data.max_image_pixels reaches this).
-    const char* env = std::getenv("OPENCV_IO_MAX_IMAGE_PIXELS");
-    const int64_t cv_limit = env ? std::atoll(env) : (int64_t{1} << 30);
-    if (cv_limit > 0 && h->width * h->height > cv_limit) {
-      throw FileError("image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
-                      std::to_string(h->width * h->height) + " pixels, above OpenCV's decoding limit of " +
-                      std::to_string(cv_limit) + " (the environment variable OPENCV_IO_MAX_IMAGE_PIXELS raises it)");
-    }
+    const std::string bad = header_problem(
+        path, *h, max_pixels, "the limit of " + std::to_string(max_pixels) + " (a decompression bomb?); not decoded");
+    if (!bad.empty()) throw FileError(bad);
   }
   cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
   if (raw.empty()) throw FileError("image '" + path + "' cannot be decoded (corrupt or not an image)");
@@ -150,15 +154,9 @@ std::string image_problem(const std::string& path, int64_t max_pixels) {
     return e.what();
   }
   if (h) {
-    if (h->width <= 0 || h->height <= 0) {
-      return "image '" + path + "' has no pixels (" + h->format + " header says " + std::to_string(h->width) + "x" +
-             std::to_string(h->height) + ")";
-    }
-    if (h->width * h->height > max_pixels) {
-      return "image '" + path + "' is " + std::to_string(h->width) + "x" + std::to_string(h->height) + " = " +
-             std::to_string(h->width * h->height) + " pixels, above data.max_image_pixels (" +
-             std::to_string(max_pixels) + ")";
-    }
+    const std::string bad =
+        header_problem(path, *h, max_pixels, "data.max_image_pixels (" + std::to_string(max_pixels) + ")");
+    if (!bad.empty()) return bad;
     const double ratio =
         static_cast<double>(std::max(h->width, h->height)) / static_cast<double>(std::min(h->width, h->height));
     if (ratio > 200) {

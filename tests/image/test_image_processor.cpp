@@ -149,4 +149,9 @@ TEST(ImageHeader, DecompressionBombIsRefusedBeforeDecoding) {
               std::string::npos)
         << e.what();
   }
+  // The training rows' check says the same from the header of a file that ends as a whole PNG
+  // (it is not decoded then).
+  std::ofstream(dir + "/huge_whole.png", std::ios::binary) << png + std::string("\0\0\0\0IEND\xAE\x42\x60\x82", 12);
+  EXPECT_NE(image_problem(dir + "/huge_whole.png", int64_t{1} << 40).find("pixels, above OpenCV's decoding limit"),
+            std::string::npos);
 }
