@@ -35,6 +35,22 @@ void record_pixels(const std::string& path, int64_t min_pixels, int64_t max_pixe
   write_file_atomic(path, p.dump(2) + "\n");
 }
 
+// The checkpoint-N folders of output_dir, as (N, path), oldest first: the names
+// save_checkpoint gives, not its .partial-PID debris nor other folders (e.g. an evaluation's).
+std::vector<std::pair<int64_t, std::string>> checkpoint_folders(const std::string& output_dir) {
+  std::vector<std::pair<int64_t, std::string>> out;
+  if (!fs::is_directory(output_dir)) return out;
+  for (const auto& e : fs::directory_iterator(output_dir)) {
+    const std::string n = e.path().filename().string();
+    if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
+    const std::string digits = n.substr(11);
+    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    out.emplace_back(std::stoll(digits), e.path().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 }  // namespace
 
 std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VLForConditionalGeneration& model,
@@ -59,14 +75,9 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   write_file_atomic(output_dir + "/latest", name + "\n");
 
   if (keep_last > 0) {
-    std::vector<std::string> all;
-    for (const auto& e : fs::directory_iterator(output_dir)) {
-      const std::string n = e.path().filename().string();
-      if (e.is_directory() && n.rfind("checkpoint-", 0) == 0 && n.find('.') == std::string::npos) all.push_back(n);
-    }
-    std::sort(all.begin(), all.end());
+    const auto all = checkpoint_folders(output_dir);
     for (size_t i = 0; i + static_cast<size_t>(keep_last) < all.size(); ++i) {
-      if (all[i] != name) remove_tree(output_dir + "/" + all[i]);
+      if (all[i].first != step) remove_tree(all[i].second);
     }
   }
   return final_dir;
@@ -82,22 +93,11 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
       return output_dir + "/" + name;
     log_warn("'{}' names '{}', which is not a complete checkpoint; looking for the newest complete one", f, name);
   }
-  // checkpoint-N folders (not the .partial-PID debris of an interrupted save), newest first.
-  std::optional<std::string> best;
-  int64_t best_step = -1;
-  if (!fs::is_directory(output_dir)) return std::nullopt;
-  for (const auto& e : fs::directory_iterator(output_dir)) {
-    const std::string n = e.path().filename().string();
-    if (!e.is_directory() || n.rfind("checkpoint-", 0) != 0) continue;
-    const std::string digits = n.substr(11);
-    if (digits.empty() || digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    const int64_t step = std::stoll(digits);
-    if (step > best_step && complete(e.path().string())) {
-      best_step = step;
-      best = e.path().string();
-    }
+  const auto all = checkpoint_folders(output_dir);
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    if (complete(it->second)) return it->second;
   }
-  return best;
+  return std::nullopt;
 }
 
 CheckpointData load_checkpoint_state(const std::string& dir) {
