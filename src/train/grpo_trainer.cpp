@@ -206,10 +206,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     checkpoint_if_due(step, sig != 0);
     if (sig == 0) return;
     dp.finish();
-    throw Interrupted(fmt::format("stopped by {} after step {} of {}: checkpoint {} written; continue with --resume",
-                                  signal_name(sig), step + 1, total,
-                                  result.last_checkpoint.empty() ? "(rank 0's)" : result.last_checkpoint),
-                      128 + sig);
+    throw stopped_by_signal(sig, step + 1, total, result.last_checkpoint);
   };
 
   for (int64_t step = start; step < total; ++step) {

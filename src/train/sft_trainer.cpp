@@ -173,10 +173,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     }
     if (sig != 0) {
       dp.finish();
-      throw Interrupted(fmt::format("stopped by {} after step {} of {}: checkpoint {} written; continue with --resume",
-                                    signal_name(sig), step + 1, total,
-                                    result.last_checkpoint.empty() ? "(rank 0's)" : result.last_checkpoint),
-                        128 + sig);
+      throw stopped_by_signal(sig, step + 1, total, result.last_checkpoint);
     }
   }
   dp.finish();  // no rank reports success before rank 0 has written the last checkpoint

@@ -4,6 +4,7 @@
 // `--resume` continues exactly. A second signal ends the process at once, as without us.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "visual_rft/core/error.h"
@@ -32,5 +33,9 @@ struct Interrupted : Error {
 
 // The name of a signal for messages: "SIGINT", "SIGTERM", or "signal N".
 std::string signal_name(int sig);
+
+// What a trainer throws once the checkpoint of the step a signal stopped it after is written
+// (`checkpoint` empty on the ranks that do not write it): says so, and how to go on.
+Interrupted stopped_by_signal(int sig, int64_t step, int64_t total, const std::string& checkpoint);
 
 }  // namespace vrft
