@@ -6,7 +6,8 @@
 #   2. a 640-token byte-level BPE trained on its text (scripts/make_tiny_tokenizer.py), or the
 #      one in TOKENIZER=DIR when set;
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
-#      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14) and PATCH_SIZE instead of the preset's when set;
+#      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14), PATCH_SIZE, HIDDEN, LAYERS, VISION_WIDTH and
+#      VISION_DEPTH instead of the preset's when set;
 #   4. SFT pre-training on the base categories with configs/demo_pretrain.yaml: STEPS steps of
 #      ROWS rows, cosine from lr LR, on DEVICE; then, when LOCATE_STEPS > 0, a localisation stage:
 #      LOCATE_STEPS steps on single-object dense rows (locate and name one object; cosine from
@@ -42,6 +43,10 @@ LOCATE_LR="${LOCATE_LR:-1e-3}"
 ROPE_THETA="${ROPE_THETA:-}"
 MROPE_SECTION="${MROPE_SECTION:-}"
 PATCH_SIZE="${PATCH_SIZE:-}"
+HIDDEN="${HIDDEN:-}"
+LAYERS="${LAYERS:-}"
+VISION_WIDTH="${VISION_WIDTH:-}"
+VISION_DEPTH="${VISION_DEPTH:-}"
 EVAL_SEED="${EVAL_SEED:-1000}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
 
@@ -57,8 +62,9 @@ done
   { echo "make_demo_model: ROPE_THETA='$ROPE_THETA' must be a number" >&2; exit 2; }
 [[ -z "$MROPE_SECTION" || "$MROPE_SECTION" =~ ^[0-9]+,[0-9]+,[0-9]+$ ]] ||
   { echo "make_demo_model: MROPE_SECTION='$MROPE_SECTION' must be three whole numbers, e.g. 1,1,14" >&2; exit 2; }
-[[ -z "$PATCH_SIZE" || "$PATCH_SIZE" =~ ^[0-9]+$ ]] ||
-  { echo "make_demo_model: PATCH_SIZE='$PATCH_SIZE' must be a whole number" >&2; exit 2; }
+for v in PATCH_SIZE HIDDEN LAYERS VISION_WIDTH VISION_DEPTH; do
+  [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
+done
 (( STEPS > 0 && ROWS > 0 )) || { echo "make_demo_model: STEPS and ROWS must be positive" >&2; exit 2; }
 if (( ! RESUME )) && [[ -e "$WORK" ]]; then
   echo "make_demo_model: $WORK exists (a stopped run?): pass --resume to continue it, or remove it" >&2
@@ -85,6 +91,10 @@ shape=()
 [ -n "$ROPE_THETA" ] && shape+=(--rope-theta "$ROPE_THETA")
 [ -n "$MROPE_SECTION" ] && shape+=(--mrope-section "$MROPE_SECTION")
 [ -n "$PATCH_SIZE" ] && shape+=(--patch-size "$PATCH_SIZE")
+[ -n "$HIDDEN" ] && shape+=(--hidden-size "$HIDDEN")
+[ -n "$LAYERS" ] && shape+=(--layers "$LAYERS")
+[ -n "$VISION_WIDTH" ] && shape+=(--vision-width "$VISION_WIDTH")
+[ -n "$VISION_DEPTH" ] && shape+=(--vision-depth "$VISION_DEPTH")
 [ -f "$WORK/init/config.json" ] ||
   "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${shape[@]}"
 
@@ -153,13 +163,16 @@ info = {
                  "locate_steps": $LOCATE_STEPS, "locate_lr": $LOCATE_LR,
                  "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2},
     "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
-              "patch_size": "${PATCH_SIZE:-preset}"},
+              "patch_size": "${PATCH_SIZE:-preset}", "hidden_size": "${HIDDEN:-preset}",
+              "layers": "${LAYERS:-preset}", "vision_width": "${VISION_WIDTH:-preset}",
+              "vision_depth": "${VISION_DEPTH:-preset}"},
     "base_categories_check": {"image_seed": $EVAL_SEED, "questions_per_task": 96,
                               "cls_accuracy_exact": check["cls"], "det_map": check["det"],
                               "ground_miou": check["ground"]},
     "position_probe_r2": {k: {"row": v["row_r2"], "column": v["col_r2"]} for k, v in probe.items()},
     "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
                "LOCATE_STEPS=$LOCATE_STEPS LOCATE_LR=$LOCATE_LR STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
+               "HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH "
                "scripts/make_demo_model.sh",
 }
 json.dump(info, open(out, "w"), indent=2)

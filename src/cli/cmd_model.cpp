@@ -32,6 +32,13 @@ void add_model_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   init->add_option("--patch-size", opt.patch_size, "Vision patch size in pixels (default: the preset's, 14)")
       ->check(CLI::Range(int64_t{2}, int64_t{64}));
+  init->add_option("--hidden-size", opt.hidden_size, "Text model width (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  init->add_option("--layers", opt.num_layers, "Text model layers (default: the preset's)")->check(CLI::PositiveNumber);
+  init->add_option("--vision-width", opt.vision_width, "Vision tower width (default: the preset's)")
+      ->check(CLI::PositiveNumber);
+  init->add_option("--vision-depth", opt.vision_depth, "Vision tower blocks (default: the preset's)")
+      ->check(CLI::PositiveNumber);
   init->callback([] {
     Qwen2VLConfig cfg = init_model_folder(opt, out);
     Qwen2VLForConditionalGeneration m(cfg);

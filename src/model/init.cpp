@@ -29,6 +29,41 @@ void init_qwen2vl_weights(Qwen2VLForConditionalGeneration& model, double std, ui
   }
 }
 
+namespace {
+
+// The text model's and vision tower's width and depth from the options, keeping the preset's
+// head size and MLP ratios (so M-RoPE sections that fit the preset still fit).
+void resize_model(Qwen2VLConfig& cfg, const InitModelOptions& opt) {
+  TextConfig& t = cfg.text;
+  VisionConfig& v = cfg.vision;
+  if (opt.hidden_size > 0) {
+    const int64_t head = t.head_dim();
+    if (opt.hidden_size % (2 * head) != 0) {
+      throw Error("model init: --hidden-size " + std::to_string(opt.hidden_size) + " must be a multiple of " +
+                  std::to_string(2 * head) + " (twice the preset's head size " + std::to_string(head) + ")");
+    }
+    t.intermediate_size = t.intermediate_size * opt.hidden_size / t.hidden_size;
+    t.num_attention_heads = opt.hidden_size / head;
+    t.num_key_value_heads = t.num_attention_heads / 2;
+    t.hidden_size = opt.hidden_size;
+  }
+  if (opt.num_layers > 0) t.num_hidden_layers = opt.num_layers;
+  if (opt.vision_width > 0) {
+    const int64_t head = v.width / v.num_heads;
+    if (opt.vision_width % head != 0) {
+      throw Error("model init: --vision-width " + std::to_string(opt.vision_width) + " must be a multiple of " +
+                  std::to_string(head) + " (the preset's vision head size)");
+    }
+    v.mlp_hidden = v.mlp_hidden * opt.vision_width / v.width;
+    v.num_heads = opt.vision_width / head;
+    v.width = opt.vision_width;
+  }
+  if (opt.vision_depth > 0) v.depth = opt.vision_depth;
+  v.out_hidden = t.hidden_size;
+}
+
+}  // namespace
+
 Qwen2VLConfig init_model_folder(const InitModelOptions& opt, const std::string& out_dir) {
   namespace fs = std::filesystem;
   Qwen2VLConfig cfg = preset_model_config(opt.preset);
@@ -54,6 +89,7 @@ Qwen2VLConfig init_model_folder(const InitModelOptions& opt, const std::string& 
     throw Error("model init: the tokenizer has " + std::to_string(tok->vocab_size()) + " tokens, more than preset '" +
                 opt.preset + "''s vocabulary of " + std::to_string(cfg.text.vocab_size));
   }
+  resize_model(cfg, opt);
   if (opt.rope_theta > 0) cfg.text.rope_theta = opt.rope_theta;
   if (!opt.mrope_section.empty()) {
     int64_t half = 0;

@@ -166,6 +166,47 @@ TEST(ModelInit, RopeAndPatchSizeBesideThePreset) {
   EXPECT_NE(err.find("--mrope-section must be 3 numbers summing to head_dim / 2 = 16"), std::string::npos) << err;
 }
 
+TEST(ModelInit, WidthAndDepthBesideThePreset) {
+  const std::string d = world_dir();
+  InitModelOptions opt;
+  opt.tokenizer = d + "/tok";
+  opt.hidden_size = 256;
+  opt.num_layers = 6;
+  opt.vision_width = 192;
+  opt.vision_depth = 4;
+  init_model_folder(opt, d + "/wide");
+  const Qwen2VLConfig back = load_model_config(d + "/wide");
+  // The preset's head sizes (32) and MLP ratios (3x text, 4x vision) are kept.
+  EXPECT_EQ(back.text.hidden_size, 256);
+  EXPECT_EQ(back.text.num_hidden_layers, 6);
+  EXPECT_EQ(back.text.num_attention_heads, 8);
+  EXPECT_EQ(back.text.num_key_value_heads, 4);
+  EXPECT_EQ(back.text.intermediate_size, 768);
+  EXPECT_EQ(back.text.head_dim(), 32);
+  EXPECT_EQ(back.vision.width, 192);
+  EXPECT_EQ(back.vision.depth, 4);
+  EXPECT_EQ(back.vision.num_heads, 6);
+  EXPECT_EQ(back.vision.mlp_hidden, 768);
+  EXPECT_EQ(back.vision.out_hidden, 256);  // the merger feeds the text model
+  auto m = load_qwen2vl(d + "/wide", torch::kFloat, torch::kCPU);
+  int64_t layers = 0, blocks = 0;
+  for (const auto& p : m->named_parameters(true)) {
+    if (p.key().find("input_layernorm") != std::string::npos) ++layers;
+    if (p.key().find("visual.blocks.") != std::string::npos && p.key().find("norm1.weight") != std::string::npos)
+      ++blocks;
+  }
+  EXPECT_EQ(layers, 6);
+  EXPECT_EQ(blocks, 4);
+  opt.hidden_size = 100;
+  std::string err;
+  try {
+    init_model_folder(opt, d + "/bad");
+  } catch (const std::exception& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("--hidden-size 100 must be a multiple of 64"), std::string::npos) << err;
+}
+
 TEST(ModelInit, RefusesATokenizerWithoutTheVisionTokens) {
   const std::string d = scratch_dir("model-init-bad");
   // The Qwen2.5 text tokenizer has <|image_pad|>; a tokenizer without it is refused by name.

@@ -30,6 +30,11 @@ struct InitModelOptions {
   double rope_theta = 0;
   std::vector<int64_t> mrope_section;
   int64_t patch_size = 0;
+  // Width and depth beside the preset's (0: the preset's). Heads keep the preset's head size
+  // (hidden / heads), key-value heads half the heads, MLPs the preset's ratio to the width,
+  // and the vision tower's output is the text model's hidden size.
+  int64_t hidden_size = 0, num_layers = 0;     // text model
+  int64_t vision_width = 0, vision_depth = 0;  // vision tower
 };
 
 // Writes the folder (created; files written atomically) and returns its config. Throws
