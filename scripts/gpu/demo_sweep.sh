@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# scripts/gpu/demo_sweep.sh: candidate recipes of the demo's base model side by side on one GPU
+# (issue #17), each run by scripts/make_demo_model.sh as a user would, within a time budget.
+# Here:   scripts/gpu/pack.sh
+# There:  bash scripts/gpu/demo_sweep.sh        (results in $OUT, default gpu-out/)
+# 1. one synthetic world of seed 0 (SYNTH_PER_CATEGORY rows per base category and task, dense
+#    rows too) and its tokenizer, shared by every variant (make_demo_model.sh would make the
+#    same ones);
+# 2. a 30-step calibration of every variant's shape at once, which gives each variant's time
+#    per step when they share the GPU, and from it the steps that fit before TRAIN_END_S;
+# 3. the variants' make_demo_model.sh runs at once (training, then the check on fresh
+#    base-category images and the position probe);
+# 4. the CUDA correctness checks beside them (test_decode; GRPO's KL at step 1 on CUDA with
+#    bf16 autocast and the bf16 rollout copy, which must be 0);
+# 5. each finished model folder in bf16, packed into $OUT (split below the 16 MB a file).
+set -uo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+OUT="${OUT:-$ROOT/gpu-out}"
+TRAIN_END_S="${TRAIN_END_S:-430}"
+END_S="${END_S:-545}"
+ROWS="${ROWS:-64}"
+CALIB_STEPS="${CALIB_STEPS:-30}"
+DEVICE="${DEVICE:-cuda}"   # cpu: a dry run of this script on a small budget
+SYNTH_PER_CATEGORY="${SYNTH_PER_CATEGORY:-1700}"
+W="${SWEEP_DIR:-/tmp/vrft}"
+mkdir -p "$OUT" "$W/res"
+exec > >(tee "$OUT/sweep.log") 2>&1
+T0=$SECONDS
+stamp() { echo "=== [$((SECONDS - T0)) s] $*"; }
+PACK="$ROOT/gpu-pack"
+tar -xJf "$PACK/libs.tar.xz" -C "$W" && tar -xJf "$PACK/data.tar.xz" -C "$W"
+PY="${PY:-$(command -v python3)}"
+TORCH_LIB="$("$PY" -c 'import os, torch; print(os.path.dirname(torch.__file__) + "/lib")')"
+NV_LIBS="$("$PY" -c 'import glob, os, torch; sp = os.path.dirname(os.path.dirname(torch.__file__)); print(":".join(sorted(glob.glob(sp + "/nvidia/*/lib") + glob.glob(sp + "/nvidia/cu13/lib"))))')"
+export LD_LIBRARY_PATH="$TORCH_LIB:$NV_LIBS:/usr/local/cuda/lib64:$W/lib:${LD_LIBRARY_PATH:-}"
+export VRFT="$PACK/bin/visual-rft" PY OMP_WAIT_POLICY=PASSIVE
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$W/res/gpu.txt" || true
+"$VRFT" --version || { ldd "$VRFT" | grep "not found"; exit 1; }
+
+# name | shape (make_demo_model.sh variables) | recipe (fractions of the calibrated steps)
+VARIANTS=(
+  "small|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14|LR=2e-3 MIX=1"
+  "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=1"
+  "med_cur|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=0.3 LOCATE=0.2 STAGE2=0.5"
+  "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|LR=1e-3 MIX=1"
+)
+
+stamp "synthetic world (seed 0, $SYNTH_PER_CATEGORY rows per base category and task) and tokenizer"
+SYN="$W/synth"
+"$VRFT" data synth --out "$SYN" --seed 0 --image-size 112 --think-base --dense-base \
+  --base-per-category "$SYNTH_PER_CATEGORY" > "$W/res/synth.txt" 2>&1 || { cat "$W/res/synth.txt"; exit 1; }
+tail -3 "$W/res/synth.txt"
+"$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$SYN" --out "$W/tokenizer" --vocab-size 640
+
+# CUDA checks beside the training (correctness only, so sharing the GPU does not matter).
+(
+  timeout 120 "$PACK/bin/test_decode" 2>&1 | tail -25 > "$W/res/test_decode.txt"
+  # GRPO on CUDA: fp32 master weights, bf16 autocast, bf16 rollout copy; the reference in the
+  # policy's dtype and autocast, so the KL of step 1 is exactly 0 (issue #18, item 3).
+  timeout 120 "$VRFT" train --config "$ROOT/configs/demo_rft.yaml" --set model.path="$ROOT/models/vrft-demo" \
+    --set model.device="$DEVICE" --set data.task=det --set data.train="$SYN/det/fewshot_train.jsonl" \
+    --set train.output_dir="$W/grpo_cuda" --set train.max_steps=2 > "$W/res/grpo_cuda.txt" 2>&1
+  cp "$W/grpo_cuda/metrics.jsonl" "$W/res/grpo_cuda_metrics.jsonl"
+) &
+CHECKS_PID=$!
+
+stamp "calibration: $CALIB_STEPS steps of $ROWS rows of every shape at once"
+for v in "${VARIANTS[@]}"; do
+  IFS='|' read -r name shape _ <<< "$v"
+  (
+    env $shape bash -c '
+      args=(--preset demo --tokenizer "$1" --out "$2/init" --seed 0)
+      [ -n "${PATCH_SIZE:-}" ] && args+=(--patch-size $PATCH_SIZE)
+      [ -n "${ROPE_THETA:-}" ] && args+=(--rope-theta $ROPE_THETA)
+      [ -n "${MROPE_SECTION:-}" ] && args+=(--mrope-section $MROPE_SECTION)
+      [ -n "${HIDDEN:-}" ] && args+=(--hidden-size $HIDDEN)
+      [ -n "${LAYERS:-}" ] && args+=(--layers $LAYERS)
+      [ -n "${VISION_WIDTH:-}" ] && args+=(--vision-width $VISION_WIDTH)
+      [ -n "${VISION_DEPTH:-}" ] && args+=(--vision-depth $VISION_DEPTH)
+      "$VRFT" model init "${args[@]}"' _ "$W/tokenizer" "$W/calib/$name"
+    OMP_NUM_THREADS=3 "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$W/calib/$name/init" \
+      --set model.device="$DEVICE" --set data.train="$SYN/base_train.jsonl" --set train.output_dir="$W/calib/$name/run" \
+      --set train.max_steps="$CALIB_STEPS" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
+      --set train.save_steps=1000 --set logging.log_steps=1 > "$W/calib/$name.log" 2>&1
+  ) &
+done
+wait $(jobs -p | grep -v "^$CHECKS_PID$") 2>/dev/null
+left=$((TRAIN_END_S - (SECONDS - T0)))
+stamp "calibrated; $left s of training left"
+
+for v in "${VARIANTS[@]}"; do
+  IFS='|' read -r name shape recipe <<< "$v"
+  step_s="$("$PY" -c 'import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+print(statistics.median(r["time"]["step_s"] for r in rows[10:]))' "$W/calib/$name/run/metrics.jsonl")" ||
+    { echo "$name: calibration failed"; tail -5 "$W/calib/$name.log"; continue; }
+  steps=$("$PY" -c "print(int($left / $step_s * 0.9))")
+  eval "$recipe"
+  mix=$("$PY" -c "print(max(50, int($steps * $MIX)))")
+  locate=$("$PY" -c "print(int($steps * ${LOCATE:-0}))")
+  stage2=$("$PY" -c "print(int($steps * ${STAGE2:-0}))")
+  echo "$name: $step_s s/step calibrated -> STEPS=$mix LOCATE_STEPS=$locate STAGE2_STEPS=$stage2 $recipe"
+  mkdir -p "$W/work/$name" && ln -s "$SYN" "$W/work/$name/synth"
+  env $shape LR="$LR" STEPS="$mix" LOCATE_STEPS="$locate" STAGE2_STEPS="$stage2" ROWS="$ROWS" DEVICE="$DEVICE" \
+    BASE_PER_CATEGORY="$SYNTH_PER_CATEGORY" DENSE=1 TOKENIZER="$W/tokenizer" VRFT_DEMO_WORK="$W/work/$name" \
+    OMP_NUM_THREADS=3 bash "$ROOT/scripts/make_demo_model.sh" --resume "$W/models/$name" > "$W/res/$name.log" 2>&1 &
+  unset MIX LOCATE STAGE2
+done
+
+while [ $((SECONDS - T0)) -lt "$END_S" ] && pgrep -f make_demo_model.sh > /dev/null; do sleep 3; done
+pgrep -f make_demo_model.sh > /dev/null && { stamp "past $END_S s: stopping"; pkill -f make_demo_model.sh; pkill -f "visual-rft"; }
+wait "$CHECKS_PID" 2>/dev/null
+stamp "packing"
+for v in "${VARIANTS[@]}"; do
+  IFS='|' read -r name _ _ <<< "$v"
+  cp "$W/work/$name/pretrain_metrics.jsonl" "$W/res/${name}_metrics.jsonl" 2>/dev/null
+  for s in pretrain locate_run pretrain2; do
+    cp "$W/work/$name/$s/metrics.jsonl" "$W/res/${name}_${s}_metrics.jsonl" 2>/dev/null
+  done
+  [ -f "$W/models/$name/visual_rft_demo.json" ] && cp "$W/models/$name/visual_rft_demo.json" "$W/res/$name.json"
+done
+# bf16 weights (the CPU demo computes in fp32 from them): half the bytes to bring back.
+for m in "$W"/models/*/; do
+  "$PY" - "$m/model.safetensors" <<'PY'
+import sys, torch
+from safetensors.torch import load_file, save_file
+p = sys.argv[1]
+t = load_file(p)
+save_file({k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in t.items()}, p, metadata={"format": "pt"})
+PY
+done
+tar -C "$W" -cf "$OUT/results.tar" res
+[ -d "$W/models" ] && tar -C "$W" -cf - models | xz -T0 -6 | split -b 15M - "$OUT/models.tar.xz."
+ls -la "$OUT"
+stamp "done"
