@@ -384,7 +384,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
         }
       }
       dp.all_reduce_grads(trainable);  // the step's gradient, identical on every rank
-      const double it_total = dp.sum(it_loss);
+      double it_total = dp.sum(it_loss);
+      if (inject_nonfinite(step + 1, it + 1)) it_total = std::nan("");
       loss_sum += it_total;
       backward_s += since(t0);
       t0 = Clock::now();

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -105,6 +106,11 @@ double peak_rss_gb() {
 }
 
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after).
+bool inject_nonfinite(int64_t step, int64_t iteration) {
+  const char* spec = std::getenv("VRFT_INJECT_NONFINITE");  // read each time: tests set it per run
+  return spec && *spec && std::string(spec) == std::to_string(step) + ":" + std::to_string(iteration);
+}
+
 void truncate_metrics(const std::string& path, int64_t step) {
   if (!fs::exists(path)) return;
   std::ifstream in(path);

@@ -617,6 +617,32 @@ TEST(Trainer, SeveralIterationsAndFilters) {
   EXPECT_FALSE(st.ref_model.empty());
 }
 
+// With num_iterations > 1 each optimizer iteration is judged on its own loss: a non-finite
+// second iteration (injected) skips its update only, and the third is applied.
+TEST(Trainer, ANonFiniteIterationSkipsItsUpdateOnly) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-nonfinite");
+  std::string yaml = config_yaml(dir, 1, 1e-3);
+  yaml.replace(yaml.find("grpo: {"), 7, "grpo: {num_iterations: 3, ");
+  Config cfg = parse_config(yaml, "test");
+  CustomReward r = even_first_token();
+  ::setenv("VRFT_INJECT_NONFINITE", "1:2", 1);
+  TrainResult res = train_grpo(cfg, "", &r);
+  ::unsetenv("VRFT_INJECT_NONFINITE");
+  ASSERT_EQ(res.final_step, 1);
+  auto m = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["skipped_updates"], 1);
+  CheckpointData st = load_checkpoint_state(res.last_checkpoint);
+  bool found = false;
+  for (const auto& [k, v] : st.optimizer) {
+    if (k != "step") continue;
+    found = true;
+    EXPECT_EQ(v.item<int64_t>(), 2) << "iterations 1 and 3 update the weights";
+  }
+  EXPECT_TRUE(found);
+}
+
 TEST(Trainer, BenchTrainCli) {
   REQUIRE_FIXTURES();
   std::string dir = setup("bench-train");

@@ -48,6 +48,10 @@ class AutocastScope {
 // dst's parameters <- src's (cast to dst's dtype), without autograd.
 void copy_parameters(torch::nn::Module& dst, torch::nn::Module& src);
 double peak_rss_gb();
+// Fault injection for tests of the non-finite guards: true when VRFT_INJECT_NONFINITE is
+// "STEP:ITERATION" (1-based) and names this optimizer iteration, whose loss the trainer then
+// treats as NaN. Unset (always, outside tests): false.
+bool inject_nonfinite(int64_t step, int64_t iteration);
 // Peak bytes allocated by LibTorch's CUDA caching allocator on `dev`, in GB (0 on the CPU).
 double peak_gpu_gb(const torch::Device& dev);
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after, and a
