@@ -1,0 +1,132 @@
+// src/train/training_run.cpp: a training run's set-up and end of step (see the header).
+#include "visual_rft/train/training_run.h"
+
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/log.h"
+
+namespace vrft {
+
+nlohmann::json PhaseTimer::json(double step_s) const {
+  nlohmann::json j{{"step_s", step_s}};
+  for (const auto& [name, s] : seconds_) j[name] = s;
+  return j;
+}
+
+namespace {
+
+const Config& validated(const Config& cfg) {
+  validate(cfg);
+  return cfg;
+}
+
+DistEnv checked_env(const Config& cfg) {
+  DistEnv env = dist_env_from_environment();
+  check_world(cfg, env.world_size);
+  return env;
+}
+
+}  // namespace
+
+TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool overwrite, RunKind run_kind)
+    : cfg(validated(config)),
+      kind(std::move(run_kind)),
+      env(checked_env(cfg)),
+      dev(rank_device(cfg.model.device, env)),
+      dp(env, cfg.distributed, dev),
+      prec(resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev)),
+      P(cfg.train.prompts_per_step),
+      P_rank(P / dp.world()),
+      enc(PromptEncoder::from_model_dir(cfg.model.path)),
+      order(1, 0, false) {
+  if (dp.is_main()) lock.emplace(cfg.train.output_dir);
+  if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
+
+  // ---- the rows, checked before anything is written; the prompts' image size ----
+  LoadReport rep;
+  const auto t_rows = PhaseTimer::Clock::now();
+  samples = load_training_rows(cfg, kind.check_solutions, &rep);
+  log_info("data: {} samples from {}, checked in {:.1f} s ({} missing and {} unreadable images skipped)", rep.kept,
+           cfg.data.train, std::chrono::duration<double>(PhaseTimer::Clock::now() - t_rows).count(), rep.missing_images,
+           rep.unreadable_images);
+  enc.processor().min_pixels = cfg.data.min_pixels;
+  enc.processor().max_pixels = cfg.data.max_pixels;
+
+  // ---- the policy from the start checkpoint, and its optimiser ----
+  start_checkpoint = run_start_checkpoint(cfg.train.output_dir, resume, overwrite, dp.is_main());
+  policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint, prec.weights, dev);
+  if (cfg.train.freeze_vision) {
+    for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
+  }
+  policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
+  policy->visual->gradient_checkpointing = cfg.model.gradient_checkpointing;
+  for (const auto& p : policy->named_parameters(true)) {
+    named.emplace_back(p.key(), p.value());
+    if (p.value().requires_grad()) trainable.push_back(p.value());
+  }
+  adam.emplace(dp, named,
+               AdamWOptions{cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps,
+                            cfg.optim.weight_decay},
+               cfg.distributed.shard_optimizer);
+  optimizer_gb = adam->report_memory();
+  total = total_steps(cfg, static_cast<int64_t>(samples.size()));
+  if (!start_checkpoint.empty()) {
+    CheckpointData st = load_checkpoint_state(start_checkpoint);
+    check_resume_identity(cfg, st.state, start_checkpoint);
+    adam->load_state(st.optimizer);
+    start = st.state.at("step").get<int64_t>();
+    resumed_state = std::move(st.state);
+    resumed_ref_model = std::move(st.ref_model);
+    log_info("resumed from {} at step {}", start_checkpoint, start);
+  }
+
+  // ---- the run folder (rank 0): config, metrics, samples, checkpoints ----
+  if (dp.is_main()) open_run_folder(cfg, cfg.train.output_dir, start, kind.samples_subdir, metrics);
+  order = DataOrder(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
+  result.final_step = start;  // a resumed run that is already done reports where it is
+}
+
+double TrainingRun::eta_s(int64_t step) const {
+  const double elapsed = std::chrono::duration<double>(PhaseTimer::Clock::now() - t0).count();
+  return elapsed / static_cast<double>(step + 1 - start) * static_cast<double>(total - step - 1);
+}
+
+void TrainingRun::log_metrics(int64_t step, const nlohmann::json& record) {
+  if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(record);
+}
+
+void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipped_updates,
+                           const std::function<void(CheckpointData&)>& extra) {
+  ++result.steps_done;
+  result.final_step = step + 1;
+  const int sig = static_cast<int>(dp.max({static_cast<double>(stop.signal())})[0]);
+  const bool due = step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0);
+  if (sig != 0 || due) {
+    CheckpointData d;
+    d.optimizer = adam->state();  // collective with ZeRO-1: gathered on rank 0, which writes
+    d.min_pixels = cfg.data.min_pixels;
+    d.max_pixels = cfg.data.max_pixels;
+    if (dp.is_main()) {
+      d.state = {{"step", step + 1},
+                 {"seed", cfg.train.seed},
+                 {"trainer", kind.trainer},
+                 {"prompts_per_step", P},
+                 {"skipped_updates", skipped_updates},
+                 {"world_size", dp.world()},
+                 {"run", run_identity(cfg)}};
+      if (extra) extra(d);
+      result.last_checkpoint =
+          save_checkpoint(cfg.train.output_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);
+      log_info("checkpoint {}", result.last_checkpoint);
+    }
+  }
+  if (sig == 0) return;
+  dp.finish();
+  throw stopped_by_signal(sig, step + 1, total, result.last_checkpoint);
+}
+
+TrainResult TrainingRun::finish() {
+  dp.finish();  // no rank reports success before rank 0 has written the last checkpoint
+  return result;
+}
+
+}  // namespace vrft
