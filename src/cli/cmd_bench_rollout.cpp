@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/rollout/generator.h"
@@ -60,9 +61,8 @@ void add_bench_rollout(CLI::App* bench) {
   roll->callback([] {
     if (model_dir.empty() == preset.empty())
       throw Error("bench rollout needs exactly one of --model DIR and --random PRESET");
-    const torch::Device dev(device);
-    const torch::Dtype dt =
-        dtype == "float32" || (dtype == "auto" && !dev.is_cuda()) ? torch::kFloat : torch::kBFloat16;
+    const torch::Device dev = resolve_device(device);
+    const torch::Dtype dt = resolve_dtype(dtype, dev);
     Qwen2VLForConditionalGeneration model{nullptr};
     if (!preset.empty()) {
       auto saved = torch::get_default_dtype();

@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/data/prompt.h"
 #include "visual_rft/rollout/generator.h"
 
 namespace vrft::cli {
@@ -46,9 +48,8 @@ void add_generate_command(CLI::App& app) {
       ->capture_default_str();
   gen->add_flag("--json", as_json, "One JSON object per sample");
   gen->callback([rep] {
-    const torch::Device dev(device);
-    const torch::Dtype dt =
-        dtype == "float32" || (dtype == "auto" && !dev.is_cuda()) ? torch::kFloat : torch::kBFloat16;
+    const torch::Device dev = resolve_device(device);
+    const torch::Dtype dt = resolve_dtype(dtype, dev);
     PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
     if (max_pixels) enc.processor().max_pixels = max_pixels;
     PromptInput in;

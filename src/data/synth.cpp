@@ -21,13 +21,6 @@ namespace synth {
 
 // ---- random numbers ------------------------------------------------------------------------
 
-uint64_t splitmix64_next(uint64_t& state) {
-  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 uint64_t Rng::below(uint64_t n) {
   // Rejection sampling: the top of the range that does not fill a whole multiple of n is
   // drawn again, so every value is equally likely.
@@ -116,7 +109,7 @@ SynthWorld make_synth_world(const SynthConfig& cfg) {
     throw Error("synth: --novel " + std::to_string(cfg.num_novel) + " must be in 1.." +
                 std::to_string(cfg.num_categories - 1) + " (some categories must stay base)");
   }
-  Rng rng(stream_key(cfg.seed, 0x776f726c64 /* "world" */, 0, 0));
+  Rng rng(stream_key(cfg.seed, salt::synth_world, 0, 0));
   std::vector<int> combos(static_cast<size_t>(all));
   for (size_t i = 0; i < combos.size(); ++i) combos[i] = static_cast<int>(i);
   rng.shuffle(combos);

@@ -6,13 +6,12 @@
 #include <cstdint>
 #include <vector>
 
+#include "visual_rft/core/random.h"
 #include "visual_rft/data/synth.h"
 
 namespace vrft::synth {
 
 // ---- random numbers ----------------------------------------------------------------------------
-
-uint64_t splitmix64_next(uint64_t& state);
 
 // SplitMix64 with integer range helpers written out here: std::uniform_int_distribution and
 // friends are implementation-defined, so they would make files differ between libraries.

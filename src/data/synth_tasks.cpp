@@ -29,7 +29,6 @@ namespace {
 namespace fs = std::filesystem;
 
 // The dense rows' stream key, beside the tasks' (Task + 1 = 1..3).
-constexpr uint64_t kDenseStream = 0x64656e7365;  // "dense"
 
 // The category a row is about: base_train and fewshot_train run through their categories
 // in blocks of base_per_category / shots rows; eval cycles over the novel ones (the base ones
@@ -336,7 +335,7 @@ std::string synth_dense_prompt() {
 
 SynthRow make_synth_dense_row(const SynthWorld& w, const SynthConfig& cfg, int64_t index) {
   std::optional<Rng> stream;  // the dense rows' own stream, beside the three tasks'
-  SynthRow row = begin_row(w, cfg, SynthSplit::base_train, index, kDenseStream, stream);
+  SynthRow row = begin_row(w, cfg, SynthSplit::base_train, index, salt::synth_dense, stream);
   Rng& rng = *stream;
   SceneSpec spec = multi_spec(cfg.image_size);
   spec.categories = {row.category};

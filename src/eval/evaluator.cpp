@@ -16,14 +16,15 @@
 #include <optional>
 
 #include "eval_scoring.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/data/prompt.h"
 #include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/task_metrics.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/text/chat_template.h"
-#include "visual_rft/train/run_util.h"
 
 namespace vrft::eval {
 namespace {

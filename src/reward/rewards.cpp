@@ -21,20 +21,11 @@
 
 namespace vrft {
 
-Task parse_task(const std::string& name) {
-  if (name == "cls") return Task::cls;
-  if (name == "det") return Task::det;
-  if (name == "ground") return Task::ground;
-  throw Error("unknown task '" + name + "' (cls, det, ground)");
-}
-
 Compat parse_compat(const std::string& name) {
   if (name == "strict") return Compat::strict;
   if (name == "visual_rft") return Compat::visual_rft;
   throw Error("unknown rewards mode '" + name + "' (strict, visual_rft)");
 }
-
-const char* task_name(Task t) { return t == Task::cls ? "cls" : t == Task::det ? "det" : "ground"; }
 
 // ---- geometry ------------------------------------------------------------------------------------
 

@@ -2,16 +2,10 @@
 #include "visual_rft/rollout/sampling.h"
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/random.h"
 
 namespace vrft {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 torch::Tensor penalize(const torch::Tensor& logits, double penalty, const torch::Tensor& seen) {
   if (penalty == 1.0 || !seen.defined()) return logits;

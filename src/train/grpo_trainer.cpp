@@ -18,6 +18,7 @@
 
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/core/random.h"
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/train/grpo.h"
@@ -484,7 +485,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     {
       auto t = timer.phase("rollout_s");
       GenerateConfig g = gen_settings;
-      g.seed = sample_stream(static_cast<uint64_t>(cfg.train.seed), 0x7011, static_cast<uint64_t>(step));
+      g.seed = sample_stream(static_cast<uint64_t>(cfg.train.seed), salt::rollout, static_cast<uint64_t>(step));
       run.policy->eval();
       if (run.prec.separate_rollout()) copy_parameters(*roller, *run.policy);
       roll = generate_rollouts(gen, sp, g, cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B);

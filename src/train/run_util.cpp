@@ -36,18 +36,6 @@ namespace vrft {
 
 namespace fs = std::filesystem;
 
-torch::Device resolve_device(const std::string& d) {
-  if (d == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
-  return torch::Device(d);
-}
-
-torch::Dtype resolve_dtype(const std::string& d, const torch::Device& dev) {
-  if (d == "float32") return torch::kFloat;
-  if (d == "bfloat16") return torch::kBFloat16;
-  if (d == "float16") return torch::kHalf;
-  return dev.is_cuda() ? torch::kBFloat16 : torch::kFloat;
-}
-
 Precision resolve_precision(const std::string& model_dtype, const std::string& autocast,
                             const std::string& rollout_dtype, const torch::Device& dev) {
   Precision p;

@@ -37,9 +37,9 @@
 #include <string>
 #include <vector>
 
+#include "visual_rft/core/task.h"
 #include "visual_rft/data/task_prompts.h"
 #include "visual_rft/data/visual_rft_jsonl.h"
-#include "visual_rft/reward/rewards.h"  // Task
 
 namespace vrft {
 

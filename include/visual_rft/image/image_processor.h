@@ -14,7 +14,7 @@
 #include <opencv2/core.hpp>
 
 #include "visual_rft/image/image_header.h"
-#include "visual_rft/model/config.h"
+#include "visual_rft/image/processor_config.h"
 
 namespace vrft {
 

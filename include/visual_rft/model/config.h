@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "visual_rft/image/processor_config.h"
+
 namespace vrft {
 
 struct VisionConfig {
@@ -45,17 +47,6 @@ struct TextConfig {
   bool tie_word_embeddings = true;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
-};
-
-// preprocessor_config.json: the image processor's settings (Qwen2-VL-2B-Instruct's preprocessor_config.json).
-struct ProcessorConfig {
-  int64_t min_pixels = 3136;      // 4 * 28 * 28
-  int64_t max_pixels = 12845056;  // 16384 * 28 * 28, the released checkpoints' value
-  int64_t patch_size = 14;
-  int64_t temporal_patch_size = 2;
-  int64_t merge_size = 2;
-  std::vector<double> image_mean = {0.48145466, 0.4578275, 0.40821073};
-  std::vector<double> image_std = {0.26862954, 0.26130258, 0.27577711};
 };
 
 struct Qwen2VLConfig {

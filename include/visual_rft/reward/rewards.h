@@ -21,18 +21,16 @@
 #include <string_view>
 #include <vector>
 
+#include "visual_rft/core/task.h"
 #include "visual_rft/reward/answer.h"
 
 namespace vrft {
 
 struct RewardsConfig;  // core/config.h
 
-enum class Task { cls, det, ground };
 enum class Compat { strict, visual_rft };
 
-Task parse_task(const std::string& name);      // throws Error for an unknown name
 Compat parse_compat(const std::string& name);  // throws Error for an unknown name
-const char* task_name(Task t);
 
 // Class-name synonyms for accuracy_cls in strict mode: names on one line of the file,
 // separated by '|', count as the same class ("german shepherd | alsatian").

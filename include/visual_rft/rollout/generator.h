@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "visual_rft/data/prompt.h"
+#include "visual_rft/model/inputs.h"
 #include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/rollout/sampling.h"
 #include "visual_rft/text/tokenizer.h"

@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "visual_rft/core/random.h"
 #include "visual_rft/rollout/sampling.h"
 
 namespace vrft {
@@ -21,7 +22,7 @@ class DataOrder {
       perm_.resize(static_cast<size_t>(n_));
       std::iota(perm_.begin(), perm_.end(), 0);
       if (shuffle_) {
-        std::mt19937_64 rng(sample_stream(seed_, 0xda7a, static_cast<uint64_t>(epoch)));
+        std::mt19937_64 rng(sample_stream(seed_, salt::data_order, static_cast<uint64_t>(epoch)));
         for (int64_t i = n_ - 1; i > 0; --i) {  // Fisher-Yates with our own draws: portable
           std::swap(perm_[static_cast<size_t>(i)], perm_[static_cast<size_t>(rng() % static_cast<uint64_t>(i + 1))]);
         }

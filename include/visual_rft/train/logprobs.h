@@ -8,7 +8,7 @@
 
 #include <torch/torch.h>
 
-#include "visual_rft/data/prompt.h"
+#include "visual_rft/model/inputs.h"
 #include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/train/grpo.h"
 

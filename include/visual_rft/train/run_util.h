@@ -9,14 +9,12 @@
 #include <string>
 
 #include "visual_rft/core/config.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/data/visual_rft_jsonl.h"
 
 namespace vrft {
-
-torch::Device resolve_device(const std::string& device);                         // auto = CUDA when present
-torch::Dtype resolve_dtype(const std::string& dtype, const torch::Device& dev);  // auto = bf16 on CUDA, fp32 on CPU
 
 // The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved): float32
 // master weights trained under bf16 autocast on CUDA; a bf16 copy generates and serves as the
