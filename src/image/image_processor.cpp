@@ -7,17 +7,22 @@
 // more than twice as many pixels as the width), each skipped when its size is unchanged.
 #include "visual_rft/image/image_processor.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cfenv>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 #include <optional>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/log.h"
 #include "visual_rft/image/image_header.h"
 
 namespace vrft {
@@ -90,6 +95,46 @@ std::string header_problem(const std::string& path, const ImageHeader& h, int64_
   return "";
 }
 
+// Runs `decode` with the process's stderr sent to a memory file, and returns what was written
+// there, trimmed. OpenCV's PNG reader leaves libpng's default handlers in place, which print
+// "libpng error: ..." or "libpng warning: ..." to stderr, naming no file: this way the reason
+// goes into our message, which names it. One decode at a time (stderr is the process's).
+template <class F>
+std::string stderr_of(F&& decode) {
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);
+  std::fflush(stderr);
+  const int mem = memfd_create("vrft-stderr", MFD_CLOEXEC);
+  const int saved = mem < 0 ? -1 : dup(2);
+  if (saved < 0 || dup2(mem, 2) < 0) {  // cannot capture: decode as it is
+    if (mem >= 0) close(mem);
+    if (saved >= 0) close(saved);
+    decode();
+    return "";
+  }
+  auto restore = [&] {
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+  };
+  try {
+    decode();
+  } catch (...) {
+    restore();
+    close(mem);
+    throw;
+  }
+  restore();
+  std::string said;
+  char buf[4096];
+  lseek(mem, 0, SEEK_SET);
+  for (ssize_t n; (n = read(mem, buf, sizeof buf)) > 0;) said.append(buf, static_cast<size_t>(n));
+  close(mem);
+  while (!said.empty() && std::isspace(static_cast<unsigned char>(said.back()))) said.pop_back();
+  for (char& c : said) c = c == '\n' ? ';' : c;
+  return said;
+}
+
 }  // namespace
 
 cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
@@ -100,8 +145,14 @@ cv::Mat load_image_rgb(const std::string& path, int64_t max_pixels) {
         path, *h, max_pixels, "the limit of " + std::to_string(max_pixels) + " (a decompression bomb?); not decoded");
     if (!bad.empty()) throw FileError(bad);
   }
-  cv::Mat raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION);
-  if (raw.empty()) throw FileError("image '" + path + "' cannot be decoded (corrupt or not an image)");
+  cv::Mat raw;
+  const std::string said =
+      stderr_of([&] { raw = cv::imread(path, cv::IMREAD_UNCHANGED | cv::IMREAD_IGNORE_ORIENTATION); });
+  if (raw.empty()) {
+    throw FileError("image '" + path + "' cannot be decoded (corrupt or not an image" +
+                    (said.empty() ? "" : ": " + said) + ")");
+  }
+  if (!said.empty()) log_warn("image '{}': {}", path, said);
   if (raw.depth() == CV_16U) raw = to_8bit_like_pillow(raw);
   if (raw.depth() != CV_8U)
     throw FileError("image '" + path + "' has samples that are neither 8 nor 16 bits (not supported)");

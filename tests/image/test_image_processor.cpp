@@ -88,6 +88,32 @@ TEST(ImageProcessor, BadFilesAreNamed) {
   EXPECT_THROW(load_image_rgb(dir + "/missing.png"), FileError);
 }
 
+// A PNG whose image data is damaged (complete file, IEND in place): libpng's reason goes into
+// the message that names the file, and nothing else reaches stderr (libpng's default handler
+// would print "libpng error: ..." on a line of its own, naming no file).
+TEST(ImageProcessor, ADamagedPngIsNamedWithLibpngsReasonAndNothingElseIsPrinted) {
+  const std::string dir = test::scratch_dir("bad-png");
+  cv::Mat noise(64, 64, CV_8UC3);
+  cv::randu(noise, 0, 256);
+  const std::string path = dir + "/damaged.png";
+  ASSERT_TRUE(cv::imwrite(path, noise));
+  std::string bytes = read_file(path);
+  for (size_t i = 100; i < 140; ++i) bytes[i] = static_cast<char>(bytes[i] ^ 0x5a);  // inside IDAT
+  write_file_atomic(path, bytes);
+  std::string err;
+  testing::internal::CaptureStderr();
+  try {
+    load_image_rgb(path);
+  } catch (const FileError& e) {
+    err = e.what();
+  }
+  const std::string printed = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(printed, "");
+  EXPECT_NE(err.find("image '" + path + "' cannot be decoded (corrupt or not an image: libpng error: "),
+            std::string::npos)
+      << err;
+}
+
 // The header reader gives every reference image's size without decoding: the photos (JPEG,
 // PNG) and the generated formats (alpha, LA, palette, gray, 16-bit, WebP lossy / lossless /
 // extended, BMP, EXIF-rotated JPEG); a GIF written here.
