@@ -101,6 +101,18 @@ inline void generate_once(const std::string& dir, const std::string& done_file, 
   ::close(fd);
 }
 
+// The references of scripts/refs/SCRIPT for this version of the script: made once (the script
+// gets `args` and then the output folder) into the test cache, where `done_file` marks a
+// complete set; returns the folder.
+inline std::string script_refs(const std::string& script, const std::string& done_file,
+                               const std::vector<std::string>& args = {}) {
+  const std::string d = refs_cache_dir(script);
+  std::string cmd = "refs/" + script + "'";
+  for (const std::string& a : args) cmd += " '" + a + "'";
+  generate_once(d, done_file, cmd + " '" + d + "'");
+  return d;
+}
+
 // Test fixtures (tests/fixtures/README.md) and the data files users run with (data/).
 inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
 inline std::string data_dir() { return source_dir() + "/data"; }
@@ -110,8 +122,7 @@ inline std::string data_dir() { return source_dir() + "/data"; }
 // max_pixels 12544, for end-to-end runs of train and eval on the CPU. The weights are
 // symlinks into the cache, so a test that wants to change them must copy them first.
 inline std::string scratch_with_tiny_model(const std::string& name) {
-  std::string refs = refs_cache_dir("rollout_refs.py");
-  generate_once(refs, "qwen25vl/outputs.safetensors", "refs/rollout_refs.py' '" + refs + "'");
+  const std::string refs = script_refs("rollout_refs.py", "qwen25vl/outputs.safetensors");
   std::string dir = scratch_dir(name);
   std::filesystem::create_directories(dir + "/model");
   for (const auto& e : std::filesystem::directory_iterator(refs + "/qwen2vl/model"))

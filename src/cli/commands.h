@@ -7,12 +7,12 @@
 namespace vrft::cli {
 
 void add_config_command(CLI::App& app);    // config show | schema
-void add_inspect_command(CLI::App& app);   // inspect tensors
+void add_inspect_command(CLI::App& app);   // inspect tensors | forward | prompt
 void add_score_command(CLI::App& app);     // score
 void add_metrics_command(CLI::App& app);   // metrics coco | lvis
-void add_data_command(CLI::App& app);      // data fewshot
+void add_data_command(CLI::App& app);      // data fewshot | synth
 void add_eval_command(CLI::App& app);      // eval
-void add_bench_command(CLI::App& app);     // bench rewards | load | tokenize | rollout
+void add_bench_command(CLI::App& app);     // bench rewards | tokenize | rollout | train | load
 void add_tokenize_command(CLI::App& app);  // tokenize
 void add_generate_command(CLI::App& app);  // generate
 void add_train_command(CLI::App& app);     // train

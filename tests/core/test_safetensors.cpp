@@ -99,8 +99,7 @@ TEST(Safetensors, TensorsViewTheMappingAndOutliveTheFileObject) {
 }
 
 TEST(Safetensors, ReadsFilesWrittenByPython) {
-  std::string dir = test::refs_cache_dir("safetensors_refs.py");
-  test::generate_once(dir, "py_dtypes.json", "refs/safetensors_refs.py' make '" + dir + "'");
+  const std::string dir = test::script_refs("safetensors_refs.py", "py_dtypes.json", {"make"});
   nlohmann::json expect = nlohmann::json::parse(read_file(dir + "/py_dtypes.json"));
   SafetensorsFile f(dir + "/py_dtypes.safetensors");
   EXPECT_EQ(f.metadata().at("note"), expect["metadata"]["note"].get<std::string>());
@@ -141,8 +140,7 @@ TEST(Safetensors, PythonReadsOurFilesExactly) {
 }
 
 TEST(Safetensors, ShardedFolderFromPython) {
-  std::string dir = test::refs_cache_dir("safetensors_refs.py");
-  test::generate_once(dir, "py_dtypes.json", "refs/safetensors_refs.py' make '" + dir + "'");
+  const std::string dir = test::script_refs("safetensors_refs.py", "py_dtypes.json", {"make"});
   SafetensorsDir d(dir + "/py_sharded");
   EXPECT_EQ(d.names(), (std::vector<std::string>{"a.bias", "a.weight", "b.weight"}));
   EXPECT_EQ(d.files().size(), 2u);

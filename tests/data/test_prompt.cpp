@@ -33,11 +33,8 @@ std::shared_ptr<const Tokenizer> qwen() {
 
 // The folder of scripts/refs/prompt_refs.py's cases (made once, cached in the build folder).
 std::string prompt_refs() {
-  const std::string d = test::refs_cache_dir("prompt_refs.py");
-  test::generate_once(
-      d, "cases.json",
-      "refs/prompt_refs.py' '" + fixtures() + "/qwen2_5/tokenizer.json' '" + fixtures() + "/images' '" + d + "'");
-  return d;
+  return test::script_refs("prompt_refs.py", "cases.json",
+                           {fixtures() + "/qwen2_5/tokenizer.json", fixtures() + "/images"});
 }
 
 std::vector<ChatMessage> messages_from_json(const nlohmann::json& j) {

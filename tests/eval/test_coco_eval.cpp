@@ -34,8 +34,7 @@ std::string lvis_gt_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
 // The references, generated once (about 10 s) and cached under build/test-cache.
 const json& refs() {
   static const json r = [] {
-    const std::string dir = test::refs_cache_dir("coco_eval_refs.py");
-    test::generate_once(dir, "refs.json", "refs/coco_eval_refs.py' '" + fixtures() + "' '" + dir + "'");
+    const std::string dir = test::script_refs("coco_eval_refs.py", "refs.json", {fixtures()});
     return json::parse(read_file(dir + "/refs.json"));
   }();
   return r;

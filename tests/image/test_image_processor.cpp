@@ -45,8 +45,7 @@ TEST(ImageProcessor, SmartResizeVectors) {
 
 TEST(ImageProcessor, PixelValuesEqualTransformers) {
   if (!std::filesystem::exists(fixtures())) GTEST_FAIL() << "fixture missing: " << fixtures();
-  std::string d = test::refs_cache_dir("image_refs.py");
-  test::generate_once(d, "refs.jsonl", "refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
+  const std::string d = test::script_refs("image_refs.py", "refs.jsonl", {fixtures()});
   SafetensorsFile expect(d + "/pixel_values.safetensors");
   std::ifstream in(d + "/refs.jsonl");
   std::string line;
@@ -118,8 +117,7 @@ TEST(ImageProcessor, ADamagedPngIsNamedWithLibpngsReasonAndNothingElseIsPrinted)
 // PNG) and the generated formats (alpha, LA, palette, gray, 16-bit, WebP lossy / lossless /
 // extended, BMP, EXIF-rotated JPEG); a GIF written here.
 TEST(ImageHeader, SizesOfEveryFormatEqualTheDecodedImage) {
-  std::string d = test::refs_cache_dir("image_refs.py");
-  test::generate_once(d, "refs.jsonl", "refs/image_refs.py' '" + fixtures() + "' '" + d + "'");
+  const std::string d = test::script_refs("image_refs.py", "refs.jsonl", {fixtures()});
   std::ifstream in(d + "/refs.jsonl");
   std::set<std::string> formats, seen;
   for (std::string line; std::getline(in, line);) {

@@ -23,15 +23,8 @@ namespace {
 
 const char* kVariants[] = {"qwen2vl", "qwen2vl_untied", "qwen25vl"};
 
-std::string refs() {
-  static std::string dir = [] {
-    std::string d = test::refs_cache_dir("qwen2vl_refs.py");
-    // The script writes qwen25vl last; its outputs mark a complete set.
-    test::generate_once(d, "qwen25vl/outputs.safetensors", "refs/qwen2vl_refs.py' '" + d + "'");
-    return d;
-  }();
-  return dir;
-}
+// The script writes qwen25vl last; its outputs mark a complete set.
+std::string refs() { return test::script_refs("qwen2vl_refs.py", "qwen25vl/outputs.safetensors"); }
 
 struct Case {
   Qwen2VLForConditionalGeneration model{nullptr};

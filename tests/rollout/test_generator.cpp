@@ -23,14 +23,7 @@ using namespace vrft;
 
 namespace {
 
-std::string refs() {
-  static std::string dir = [] {
-    std::string d = test::refs_cache_dir("rollout_refs.py");
-    test::generate_once(d, "qwen25vl/outputs.safetensors", "refs/rollout_refs.py' '" + d + "'");
-    return d;
-  }();
-  return dir;
-}
+std::string refs() { return test::script_refs("rollout_refs.py", "qwen25vl/outputs.safetensors"); }
 
 struct Case {
   Qwen2VLForConditionalGeneration model{nullptr};

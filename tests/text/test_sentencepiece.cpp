@@ -16,11 +16,7 @@ using namespace vrft;
 
 namespace {
 
-std::string refs() {
-  std::string d = test::refs_cache_dir("sentencepiece_refs.py");
-  test::generate_once(d, "bpe.jsonl", "refs/sentencepiece_refs.py' '" + d + "'");
-  return d;
-}
+std::string refs() { return test::script_refs("sentencepiece_refs.py", "bpe.jsonl"); }
 
 void check_model(const std::string& kind) {
   const std::string d = refs();

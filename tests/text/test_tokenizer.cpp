@@ -27,11 +27,7 @@ const Tokenizer& qwen() {
   return *t;
 }
 
-std::string refs() {
-  std::string d = test::refs_cache_dir("tokenizer_refs.py");
-  test::generate_once(d, "encode.jsonl", "refs/tokenizer_refs.py' '" + fixture() + "' '" + d + "'");
-  return d;
-}
+std::string refs() { return test::script_refs("tokenizer_refs.py", "encode.jsonl", {fixture()}); }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::ifstream in(path);

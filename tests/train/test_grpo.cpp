@@ -17,14 +17,7 @@ using namespace vrft;
 
 namespace {
 
-std::string refs() {
-  static std::string d = [] {
-    std::string dir = test::refs_cache_dir("grpo_refs.py");
-    test::generate_once(dir, "cases.json", "refs/grpo_refs.py' '" + dir + "'");
-    return dir;
-  }();
-  return d;
-}
+std::string refs() { return test::script_refs("grpo_refs.py", "cases.json"); }
 
 double max_abs(const torch::Tensor& a, const torch::Tensor& b) { return (a - b).abs().max().item<double>(); }
 

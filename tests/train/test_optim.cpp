@@ -15,14 +15,7 @@
 using namespace vrft;
 
 namespace {
-std::string refs() {
-  static std::string d = [] {
-    std::string dir = test::refs_cache_dir("optim_refs.py");
-    test::generate_once(dir, "schedules.json", "refs/optim_refs.py' '" + dir + "'");
-    return dir;
-  }();
-  return d;
-}
+std::string refs() { return test::script_refs("optim_refs.py", "schedules.json"); }
 }  // namespace
 
 TEST(Optim, AdamWEqualsTorch) {
