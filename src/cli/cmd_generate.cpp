@@ -10,6 +10,7 @@
 #include "visual_rft/core/log.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/rollout/sampling.h"
 
 namespace vrft::cli {
 
@@ -64,10 +65,9 @@ void add_generate_command(CLI::App& app) {
     EncodedPrompt p = enc.encode({in});
     auto model = load_qwen2vl(model_dir, dt, dev);
     model->eval();
-    g.sampling.greedy = greedy || temperature == 0;
-    g.sampling.temperature = temperature == 0 ? 1.0 : temperature;
     // As transformers' generate(): the folder's repetition_penalty applies unless given here.
-    if (rep->count() == 0) g.sampling.repetition_penalty = model->cfg.repetition_penalty;
+    g.sampling = sampling_settings(greedy ? 0.0 : temperature, g.sampling.top_k, g.sampling.top_p, g.sampling.min_p,
+                                   rep->count() == 0 ? model->cfg.repetition_penalty : g.sampling.repetition_penalty);
     g.ignore_eos = ignore_eos;
     g.pad_token_id = enc.tokens().pad;
     Generator generator(model, &enc.tokenizer());

@@ -24,6 +24,7 @@
 #include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/task_metrics.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/rollout/sampling.h"
 #include "visual_rft/text/chat_template.h"
 
 namespace vrft::eval {
@@ -77,10 +78,10 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   GenerateConfig g;
   g.num_samples = 1;
   g.max_new_tokens = cfg.eval.max_new_tokens;
-  g.sampling.greedy = cfg.eval.temperature == 0;
-  g.sampling.temperature = cfg.eval.temperature > 0 ? cfg.eval.temperature : 1.0;
-  g.sampling.repetition_penalty =
-      cfg.eval.repetition_penalty > 0 ? cfg.eval.repetition_penalty : model->cfg.repetition_penalty;
+  // eval.repetition_penalty 0: the model folder's, as transformers' generate() applies it.
+  g.sampling =
+      sampling_settings(cfg.eval.temperature, 0, 1.0, 0.0,
+                        cfg.eval.repetition_penalty > 0 ? cfg.eval.repetition_penalty : model->cfg.repetition_penalty);
   g.seed = static_cast<uint64_t>(cfg.train.seed);
   g.pad_token_id = enc.tokens().pad;
   g.decode = cfg.rollout.decode;

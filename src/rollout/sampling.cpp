@@ -51,6 +51,18 @@ void validate(const SamplingConfig& c) {
   }
 }
 
+SamplingConfig sampling_settings(double temperature, int64_t top_k, double top_p, double min_p,
+                                 double repetition_penalty) {
+  SamplingConfig c;
+  c.greedy = temperature == 0;
+  c.temperature = c.greedy ? 1.0 : temperature;
+  c.top_k = top_k;
+  c.top_p = top_p;
+  c.min_p = min_p;
+  c.repetition_penalty = repetition_penalty;
+  return c;
+}
+
 double stream_uniform(uint64_t stream, uint64_t step) {
   return static_cast<double>(splitmix64(stream ^ splitmix64(step)) >> 11) * 0x1.0p-53;
 }

@@ -40,12 +40,8 @@ GenerateConfig rollout_settings(const Config& cfg, int64_t pad_token_id) {
   GenerateConfig g;
   g.num_samples = cfg.rollout.num_generations;
   g.max_new_tokens = cfg.rollout.max_new_tokens;
-  g.sampling.greedy = cfg.rollout.temperature == 0;
-  g.sampling.temperature = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
-  g.sampling.top_k = cfg.rollout.top_k;
-  g.sampling.top_p = cfg.rollout.top_p;
-  g.sampling.min_p = cfg.rollout.min_p;
-  g.sampling.repetition_penalty = cfg.rollout.repetition_penalty;
+  g.sampling = sampling_settings(cfg.rollout.temperature, cfg.rollout.top_k, cfg.rollout.top_p, cfg.rollout.min_p,
+                                 cfg.rollout.repetition_penalty);
   g.pad_token_id = pad_token_id;
   g.decode = cfg.rollout.decode;
   return g;
@@ -265,7 +261,7 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
                            int64_t& skipped_updates) {
   const Config& cfg = run.cfg;
   const int64_t G = cfg.rollout.num_generations, mu = cfg.grpo.num_iterations;
-  const double temperature = cfg.rollout.temperature > 0 ? cfg.rollout.temperature : 1.0;
+  const double temperature = sampling_settings(cfg.rollout.temperature).temperature;  // of the log-probs
   GrpoLossOptions lo = loss_settings(cfg);
   // Normalisers of the whole step: micro-batches and completion tokens of all ranks, so that
   // the ranks' losses add up to the one-process loss (gradients are summed).

@@ -27,6 +27,11 @@ struct SamplingConfig {
 // Throws Error naming the field when a value is out of range.
 void validate(const SamplingConfig& c);
 
+// The settings of the words users write (rollout.*, eval.temperature, generate's flags):
+// temperature 0 means greedy, and then the other filters are off as well.
+SamplingConfig sampling_settings(double temperature, int64_t top_k = 0, double top_p = 1.0, double min_p = 0.0,
+                                 double repetition_penalty = 1.0);
+
 // Uniform number in [0, 1) of stream `stream` at step `step` (SplitMix64; 53 bits).
 double stream_uniform(uint64_t stream, uint64_t step);
 // The stream of sample `sample` of the prompt with key `prompt_key` under `seed`.
