@@ -11,8 +11,10 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -247,10 +249,19 @@ struct ParseVisitor {
     }
   }
 
+  template <class T>
+  void operator()(T& field, const char* key, const char* help, const Range&) {  // checked by validate()
+    (*this)(field, key, help);
+  }
+
   struct KeyCollector {
     std::vector<std::string>& keys;
     template <class T>
     void operator()(T&, const char* key, const char*) {
+      keys.push_back(key);
+    }
+    template <class T>
+    void operator()(T&, const char* key, const char*, const Range&) {
       keys.push_back(key);
     }
     void operator()(std::string&, const char* key, const char*, std::initializer_list<const char*>) {
@@ -276,6 +287,10 @@ struct SchemaVisitor {
   void operator()(std::string& field, const char* key, const char* help, std::initializer_list<const char*> choices) {
     rows.push_back({prefix + key, "one of: " + join({choices.begin(), choices.end()}, ", "), format(field), help});
   }
+  template <class T>
+  void operator()(T& field, const char* key, const char* help, const Range&) {
+    (*this)(field, key, help);
+  }
 };
 
 // Writes a Config as YAML, one block per section.
@@ -292,6 +307,10 @@ struct YamlVisitor {
   }
   void operator()(std::string& field, const char* key, const char*, std::initializer_list<const char*>) {
     out << "  " << key << ": " << format(field) << "\n";
+  }
+  template <class T>
+  void operator()(T& field, const char* key, const char* help, const Range&) {
+    (*this)(field, key, help);
   }
 };
 
@@ -470,10 +489,42 @@ std::string config_reference_markdown() {
   return out.str();
 }
 
+std::string Range::text() const {
+  auto num = [](double x) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%g", x);
+    return std::string(b);
+  };
+  std::string t;
+  if (hi == std::numeric_limits<double>::infinity()) {
+    t = std::string("must be ") + (lo_open ? "> " : ">= ") + num(lo);
+  } else {
+    t = std::string("must be in ") + (lo_open ? "(" : "[") + num(lo) + ", " + num(hi) + (hi_open ? ")" : "]");
+  }
+  return note ? t + " (" + note + ")" : t;
+}
+
 namespace {
 void require(bool ok, const std::string& key, const std::string& what) {
   if (!ok) throw ConfigError("config key '" + key + "': " + what);
 }
+
+// Every numeric key against the range declared beside it (config.h), in declaration order.
+struct RangeCheck {
+  std::string prefix;
+  template <class S>
+  void section(const char* name, S& s, const char*) {
+    prefix = std::string(name) + ".";
+    s.visit(*this);
+  }
+  template <class T>
+  void operator()(T&, const char*, const char*) {}
+  void operator()(std::string&, const char*, const char*, std::initializer_list<const char*>) {}
+  template <class T>
+  void operator()(T& field, const char* key, const char*, const Range& r) {
+    require(r.contains(static_cast<double>(field)), prefix + key, r.text());
+  }
+};
 // The evaluation input: at most one source, the task it implies, and no key that the source
 // ignores (a key that silently does nothing hides a mistake; run_evaluation requires one source).
 void validate_eval_inputs(const Config& c) {
@@ -511,54 +562,24 @@ void validate_eval_inputs(const Config& c) {
 }  // namespace
 
 void validate(const Config& c) {
-  const auto& d = c.data;
-  require(d.min_pixels > 0, "data.min_pixels", "must be > 0");
-  require(d.max_pixels >= d.min_pixels, "data.max_pixels", "must be >= data.min_pixels");
-  require(d.max_image_pixels > 0, "data.max_image_pixels", "must be > 0");
-  require(d.max_prompt_length > 0, "data.max_prompt_length", "must be > 0");
+  RangeCheck ranges;
+  Config fields = c;  // visit() hands out mutable fields; the check reads a copy
+  fields.visit(ranges);
 
+  // What one key's range cannot say: rules between keys.
+  const auto& d = c.data;
+  require(d.max_pixels >= d.min_pixels, "data.max_pixels", "must be >= data.min_pixels");
   const auto& r = c.rollout;
-  require(r.num_generations >= 1, "rollout.num_generations", "must be >= 1");
   require(c.train.trainer != "grpo" || r.num_generations >= 2, "rollout.num_generations",
           "must be >= 2 for GRPO: advantages compare completions within a group");
-  require(r.max_new_tokens >= 1, "rollout.max_new_tokens", "must be >= 1");
-  require(r.temperature >= 0, "rollout.temperature", "must be >= 0 (0 = greedy)");
-  require(r.top_k >= 0, "rollout.top_k", "must be >= 0 (0 = off)");
-  require(r.top_p > 0 && r.top_p <= 1, "rollout.top_p", "must be in (0, 1]");
-  require(r.min_p >= 0 && r.min_p < 1, "rollout.min_p", "must be in [0, 1)");
-  require(r.repetition_penalty > 0, "rollout.repetition_penalty", "must be > 0 (1 = off)");
-  require(r.batch_size >= 0, "rollout.batch_size", "must be >= 0");
-
   const auto& w = c.rewards;
   require(w.weights.empty() || w.weights.size() == w.functions.size(), "rewards.weights",
           "needs one weight per entry of rewards.functions (" + std::to_string(w.functions.size()) + "), got " +
               std::to_string(w.weights.size()));
   std::set<std::string> uniq(w.functions.begin(), w.functions.end());
   require(uniq.size() == w.functions.size(), "rewards.functions", "names a reward twice");
-
-  const auto& g = c.grpo;
-  require(g.beta >= 0, "grpo.beta", "must be >= 0");
-  require(g.epsilon_low >= 0 && g.epsilon_low < 1, "grpo.epsilon_low", "must be in [0, 1)");
-  require(g.epsilon_high >= 0, "grpo.epsilon_high", "must be >= 0");
-  require(g.advantage_eps >= 0, "grpo.advantage_eps", "must be >= 0");
-  require(g.num_iterations >= 1, "grpo.num_iterations", "must be >= 1");
-  require(g.ref_sync_steps >= 0, "grpo.ref_sync_steps", "must be >= 0");
-  require(g.ref_sync_alpha >= 0 && g.ref_sync_alpha <= 1, "grpo.ref_sync_alpha", "must be in [0, 1]");
-
-  const auto& o = c.optim;
-  require(o.lr >= 0, "optim.lr", "must be >= 0");
-  require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
-  require(o.adam_beta1 >= 0 && o.adam_beta1 < 1, "optim.adam_beta1", "must be in [0, 1)");
-  require(o.adam_beta2 >= 0 && o.adam_beta2 < 1, "optim.adam_beta2", "must be in [0, 1)");
-  require(o.adam_eps > 0, "optim.adam_eps", "must be > 0");
-  require(o.warmup_steps >= 0, "optim.warmup_steps", "must be >= 0");
-  require(o.max_grad_norm >= 0, "optim.max_grad_norm", "must be >= 0 (0 = no clipping)");
-
   const auto& t = c.train;
-  require(t.max_steps >= 0, "train.max_steps", "must be >= 0");
   require(t.epochs >= 1 || t.max_steps > 0, "train.epochs", "must be >= 1 when train.max_steps is 0");
-  require(t.prompts_per_step >= 1, "train.prompts_per_step", "must be >= 1");
-  require(t.micro_batch_size >= 1, "train.micro_batch_size", "must be >= 1");
   if (t.trainer == "grpo") {
     require(
         t.micro_batch_size % r.num_generations == 0, "train.micro_batch_size",
@@ -566,20 +587,7 @@ void validate(const Config& c) {
     require((t.prompts_per_step * r.num_generations) % t.micro_batch_size == 0, "train.micro_batch_size",
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }
-  require(t.save_steps >= 0, "train.save_steps", "must be >= 0");
-  require(t.keep_last >= 0, "train.keep_last", "must be >= 0");
-
-  require(c.eval.batch_size >= 1, "eval.batch_size", "must be >= 1");
-  require(c.eval.max_new_tokens >= 1, "eval.max_new_tokens", "must be >= 1");
-  require(c.eval.temperature >= 0, "eval.temperature", "must be >= 0 (0 = greedy)");
-  require(c.eval.repetition_penalty >= 0, "eval.repetition_penalty", "must be >= 0 (0 = the model folder's)");
-  require(c.eval.draw_images >= 0, "eval.draw_images", "must be >= 0");
   validate_eval_inputs(c);
-  require(c.distributed.timeout_s >= 1, "distributed.timeout_s", "must be >= 1");
-  require(c.distributed.bucket_mb >= 1, "distributed.bucket_mb", "must be >= 1");
-  require(c.logging.log_steps >= 1, "logging.log_steps", "must be >= 1");
-  require(c.logging.sample_steps >= 0, "logging.sample_steps", "must be >= 0");
-  require(c.logging.num_samples >= 0, "logging.num_samples", "must be >= 0");
 
   const std::string& dev = c.model.device;
   bool dev_ok = dev == "auto" || dev == "cpu" || dev == "cuda";

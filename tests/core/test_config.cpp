@@ -180,7 +180,14 @@ TEST(Config, ValidationNamesTheKey) {
       {"optim.adam_beta2=1", "'optim.adam_beta2'"},
       {"model.device=gpu", "'model.device': must be auto, cpu, cuda or cuda:N; got 'gpu'"},
       {"model.device=cuda:x", "'model.device'"},
-      {"grpo.num_iterations=0", "'grpo.num_iterations'"},
+      {"grpo.num_iterations=0", "'grpo.num_iterations': must be >= 1"},
+      // Ranges declared beside their keys (config.h), with what a special value means.
+      {"rollout.temperature=-1", "'rollout.temperature': must be >= 0 (0 = greedy)"},
+      {"optim.max_grad_norm=-0.5", "'optim.max_grad_norm': must be >= 0 (0 = no clipping)"},
+      {"grpo.ref_sync_alpha=1.5", "'grpo.ref_sync_alpha': must be in [0, 1]"},
+      {"rollout.min_p=1", "'rollout.min_p': must be in [0, 1)"},
+      {"optim.adam_eps=0", "'optim.adam_eps': must be > 0"},
+      {"eval.repetition_penalty=-1", "'eval.repetition_penalty': must be >= 0 (0 = the model folder's)"},
   };
   for (const auto& c : cases) {
     Config cfg;
@@ -192,6 +199,11 @@ TEST(Config, ValidationNamesTheKey) {
   apply_override(sft, "train.trainer=sft");
   apply_override(sft, "rollout.num_generations=1");
   EXPECT_NO_THROW(validate(sft));  // SFT samples nothing; G = 1 is fine there
+  Config edges;                    // the closed ends of the ranges are allowed
+  for (const char* set : {"rollout.top_p=1", "rollout.min_p=0", "grpo.ref_sync_alpha=1", "rollout.temperature=0",
+                          "optim.adam_beta1=0", "train.save_steps=0"})
+    apply_override(edges, set);
+  EXPECT_NO_THROW(validate(edges));
 }
 
 TEST(Config, ResolvedYamlRoundTrips) {

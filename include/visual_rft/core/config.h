@@ -3,6 +3,7 @@
 // Every field is declared exactly once, in its section's visit(v) list, as
 //     v(field, "key", "help")                    bool, int64_t, double, string, lists
 //     v(field, "key", "help", {"a", "b", ...})   a string restricted to the listed choices
+//     v(field, "key", "help", at_least(1))       a number restricted to a range (validate())
 // and that one list drives YAML parsing, --set overrides, `config show` (the resolved YAML),
 // `config schema` and the README's config reference (as gemma.cpp's VisitFields).
 // Defaults follow the Visual-RFT reference run (its training scripts); a comment
@@ -14,10 +15,27 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <limits>
 #include <string>
 #include <vector>
 
 namespace vrft {
+
+// The values a numeric key allows, declared beside the key; validate() refuses others with
+// "config key 'section.key': must be >= 0 (0 = off)".
+struct Range {
+  double lo = -std::numeric_limits<double>::infinity(), hi = std::numeric_limits<double>::infinity();
+  bool lo_open = false, hi_open = false;
+  const char* note = nullptr;  // what a special value means, said after the range
+  bool contains(double x) const { return (lo_open ? x > lo : x >= lo) && (hi_open ? x < hi : x <= hi); }
+  std::string text() const;  // "must be >= 0 (0 = off)", "must be in (0, 1]"
+};
+inline Range at_least(double lo, const char* note = nullptr) { return {lo, Range{}.hi, false, false, note}; }
+inline Range above(double lo, const char* note = nullptr) { return {lo, Range{}.hi, true, false, note}; }
+// [lo, hi], with either end open when asked: in_range(0, 1, false, true) is [0, 1).
+inline Range in_range(double lo, double hi, bool lo_open = false, bool hi_open = false) {
+  return {lo, hi, lo_open, hi_open, nullptr};
+}
 
 struct ModelConfig {
   std::string path;               // HF model folder
@@ -61,10 +79,10 @@ struct DataConfig {
       {"cls", "det", "ground"});
     v(train, "train", "Training data: a Visual-RFT JSONL file ({image, problem, solution} per line).");
     v(image_root, "image_root", "Folder that relative image paths start from; empty = the JSONL's folder.");
-    v(min_pixels, "min_pixels", "Smallest image area after smart_resize, in pixels.");
+    v(min_pixels, "min_pixels", "Smallest image area after smart_resize, in pixels.", above(0));
     v(max_pixels, "max_pixels", "Largest image area after smart_resize, in pixels.");
     v(max_prompt_length, "max_prompt_length",
-      "Prompts longer than this many tokens (image tokens included) are skipped and counted.");
+      "Prompts longer than this many tokens (image tokens included) are skipped and counted.", above(0));
     v(system_prompt, "system_prompt", "System prompt; empty = the chat template's default.");
     v(shuffle, "shuffle", "Shuffle the training data each epoch (seeded by train.seed).");
     v(missing_images, "missing_images",
@@ -73,7 +91,8 @@ struct DataConfig {
       {"error", "skip"});
     v(max_image_pixels, "max_image_pixels",
       "Images with more pixels (width x height, read from the file's header) are refused before decoding: "
-      "decompression bombs. Pillow's limit by default.");
+      "decompression bombs. Pillow's limit by default.",
+      above(0));
   }
 };
 
@@ -91,14 +110,16 @@ struct RolloutConfig {
 
   template <class V>
   void visit(V& v) {
-    v(num_generations, "num_generations", "Completions sampled per prompt (G).");
-    v(max_new_tokens, "max_new_tokens", "Longest completion, in tokens (TRL's max_completion_length).");
-    v(temperature, "temperature", "Sampling temperature; 0 = greedy.");
-    v(top_k, "top_k", "Keep the k most likely tokens; 0 = off.");
-    v(top_p, "top_p", "Nucleus sampling: keep the smallest set with this much probability; 1 = off.");
-    v(min_p, "min_p", "Drop tokens below min_p times the top probability; 0 = off.");
-    v(repetition_penalty, "repetition_penalty", "CTRL-style penalty on tokens already present; 1 = off.");
-    v(batch_size, "batch_size", "Prompts generated together; 0 = all prompts of a step at once.");
+    v(num_generations, "num_generations", "Completions sampled per prompt (G).", at_least(1));
+    v(max_new_tokens, "max_new_tokens", "Longest completion, in tokens (TRL's max_completion_length).", at_least(1));
+    v(temperature, "temperature", "Sampling temperature; 0 = greedy.", at_least(0, "0 = greedy"));
+    v(top_k, "top_k", "Keep the k most likely tokens; 0 = off.", at_least(0, "0 = off"));
+    v(top_p, "top_p", "Nucleus sampling: keep the smallest set with this much probability; 1 = off.",
+      in_range(0, 1, true, false));
+    v(min_p, "min_p", "Drop tokens below min_p times the top probability; 0 = off.", in_range(0, 1, false, true));
+    v(repetition_penalty, "repetition_penalty", "CTRL-style penalty on tokens already present; 1 = off.",
+      above(0, "1 = off"));
+    v(batch_size, "batch_size", "Prompts generated together; 0 = all prompts of a step at once.", at_least(0));
     v(dtype, "dtype",
       "Weights that generate: auto = bfloat16 on CUDA (a copy of the policy refreshed before each step), "
       "the policy's dtype on the CPU. The reference model keeps the policy's dtype and autocast, so that "
@@ -143,22 +164,24 @@ struct GrpoConfig {
 
   template <class V>
   void visit(V& v) {
-    v(beta, "beta", "Weight of the k3 KL penalty against the reference model; 0 = no reference model.");
-    v(epsilon_low, "epsilon_low", "Lower clip range of the importance ratio: 1 - epsilon_low.");
-    v(epsilon_high, "epsilon_high", "Upper clip range of the importance ratio: 1 + epsilon_high.");
+    v(beta, "beta", "Weight of the k3 KL penalty against the reference model; 0 = no reference model.", at_least(0));
+    v(epsilon_low, "epsilon_low", "Lower clip range of the importance ratio: 1 - epsilon_low.",
+      in_range(0, 1, false, true));
+    v(epsilon_high, "epsilon_high", "Upper clip range of the importance ratio: 1 + epsilon_high.", at_least(0));
     v(loss_type, "loss_type", "How token losses are aggregated (TRL's GRPOTrainer loss types).",
       {"grpo", "bnpo", "dr_grpo", "dapo"});
     v(scale_rewards, "scale_rewards", "Divide advantages by the reward std of the group, batch, or not.",
       {"group", "batch", "none"});
-    v(advantage_eps, "advantage_eps", "Added to the std before dividing (the reference: 1e-4).");
-    v(num_iterations, "num_iterations", "Optimisation passes over each generation batch (mu).");
+    v(advantage_eps, "advantage_eps", "Added to the std before dividing (the reference: 1e-4).", at_least(0));
+    v(num_iterations, "num_iterations", "Optimisation passes over each generation batch (mu).", at_least(1));
     v(mask_truncated_completions, "mask_truncated_completions",
       "Exclude completions cut at max_new_tokens from the loss.");
     v(filter_zero_std, "filter_zero_std", "Drop groups whose rewards are all equal (no signal).");
     v(ref_sync_steps, "ref_sync_steps",
       "Every this many optimizer steps (num_iterations per step, as TRL counts) mix the policy into the reference; 0 = "
-      "never.");
-    v(ref_sync_alpha, "ref_sync_alpha", "ref <- alpha * policy + (1 - alpha) * ref at each sync.");
+      "never.",
+      at_least(0));
+    v(ref_sync_alpha, "ref_sync_alpha", "ref <- alpha * policy + (1 - alpha) * ref at each sync.", in_range(0, 1));
   }
 };
 
@@ -174,14 +197,15 @@ struct OptimConfig {
 
   template <class V>
   void visit(V& v) {
-    v(lr, "lr", "Peak learning rate of AdamW.");
-    v(weight_decay, "weight_decay", "Decoupled weight decay of AdamW.");
-    v(adam_beta1, "adam_beta1", "AdamW beta1.");
-    v(adam_beta2, "adam_beta2", "AdamW beta2.");
-    v(adam_eps, "adam_eps", "AdamW epsilon.");
+    v(lr, "lr", "Peak learning rate of AdamW.", at_least(0));
+    v(weight_decay, "weight_decay", "Decoupled weight decay of AdamW.", at_least(0));
+    v(adam_beta1, "adam_beta1", "AdamW beta1.", in_range(0, 1, false, true));
+    v(adam_beta2, "adam_beta2", "AdamW beta2.", in_range(0, 1, false, true));
+    v(adam_eps, "adam_eps", "AdamW epsilon.", above(0));
     v(lr_schedule, "lr_schedule", "Learning-rate schedule after warm-up.", {"constant", "linear", "cosine"});
-    v(warmup_steps, "warmup_steps", "Steps of linear warm-up from 0 to lr.");
-    v(max_grad_norm, "max_grad_norm", "Clip the global gradient norm to this; 0 = no clipping.");
+    v(warmup_steps, "warmup_steps", "Steps of linear warm-up from 0 to lr.", at_least(0));
+    v(max_grad_norm, "max_grad_norm", "Clip the global gradient norm to this; 0 = no clipping.",
+      at_least(0, "0 = no clipping"));
   }
 };
 
@@ -203,15 +227,15 @@ struct TrainConfig {
   void visit(V& v) {
     v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).", {"grpo", "sft"});
     v(output_dir, "output_dir", "Run folder: metrics, rollouts, checkpoints.");
-    v(max_steps, "max_steps", "Optimiser steps to run; 0 = as many as epochs take.");
+    v(max_steps, "max_steps", "Optimiser steps to run; 0 = as many as epochs take.", at_least(0));
     v(epochs, "epochs", "Passes over the training data (when max_steps is 0).");
-    v(prompts_per_step, "prompts_per_step", "Prompts per optimiser step (each gives G completions).");
-    v(micro_batch_size, "micro_batch_size", "Sequences per forward/backward pass; bounds memory.");
+    v(prompts_per_step, "prompts_per_step", "Prompts per optimiser step (each gives G completions).", at_least(1));
+    v(micro_batch_size, "micro_batch_size", "Sequences per forward/backward pass; bounds memory.", at_least(1));
     v(seed, "seed", "Seed of data order, sampling and initialisation.");
     v(deterministic, "deterministic", "Use deterministic kernels (slower) for bit-reproducible runs.");
     v(freeze_vision, "freeze_vision", "Keep the vision tower's weights fixed.");
-    v(save_steps, "save_steps", "Write a checkpoint every this many steps; 0 = only at the end.");
-    v(keep_last, "keep_last", "Keep this many newest checkpoints; 0 = keep all.");
+    v(save_steps, "save_steps", "Write a checkpoint every this many steps; 0 = only at the end.", at_least(0));
+    v(keep_last, "keep_last", "Keep this many newest checkpoints; 0 = keep all.", at_least(0));
     v(resume_strict, "resume_strict",
       "--resume refuses a checkpoint whose run differs from this config (trainer, seed, prompts_per_step, "
       "task, training data, model); false = warn and go on.");
@@ -264,19 +288,21 @@ struct EvalConfig {
       "selected categories are asked. Empty = every (image, selected category) pair.");
     v(output_dir, "output_dir",
       "Where predictions.jsonl, metrics.json, summary.md and vis/ go; empty = eval/<config file name>.");
-    v(batch_size, "batch_size", "Prompts generated together.");
-    v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.");
-    v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.");
+    v(batch_size, "batch_size", "Prompts generated together.", at_least(1));
+    v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.", at_least(1));
+    v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.",
+      at_least(0, "0 = greedy"));
     v(repetition_penalty, "repetition_penalty",
       "0 = the model folder's generation_config.json (1 = off when it names none), which transformers' "
-      "generate() applies even when greedy; > 0 overrides it.");
+      "generate() applies even when greedy; > 0 overrides it.",
+      at_least(0, "0 = the model folder's"));
     v(pixels, "pixels",
       "Image size of the questions: config = data.min_pixels/max_pixels; model = the evaluated folder's "
       "preprocessor_config.json (checkpoints record the size they trained at), as the reference's LISA "
       "evaluation does.",
       {"config", "model"});
     v(draw_images, "draw_images",
-      "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.");
+      "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.", at_least(0));
   }
 };
 
@@ -289,9 +315,9 @@ struct DistributedConfig {
   template <class V>
   void visit(V& v) {
     v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.", {"auto", "nccl", "gloo"});
-    v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.");
+    v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.", at_least(1));
     v(shard_optimizer, "shard_optimizer", "ZeRO-1: each rank keeps 1/N of the AdamW state.");
-    v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.");
+    v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.", at_least(1));
   }
 };
 
@@ -305,9 +331,9 @@ struct LoggingConfig {
   template <class V>
   void visit(V& v) {
     v(level, "level", "Console log level.", {"trace", "debug", "info", "warn", "error"});
-    v(log_steps, "log_steps", "Write a metrics.jsonl line every this many steps.");
-    v(sample_steps, "sample_steps", "Write rollout samples every this many steps; 0 = never.");
-    v(num_samples, "num_samples", "Prompts (with all their completions) written per sample step.");
+    v(log_steps, "log_steps", "Write a metrics.jsonl line every this many steps.", at_least(1));
+    v(sample_steps, "sample_steps", "Write rollout samples every this many steps; 0 = never.", at_least(0));
+    v(num_samples, "num_samples", "Prompts (with all their completions) written per sample step.", at_least(0));
     v(progress, "progress", "Show a live progress line on the terminal.");
   }
 };
