@@ -54,7 +54,7 @@ void add_bench_rollout(CLI::App* bench) {
   roll->add_option("--decode", decodes,
                    "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph; a list runs each")
       ->delimiter(',')
-      ->check(CLI::IsMember({"auto", "eager", "fixed", "graph"}))
+      ->check(CLI::IsMember(choice_words<DecodeMode>()))
       ->capture_default_str();
   roll->add_option("--hbm-tbs", hbm_tbs, "Memory bandwidth in TB/s: also print the decode step's bandwidth bound");
   roll->add_flag("--json", as_json, "Print one JSON object (per run)");
@@ -98,7 +98,7 @@ void add_bench_rollout(CLI::App* bench) {
           g.ignore_eos = ignore_eos;
           g.sampling.temperature = temperature;
           g.seed = 1;
-          g.decode = decode;
+          g.decode = *parse_choice<DecodeMode>(decode);  // checked by --decode's IsMember
 #ifdef VRFT_HAVE_CUDA_STATS
           if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::resetPeakStats(dev.index() < 0 ? 0 : dev.index());
 #endif

@@ -41,7 +41,7 @@ void add_bench_train(CLI::App* bench) {
     cfg.logging.sample_steps = 0;
     cfg.logging.log_steps = 1;
     try {
-      if (cfg.train.trainer == "sft")
+      if (cfg.train.trainer == TrainerKind::sft)
         train_sft(cfg, "");
       else
         train_grpo(cfg, "");
@@ -55,8 +55,8 @@ void add_bench_train(CLI::App* bench) {
     remove_tree(dir);
     if (rows.empty()) throw Error("bench train: no step completed");
     const size_t first = rows.size() > 1 ? 1 : 0;
-    const bool sft = cfg.train.trainer == "sft";
-    nlohmann::json out{{"trainer", cfg.train.trainer},
+    const bool sft = cfg.train.trainer == TrainerKind::sft;
+    nlohmann::json out{{"trainer", choice_name(cfg.train.trainer)},
                        {"steps", rows.size()},
                        {"timed_steps", rows.size() - first},
                        {"prompts_per_step", cfg.train.prompts_per_step},

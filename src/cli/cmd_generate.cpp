@@ -16,7 +16,7 @@ namespace vrft::cli {
 
 void add_generate_command(CLI::App& app) {
   auto* gen = app.add_subcommand("generate", "Sample answers of a model to an image prompt");
-  static std::string model_dir, prompt, system, device = "cpu", dtype = "auto";
+  static std::string model_dir, prompt, system, device = "cpu", dtype = "auto", decode = "auto";
   static std::vector<std::string> images;
   static GenerateConfig g;
   static double temperature = 1.0;
@@ -44,8 +44,8 @@ void add_generate_command(CLI::App& app) {
   gen->add_option("--dtype", dtype, "auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16")
       ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
       ->capture_default_str();
-  gen->add_option("--decode", g.decode, "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph")
-      ->check(CLI::IsMember({"auto", "eager", "fixed", "graph"}))
+  gen->add_option("--decode", decode, "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph")
+      ->check(CLI::IsMember(choice_words<DecodeMode>()))
       ->capture_default_str();
   gen->add_flag("--json", as_json, "One JSON object per sample");
   gen->callback([rep] {
@@ -68,6 +68,7 @@ void add_generate_command(CLI::App& app) {
     // As transformers' generate(): the folder's repetition_penalty applies unless given here.
     g.sampling = sampling_settings(greedy ? 0.0 : temperature, g.sampling.top_k, g.sampling.top_p, g.sampling.min_p,
                                    rep->count() == 0 ? model->cfg.repetition_penalty : g.sampling.repetition_penalty);
+    g.decode = *parse_choice<DecodeMode>(decode);  // a word of --decode's list
     g.ignore_eos = ignore_eos;
     g.pad_token_id = enc.tokens().pad;
     Generator generator(model, &enc.tokenizer());

@@ -30,10 +30,10 @@ void add_train_command(CLI::App& app) {
     check_run_inputs(cfg, /*training=*/true);
     const DistEnv env = dist_env_from_environment();
     log_info("visual-rft train: rank {} of {} (local rank {}), trainer {}, {}", env.rank, env.world_size,
-             env.local_rank, cfg.train.trainer, env.world_size > 1 ? "data parallel" : "one process");
+             env.local_rank, choice_name(cfg.train.trainer), env.world_size > 1 ? "data parallel" : "one process");
     const std::string from = res->count() == 0 ? "" : (resume.empty() ? "latest" : resume);
-    TrainResult r =
-        cfg.train.trainer == "sft" ? train_sft(cfg, from, overwrite) : train_grpo(cfg, from, nullptr, overwrite);
+    TrainResult r = cfg.train.trainer == TrainerKind::sft ? train_sft(cfg, from, overwrite)
+                                                          : train_grpo(cfg, from, nullptr, overwrite);
     if (r.steps_done == 0)
       log_info("nothing to do: the run already stands at its last step, {}", r.final_step);
     else

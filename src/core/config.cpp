@@ -139,6 +139,10 @@ const char* type_name<std::vector<double>>() {
 // ---- scalar formatting (YAML that convert() reads back) -------------------------------------
 
 std::string format(bool b) { return b ? "true" : "false"; }
+template <class E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+std::string format(E choice) {
+  return choice_name(choice);
+}
 std::string format(int64_t i) { return std::to_string(i); }
 std::string format(double d) {
   char buf[64];
@@ -225,21 +229,32 @@ struct ParseVisitor {
   }
 
   template <class T>
-  void operator()(T& field, const char* key, const char*) {
+  void operator()(T& field, const char* key, const char* help) {
+    if constexpr (std::is_enum_v<T>) {  // a choice: its words
+      std::string word = choice_name(field);
+      std::vector<std::string> allowed(std::begin(Choice<T>::names), std::end(Choice<T>::names));
+      (*this)(word, key, help, allowed);
+      if ((*sec)[key]) field = *parse_choice<T>(word);
+      return;
+    }
     const YAML::Node n = (*sec)[key];
     if (!n) return;
-    if (!convert(n, field)) {
-      throw ConfigError(where(origin, n) + ": key '" + section_name + "." + key + "': expected " +
-                        (std::is_same_v<T, double> ? "a finite float" : std::string("a ") + type_name<T>()) + ", got " +
-                        describe(n));
+    if constexpr (!std::is_enum_v<T>) {
+      if (!convert(n, field)) {
+        throw ConfigError(where(origin, n) + ": key '" + section_name + "." + key + "': expected " +
+                          (std::is_same_v<T, double> ? "a finite float" : std::string("a ") + type_name<T>()) +
+                          ", got " + describe(n));
+      }
     }
   }
 
   void operator()(std::string& field, const char* key, const char* help, std::initializer_list<const char*> choices) {
+    (*this)(field, key, help, std::vector<std::string>(choices.begin(), choices.end()));
+  }
+  void operator()(std::string& field, const char* key, const char* help, const std::vector<std::string>& allowed) {
     const YAML::Node n = (*sec)[key];
     if (!n) return;
     (*this)(field, key, help);
-    std::vector<std::string> allowed(choices.begin(), choices.end());
     if (std::find(allowed.begin(), allowed.end(), field) == allowed.end()) {
       std::string msg = where(origin, n) + ": key '" + section_name + "." + key + "' must be one of " +
                         join(allowed, ", ") + "; got '" + field + "'";
@@ -282,7 +297,11 @@ struct SchemaVisitor {
   }
   template <class T>
   void operator()(T& field, const char* key, const char* help) {
-    rows.push_back({prefix + key, type_name<T>(), format(field), help});
+    if constexpr (std::is_enum_v<T>) {
+      rows.push_back({prefix + key, "one of: " + choice_list<T>(), format(field), help});
+    } else {
+      rows.push_back({prefix + key, type_name<T>(), format(field), help});
+    }
   }
   void operator()(std::string& field, const char* key, const char* help, std::initializer_list<const char*> choices) {
     rows.push_back({prefix + key, "one of: " + join({choices.begin(), choices.end()}, ", "), format(field), help});
@@ -544,9 +563,10 @@ void validate_eval_inputs(const Config& c) {
   const bool det_file = !e.coco.empty() || !e.lvis.empty();
   const bool cls_list = !e.classification.empty();
   const std::string src = first ? first : "";
-  require(!det_file || c.data.task == "det", "data.task", "must be det with " + src + " (got " + c.data.task + ")");
-  require(!cls_list || c.data.task == "cls", "data.task",
-          "must be cls with eval.classification (got " + c.data.task + ")");
+  const std::string task = task_name(c.data.task);
+  require(!det_file || c.data.task == Task::det, "data.task", "must be det with " + src + " (got " + task + ")");
+  require(!cls_list || c.data.task == Task::cls, "data.task",
+          "must be cls with eval.classification (got " + task + ")");
   require(!det_file || !e.categories.empty(), "eval.categories",
           "is required with " + src + ": comma-separated names, a file of names, or all");
   require(det_file || e.categories.empty(), "eval.categories", "applies only to eval.coco and eval.lvis");
@@ -570,7 +590,7 @@ void validate(const Config& c) {
   const auto& d = c.data;
   require(d.max_pixels >= d.min_pixels, "data.max_pixels", "must be >= data.min_pixels");
   const auto& r = c.rollout;
-  require(c.train.trainer != "grpo" || r.num_generations >= 2, "rollout.num_generations",
+  require(c.train.trainer != TrainerKind::grpo || r.num_generations >= 2, "rollout.num_generations",
           "must be >= 2 for GRPO: advantages compare completions within a group");
   const auto& w = c.rewards;
   require(w.weights.empty() || w.weights.size() == w.functions.size(), "rewards.weights",
@@ -580,7 +600,7 @@ void validate(const Config& c) {
   require(uniq.size() == w.functions.size(), "rewards.functions", "names a reward twice");
   const auto& t = c.train;
   require(t.epochs >= 1 || t.max_steps > 0, "train.epochs", "must be >= 1 when train.max_steps is 0");
-  if (t.trainer == "grpo") {
+  if (t.trainer == TrainerKind::grpo) {
     require(
         t.micro_batch_size % r.num_generations == 0, "train.micro_batch_size",
         "must be a multiple of rollout.num_generations (a micro-batch holds whole groups, which share their prompt)");

@@ -6,12 +6,10 @@
 namespace vrft {
 
 Task parse_task(const std::string& name) {
-  if (name == "cls") return Task::cls;
-  if (name == "det") return Task::det;
-  if (name == "ground") return Task::ground;
-  throw Error("unknown task '" + name + "' (cls, det, ground)");
+  if (auto t = parse_choice<Task>(name)) return *t;
+  throw Error("unknown task '" + name + "' (" + choice_list<Task>() + ")");
 }
 
-const char* task_name(Task t) { return t == Task::cls ? "cls" : t == Task::det ? "det" : "ground"; }
+const char* task_name(Task t) { return choice_name(t); }
 
 }  // namespace vrft

@@ -174,7 +174,7 @@ SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config
     remove_tree(tdir);  // a demo run starts afresh (not std::filesystem::remove_all: core/fs.h)
     fs::create_directories(tdir);
     auto configure = [&](Config c) {
-      c.data.task = tn;
+      c.data.task = task;
       c.data.train = data_dir + "/" + tn + "/fewshot_train.jsonl";
       c.eval.data = data_dir + "/" + tn + "/eval.jsonl";
       c.rewards.functions.clear();  // the task's defaults
@@ -257,8 +257,8 @@ DemoResult run_demo(const DemoOptions& opt) {
     c->model.path = opt.model_dir;
     if (opt.steps > 0) c->train.max_steps = opt.steps;
   }
-  rft.train.trainer = "grpo";
-  sft.train.trainer = "sft";
+  rft.train.trainer = TrainerKind::grpo;
+  sft.train.trainer = TrainerKind::sft;
 
   // Every image seed is a whole demo of its own in OUT/seed-N/; the table is over seeds.
   const size_t n_seeds = opt.image_seeds.size();

@@ -30,7 +30,9 @@ std::string image_folder(const std::string& images, const std::string& file) {
   return images.empty() ? fs::path(file).parent_path().string() : images;
 }
 
-MissingImages missing_images(const Config& cfg) { return parse_missing_images(cfg.data.missing_images); }
+MissingImages missing_images(const Config& cfg) {
+  return cfg.data.missing_images == OnMissingImage::skip ? MissingImages::skip : MissingImages::error;
+}
 
 // ---- eval.data: a Visual-RFT JSONL ----------------------------------------------------------------
 
@@ -38,7 +40,7 @@ EvalSet load_jsonl(const Config& cfg, int64_t limit) {
   EvalSet set;
   set.input = EvalInput::jsonl;
   set.source = cfg.eval.data;
-  const Task task = parse_task(cfg.data.task);
+  const Task task = cfg.data.task;
   std::vector<Sample> samples =
       load_visual_rft_jsonl(set.source, cfg.data.image_root, missing_images(cfg) == MissingImages::skip, &set.report);
   if (limit > 0 && static_cast<int64_t>(samples.size()) > limit) samples.resize(static_cast<size_t>(limit));

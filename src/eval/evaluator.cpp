@@ -226,7 +226,7 @@ std::string eval_output_dir(const Config& cfg, const EvalRunOptions& opt) {
 
 EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
   validate(cfg);
-  const Task task = parse_task(cfg.data.task);
+  const Task task = cfg.data.task;
   const std::string model_dir = opt.model_dir.empty() ? cfg.model.path : opt.model_dir;
   if (model_dir.empty() && opt.answers_file.empty()) throw ConfigError("no model: give --model DIR or set model.path");
   EvalOutcome outcome;

@@ -49,12 +49,9 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
                 " prompts");
   }
   std::vector<int64_t> eos = cfg.eos_token_ids.empty() ? model_->cfg.eos_token_ids : cfg.eos_token_ids;
-  if (cfg.decode != "auto" && cfg.decode != "eager" && cfg.decode != "fixed" && cfg.decode != "graph") {
-    throw Error("rollout.decode must be auto, eager, fixed or graph, got '" + cfg.decode + "'");
-  }
-  const bool use_graph =
-      cfg.decode == "graph" || (cfg.decode == "auto" && dev.is_cuda() && DecodeStep::graphs_compiled());
-  const bool fixed = use_graph || cfg.decode == "fixed";
+  const bool use_graph = cfg.decode == DecodeMode::graph ||
+                         (cfg.decode == DecodeMode::automatic && dev.is_cuda() && DecodeStep::graphs_compiled());
+  const bool fixed = use_graph || cfg.decode == DecodeMode::fixed;
   RolloutBatch out;
   auto i64 = torch::TensorOptions().dtype(torch::kLong).device(dev);
 

@@ -110,7 +110,7 @@ void check_world(const Config& c, int world) {
         "world whole prompts (with all their completions) per step; use a multiple of {}",
         P, world, world));
   }
-  if (c.train.trainer == "grpo") {
+  if (c.train.trainer == TrainerKind::grpo) {
     const int64_t rows = P / world * c.rollout.num_generations;
     if (rows % c.train.micro_batch_size != 0) {
       throw ConfigError(fmt::format(

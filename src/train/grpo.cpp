@@ -7,7 +7,7 @@
 
 namespace vrft {
 
-torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size, const std::string& scale, double eps) {
+torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size, ScaleRewards scale, double eps) {
   const int64_t N = rewards.size(0);
   if (group_size < 1 || N % group_size) {
     throw Error("group_advantages: " + std::to_string(N) + " rewards do not split into groups of " +
@@ -15,13 +15,12 @@ torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size,
   }
   torch::Tensor r = rewards.view({N / group_size, group_size});
   torch::Tensor centred = (r - r.mean(1, true)).view({N});
-  if (scale == "none") return centred;
-  if (group_size < 2 && scale == "group")
+  if (scale == ScaleRewards::none) return centred;
+  if (group_size < 2 && scale == ScaleRewards::group)
     throw Error("scale_rewards: group needs at least 2 samples per prompt (G >= 2)");
-  torch::Tensor std = scale == "group" ? r.std(1, /*unbiased=*/true, /*keepdim=*/true).expand_as(r).reshape({N})
-                                       : rewards.std(/*unbiased=*/true).expand({N});
-  if (scale != "group" && scale != "batch")
-    throw Error("scale_rewards must be group, batch or none, got '" + scale + "'");
+  torch::Tensor std = scale == ScaleRewards::group
+                          ? r.std(1, /*unbiased=*/true, /*keepdim=*/true).expand_as(r).reshape({N})
+                          : rewards.std(/*unbiased=*/true).expand({N});
   return centred / (std + eps);
 }
 
@@ -138,17 +137,14 @@ torch::Tensor grpo_loss(const torch::Tensor& logp, const torch::Tensor& old_logp
   const int64_t B = logp.size(0);
   const double ga = static_cast<double>(o.grad_accum);
   torch::Tensor loss;
-  if (o.loss_type == "grpo") {
-    loss = ((per_token * m).sum(1) / m.sum(1).clamp_min(1.0)).mean() / ga;
-  } else if (o.loss_type == "bnpo") {
-    loss = (per_token * m).sum() / m.sum().clamp_min(1.0) / ga;
-  } else if (o.loss_type == "dr_grpo") {
-    loss = (per_token * m).sum() / static_cast<double>(B * o.max_completion_length) / ga;
-  } else if (o.loss_type == "dapo") {
-    if (!(o.num_items > 0)) throw Error("grpo_loss: dapo needs num_items (the generation batch's completion tokens)");
-    loss = (per_token * m).sum() / o.num_items;
-  } else {
-    throw Error("grpo.loss_type must be grpo, bnpo, dr_grpo or dapo, got '" + o.loss_type + "'");
+  switch (o.loss_type) {
+    case LossType::grpo: loss = ((per_token * m).sum(1) / m.sum(1).clamp_min(1.0)).mean() / ga; break;
+    case LossType::bnpo: loss = (per_token * m).sum() / m.sum().clamp_min(1.0) / ga; break;
+    case LossType::dr_grpo: loss = (per_token * m).sum() / static_cast<double>(B * o.max_completion_length) / ga; break;
+    case LossType::dapo:
+      if (!(o.num_items > 0)) throw Error("grpo_loss: dapo needs num_items (the generation batch's completion tokens)");
+      loss = (per_token * m).sum() / o.num_items;
+      break;
   }
   if (stats) {
     torch::NoGradGuard ng;

@@ -140,7 +140,7 @@ struct RewardTable {
 class RewardSource {
  public:
   RewardSource(const Config& cfg, const CustomReward* custom) : custom_(custom) {
-    if (!custom) set_.emplace(parse_task(cfg.data.task), cfg.rewards);
+    if (!custom) set_.emplace(cfg.data.task, cfg.rewards);
   }
   const std::vector<std::string>& names() const { return custom_ ? custom_->names : set_->names(); }
 

@@ -73,14 +73,16 @@ double AdamW::state_bytes() const {
   return b;
 }
 
-double lr_multiplier(const std::string& schedule, int64_t step, int64_t warmup, int64_t total) {
+double lr_multiplier(LrSchedule schedule, int64_t step, int64_t warmup, int64_t total) {
   if (step < warmup) return static_cast<double>(step) / static_cast<double>(std::max<int64_t>(1, warmup));
-  if (schedule == "constant") return 1.0;
   const double progress =
       static_cast<double>(step - warmup) / static_cast<double>(std::max<int64_t>(1, total - warmup));
-  if (schedule == "linear") return std::max(0.0, 1.0 - progress);
-  if (schedule == "cosine") return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
-  throw Error("optim.lr_schedule must be constant, linear or cosine, got '" + schedule + "'");
+  switch (schedule) {
+    case LrSchedule::constant: return 1.0;
+    case LrSchedule::linear: return std::max(0.0, 1.0 - progress);
+    case LrSchedule::cosine: return std::max(0.0, 0.5 * (1.0 + std::cos(M_PI * progress)));
+  }
+  return 1.0;  // unreachable: every schedule is a case above
 }
 
 double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm) {

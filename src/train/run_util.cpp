@@ -193,12 +193,9 @@ int64_t total_steps(const Config& cfg, int64_t rows) {
 
 nlohmann::json run_identity(const Config& cfg) {
   auto absolute = [](const std::string& p) { return p.empty() ? p : fs::absolute(p).lexically_normal().string(); };
-  return {{"trainer", cfg.train.trainer},
-          {"seed", cfg.train.seed},
-          {"prompts_per_step", cfg.train.prompts_per_step},
-          {"task", cfg.data.task},
-          {"train_data", absolute(cfg.data.train)},
-          {"model", absolute(cfg.model.path)}};
+  return {{"trainer", choice_name(cfg.train.trainer)},      {"seed", cfg.train.seed},
+          {"prompts_per_step", cfg.train.prompts_per_step}, {"task", task_name(cfg.data.task)},
+          {"train_data", absolute(cfg.data.train)},         {"model", absolute(cfg.model.path)}};
 }
 
 void check_resume_identity(const Config& cfg, const nlohmann::json& state, const std::string& checkpoint_dir) {
@@ -245,10 +242,10 @@ PromptInput sample_prompt(const Sample& s, const std::string& system_prompt, int
 }
 
 std::vector<Sample> load_training_rows(const Config& cfg, bool solutions, LoadReport* report) {
-  const bool skip = cfg.data.missing_images == "skip";
+  const bool skip = cfg.data.missing_images == OnMissingImage::skip;
   LoadReport rep;
   std::vector<Sample> rows = load_visual_rft_jsonl(cfg.data.train, cfg.data.image_root, skip, &rep);
-  const Task task = parse_task(cfg.data.task);
+  const Task task = cfg.data.task;
   std::vector<Sample> kept;
   kept.reserve(rows.size());
   for (Sample& s : rows) {
@@ -260,7 +257,7 @@ std::vector<Sample> load_training_rows(const Config& cfg, bool solutions, LoadRe
         }
         parse_solution(task, s.solution);
       } catch (const Error& e) {
-        throw FileError(where + ": " + e.what() + " (data.task is " + cfg.data.task + ")");
+        throw FileError(where + ": " + e.what() + " (data.task is " + task_name(cfg.data.task) + ")");
       }
     }
     const std::string bad = image_problem(s.image, cfg.data.max_image_pixels);

@@ -31,7 +31,7 @@ TEST(Config, DefaultsAreTheReferenceRun) {
   EXPECT_EQ(c.rollout.num_generations, 8);
   EXPECT_DOUBLE_EQ(c.grpo.beta, 0.04);
   EXPECT_DOUBLE_EQ(c.optim.lr, 1e-6);
-  EXPECT_EQ(c.optim.lr_schedule, "linear");
+  EXPECT_EQ(c.optim.lr_schedule, LrSchedule::linear);
   EXPECT_EQ(c.rollout.max_new_tokens, 256);
   EXPECT_EQ(c.data.max_pixels, 401408);
   EXPECT_EQ(c.train.prompts_per_step, 16);
@@ -58,7 +58,7 @@ optim: {lr: 1e-5}
   EXPECT_EQ(c.rewards.functions, (std::vector<std::string>{"iou", "format"}));
   EXPECT_EQ(c.rewards.weights, (std::vector<double>{1.0, 0.5}));
   EXPECT_DOUBLE_EQ(c.grpo.beta, 0.0);
-  EXPECT_EQ(c.grpo.loss_type, "dapo");
+  EXPECT_EQ(c.grpo.loss_type, LossType::dapo);
   EXPECT_TRUE(c.grpo.mask_truncated_completions);
   EXPECT_DOUBLE_EQ(c.optim.lr, 1e-5);
   EXPECT_EQ(c.rollout.num_generations, 8);  // untouched keys keep their defaults

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <set>
 
+#include "visual_rft/core/error.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/rollout/decode_step.h"
 #include "visual_rft/rollout/generator.h"
@@ -39,7 +40,7 @@ Qwen2VLForConditionalGeneration tiny_model(torch::Dtype dt, torch::Device dev) {
   return m;
 }
 
-GenerateConfig config(const std::string& decode, bool greedy) {
+GenerateConfig config(DecodeMode decode, bool greedy) {
   GenerateConfig g;
   g.num_samples = 4;
   g.max_new_tokens = 24;
@@ -129,13 +130,13 @@ TEST(DecodeFixed, EqualsEagerOnCpuWithStaggeredStops) {
   Generator gen(model, nullptr);
   EncodedPrompt p = synthetic_prompts(model->cfg, 3, 12, 56, 5);
   {  // greedy: this random model gives every prompt the same tokens, so no staggered stops
-    GenerateConfig g = config("eager", true);
+    GenerateConfig g = config(DecodeMode::eager, true);
     RolloutBatch eager = gen.generate(p, g);
-    g.decode = "fixed";
+    g.decode = DecodeMode::fixed;
     expect_same(eager, gen.generate(p, g), 1e-5);
   }
   {
-    GenerateConfig g = config("eager", false);
+    GenerateConfig g = config(DecodeMode::eager, false);
     g.ignore_eos = true;
     RolloutBatch probe = gen.generate(p, g);
     g.ignore_eos = false;
@@ -145,7 +146,7 @@ TEST(DecodeFixed, EqualsEagerOnCpuWithStaggeredStops) {
     for (int64_t r = 0; r < 12; ++r) lengths.insert(eager.completion_mask[r].sum().item<int64_t>());
     EXPECT_GE(lengths.size(), 3u) << "rows should stop at different steps (parking, then compaction)\n"
                                   << eager.completion_ids;
-    g.decode = "fixed";
+    g.decode = DecodeMode::fixed;
     RolloutBatch fixed = gen.generate(p, g);
     expect_same(eager, fixed, 1e-5);
   }
@@ -154,10 +155,12 @@ TEST(DecodeFixed, EqualsEagerOnCpuWithStaggeredStops) {
 TEST(DecodeFixed, UnknownModeIsAnError) {
   auto model = tiny_model(torch::kFloat, torch::kCPU);
   Generator gen(model, nullptr);
-  EXPECT_THROW(gen.generate(synthetic_prompts(model->cfg, 1, 8, 56), config("turbo", true)), std::exception);
+  Config c;  // an unknown mode never reaches the generator: the config refuses it by name
+  EXPECT_THROW(apply_override(c, "rollout.decode=turbo"), ConfigError);
   if (!have_cuda()) {
     // A graph needs a CUDA device: a clear error, not a crash.
-    EXPECT_THROW(gen.generate(synthetic_prompts(model->cfg, 1, 8, 56), config("graph", true)), std::exception);
+    EXPECT_THROW(gen.generate(synthetic_prompts(model->cfg, 1, 8, 56), config(DecodeMode::graph, true)),
+                 std::exception);
   }
 }
 
@@ -217,7 +220,7 @@ TEST(Cuda, GreedyEqualsCpu) {
   auto cpu = tiny_model(torch::kFloat, torch::kCPU);
   auto gpu = tiny_model(torch::kFloat, torch::kCUDA);
   EncodedPrompt p = synthetic_prompts(cpu->cfg, 3, 12, 56, 5);
-  GenerateConfig g = config("eager", true);
+  GenerateConfig g = config(DecodeMode::eager, true);
   g.ignore_eos = true;
   RolloutBatch a = Generator(cpu, nullptr).generate(p, g);
   RolloutBatch b = Generator(gpu, nullptr).generate(p, g);
@@ -233,20 +236,20 @@ TEST(Cuda, GraphEqualsEager) {
     EncodedPrompt p = synthetic_prompts(model->cfg, 3, 12, 56, 5);
     p.pixel_values = p.pixel_values.to(dt);
     for (bool greedy : {true, false}) {
-      GenerateConfig g = config("eager", greedy);
+      GenerateConfig g = config(DecodeMode::eager, greedy);
       g.ignore_eos = true;
       RolloutBatch probe = gen.generate(p, g);
       g.ignore_eos = false;
       g.eos_token_ids = staggered_eos(probe);
       RolloutBatch eager = gen.generate(p, g);
-      g.decode = "fixed";
+      g.decode = DecodeMode::fixed;
       RolloutBatch fixed = gen.generate(p, g);
-      g.decode = "graph";
+      g.decode = DecodeMode::graph;
       RolloutBatch graph = gen.generate(p, g);
       SCOPED_TRACE(std::string(dt == torch::kFloat ? "float32" : "bfloat16") + (greedy ? " greedy" : " sampled"));
       {
         SCOPED_TRACE("fixed vs fixed again");
-        g.decode = "fixed";
+        g.decode = DecodeMode::fixed;
         expect_same(fixed, gen.generate(p, g), 0.0);
       }
       {

@@ -41,9 +41,9 @@ TEST(Grpo, LossAndGradientsEqualPlainPyTorch) {
         token_logprobs(hidden, weight, tokens, c["temperature"].get<double>(), /*chunk_rows=*/7).logp.view({N, T});
     torch::Tensor old = c["old"].get<bool>() ? logp.detach() + old_noise : torch::Tensor();
     torch::Tensor ref = logp.detach() + ref_noise;
-    torch::Tensor adv = group_advantages(rewards, G, c["scale"].get<std::string>(), 1e-4);
+    torch::Tensor adv = group_advantages(rewards, G, *parse_choice<ScaleRewards>(c["scale"].get<std::string>()), 1e-4);
     GrpoLossOptions o;
-    o.loss_type = c["loss_type"];
+    o.loss_type = *parse_choice<LossType>(c["loss_type"].get<std::string>());
     o.beta = c["beta"];
     o.epsilon_low = c["eps_low"];
     o.epsilon_high = c["eps_high"];
@@ -91,16 +91,16 @@ TEST(Grpo, ChunkedLogprobsEqualPlainAutogradInFloat32) {
 
 TEST(Grpo, AdvantagesAndErrors) {
   torch::Tensor r = torch::tensor({1.0, 0.0, 1.0, 0.0, 2.0, 2.0, 2.0, 2.0}, torch::kDouble);
-  torch::Tensor a = group_advantages(r, 4, "group", 1e-4);
+  torch::Tensor a = group_advantages(r, 4, ScaleRewards::group, 1e-4);
   EXPECT_NEAR(a[0].item<double>(), 0.5 / (std::sqrt(1.0 / 3.0) + 1e-4), 1e-12);  // unbiased std of {1,0,1,0}
   EXPECT_EQ(a[5].item<double>(), 0.0);
   EXPECT_EQ(zero_std_groups(r, 4), 1);
-  EXPECT_THROW(group_advantages(r, 3, "group", 1e-4), Error);
-  EXPECT_THROW(group_advantages(r, 4, "mean", 1e-4), Error);
+  EXPECT_THROW(group_advantages(r, 3, ScaleRewards::group, 1e-4), Error);
+  EXPECT_FALSE(parse_choice<ScaleRewards>("mean"));  // refused where the config is read
   GrpoLossOptions o;
   torch::Tensor lp = torch::zeros({2, 3});
   EXPECT_THROW(grpo_loss(lp, {}, {}, torch::zeros({2}), torch::ones({2, 3}), o), Error);  // beta without ref
   o.beta = 0;
-  o.loss_type = "dapo";
+  o.loss_type = LossType::dapo;
   EXPECT_THROW(grpo_loss(lp, {}, {}, torch::zeros({2}), torch::ones({2, 3}), o), Error);  // dapo without num_items
 }

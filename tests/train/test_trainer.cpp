@@ -459,7 +459,7 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
     write_file_atomic(dir + "/bad.jsonl", rows + c.line4);
     Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
     cfg.data.train = dir + "/bad.jsonl";
-    cfg.data.task = c.task;
+    cfg.data.task = parse_task(c.task);
     try {
       train_grpo(cfg, "", nullptr);
       ADD_FAILURE() << "a bad row at line 4 was accepted";
@@ -474,14 +474,14 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
   write_file_atomic(dir + "/bad.jsonl", three + row(dir + "/cut.jpg", "<answer>thing</answer>"));
   Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
   cfg.data.train = dir + "/bad.jsonl";
-  cfg.data.missing_images = "skip";
+  cfg.data.missing_images = OnMissingImage::skip;
   LoadReport rep;
   EXPECT_EQ(load_training_rows(cfg, true, &rep).size(), 3u);
   EXPECT_EQ(rep.unreadable_images, 1);
   EXPECT_EQ(train_grpo(cfg, "", nullptr).final_step, 1);
   // data.max_image_pixels is the limit: at 1000 pixels the first photo is refused.
   cfg.data.train = dir + "/train.jsonl";
-  cfg.data.missing_images = "error";
+  cfg.data.missing_images = OnMissingImage::error;
   cfg.data.max_image_pixels = 1000;
   try {
     load_training_rows(cfg, true, nullptr);

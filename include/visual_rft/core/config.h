@@ -3,6 +3,7 @@
 // Every field is declared exactly once, in its section's visit(v) list, as
 //     v(field, "key", "help")                    bool, int64_t, double, string, lists
 //     v(field, "key", "help", {"a", "b", ...})   a string restricted to the listed choices
+//     v(field, "key", "help") of an enum          a choice: its words from core/choice.h
 //     v(field, "key", "help", at_least(1))       a number restricted to a range (validate())
 // and that one list drives YAML parsing, --set overrides, `config show` (the resolved YAML),
 // `config schema` and the README's config reference (as gemma.cpp's VisitFields).
@@ -19,7 +20,46 @@
 #include <string>
 #include <vector>
 
+#include "visual_rft/core/choice.h"
+#include "visual_rft/core/task.h"
+
 namespace vrft {
+
+// ---- the choices of the config (core/choice.h): enums with their words ----
+enum class LossType { grpo, bnpo, dr_grpo, dapo };  // TRL's GRPOTrainer loss types
+template <>
+struct Choice<LossType> {
+  static constexpr const char* names[] = {"grpo", "bnpo", "dr_grpo", "dapo"};
+};
+enum class ScaleRewards {
+  group,
+  batch,
+  none
+};  // what divides the advantages: the std of a group, of the step, nothing
+template <>
+struct Choice<ScaleRewards> {
+  static constexpr const char* names[] = {"group", "batch", "none"};
+};
+enum class LrSchedule { constant, linear, cosine };
+template <>
+struct Choice<LrSchedule> {
+  static constexpr const char* names[] = {"constant", "linear", "cosine"};
+};
+enum class DecodeMode { automatic, eager, fixed, graph };  // rollout/generator.h
+template <>
+struct Choice<DecodeMode> {
+  static constexpr const char* names[] = {"auto", "eager", "fixed", "graph"};
+};
+enum class TrainerKind { grpo, sft };
+template <>
+struct Choice<TrainerKind> {
+  static constexpr const char* names[] = {"grpo", "sft"};
+};
+enum class OnMissingImage { error, skip };  // data.missing_images
+template <>
+struct Choice<OnMissingImage> {
+  static constexpr const char* names[] = {"error", "skip"};
+};
 
 // The values a numeric key allows, declared beside the key; validate() refuses others with
 // "config key 'section.key': must be >= 0 (0 = off)".
@@ -62,7 +102,7 @@ struct ModelConfig {
 };
 
 struct DataConfig {
-  std::string task = "det";
+  Task task = Task::det;
   std::string train;
   std::string image_root;
   int64_t min_pixels = 3136;    // 4 * 28 * 28
@@ -70,13 +110,12 @@ struct DataConfig {
   int64_t max_prompt_length = 1024;
   std::string system_prompt;
   bool shuffle = true;
-  std::string missing_images = "error";
+  OnMissingImage missing_images = OnMissingImage::error;
   int64_t max_image_pixels = 178956970;  // Pillow's MAX_IMAGE_PIXELS (image/image_header.h)
 
   template <class V>
   void visit(V& v) {
-    v(task, "task", "Task of the data: cls (classification), det (detection), ground (grounding).",
-      {"cls", "det", "ground"});
+    v(task, "task", "Task of the data: cls (classification), det (detection), ground (grounding).");
     v(train, "train", "Training data: a Visual-RFT JSONL file ({image, problem, solution} per line).");
     v(image_root, "image_root", "Folder that relative image paths start from; empty = the JSONL's folder.");
     v(min_pixels, "min_pixels", "Smallest image area after smart_resize, in pixels.", above(0));
@@ -87,8 +126,7 @@ struct DataConfig {
     v(shuffle, "shuffle", "Shuffle the training data each epoch (seeded by train.seed).");
     v(missing_images, "missing_images",
       "A missing or unreadable training image: error (stop before step 1, naming FILE:LINE) or skip (count and "
-      "go on).",
-      {"error", "skip"});
+      "go on).");
     v(max_image_pixels, "max_image_pixels",
       "Images with more pixels (width x height, read from the file's header) are refused before decoding: "
       "decompression bombs. Pillow's limit by default.",
@@ -106,7 +144,7 @@ struct RolloutConfig {
   double repetition_penalty = 1.0;
   int64_t batch_size = 0;
   std::string dtype = "auto";
-  std::string decode = "auto";
+  DecodeMode decode = DecodeMode::automatic;
 
   template <class V>
   void visit(V& v) {
@@ -126,8 +164,7 @@ struct RolloutConfig {
       "its log-probs equal the policy's at step 0.",
       {"auto", "float32", "bfloat16", "float16"});
     v(decode, "decode",
-      "Decode steps: auto (CUDA graphs on CUDA, else eager), eager, fixed (whole-cache shapes), graph.",
-      {"auto", "eager", "fixed", "graph"});
+      "Decode steps: auto (CUDA graphs on CUDA, else eager), eager, fixed (whole-cache shapes), graph.");
   }
 };
 
@@ -153,8 +190,8 @@ struct GrpoConfig {
   double beta = 0.04;  // TRL HEAD: 0.0; the reference ran TRL <= 0.18 (0.04)
   double epsilon_low = 0.2;
   double epsilon_high = 0.2;
-  std::string loss_type = "grpo";  // TRL HEAD: dapo; the reference's TRL computed grpo
-  std::string scale_rewards = "group";
+  LossType loss_type = LossType::grpo;  // TRL HEAD: dapo; the reference's TRL computed grpo
+  ScaleRewards scale_rewards = ScaleRewards::group;
   double advantage_eps = 1e-4;
   int64_t num_iterations = 1;
   bool mask_truncated_completions = false;
@@ -168,10 +205,8 @@ struct GrpoConfig {
     v(epsilon_low, "epsilon_low", "Lower clip range of the importance ratio: 1 - epsilon_low.",
       in_range(0, 1, false, true));
     v(epsilon_high, "epsilon_high", "Upper clip range of the importance ratio: 1 + epsilon_high.", at_least(0));
-    v(loss_type, "loss_type", "How token losses are aggregated (TRL's GRPOTrainer loss types).",
-      {"grpo", "bnpo", "dr_grpo", "dapo"});
-    v(scale_rewards, "scale_rewards", "Divide advantages by the reward std of the group, batch, or not.",
-      {"group", "batch", "none"});
+    v(loss_type, "loss_type", "How token losses are aggregated (TRL's GRPOTrainer loss types).");
+    v(scale_rewards, "scale_rewards", "Divide advantages by the reward std of the group, batch, or not.");
     v(advantage_eps, "advantage_eps", "Added to the std before dividing (the reference: 1e-4).", at_least(0));
     v(num_iterations, "num_iterations", "Optimisation passes over each generation batch (mu).", at_least(1));
     v(mask_truncated_completions, "mask_truncated_completions",
@@ -191,7 +226,7 @@ struct OptimConfig {
   double adam_beta1 = 0.9;
   double adam_beta2 = 0.999;
   double adam_eps = 1e-8;
-  std::string lr_schedule = "linear";
+  LrSchedule lr_schedule = LrSchedule::linear;
   int64_t warmup_steps = 0;
   double max_grad_norm = 1.0;
 
@@ -202,7 +237,7 @@ struct OptimConfig {
     v(adam_beta1, "adam_beta1", "AdamW beta1.", in_range(0, 1, false, true));
     v(adam_beta2, "adam_beta2", "AdamW beta2.", in_range(0, 1, false, true));
     v(adam_eps, "adam_eps", "AdamW epsilon.", above(0));
-    v(lr_schedule, "lr_schedule", "Learning-rate schedule after warm-up.", {"constant", "linear", "cosine"});
+    v(lr_schedule, "lr_schedule", "Learning-rate schedule after warm-up.");
     v(warmup_steps, "warmup_steps", "Steps of linear warm-up from 0 to lr.", at_least(0));
     v(max_grad_norm, "max_grad_norm", "Clip the global gradient norm to this; 0 = no clipping.",
       at_least(0, "0 = no clipping"));
@@ -210,7 +245,7 @@ struct OptimConfig {
 };
 
 struct TrainConfig {
-  std::string trainer = "grpo";
+  TrainerKind trainer = TrainerKind::grpo;
   std::string output_dir = "runs/visual-rft";
   int64_t max_steps = 0;
   int64_t epochs = 1;
@@ -225,7 +260,7 @@ struct TrainConfig {
 
   template <class V>
   void visit(V& v) {
-    v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).", {"grpo", "sft"});
+    v(trainer, "trainer", "grpo (Visual-RFT) or sft (supervised baseline on the same data).");
     v(output_dir, "output_dir", "Run folder: metrics, rollouts, checkpoints.");
     v(max_steps, "max_steps", "Optimiser steps to run; 0 = as many as epochs take.", at_least(0));
     v(epochs, "epochs", "Passes over the training data (when max_steps is 0).");

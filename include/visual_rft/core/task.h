@@ -5,9 +5,15 @@
 
 #include <string>
 
+#include "visual_rft/core/choice.h"
+
 namespace vrft {
 
 enum class Task { cls, det, ground };
+template <>
+struct Choice<Task> {
+  static constexpr const char* names[] = {"cls", "det", "ground"};
+};
 
 Task parse_task(const std::string& name);  // throws Error for an unknown name
 const char* task_name(Task t);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "visual_rft/core/config.h"  // DecodeMode
 #include "visual_rft/model/inputs.h"
 #include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/rollout/sampling.h"
@@ -38,7 +39,7 @@ struct GenerateConfig {
   // done, then the batch is compacted; decode_step.h), graph (fixed, replayed as CUDA
   // graphs), auto (graph on CUDA when compiled in, else eager). All give the same tokens up
   // to float rounding of the attention over masked positions.
-  std::string decode = "auto";
+  DecodeMode decode = DecodeMode::automatic;
 };
 
 struct RolloutTiming {

@@ -10,11 +10,13 @@
 
 #include <string>
 
+#include "visual_rft/core/config.h"  // LossType, ScaleRewards
+
 namespace vrft {
 
 // A_i = (R_i - mean of its group) / (std + eps); std unbiased (Bessel), of the group
 // ("group"), of the whole batch ("batch"), or no division ("none"). rewards [N] -> [N].
-torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size, const std::string& scale, double eps);
+torch::Tensor group_advantages(const torch::Tensor& rewards, int64_t group_size, ScaleRewards scale, double eps);
 // Groups whose rewards are all equal (their advantages are 0: no learning signal).
 int64_t zero_std_groups(const torch::Tensor& rewards, int64_t group_size);
 
@@ -31,8 +33,8 @@ TokenLogprobs token_logprobs(const torch::Tensor& hidden, const torch::Tensor& w
                              double temperature = 1.0, int64_t chunk_rows = 1024, bool with_entropy = false);
 
 struct GrpoLossOptions {
-  std::string loss_type = "grpo";  // grpo | bnpo | dr_grpo | dapo (TRL's GRPOTrainer loss types)
-  double beta = 0.04;              // k3 KL weight; 0 = no KL term (ref_logp may be undefined)
+  LossType loss_type = LossType::grpo;  // TRL's GRPOTrainer loss types
+  double beta = 0.04;                   // k3 KL weight; 0 = no KL term (ref_logp may be undefined)
   double epsilon_low = 0.2, epsilon_high = 0.2;
   int64_t grad_accum = 1;               // micro-batches per optimiser step (TRL's GA)
   int64_t max_completion_length = 256;  // dr_grpo's constant normaliser

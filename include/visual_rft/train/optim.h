@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "visual_rft/core/config.h"  // LrSchedule
+
 namespace vrft {
 
 struct AdamWOptions {
@@ -47,7 +49,7 @@ class AdamW {
 
 // transformers' schedules: the multiplier of the peak lr at optimiser step `step` (0-based)
 // of `total`: linear warm-up over `warmup` steps, then constant, linear decay to 0, or cosine.
-double lr_multiplier(const std::string& schedule, int64_t step, int64_t warmup, int64_t total);
+double lr_multiplier(LrSchedule schedule, int64_t step, int64_t warmup, int64_t total);
 
 // Global L2 norm of the gradients; scales them to max_norm when above (max_norm > 0), like
 // torch.nn.utils.clip_grad_norm_. Returns the norm before clipping (may be inf or NaN, in
