@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "visual_rft/core/config.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/model/qwen2vl.h"
@@ -86,7 +87,7 @@ void add_bench_command(CLI::App& app) {
                 static_cast<long long>(n), static_cast<double>(bytes) / 1e6);
     for (const char* compat : {"strict", "visual_rft"}) {
       RewardsConfig cfg;
-      cfg.compat = compat;
+      cfg.compat = parse_compat(compat);
       RewardSet set(Task::det, cfg);
       double checksum = 0;
       auto t0 = std::chrono::steady_clock::now();
@@ -153,7 +154,7 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   load->add_option("--dir", keep_dir, "Folder for the random checkpoint (default: a temporary one, removed after)");
   load->callback([] {
-    const torch::Dtype dt = dtype_name == "float32" ? torch::kFloat : torch::kBFloat16;
+    const torch::Dtype dt = resolve_dtype(dtype_name, torch::kCPU);  // one of the two words above
     namespace fs = std::filesystem;
     if (!random_preset.empty()) {
       std::string dir = keep_dir.empty() ? make_temp_dir("vrft-bench-load") : keep_dir;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/data/prompt.h"
@@ -76,8 +77,8 @@ void add_inspect_command(CLI::App& app) {
       ->capture_default_str();
   fwd->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   fwd->callback([] {
-    torch::Dtype dt = dtype == "float32" ? torch::kFloat : dtype == "bfloat16" ? torch::kBFloat16 : torch::kHalf;
-    torch::Device dev(device);
+    const torch::Device dev = resolve_device(device);
+    const torch::Dtype dt = resolve_dtype(dtype, dev);  // one of the three words above
     if (dt == torch::kFloat) {  // parity checks: true fp32 on CUDA (cuDNN convolutions default to TF32)
       at::globalContext().setAllowTF32CuBLAS(false);
       at::globalContext().setAllowTF32CuDNN(false);

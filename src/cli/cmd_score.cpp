@@ -48,7 +48,7 @@ nlohmann::ordered_json score_line(const std::string& line, const RewardSet& set)
 
 int run_score(const ScoreArgs& a) {
   RewardsConfig cfg;
-  cfg.compat = a.compat;
+  cfg.compat = parse_compat(a.compat);
   cfg.functions = a.functions;
   cfg.weights = a.weights;
   cfg.synonyms = a.synonyms;

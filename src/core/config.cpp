@@ -574,7 +574,7 @@ void validate_eval_inputs(const Config& c) {
   require(!cls_list || !e.classnames.empty(), "eval.classnames",
           "is required with eval.classification: the class names, one a line (line index = label)");
   require(cls_list || e.classnames.empty(), "eval.classnames", "applies only to eval.classification");
-  require(cls_list || e.subject == "auto", "eval.subject", "applies only to eval.classification");
+  require(cls_list || e.subject == ClsSubject::automatic, "eval.subject", "applies only to eval.classification");
   require(det_file || cls_list || e.images.empty(), "eval.images",
           "applies only to eval.coco, eval.lvis and eval.classification (eval.data's images start at data.image_root)");
 }

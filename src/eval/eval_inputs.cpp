@@ -75,7 +75,8 @@ EvalSet load_classification(const Config& cfg, int64_t limit) {
   EvalSet set;
   set.input = EvalInput::classification;
   set.source = e.classification;
-  set.subject = e.subject == "auto" ? guess_classification_subject(e.classification) : e.subject;
+  set.subject =
+      e.subject == ClsSubject::automatic ? guess_classification_subject(e.classification) : choice_name(e.subject);
   if (set.subject.empty()) {
     throw ConfigError("config key 'eval.subject': the list's file name (" + e.classification +
                       ") suggests no subject: set it to aircraft, plant, flower, pet or car");

@@ -65,7 +65,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   const torch::Device dev = resolve_device(cfg.model.device);
   const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
-  if (cfg.eval.pixels == "config") {  // else the model folder's, as PromptEncoder read it
+  if (cfg.eval.pixels == EvalPixels::config) {  // else the model folder's, as PromptEncoder read it
     enc.processor().min_pixels = cfg.data.min_pixels;
     enc.processor().max_pixels = cfg.data.max_pixels;
   }

@@ -22,9 +22,8 @@
 namespace vrft {
 
 Compat parse_compat(const std::string& name) {
-  if (name == "strict") return Compat::strict;
-  if (name == "visual_rft") return Compat::visual_rft;
-  throw Error("unknown rewards mode '" + name + "' (strict, visual_rft)");
+  if (auto c = parse_choice<Compat>(name)) return *c;
+  throw Error("unknown rewards mode '" + name + "' (" + choice_list<Compat>() + ")");
 }
 
 // ---- geometry ------------------------------------------------------------------------------------
@@ -467,11 +466,7 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
     throw ConfigError("rewards.weights: needs one weight per reward (" + std::to_string(names_.size()) + "), got " +
                       std::to_string(weights_.size()));
   }
-  try {
-    ctx_.compat = parse_compat(cfg.compat);
-  } catch (const Error& e) {
-    throw ConfigError(std::string("rewards.compat: ") + e.what());
-  }
+  ctx_.compat = cfg.compat;
   for (size_t i = 0; i < weights_.size(); ++i) {
     if (!std::isfinite(weights_[i])) {
       throw ConfigError("rewards.weights: weight " + std::to_string(i + 1) + " (" + names_[i] + ") is " +

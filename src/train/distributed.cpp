@@ -225,8 +225,10 @@ DataParallel::DataParallel(const DistEnv& env, const DistributedConfig& cfg, con
   impl_->timeout_s = cfg.timeout_s;
   impl_->who = fmt::format("rank {} of {}", env.rank, env.world_size);
   if (!active()) return;
-  backend_ = cfg.backend == "auto" ? (dev.is_cuda() ? "nccl" : "gloo") : cfg.backend;
-  if (backend_ == "nccl" && !dev.is_cuda()) {
+  const Backend backend =
+      cfg.backend == Backend::automatic ? (dev.is_cuda() ? Backend::nccl : Backend::gloo) : cfg.backend;
+  backend_ = choice_name(backend);
+  if (backend == Backend::nccl && !dev.is_cuda()) {
     throw ConfigError("distributed.backend = nccl needs a CUDA device, but model.device is " + dev.str() +
                       " (use gloo, or auto, on the CPU)");
   }
@@ -246,7 +248,7 @@ DataParallel::DataParallel(const DistEnv& env, const DistributedConfig& cfg, con
     impl_->store = c10::make_intrusive<c10d::PrefixStore>("visual-rft", tcp);
   });
 
-  if (backend_ == "gloo") {
+  if (backend == Backend::gloo) {
 #ifdef VRFT_HAVE_GLOO
     impl_->guarded("creating the Gloo process group", [&] {
       auto o = c10d::ProcessGroupGloo::Options::create(timeout);
@@ -270,7 +272,7 @@ DataParallel::DataParallel(const DistEnv& env, const DistributedConfig& cfg, con
         "distributed.backend = gloo: this visual-rft was built without Gloo (the LibTorch wheel lacks it, or "
         "Gloo's headers, Debian's libgloo-dev, were missing at build time)");
 #endif
-  } else if (backend_ == "nccl") {
+  } else {  // nccl
 #ifdef VRFT_HAVE_NCCL
     impl_->guarded("creating the NCCL process group", [&] {
       c10::cuda::set_device(dev.index());
@@ -284,8 +286,6 @@ DataParallel::DataParallel(const DistEnv& env, const DistributedConfig& cfg, con
         "distributed.backend = nccl: this visual-rft was built without NCCL (a LibTorch without CUDA, or no "
         "nccl.h at build time)");
 #endif
-  } else {
-    throw ConfigError("distributed.backend must be auto, nccl or gloo, got '" + backend_ + "'");
   }
   barrier();  // every rank is in; NCCL makes its communicator here
   log_info("data parallel: {} ranks, {} over {}, this is rank {} (local rank {}) on {}", env.world_size, backend_,

@@ -36,19 +36,20 @@ namespace vrft {
 
 namespace fs = std::filesystem;
 
-Precision resolve_precision(const std::string& model_dtype, const std::string& autocast,
-                            const std::string& rollout_dtype, const torch::Device& dev) {
+Precision resolve_precision(DtypeChoice model_dtype, AutocastChoice autocast, DtypeChoice rollout_dtype,
+                            const torch::Device& dev) {
   Precision p;
-  p.weights = model_dtype == "auto" ? torch::kFloat : resolve_dtype(model_dtype, dev);
-  if (autocast == "bfloat16") {
-    p.autocast = torch::kBFloat16;
-  } else if (autocast == "float16") {
-    p.autocast = torch::kHalf;
-  } else if (autocast == "auto" && dev.is_cuda() && p.weights == torch::kFloat) {
-    p.autocast = torch::kBFloat16;
+  p.weights = model_dtype == DtypeChoice::automatic ? torch::kFloat : resolve_dtype(model_dtype, dev);
+  switch (autocast) {
+    case AutocastChoice::bfloat16: p.autocast = torch::kBFloat16; break;
+    case AutocastChoice::float16: p.autocast = torch::kHalf; break;
+    case AutocastChoice::automatic:
+      if (dev.is_cuda() && p.weights == torch::kFloat) p.autocast = torch::kBFloat16;
+      break;
+    case AutocastChoice::off: break;
   }
-  p.rollout =
-      rollout_dtype == "auto" ? (dev.is_cuda() ? torch::kBFloat16 : p.weights) : resolve_dtype(rollout_dtype, dev);
+  p.rollout = rollout_dtype == DtypeChoice::automatic ? (dev.is_cuda() ? torch::kBFloat16 : p.weights)
+                                                      : resolve_dtype(rollout_dtype, dev);
   return p;
 }
 

@@ -525,7 +525,7 @@ TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
   ev.eval.data = dir + "/train.jsonl";
   ev.eval.max_new_tokens = 4;
   for (const char* mode : {"model", "config"}) {
-    ev.eval.pixels = mode;
+    ev.eval.pixels = *parse_choice<EvalPixels>(mode);
     eval::EvalRunOptions o;
     o.model_dir = ckpt;
     o.output_dir = dir + "/eval-" + mode;

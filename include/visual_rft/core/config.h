@@ -60,6 +60,36 @@ template <>
 struct Choice<OnMissingImage> {
   static constexpr const char* names[] = {"error", "skip"};
 };
+enum class DtypeChoice { automatic, float32, bfloat16, float16 };  // model.dtype, rollout.dtype
+template <>
+struct Choice<DtypeChoice> {
+  static constexpr const char* names[] = {"auto", "float32", "bfloat16", "float16"};
+};
+enum class AutocastChoice { automatic, off, bfloat16, float16 };  // model.autocast
+template <>
+struct Choice<AutocastChoice> {
+  static constexpr const char* names[] = {"auto", "off", "bfloat16", "float16"};
+};
+enum class Compat { strict, visual_rft };  // rewards.compat (reward/rewards.h)
+template <>
+struct Choice<Compat> {
+  static constexpr const char* names[] = {"strict", "visual_rft"};
+};
+enum class EvalPixels { config, model };  // eval.pixels
+template <>
+struct Choice<EvalPixels> {
+  static constexpr const char* names[] = {"config", "model"};
+};
+enum class ClsSubject { automatic, aircraft, plant, flower, pet, car };  // eval.subject: the classification prompt's
+template <>
+struct Choice<ClsSubject> {
+  static constexpr const char* names[] = {"auto", "aircraft", "plant", "flower", "pet", "car"};
+};
+enum class Backend { automatic, nccl, gloo };  // distributed.backend
+template <>
+struct Choice<Backend> {
+  static constexpr const char* names[] = {"auto", "nccl", "gloo"};
+};
 
 // The values a numeric key allows, declared beside the key; validate() refuses others with
 // "config key 'section.key': must be >= 0 (0 = off)".
@@ -78,10 +108,10 @@ inline Range in_range(double lo, double hi, bool lo_open = false, bool hi_open =
 }
 
 struct ModelConfig {
-  std::string path;               // HF model folder
-  std::string dtype = "auto";     // weights' dtype
-  std::string autocast = "auto";  // compute dtype of the trained model's forward and backward
-  std::string device = "auto";    // auto | cpu | cuda | cuda:N
+  std::string path;                                     // HF model folder
+  DtypeChoice dtype = DtypeChoice::automatic;           // weights' dtype
+  AutocastChoice autocast = AutocastChoice::automatic;  // compute dtype of the trained model's forward and backward
+  std::string device = "auto";                          // auto | cpu | cuda | cuda:N
   bool gradient_checkpointing = false;
 
   template <class V>
@@ -89,12 +119,10 @@ struct ModelConfig {
     v(path, "path", "Hugging Face model folder (config.json, *.safetensors, tokenizer.json).");
     v(dtype, "dtype",
       "Dtype of the trained weights (and the optimiser's master copy): auto = float32. "
-      "Generation and evaluation alone: auto = bfloat16 on CUDA, float32 on the CPU.",
-      {"auto", "float32", "bfloat16", "float16"});
+      "Generation and evaluation alone: auto = bfloat16 on CUDA, float32 on the CPU.");
     v(autocast, "autocast",
       "Autocast of the trained model's forward/backward: auto = bfloat16 on CUDA with float32 "
-      "weights, off on the CPU.",
-      {"auto", "off", "bfloat16", "float16"});
+      "weights, off on the CPU.");
     v(device, "device", "Where to run: auto (CUDA when present), cpu, cuda or cuda:N.");
     v(gradient_checkpointing, "gradient_checkpointing",
       "Recompute each decoder and vision block in backward to save activation memory.");
@@ -143,7 +171,7 @@ struct RolloutConfig {
   double min_p = 0.0;
   double repetition_penalty = 1.0;
   int64_t batch_size = 0;
-  std::string dtype = "auto";
+  DtypeChoice dtype = DtypeChoice::automatic;
   DecodeMode decode = DecodeMode::automatic;
 
   template <class V>
@@ -161,23 +189,21 @@ struct RolloutConfig {
     v(dtype, "dtype",
       "Weights that generate: auto = bfloat16 on CUDA (a copy of the policy refreshed before each step), "
       "the policy's dtype on the CPU. The reference model keeps the policy's dtype and autocast, so that "
-      "its log-probs equal the policy's at step 0.",
-      {"auto", "float32", "bfloat16", "float16"});
+      "its log-probs equal the policy's at step 0.");
     v(decode, "decode",
       "Decode steps: auto (CUDA graphs on CUDA, else eager), eager, fixed (whole-cache shapes), graph.");
   }
 };
 
 struct RewardsConfig {
-  std::string compat = "strict";
+  Compat compat = Compat::strict;
   std::vector<std::string> functions;
   std::vector<double> weights;
   std::string synonyms;
 
   template <class V>
   void visit(V& v) {
-    v(compat, "compat", "strict closes the reference's reward holes; visual_rft reproduces its code exactly.",
-      {"strict", "visual_rft"});
+    v(compat, "compat", "strict closes the reference's reward holes; visual_rft reproduces its code exactly.");
     v(functions, "functions",
       "Rewards summed into the total, by name; empty = the task's: cls [accuracy_cls, format], "
       "det [iou, confidence, format], ground [iou_grounding, format].");
@@ -285,7 +311,7 @@ struct EvalConfig {
   std::string lvis;
   std::string classification;
   std::string classnames;
-  std::string subject = "auto";
+  ClsSubject subject = ClsSubject::automatic;
   std::string images;
   std::string categories;
   std::string exist_map;
@@ -294,7 +320,7 @@ struct EvalConfig {
   int64_t max_new_tokens = 1024;  // the reference's eval scripts (LISA: 128)
   double temperature = 0.0;
   double repetition_penalty = 0.0;
-  std::string pixels = "config";
+  EvalPixels pixels = EvalPixels::config;
   int64_t draw_images = 8;
 
   template <class V>
@@ -310,8 +336,7 @@ struct EvalConfig {
     v(classification, "classification",
       "cls: a split list relpath<TAB>label<TAB>classname, asked with the classification prompt of eval.subject.");
     v(classnames, "classnames", "Required with eval.classification: the class names, one a line (line index = label).");
-    v(subject, "subject", "With eval.classification: the prompt's subject; auto = from the list's file name.",
-      {"auto", "aircraft", "plant", "flower", "pet", "car"});
+    v(subject, "subject", "With eval.classification: the prompt's subject; auto = from the list's file name.");
     v(images, "images",
       "Image folder of eval.coco/eval.lvis (file_name, or split/name of coco_url) or eval.classification "
       "(relpath); empty = the file's folder. eval.data's images start at data.image_root.");
@@ -334,22 +359,21 @@ struct EvalConfig {
     v(pixels, "pixels",
       "Image size of the questions: config = data.min_pixels/max_pixels; model = the evaluated folder's "
       "preprocessor_config.json (checkpoints record the size they trained at), as the reference's LISA "
-      "evaluation does.",
-      {"config", "model"});
+      "evaluation does.");
     v(draw_images, "draw_images",
       "det and ground: the first this many samples drawn into vis/ with predicted and true boxes.", at_least(0));
   }
 };
 
 struct DistributedConfig {
-  std::string backend = "auto";
+  Backend backend = Backend::automatic;
   int64_t timeout_s = 1800;
   bool shard_optimizer = false;
   int64_t bucket_mb = 25;
 
   template <class V>
   void visit(V& v) {
-    v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.", {"auto", "nccl", "gloo"});
+    v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.");
     v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.", at_least(1));
     v(shard_optimizer, "shard_optimizer", "ZeRO-1: each rank keeps 1/N of the AdamW state.");
     v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.", at_least(1));

@@ -7,9 +7,12 @@
 
 #include <string>
 
+#include "visual_rft/core/config.h"  // DtypeChoice
+
 namespace vrft {
 
 torch::Device resolve_device(const std::string& device);                         // auto = CUDA when present
-torch::Dtype resolve_dtype(const std::string& dtype, const torch::Device& dev);  // auto = bf16 on CUDA, fp32 on CPU
+torch::Dtype resolve_dtype(DtypeChoice dtype, const torch::Device& dev);         // auto = bf16 on CUDA, fp32 on CPU
+torch::Dtype resolve_dtype(const std::string& dtype, const torch::Device& dev);  // a flag's word (--dtype)
 
 }  // namespace vrft

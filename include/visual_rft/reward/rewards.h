@@ -21,14 +21,13 @@
 #include <string_view>
 #include <vector>
 
+#include "visual_rft/core/config.h"  // Compat
 #include "visual_rft/core/task.h"
 #include "visual_rft/reward/answer.h"
 
 namespace vrft {
 
-struct RewardsConfig;  // core/config.h
-
-enum class Compat { strict, visual_rft };
+struct RewardsConfig;  // core/config.h (with Compat)
 
 Compat parse_compat(const std::string& name);  // throws Error for an unknown name
 

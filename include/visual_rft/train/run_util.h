@@ -25,8 +25,8 @@ struct Precision {
   torch::Dtype rollout = torch::kFloat;       // generating copy and reference model
   bool separate_rollout() const { return rollout != weights; }
 };
-Precision resolve_precision(const std::string& model_dtype, const std::string& autocast,
-                            const std::string& rollout_dtype, const torch::Device& dev);
+Precision resolve_precision(DtypeChoice model_dtype, AutocastChoice autocast, DtypeChoice rollout_dtype,
+                            const torch::Device& dev);
 
 // Autocast on `dev` to `dtype` for this scope (no-op when dtype is empty); restores the
 // previous state and clears the cast cache on exit.
