@@ -33,6 +33,7 @@ void add_bench_train(CLI::App* bench) {
   train->callback([] {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
+    apply_config_log_level(cfg.logging.level);
     const std::string dir = make_temp_dir("vrft-bench-train");
     cfg.train.output_dir = dir;
     cfg.train.max_steps = steps;

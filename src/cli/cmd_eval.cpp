@@ -30,6 +30,7 @@ void add_eval_command(CLI::App& app) {
   ev->callback([] {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
+    apply_config_log_level(cfg.logging.level);
     validate(cfg);
     if (opt.answers_file.empty()) {  // the model the answers come from (--model, else model.path)
       Config m = cfg;

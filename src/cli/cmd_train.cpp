@@ -26,6 +26,7 @@ void add_train_command(CLI::App& app) {
   train->callback([res] {
     Config cfg = load_config(config_path);
     for (const auto& s : sets) apply_override(cfg, s);
+    apply_config_log_level(cfg.logging.level);
     validate(cfg);
     check_run_inputs(cfg, /*training=*/true);
     const DistEnv env = dist_env_from_environment();

@@ -3,8 +3,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
 
 namespace vrft::cli {
+
+// A loaded config's logging.level, which applies unless --log-level was given (main.cpp).
+void apply_config_log_level(const std::string& level);
 
 void add_config_command(CLI::App& app);    // config show | schema
 void add_inspect_command(CLI::App& app);   // inspect tensors | forward | prompt

@@ -11,6 +11,14 @@
 #include "visual_rft/core/log.h"
 #include "visual_rft/train/stop_signal.h"
 
+namespace {
+bool log_level_given = false;  // --log-level on the command line: it wins over a config's logging.level
+}  // namespace
+
+void vrft::cli::apply_config_log_level(const std::string& level) {
+  if (!log_level_given) vrft::init_logging(level);
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"visual-rft: reinforcement fine-tuning of vision-language models (Visual-RFT, GRPO)"};
   app.add_flag_callback(
@@ -21,12 +29,18 @@ int main(int argc, char** argv) {
       },
       "Print the version and exit");
   std::string log_level = "info";
-  app.add_option("--log-level", log_level, "Console log level: trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
-      ->capture_default_str();
+  auto* level_flag =
+      app.add_option(
+             "--log-level", log_level,
+             "Console log level: trace, debug, info, warn, error, off (default: the config's logging.level, else info)")
+          ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+          ->capture_default_str();
   app.fallthrough();  // global options may also follow the subcommand
   app.require_subcommand(1);
-  app.parse_complete_callback([&] { vrft::init_logging(log_level); });
+  app.parse_complete_callback([&] {
+    vrft::init_logging(log_level);
+    log_level_given = level_flag->count() > 0;
+  });
 
   // Generation makes per-step temporaries of tens of MB (logits [rows, vocab] and what
   // sampling derives from them). glibc would mmap and unmap each, so every step paid page

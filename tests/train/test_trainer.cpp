@@ -304,6 +304,23 @@ TEST(Trainer, SftLearnsTheAnswers) {
   EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
 }
 
+// logging.level of the config sets the console level, and --log-level, when given, wins.
+TEST(Trainer, TheConfigsLogLevelAppliesUnlessTheFlagIsGiven) {
+  REQUIRE_FIXTURES();
+  std::string dir = setup("train-log-level");
+  std::string yaml = config_yaml(dir, 1, 1e-3);
+  yaml.replace(yaml.find("train: {"), 8, "train: {trainer: sft, ");
+  write_file_atomic(dir + "/cfg.yaml", yaml);
+  const std::string train = "'" + test::cli() + "' train --config '" + dir + "/cfg.yaml' --set logging.level=warn";
+  auto quiet = test::run(train + " 2>&1");
+  ASSERT_EQ(quiet.status, 0) << quiet.output;
+  EXPECT_EQ(quiet.output.find("sft step 1/1"), std::string::npos) << quiet.output;
+  auto loud = test::run("'" + test::cli() + "' --log-level info train --config '" + dir +
+                        "/cfg.yaml' --set logging.level=warn --overwrite 2>&1");
+  ASSERT_EQ(loud.status, 0) << loud.output;
+  EXPECT_NE(loud.output.find("sft step 1/1"), std::string::npos) << loud.output;
+}
+
 // Two runs into one folder: while one holds it, the other is refused at once, naming the
 // folder and the holder's pid, and writes nothing; once it is free, the run goes ahead.
 TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
