@@ -1,4 +1,4 @@
-// tests/eval/test_eval_coco.cpp: `visual-rft eval` on COCO, LVIS and classification-list
+// tests/eval/test_eval_inputs.cpp: `visual-rft eval` on COCO, LVIS and classification-list
 // inputs (eval/eval_inputs.h). The reference's existence-map selection on the four fixture
 // maps (pair counts of the existence maps as released, per category list of data/categories/) and on hand-made
 // maps; the refusal of inconsistent eval.* keys; then end to end on the tiny random model with
