@@ -255,14 +255,14 @@ struct PolicyUpdate {
 // non-finite one skips its update only (counted in skipped_updates). The reference follows
 // the policy every grpo.ref_sync_steps optimizer steps (TRL's SyncRefModelCallback counts
 // optimizer steps: num_iterations of them per GRPO step).
-PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& ref, const EncodedPrompt& prompts,
-                           const torch::Tensor& comp, const torch::Tensor& old_logp, const torch::Tensor& ref_logp,
-                           const Advantages& a, const MicroBatches& micro, int64_t step, PhaseTimer& timer,
-                           int64_t& skipped_updates) {
+// `lo` is the run's loss settings (loss_settings); `temperature` the rollouts' sampling
+// temperature, which the log-probs divide by.
+PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& ref, GrpoLossOptions lo,
+                           double temperature, const EncodedPrompt& prompts, const torch::Tensor& comp,
+                           const torch::Tensor& old_logp, const torch::Tensor& ref_logp, const Advantages& a,
+                           const MicroBatches& micro, int64_t step, PhaseTimer& timer, int64_t& skipped_updates) {
   const Config& cfg = run.cfg;
   const int64_t G = cfg.rollout.num_generations, mu = cfg.grpo.num_iterations;
-  const double temperature = sampling_settings(cfg.rollout.temperature).temperature;  // of the log-probs
-  GrpoLossOptions lo = loss_settings(cfg);
   // Normalisers of the whole step: micro-batches and completion tokens of all ranks, so that
   // the ranks' losses add up to the one-process loss (gradients are summed).
   struct {
@@ -448,6 +448,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
            run.prec.autocast ? c10::toString(*run.prec.autocast) : "off", c10::toString(run.prec.rollout));
   Generator gen(roller, &run.enc.tokenizer());
   const GenerateConfig gen_settings = rollout_settings(cfg, run.enc.tokens().pad);
+  const GrpoLossOptions loss = loss_settings(cfg);
+  const double temperature = gen_settings.sampling.temperature;  // the log-probs' too
   const int64_t G = cfg.rollout.num_generations, mu = cfg.grpo.num_iterations;
   const int64_t prompts_per_micro = std::max<int64_t>(1, cfg.train.micro_batch_size / G);
   int64_t skipped_updates = run.resumed_state.is_null() ? 0 : run.resumed_state.value("skipped_updates", int64_t{0});
@@ -497,7 +499,6 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     torch::Tensor ref_logp, old_logp;
     {
       auto t = timer.phase("logprob_s");
-      const double temperature = gen_settings.sampling.temperature;
       if (ref)
         ref_logp =
             frozen_logprobs(ref, sp.encoded, roll.completion_ids, micro, G, temperature, run.dev, run.prec.autocast);
@@ -505,8 +506,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
         old_logp = frozen_logprobs(run.policy, sp.encoded, roll.completion_ids, micro, G, temperature, run.dev,
                                    run.prec.autocast);
     }
-    const PolicyUpdate u = update_policy(run, ref, sp.encoded, roll.completion_ids, old_logp, ref_logp, adv, micro,
-                                         step, timer, skipped_updates);
+    const PolicyUpdate u = update_policy(run, ref, loss, temperature, sp.encoded, roll.completion_ids, old_logp,
+                                         ref_logp, adv, micro, step, timer, skipped_updates);
 
     const nlohmann::json rec =
         step_record(run, step, source, rewards, roll, adv, u, bool(ref), skipped_updates, skipped_prompts, timer);
