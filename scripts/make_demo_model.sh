@@ -2,7 +2,8 @@
 # scripts/make_demo_model.sh [--resume] [OUT]: makes the demo's base model from nothing.
 #   1. the synthetic world of seed 0 with BASE_PER_CATEGORY base_train rows per base category
 #      and task, whose answers start with a short <think> (visual-rft data synth --think-base),
-#      with DENSE=1 also as many dense rows that locate and name every object (--dense-base);
+#      with DENSE=1 also as many dense rows that locate and name every object (--dense-base),
+#      with POSITION_CUE=1 on backgrounds that carry the position cue (--position-cue);
 #   2. a 640-token byte-level BPE trained on its text (scripts/make_tiny_tokenizer.py), or the
 #      one in TOKENIZER=DIR when set;
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
@@ -33,6 +34,7 @@ SEED=0
 IMAGE_SIZE=112
 BASE_PER_CATEGORY="${BASE_PER_CATEGORY:-320}"
 DENSE="${DENSE:-0}"
+POSITION_CUE="${POSITION_CUE:-0}"
 DEVICE="${DEVICE:-cpu}"
 STEPS="${STEPS:-800}"
 ROWS="${ROWS:-32}"
@@ -57,7 +59,9 @@ done
 for v in LR LOCATE_LR; do
   [[ "${!v}" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
 done
-[[ "$DENSE" == 0 || "$DENSE" == 1 ]] || { echo "make_demo_model: DENSE='$DENSE' must be 0 or 1" >&2; exit 2; }
+for v in DENSE POSITION_CUE; do
+  [[ "${!v}" == 0 || "${!v}" == 1 ]] || { echo "make_demo_model: $v='${!v}' must be 0 or 1" >&2; exit 2; }
+done
 [[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] ||
   { echo "make_demo_model: ROPE_THETA='$ROPE_THETA' must be a number" >&2; exit 2; }
 [[ -z "$MROPE_SECTION" || "$MROPE_SECTION" =~ ^[0-9]+,[0-9]+,[0-9]+$ ]] ||
@@ -77,8 +81,9 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 echo "== make_demo_model: working in $WORK ($STEPS steps of $ROWS rows on $DEVICE)"
 dense_flag=(); (( DENSE )) && dense_flag=(--dense-base)
+world=(--seed "$SEED" --image-size "$IMAGE_SIZE"); (( POSITION_CUE )) && world+=(--position-cue)
 [ -f "$WORK/synth/base_train.jsonl" ] ||
-  "$VRFT" data synth --out "$WORK/synth" --seed "$SEED" --image-size "$IMAGE_SIZE" --think-base "${dense_flag[@]}" \
+  "$VRFT" data synth --out "$WORK/synth" "${world[@]}" --think-base "${dense_flag[@]}" \
     --base-per-category "$BASE_PER_CATEGORY"
 if [ ! -f "$WORK/tokenizer/tokenizer.json" ]; then
   if [ -n "${TOKENIZER:-}" ]; then
@@ -114,7 +119,7 @@ cp "$WORK/pretrain/metrics.jsonl" "$WORK/pretrain_metrics.jsonl"
 if [ "$LOCATE_STEPS" -gt 0 ]; then
   # Single-object scenes of the same world (their own image seed): where a thing is, and what.
   [ -f "$WORK/locate/dense/base_train.jsonl" ] ||
-    "$VRFT" data synth --out "$WORK/locate" --seed "$SEED" --image-seed $((SEED + 500)) --image-size "$IMAGE_SIZE" \
+    "$VRFT" data synth --out "$WORK/locate" "${world[@]}" --image-seed $((SEED + 500)) \
       --think-base --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$BASE_PER_CATEGORY" --eval 0 >/dev/null
   DATA_FILE="$WORK/locate/dense/base_train.jsonl" pretrain "$WORK/locate_run" "$CKPT" "$LOCATE_STEPS" "$LOCATE_LR" 20 2
   CKPT="$WORK/locate_run/$(cat "$WORK/locate_run/latest")"
@@ -129,7 +134,7 @@ fi
 
 # What it learnt: fresh images (another image seed) of the base categories, greedy answers.
 echo "== make_demo_model: checking it on fresh images of the base categories (image seed $EVAL_SEED)"
-"$VRFT" data synth --out "$WORK/check" --seed "$SEED" --image-seed "$EVAL_SEED" --image-size "$IMAGE_SIZE" \
+"$VRFT" data synth --out "$WORK/check" "${world[@]}" --image-seed "$EVAL_SEED" \
   --base-per-category 0 --train-per-category 0 --eval 96 --eval-categories base >/dev/null
 for t in cls det ground; do
   "$VRFT" eval --config "$ROOT/configs/demo_rft.yaml" --model "$CKPT" --set model.device="$DEVICE" --set data.task=$t \
@@ -156,6 +161,7 @@ probe = json.load(open(f"{work}/check/probe.json"))["layers"]
 info = {
     "synth_seed": $SEED,
     "image_size": $IMAGE_SIZE,
+    "position_cue": bool($POSITION_CUE),
     "base_per_category": $BASE_PER_CATEGORY,
     "dense_rows": bool($DENSE),
     "pretrain_config": "configs/demo_pretrain.yaml",
@@ -170,7 +176,7 @@ info = {
                               "cls_accuracy_exact": check["cls"], "det_map": check["det"],
                               "ground_miou": check["ground"]},
     "position_probe_r2": {k: {"row": v["row_r2"], "column": v["col_r2"]} for k, v in probe.items()},
-    "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
+    "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE POSITION_CUE=$POSITION_CUE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
                "LOCATE_STEPS=$LOCATE_STEPS LOCATE_LR=$LOCATE_LR STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
                "HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH "
                "scripts/make_demo_model.sh",

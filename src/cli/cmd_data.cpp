@@ -240,6 +240,9 @@ void add_data_command(CLI::App& app) {
                  "Dense scenes hold 1 to this many objects (1: single-object rows, a localisation stage)")
       ->check(CLI::Range(1, 5))
       ->capture_default_str();
+  sy->add_flag("--position-cue", synth.cfg.position_cue,
+               "Backgrounds carry a fixed colour ramp that says where each pixel is (a world for small vision "
+               "towers, which know only relative positions); a model pre-trained with it needs it everywhere");
   sy->add_option("--threads", synth.threads, "Workers drawing images (0: one per core); the files do not depend on it")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();

@@ -51,6 +51,8 @@ int64_t floor_div(int64_t a, int64_t b) {
 
 int64_t round_div(int64_t a, int64_t b) { return floor_div(2 * a + b, 2 * b); }  // b > 0
 
+int64_t position_cue_level(int64_t t, int64_t n) { return floor_div((2 * t + 1 - n) * kPositionCue, n); }
+
 // cos of whole degrees times kTrig. Only 360 values: std::cos is rounded to them, so a libm
 // that differs in the last bit still gives the same table.
 int64_t cos_deg(int64_t deg) {
@@ -148,6 +150,7 @@ SynthWorld make_synth_world(const SynthConfig& cfg) {
   for (int64_t i = 0; i < cfg.num_novel; ++i)
     w.categories[static_cast<size_t>(ids[static_cast<size_t>(i)])].novel = true;
   for (const auto& c : w.categories) (c.novel ? w.novel : w.base).push_back(c.id);
+  w.position_cue = cfg.position_cue;
   return w;
 }
 
@@ -225,8 +228,12 @@ bool in_shade(int pattern, const Pose& p, int x, int y) {
 
 // A grey background: level, a faint tint, a linear gradient, one texture (none, a soft
 // triangle-wave grating, or grey blocks) and per-channel noise. Low saturation throughout
-// (channel spread under 40), far from every object colour. Returns the mean grey.
-int draw_background(cv::Mat& img, Rng& rng) {
+// (channel spread under 40), far from every object colour. With the position cue, a fixed
+// ramp on top: blue +-24 from left to right, red +-24 from top to bottom, green the opposite
+// of their mean (brightness kept); channel spread then stays under 90, still far from the
+// objects' 130. It draws nothing from rng, so the scenes are the same with or without it.
+// Returns the mean grey.
+int draw_background(cv::Mat& img, Rng& rng, bool position_cue) {
   const int n = img.rows;
   const int grey = static_cast<int>(rng.range(70, 190));
   int tint[3];
@@ -245,9 +252,14 @@ int draw_background(cv::Mat& img, Rng& rng) {
                     cv::FILLED);
     }
   }
+  // The cue's ramp at pixel centre t + 1/2 of n: -24..24.
+  auto ramp = [n](int64_t t) { return position_cue_level(t, n); };
   for (int y = 0; y < n; ++y) {
     auto* row = img.ptr<cv::Vec3b>(y);
+    const int64_t cue_y = position_cue ? ramp(y) : 0;
     for (int x = 0; x < n; ++x) {
+      const int64_t cue_x = position_cue ? ramp(x) : 0;
+      const int64_t cue[3] = {cue_x, -floor_div(cue_x + cue_y, 2), cue_y};  // B, G, R
       const int64_t px = x - n / 2, py = y - n / 2;
       int64_t v = grey + floor_div(gamp * floor_div(px * gc + py * gs, kTrig), n);  // +-gamp/sqrt(2) or so
       if (kind == 1) {
@@ -261,7 +273,7 @@ int draw_background(cv::Mat& img, Rng& rng) {
       const uint64_t r = rng.next();
       for (int ch = 0; ch < 3; ++ch) {
         const int64_t noise = static_cast<int64_t>(((r >> (16 * ch)) & 0xffff) * 17 >> 16) - 8;
-        row[x][ch] = cv::saturate_cast<uint8_t>(v + tint[ch] + noise);
+        row[x][ch] = cv::saturate_cast<uint8_t>(v + tint[ch] + noise + cue[ch]);
       }
     }
   }
@@ -342,7 +354,7 @@ void paint_scene(Layout& lay, const SynthWorld& world, Rng& rng) {
   SynthScene& sc = lay.scene;
   const int size = sc.labels.rows;
   sc.image.create(size, size, CV_8UC3);
-  const int grey = draw_background(sc.image, rng);
+  const int grey = draw_background(sc.image, rng, world.position_cue);
   // The occluder: a flat grey bar, clearly lighter or darker than the background.
   const uint8_t occluder = static_cast<uint8_t>(grey < 130 ? grey + rng.range(45, 70) : grey - rng.range(45, 70));
   for (int y = 0; y < size; ++y) {

@@ -48,7 +48,12 @@ constexpr int64_t kTrig = 65536;         // cos_deg/sin_deg scale
 
 int64_t floor_div(int64_t a, int64_t b);
 int64_t round_div(int64_t a, int64_t b);  // nearest, halves up; b > 0
-int64_t cos_deg(int64_t deg);             // cos(deg degrees) * kTrig, rounded
+
+// The position cue's level at pixel t of n along one axis (its centre's offset from the
+// image centre, scaled to -kPositionCue..kPositionCue - 1): see SynthConfig::position_cue.
+constexpr int64_t kPositionCue = 24;
+int64_t position_cue_level(int64_t t, int64_t n);
+int64_t cos_deg(int64_t deg);  // cos(deg degrees) * kTrig, rounded
 int64_t sin_deg(int64_t deg);
 
 // Where an object is drawn: centre and radius (the circumscribed circle) in subpixels, with

@@ -519,7 +519,8 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
                                     {"negative_rate", cfg.negative_rate},
                                     {"prompt_style", cfg.prompt_style == PromptStyle::train ? "train" : "eval"},
                                     {"think_base", cfg.think_base},
-                                    {"dense_base", cfg.dense_base}};
+                                    {"dense_base", cfg.dense_base},
+                                    {"position_cue", cfg.position_cue}};
   nlohmann::ordered_json tasks;
   std::vector<std::vector<Sample>> base_rows;  // per task, for the mixed base_train.jsonl
   for (Task task : cfg.tasks) {

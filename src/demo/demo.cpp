@@ -245,6 +245,7 @@ DemoResult run_demo(const DemoOptions& opt) {
   sc.seed = opt.seed >= 0 ? static_cast<uint64_t>(opt.seed) : info["synth_seed"].get<uint64_t>();
   // The images the model was pre-trained on, at their size (older model folders: 112).
   sc.image_size = info.value("image_size", sc.image_size);
+  sc.position_cue = info.value("position_cue", false);  // the world's backgrounds, as pre-trained on
   // Only the splits the demo uses: the model was pre-trained on base_train already.
   sc.base_per_category = 0;
   sc.shots = opt.shots;
@@ -308,6 +309,7 @@ DemoResult run_demo(const DemoOptions& opt) {
   out.results["settings"] = {{"shots", opt.shots},
                              {"eval_rows", opt.eval_rows},
                              {"image_size", sc.image_size},
+                             {"position_cue", sc.position_cue},
                              {"grpo_steps", rft.train.max_steps},
                              {"sft_steps", sft.train.max_steps},
                              {"rft_config", opt.rft_config},

@@ -4,9 +4,12 @@
 // (checked on the PNG as written); every solution, given as an answer, scores the maximum of
 // its task's rewards (with --think-base, a reasoning first); the mixed base_train.jsonl; every
 // grounding instruction, read back by an interpreter written here
-// independently of the generator, picks exactly its target.
+// independently of the generator, picks exactly its target; the position cue changes only the
+// background, by its ramp.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -606,4 +609,58 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
     EXPECT_EQ(row.category, make_synth_dense_row(w, cfg, i).category) << "row " << i;
     EXPECT_NE(row.sample.solution.find("<think>I see 1 objects.</think>"), std::string::npos) << row.sample.solution;
   }
+}
+
+TEST(SynthRows, PositionCueRampsTheBackgroundOnlyAndKeepsEveryScene) {
+  // The cue changes background pixels alone, by the documented ramp: blue rises to the right,
+  // red to the bottom, green falls by their mean; objects, occluders, boxes and rows stay.
+  SynthConfig plain = small_config(), cued = small_config();
+  cued.position_cue = true;
+  const SynthWorld wp = make_synth_world(plain), wc = make_synth_world(cued);
+  ASSERT_TRUE(wc.position_cue);
+  const int n = static_cast<int>(plain.image_size);
+  // The ramp recomputed here, in real numbers: 24 x (pixel centre - image centre) / half-width.
+  auto level = [n](int t) { return static_cast<int>(std::floor(24.0 * (2 * t + 1 - n) / n)); };
+  double mean_blue_left = 0, mean_blue_right = 0, mean_red_top = 0, mean_red_bottom = 0;
+  int checked = 0, clipped = 0;
+  for (Task task : kTasks) {
+    for (int64_t i = 0; i < 6; ++i) {
+      const SynthRow a = make_synth_row(wp, plain, task, SynthSplit::eval, i);
+      const SynthRow b = make_synth_row(wc, cued, task, SynthSplit::eval, i);
+      ASSERT_EQ(a.sample.problem, b.sample.problem);
+      ASSERT_EQ(a.sample.solution, b.sample.solution);
+      ASSERT_EQ(cv::norm(a.scene.labels, b.scene.labels, cv::NORM_INF), 0);
+      for (int y = 0; y < n; ++y) {
+        for (int x = 0; x < n; ++x) {
+          const cv::Vec3b p = a.scene.image.at<cv::Vec3b>(y, x), q = b.scene.image.at<cv::Vec3b>(y, x);
+          if (a.scene.labels.at<int32_t>(y, x) != -1) {  // objects and occluders: untouched
+            ASSERT_EQ(p, q) << "row " << i << " pixel " << x << "," << y;
+            continue;
+          }
+          const int cx = level(x), cy = level(y);
+          const int want[3] = {cx, -static_cast<int>(std::floor((cx + cy) / 2.0)), cy};
+          for (int ch = 0; ch < 3; ++ch) {
+            const int plain_v = p[ch], got = q[ch], expect = std::clamp(plain_v + want[ch], 0, 255);
+            // Where the plain background was clipped at 0 or 255 the sum before clipping is unknown.
+            if (plain_v == 0 || plain_v == 255) {
+              ++clipped;
+              continue;
+            }
+            ASSERT_EQ(got, expect) << "row " << i << " pixel " << x << "," << y << " channel " << ch;
+          }
+          ++checked;
+          if (x < n / 4) mean_blue_left += q[0] - p[0];
+          if (x >= n - n / 4) mean_blue_right += q[0] - p[0];
+          if (y < n / 4) mean_red_top += q[2] - p[2];
+          if (y >= n - n / 4) mean_red_bottom += q[2] - p[2];
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100000);
+  EXPECT_LT(clipped, checked / 100);
+  EXPECT_LT(mean_blue_left, 0);
+  EXPECT_GT(mean_blue_right, 0);
+  EXPECT_LT(mean_red_top, 0);
+  EXPECT_GT(mean_red_bottom, 0);
 }

@@ -84,11 +84,18 @@ struct SynthConfig {
   // The most objects of a dense scene (1 to this many). 1 gives single-object rows: where a
   // thing is, without having to pick it out (a localisation stage of the pre-training).
   int64_t dense_max_objects = 5;
+  // A position cue in every background: a fixed colour ramp, bluer to the right and redder to
+  // the bottom (up to 24 levels from the centre), the same in every image. Qwen2-VL's vision
+  // tower knows only relative positions (2D rotary); with the ramp a small tower can read
+  // where a patch is from its pixels, as a large one learns it from real images' layout. Part
+  // of the world, like the seed: a model pre-trained with it is shown it everywhere.
+  bool position_cue = false;
 };
 
 struct SynthWorld {
   std::vector<SynthCategory> categories;  // sorted by (shape, colour, pattern)
   std::vector<int> base, novel;           // ids, ascending
+  bool position_cue = false;              // SynthConfig::position_cue
 };
 // The categories of cfg.seed and their split. Every colour, pattern and shape of a novel
 // category also occurs in some base category, so novel names are new combinations of known
