@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -116,6 +117,21 @@ inline std::string script_refs(const std::string& script, const std::string& don
 // Test fixtures (tests/fixtures/README.md) and the data files users run with (data/).
 inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
 inline std::string data_dir() { return source_dir() + "/data"; }
+inline std::string tokenizer_fixture() { return fixtures_dir() + "/qwen2_5/tokenizer.json"; }
+
+// The first of `paths` that does not exist, or "" when all do.
+inline std::string first_missing(std::initializer_list<std::string> paths) {
+  for (const std::string& p : paths) {
+    if (!std::filesystem::exists(p)) return p;
+  }
+  return "";
+}
+
+// REQUIRE_FIXTURES(path, ...): fails the test (never skips it) when a fixture file is missing;
+// the fixtures are part of the repository, so a missing one is a broken checkout.
+#define REQUIRE_FIXTURES(...)                                                                                     \
+  if (const std::string missing_fixture_ = ::vrft::test::first_missing({__VA_ARGS__}); !missing_fixture_.empty()) \
+  GTEST_FAIL() << "fixture missing: " << missing_fixture_ << " (tests/fixtures, part of the repository)"
 
 // A fresh scratch folder `name` holding model/: the tiny random Qwen2-VL of
 // scripts/refs/rollout_refs.py (generated once, cached) with the real Qwen2 tokenizer and

@@ -12,37 +12,47 @@
 
 namespace vrft::cli {
 
+namespace {
+
+struct EvalArgs {
+  std::string config_path;
+  std::vector<std::string> sets;
+  EvalRunOptions opt;
+};
+
+void run_eval(EvalArgs& a) {
+  Config cfg = load_config(a.config_path);
+  for (const auto& s : a.sets) apply_override(cfg, s);
+  apply_config_log_level(cfg.logging.level);
+  validate(cfg);
+  if (a.opt.answers_file.empty()) {  // the model the answers come from (--model, else model.path)
+    Config m = cfg;
+    if (!a.opt.model_dir.empty()) m.model.path = a.opt.model_dir;
+    check_run_inputs(m, /*training=*/false);
+  }
+  a.opt.config_name = std::filesystem::path(a.config_path).stem().string();
+  EvalOutcome r = run_evaluation(cfg, a.opt);
+  std::cout << r.summary;
+  log_info("wrote {}/predictions.jsonl, metrics.json, summary.md{}", r.output_dir,
+           std::filesystem::exists(r.output_dir + "/results.json") ? ", results.json" : "");
+}
+
+}  // namespace
+
 void add_eval_command(CLI::App& app) {
   auto* ev = app.add_subcommand("eval",
                                 "Evaluate a model: a Visual-RFT JSONL, COCO/LVIS (with the exist-map protocol) or a "
                                 "classification list (cls accuracy, det COCO/LVIS mAP, ground mIoU)");
-  static std::string config_path;
-  static std::vector<std::string> sets;
-  static eval::EvalRunOptions opt;
-  ev->add_option("--config", config_path, "Run config (YAML): data.task, eval.*, model.device/dtype")->required();
-  ev->add_option("--model", opt.model_dir, "HF model folder or checkpoint to evaluate; default model.path");
-  ev->add_option("--set", sets, "Override a key: section.key=value (repeatable)");
-  ev->add_option("--limit", opt.limit, "Evaluate only the first N samples (COCO/LVIS: images); 0 = all")
+  static EvalArgs a;
+  ev->add_option("--config", a.config_path, "Run config (YAML): data.task, eval.*, model.device/dtype")->required();
+  ev->add_option("--model", a.opt.model_dir, "HF model folder or checkpoint to evaluate; default model.path");
+  ev->add_option("--set", a.sets, "Override a key: section.key=value (repeatable)");
+  ev->add_option("--limit", a.opt.limit, "Evaluate only the first N samples (COCO/LVIS: images); 0 = all")
       ->capture_default_str();
-  ev->add_option("--answers", opt.answers_file,
+  ev->add_option("--answers", a.opt.answers_file,
                  "Score the answers of an earlier predictions.jsonl (same questions) instead of running a model");
-  ev->add_option("--out", opt.output_dir, "Output folder; default eval.output_dir, else eval/<config name>");
-  ev->callback([] {
-    Config cfg = load_config(config_path);
-    for (const auto& s : sets) apply_override(cfg, s);
-    apply_config_log_level(cfg.logging.level);
-    validate(cfg);
-    if (opt.answers_file.empty()) {  // the model the answers come from (--model, else model.path)
-      Config m = cfg;
-      if (!opt.model_dir.empty()) m.model.path = opt.model_dir;
-      check_run_inputs(m, /*training=*/false);
-    }
-    opt.config_name = std::filesystem::path(config_path).stem().string();
-    eval::EvalOutcome r = eval::run_evaluation(cfg, opt);
-    std::cout << r.summary;
-    log_info("wrote {}/predictions.jsonl, metrics.json, summary.md{}", r.output_dir,
-             std::filesystem::exists(r.output_dir + "/results.json") ? ", results.json" : "");
-  });
+  ev->add_option("--out", a.opt.output_dir, "Output folder; default eval.output_dir, else eval/<config name>");
+  ev->callback([] { run_eval(a); });
 }
 
 }  // namespace vrft::cli

@@ -31,29 +31,29 @@ struct MetricsArgs {
 
 // Ground truth and results of either format, timed (--log-level debug shows the split).
 struct Inputs {
-  eval::GroundTruth gt;
-  std::vector<eval::Detection> dets;
+  GroundTruth gt;
+  std::vector<CocoDetection> dets;
 };
 
-Inputs load_inputs(const MetricsArgs& a, eval::GtFormat format) {
+Inputs load_inputs(const MetricsArgs& a, GtFormat format) {
   auto t0 = std::chrono::steady_clock::now();
   Inputs in;
-  in.gt = eval::load_ground_truth(a.gt, format);
+  in.gt = load_ground_truth(a.gt, format);
   log_debug("metrics: read {} ({} images, {} annotations) in {:.3f} s", a.gt, in.gt.images.size(),
             in.gt.annotations.size(), seconds_since(t0));
   t0 = std::chrono::steady_clock::now();
-  in.dets = eval::load_detections(a.results, in.gt);
+  in.dets = load_detections(a.results, in.gt);
   log_debug("metrics: read {} ({} results) in {:.3f} s", a.results, in.dets.size(), seconds_since(t0));
   return in;
 }
 
 void run_coco(const MetricsArgs& a) {
-  const auto [gt, dets] = load_inputs(a, eval::GtFormat::coco);
+  const auto [gt, dets] = load_inputs(a, GtFormat::coco);
   auto t0 = std::chrono::steady_clock::now();
-  const eval::CocoEvalResult r = eval::coco_evaluate(gt, dets, {a.img_ids, a.cat_ids});
+  const CocoEvalResult r = coco_evaluate(gt, dets, {a.img_ids, a.cat_ids});
   log_debug("metrics: evaluated in {:.3f} s", seconds_since(t0));
   if (!a.json) {
-    std::cout << eval::coco_summary_text(r);
+    std::cout << coco_summary_text(r);
     return;
   }
   nlohmann::ordered_json out;
@@ -62,7 +62,7 @@ void run_coco(const MetricsArgs& a) {
   out["num_images"] = r.img_ids.size();
   out["num_detections"] = dets.size();
   nlohmann::ordered_json stats = nlohmann::ordered_json::object();
-  for (int i = 0; i < eval::CocoEvalResult::kNumStats; ++i) stats[eval::coco_stat_names()[i]] = r.stats[i];
+  for (int i = 0; i < CocoEvalResult::kNumStats; ++i) stats[coco_stat_names()[i]] = r.stats[i];
   out["stats"] = stats;
   nlohmann::ordered_json cats = nlohmann::ordered_json::array();
   for (const auto& c : r.per_category) cats.push_back({{"id", c.id}, {"name", c.name}, {"ap", c.ap}, {"ap50", c.ap50}});
@@ -71,12 +71,12 @@ void run_coco(const MetricsArgs& a) {
 }
 
 void run_lvis(const MetricsArgs& a) {
-  const auto [gt, dets] = load_inputs(a, eval::GtFormat::lvis);
+  const auto [gt, dets] = load_inputs(a, GtFormat::lvis);
   auto t0 = std::chrono::steady_clock::now();
-  const eval::LvisEvalResult r = eval::lvis_evaluate(gt, dets, {{a.img_ids, a.cat_ids}, a.max_dets});
+  const LvisEvalResult r = lvis_evaluate(gt, dets, {{a.img_ids, a.cat_ids}, a.max_dets});
   log_debug("metrics: evaluated in {:.3f} s", seconds_since(t0));
   if (!a.json) {
-    std::cout << eval::lvis_summary_text(r);
+    std::cout << lvis_summary_text(r);
     return;
   }
   nlohmann::ordered_json out;
@@ -86,7 +86,7 @@ void run_lvis(const MetricsArgs& a) {
   out["num_detections"] = dets.size();
   out["max_dets"] = a.max_dets;
   nlohmann::ordered_json stats = nlohmann::ordered_json::object();
-  for (int i = 0; i < eval::LvisEvalResult::kNumStats; ++i) stats[eval::lvis_stat_names()[i]] = r.stats[i];
+  for (int i = 0; i < LvisEvalResult::kNumStats; ++i) stats[lvis_stat_names()[i]] = r.stats[i];
   out["stats"] = stats;
   nlohmann::ordered_json cats = nlohmann::ordered_json::array();
   for (const auto& c : r.per_category)

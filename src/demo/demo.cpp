@@ -184,10 +184,10 @@ SeedRun run_one_seed(const DemoOptions& opt, const SynthConfig& sc, const Config
     };
     const Config rc = configure(rft), scfg = configure(sft);
     auto evaluate = [&](const std::string& model, const std::string& method) {
-      eval::EvalRunOptions eo;
+      EvalRunOptions eo;
       eo.model_dir = model;
       eo.output_dir = tdir + "/eval_" + method;
-      eval::EvalOutcome out = eval::run_evaluation(rc, eo);
+      EvalOutcome out = run_evaluation(rc, eo);
       run.metrics[tn][method] = out.metrics;
       log_info("demo: image seed {}: {} {} {} = {}%", run.image_seed, tn, method, headline_label(task),
                pct_1dp(headline(out.metrics, task)));

@@ -17,7 +17,7 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/json_record.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 namespace {
 
@@ -303,7 +303,7 @@ GroundTruth load_ground_truth(const std::string& path, GtFormat format) {
   return parse_ground_truth(read_file(path), path, format);
 }
 
-std::vector<Detection> parse_detections(const std::string& text, const std::string& source, const GroundTruth& gt) {
+std::vector<CocoDetection> parse_detections(const std::string& text, const std::string& source, const GroundTruth& gt) {
   const json j = parse_json(text, source, "results", false);
   if (!j.is_array())
     throw FileError(source +
@@ -313,12 +313,12 @@ std::vector<Detection> parse_detections(const std::string& text, const std::stri
   for (const auto& c : gt.categories) cat_ids.push_back(c.id);
   img_ids = detail::unique_sorted(std::move(img_ids));
   cat_ids = detail::unique_sorted(std::move(cat_ids));
-  std::vector<Detection> dets;
+  std::vector<CocoDetection> dets;
   dets.reserve(j.size());
   for (size_t i = 0; i < j.size(); ++i) {
     const Rec r{source, rec_name("results", i)};
     const json& o = as_object(j[i], r, "{image_id, category_id, bbox, score}");
-    Detection d;
+    CocoDetection d;
     d.image_id = as_id(field(o, "image_id", r), "image_id", r);
     if (detail::find_index(img_ids, d.image_id) < 0)
       r.fail("image_id " + std::to_string(d.image_id) + " is not an image of the ground truth " + gt.source);
@@ -332,7 +332,7 @@ std::vector<Detection> parse_detections(const std::string& text, const std::stri
   return dets;
 }
 
-std::vector<Detection> load_detections(const std::string& path, const GroundTruth& gt) {
+std::vector<CocoDetection> load_detections(const std::string& path, const GroundTruth& gt) {
   return parse_detections(read_file(path), path, gt);
 }
 
@@ -342,7 +342,7 @@ const std::array<const char*, CocoEvalResult::kNumStats>& coco_stat_names() {
   return n;
 }
 
-CocoEvalResult coco_evaluate(const GroundTruth& gt, const std::vector<Detection>& dets, const EvalFilter& filter) {
+CocoEvalResult coco_evaluate(const GroundTruth& gt, const std::vector<CocoDetection>& dets, const EvalFilter& filter) {
   using namespace detail;
   constexpr int T = kNumIouThrs, R = kNumRecThrs, A = kNumAreaRngs, M = CocoEvalResult::kNumMaxDets;
   const std::vector<int> max_dets{1, 10, 100};
@@ -370,7 +370,7 @@ CocoEvalResult coco_evaluate(const GroundTruth& gt, const std::vector<Detection>
   std::vector<DtItem> dts(dets.size());
   std::vector<int64_t> dt_key(dets.size());
   for (size_t i = 0; i < dets.size(); ++i) {
-    const Detection& d = dets[i];
+    const CocoDetection& d = dets[i];
     if (find_index(all_imgs, d.image_id) < 0)  // loadRes asserts this
       throw Error("detection " + std::to_string(i) + ": image_id " + std::to_string(d.image_id) +
                   " is not an image of the ground truth " + gt.source);
@@ -479,4 +479,4 @@ std::string coco_summary_text(const CocoEvalResult& r) {
   return out;
 }
 
-}  // namespace vrft::eval
+}  // namespace vrft

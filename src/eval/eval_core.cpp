@@ -10,7 +10,7 @@
 
 #include "visual_rft/core/error.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 namespace {
 
@@ -321,4 +321,4 @@ void accumulate_category(const Cells& cs, uint32_t c0, uint32_t c1, const Matche
 }
 
 }  // namespace detail
-}  // namespace vrft::eval
+}  // namespace vrft

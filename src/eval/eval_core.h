@@ -16,7 +16,7 @@
 
 #include "visual_rft/eval/coco_eval.h"
 
-namespace vrft::eval::detail {
+namespace vrft::detail {
 
 // One ground truth as the matcher sees it.
 struct GtItem {
@@ -91,4 +91,4 @@ std::vector<int64_t> resolve_ids(const std::vector<int64_t>& wanted, std::vector
 // Position of `id` in sorted `ids`, or -1.
 int find_index(const std::vector<int64_t>& ids, int64_t id);
 
-}  // namespace vrft::eval::detail
+}  // namespace vrft::detail

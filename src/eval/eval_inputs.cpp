@@ -18,7 +18,7 @@
 #include "visual_rft/data/task_prompts.h"
 #include "visual_rft/eval/task_metrics.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 namespace {
 
@@ -326,4 +326,4 @@ EvalSet load_eval_set(const Config& cfg, int64_t limit) {
   return set;
 }
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -14,7 +14,7 @@
 #include "visual_rft/eval/lvis_eval.h"
 #include "visual_rft/eval/task_metrics.h"
 
-namespace vrft::eval::detail {
+namespace vrft::detail {
 
 namespace {
 
@@ -220,7 +220,7 @@ Scored score_det_file(const EvalSet& set, const std::vector<Answer>& answers) {
   Scored out;
   std::map<int64_t, FileCategory> per;
   for (const SelectedCategory& c : set.categories) per[c.id].cat = &c;
-  std::vector<Detection> results;  // query order, then answer order: the reference's order
+  std::vector<CocoDetection> results;  // query order, then answer order: the reference's order
   json results_json = json::array();
   StatusCount status = empty_status();
   for (size_t i = 0; i < set.items.size(); ++i) {
@@ -395,4 +395,4 @@ Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer
   return out;
 }
 
-}  // namespace vrft::eval::detail
+}  // namespace vrft::detail

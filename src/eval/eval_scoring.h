@@ -13,7 +13,7 @@
 #include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/evaluator.h"
 
-namespace vrft::eval::detail {
+namespace vrft::detail {
 
 // The model's answer to one question.
 struct Answer {
@@ -49,4 +49,4 @@ Scored score_ground(const std::vector<EvalItem>& items, const std::vector<Answer
 // A fraction as a percentage with 2 decimals; "–" for -1 (no ground truth).
 std::string pct(double v);
 
-}  // namespace vrft::eval::detail
+}  // namespace vrft::detail

@@ -27,7 +27,7 @@
 #include "visual_rft/rollout/sampling.h"
 #include "visual_rft/text/chat_template.h"
 
-namespace vrft::eval {
+namespace vrft {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -309,4 +309,4 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
   return outcome;
 }
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -13,7 +13,7 @@
 #include "eval_core.h"
 #include "visual_rft/core/error.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 const std::array<const char*, LvisEvalResult::kNumStats>& lvis_stat_names() {
   static const std::array<const char*, LvisEvalResult::kNumStats> n{
@@ -26,7 +26,7 @@ namespace {
 // LVISResults.limit_dets_per_image: for an image with more than max_dets results, only the
 // first max_dets of sorted(..., key=score, reverse=True) (stable) survive. Returns a keep flag
 // per detection.
-std::vector<uint8_t> top_k_per_image(const std::vector<Detection>& dets, int max_dets) {
+std::vector<uint8_t> top_k_per_image(const std::vector<CocoDetection>& dets, int max_dets) {
   std::vector<uint8_t> keep(dets.size(), 1);
   if (max_dets < 0) return keep;
   std::vector<std::pair<int64_t, uint32_t>> by_img(dets.size());  // (image id, index): file order per image
@@ -54,7 +54,7 @@ bool contains(const std::vector<int64_t>& sorted_ids, int64_t id) {
 
 }  // namespace
 
-LvisEvalResult lvis_evaluate(const GroundTruth& gt, const std::vector<Detection>& dets, const LvisOptions& opt) {
+LvisEvalResult lvis_evaluate(const GroundTruth& gt, const std::vector<CocoDetection>& dets, const LvisOptions& opt) {
   using namespace detail;
   constexpr int T = kNumIouThrs, R = kNumRecThrs, A = kNumAreaRngs;
   if (gt.format != GtFormat::lvis)
@@ -98,7 +98,7 @@ LvisEvalResult lvis_evaluate(const GroundTruth& gt, const std::vector<Detection>
   std::vector<DtItem> dts(dets.size());
   std::vector<int64_t> dt_key(dets.size(), -1);
   for (size_t i = 0; i < dets.size(); ++i) {
-    const Detection& d = dets[i];
+    const CocoDetection& d = dets[i];
     if (find_index(all_imgs, d.image_id) < 0)  // LVISResults asserts this
       throw Error("detection " + std::to_string(i) + ": image_id " + std::to_string(d.image_id) +
                   " is not an image of the ground truth " + gt.source);
@@ -220,4 +220,4 @@ std::string lvis_summary_text(const LvisEvalResult& r) {
   return out;
 }
 
-}  // namespace vrft::eval
+}  // namespace vrft

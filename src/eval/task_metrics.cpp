@@ -11,7 +11,7 @@
 #include "eval_core.h"
 #include "visual_rft/core/error.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 // ---- classification ------------------------------------------------------------------------------
 
@@ -246,15 +246,15 @@ DetMetrics detection_metrics(const std::vector<DetSample>& samples) {
   return m;
 }
 
-double detection_sample_score(const std::vector<Box>& truth, const std::vector<vrft::Detection>& predicted) {
+double detection_sample_score(const std::vector<Box>& truth, const std::vector<Detection>& predicted) {
   if (truth.empty() && predicted.empty()) return 1.0;
   // Corners put in order first: the reference parse keeps boxes as written.
   auto ordered = [](const Box& b) {
     return Box{std::min(b.x1, b.x2), std::min(b.y1, b.y2), std::max(b.x1, b.x2), std::max(b.y1, b.y2)};
   };
-  std::vector<vrft::Detection> pred = predicted;
+  std::vector<Detection> pred = predicted;
   std::stable_sort(pred.begin(), pred.end(),
-                   [](const vrft::Detection& a, const vrft::Detection& b) { return a.confidence > b.confidence; });
+                   [](const Detection& a, const Detection& b) { return a.confidence > b.confidence; });
   std::vector<bool> used(truth.size(), false);
   double sum = 0;
   for (const auto& p : pred) {
@@ -357,4 +357,4 @@ GroundMetrics grounding_metrics(const std::vector<GroundJudgement>& judgements) 
   return m;
 }
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -25,6 +25,23 @@ DistEnv checked_env(const Config& cfg) {
   return env;
 }
 
+// Rank 0 owns the run folder; the others hold no lock.
+std::optional<RunFolderLock> lock_on_main(const DataParallel& dp, const std::string& dir) {
+  if (!dp.is_main()) return std::nullopt;
+  return std::optional<RunFolderLock>(std::in_place, dir);
+}
+
+// The training rows, each checked before anything is written (see load_training_rows).
+std::vector<Sample> checked_rows(const Config& cfg, const RunKind& kind) {
+  LoadReport rep;
+  const auto t0 = PhaseTimer::Clock::now();
+  std::vector<Sample> rows = load_training_rows(cfg, kind.check_solutions, &rep);
+  log_info("data: {} samples from {}, checked in {:.1f} s ({} missing and {} unreadable images skipped)", rep.kept,
+           cfg.data.train, std::chrono::duration<double>(PhaseTimer::Clock::now() - t0).count(), rep.missing_images,
+           rep.unreadable_images);
+  return rows;
+}
+
 }  // namespace
 
 TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool overwrite, RunKind run_kind)
@@ -33,21 +50,16 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
       env(checked_env(cfg)),
       dev(rank_device(cfg.model.device, env)),
       dp(env, cfg.distributed, dev),
+      lock(lock_on_main(dp, cfg.train.output_dir)),
       prec(resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev)),
       P(cfg.train.prompts_per_step),
       P_rank(P / dp.world()),
+      samples(checked_rows(cfg, kind)),
       enc(PromptEncoder::from_model_dir(cfg.model.path)),
-      order(1, 0, false) {
-  if (dp.is_main()) lock.emplace(cfg.train.output_dir);
+      order(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle) {
   if (cfg.train.deterministic) at::globalContext().setDeterministicAlgorithms(true, false);
 
-  // ---- the rows, checked before anything is written; the prompts' image size ----
-  LoadReport rep;
-  const auto t_rows = PhaseTimer::Clock::now();
-  samples = load_training_rows(cfg, kind.check_solutions, &rep);
-  log_info("data: {} samples from {}, checked in {:.1f} s ({} missing and {} unreadable images skipped)", rep.kept,
-           cfg.data.train, std::chrono::duration<double>(PhaseTimer::Clock::now() - t_rows).count(), rep.missing_images,
-           rep.unreadable_images);
+  // ---- the prompts' image size ----
   enc.processor().min_pixels = cfg.data.min_pixels;
   enc.processor().max_pixels = cfg.data.max_pixels;
 
@@ -81,7 +93,6 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
 
   // ---- the run folder (rank 0): config, metrics, samples, checkpoints ----
   if (dp.is_main()) open_run_folder(cfg, cfg.train.output_dir, start, kind.samples_subdir, metrics);
-  order = DataOrder(static_cast<int64_t>(samples.size()), static_cast<uint64_t>(cfg.train.seed), cfg.data.shuffle);
   result.final_step = start;  // a resumed run that is already done reports where it is
 }
 

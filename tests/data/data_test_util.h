@@ -1,6 +1,6 @@
-// tests/data/data_test_util.h: helpers shared by the data tests (test_datasets.cpp,
-// test_fewshot.cpp): fixture paths, small files, JPEGs for the COCO fixture's images, and
-// the message of an expected error.
+// tests/data/data_test_util.h: helpers shared by the data tests (the readers' test_coco.cpp,
+// test_classification.cpp, test_lisa.cpp, test_visual_rft_jsonl.cpp; test_fewshot.cpp): fixture paths, small files,
+// JPEGs for the COCO fixture's images, and the message of an expected error.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -21,10 +21,6 @@ namespace vrft::test {
 inline std::string fixtures() { return fixtures_dir(); }
 inline std::string coco_path() { return fixtures() + "/coco/instances_val2014_100.json"; }
 inline std::string lvis_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
-
-#define REQUIRE_FIXTURES()                                                                                    \
-  if (!std::filesystem::exists(vrft::test::coco_path()) || !std::filesystem::exists(vrft::test::lvis_path())) \
-  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures() << " (tests/fixtures, part of the repository)"
 
 inline void write(const std::string& path, const std::string& text) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());

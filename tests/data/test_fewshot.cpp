@@ -102,7 +102,7 @@ TEST(FewShot, SeededChoice) {
 }
 
 TEST(FewShot, DetectionOnCocoFixture) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_path(), lvis_path());
   DetDataset ds = load_detection_dataset(coco_path(), coco_images(), DetFormat::coco, MissingImages::error);
   const std::vector<std::string> cats = {"cat", "dog", "bed", "bus"};  // 3 to 5 images each
   FewShotSet a = build_detection_fewshot(ds, cats, 2, 1, PromptStyle::train);
@@ -171,7 +171,7 @@ TEST(FewShot, DetectionOnCocoFixture) {
 }
 
 TEST(FewShot, ClassificationOnPets) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_path(), lvis_path());
   const std::string base = test::data_dir() + "/classification/pets";
   ClassificationList list =
       load_classification_list(base + ".test.tsv", base + ".classnames.txt", "/data", MissingImages::keep);
@@ -201,7 +201,7 @@ TEST(FewShot, ClassificationOnPets) {
 // `visual-rft data fewshot` end to end: the same files for a seed, others for another seed,
 // the summary, the JSONL reader, and `visual-rft score` on solution-as-answer.
 TEST(FewShot, Cli) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_path(), lvis_path());
   std::string d = test::scratch_dir("fewshot-cli");
   const std::string cats = test::source_dir() + "/data/categories/coco_fewshot8.txt";
   auto fewshot = [&](const std::string& out, int seed, const std::string& extra = "") {
@@ -281,7 +281,7 @@ TEST(FewShot, Cli) {
 // ---- category lists -------------------------------------------------------------------------
 
 TEST(CategoryLists, NamesExistInTheDataSets) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_path(), lvis_path());
   const std::string dir = test::source_dir() + "/data/categories/";
   DetDataset coco = load_detection_dataset(coco_path(), "/x", DetFormat::coco, MissingImages::keep);
   std::set<std::string> lvis_v1;

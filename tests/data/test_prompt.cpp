@@ -22,10 +22,6 @@ namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES()                                              \
-  if (!std::filesystem::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
-  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
-
 std::shared_ptr<const Tokenizer> qwen() {
   static std::shared_ptr<const Tokenizer> t = load_tokenizer(fixtures() + "/qwen2_5/tokenizer.json");
   return t;
@@ -60,7 +56,7 @@ torch::Tensor to_tensor(const nlohmann::json& rows) {
 }  // namespace
 
 TEST(ChatTemplate, DocumentedExample) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string text = render_chat_template(image_question("Describe this image."));
   EXPECT_EQ(text,
             "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
@@ -72,7 +68,7 @@ TEST(ChatTemplate, DocumentedExample) {
 }
 
 TEST(PromptEncoder, EqualsQwen2VLProcessor) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   const std::string d = prompt_refs();
   auto cases = nlohmann::json::parse(read_file(d + "/cases.json"));
   SafetensorsFile pixels(d + "/pixel_values.safetensors");
@@ -123,7 +119,7 @@ TEST(PromptEncoder, EqualsQwen2VLProcessor) {
 // The evaluation questions visual-rft asks of COCO/LVIS and classification lists render to the
 // reference scripts' prompts token for token ("<image>\n" + question after the image).
 TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   auto cases = nlohmann::json::parse(read_file(prompt_refs() + "/cases.json"));
   const std::map<std::string, std::string> ours = {
       {"coco_eval_question", eval_question(detection_prompt("fire hydrant", PromptStyle::eval))},
@@ -146,7 +142,7 @@ TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
 }
 
 TEST(PromptEncoder, ImageCountMustMatch) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   PromptEncoder enc(qwen(), ProcessorConfig{}, PromptTokens{});
   cv::Mat img(56, 56, CV_8UC3, cv::Scalar(10, 20, 30));
   try {
@@ -159,7 +155,7 @@ TEST(PromptEncoder, ImageCountMustMatch) {
 }
 
 TEST(PromptEncoder, FromModelDir) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = test::scratch_dir("prompt-model");
   write_file_atomic(dir + "/config.json", model_config_json(preset_model_config("tiny")));
   write_file_atomic(dir + "/tokenizer.json", read_file(fixtures() + "/qwen2_5/tokenizer.json"));

@@ -15,7 +15,6 @@
 #include "visual_rft/eval/lvis_eval.h"
 
 using namespace vrft;
-using namespace vrft::eval;
 using nlohmann::json;
 
 namespace {
@@ -26,10 +25,6 @@ std::string fixtures() { return test::fixtures_dir(); }
 std::string coco_gt_path() { return fixtures() + "/coco/instances_val2014_100.json"; }
 std::string coco_res_path() { return fixtures() + "/coco/instances_val2014_fakebbox100_results.json"; }
 std::string lvis_gt_path() { return fixtures() + "/lvis/lvis_val_100.json"; }
-
-#define REQUIRE_FIXTURES()                                                                  \
-  if (!std::filesystem::exists(coco_gt_path()) || !std::filesystem::exists(lvis_gt_path())) \
-  GTEST_FAIL() << "fixtures missing: " << fixtures() << " (tests/fixtures, part of the repository)"
 
 // The references, generated once (about 10 s) and cached under build/test-cache.
 const json& refs() {
@@ -107,7 +102,7 @@ TEST(CocoEval, ThresholdsAreNumpyLinspaceDoubles) {
 }
 
 TEST(CocoEval, FixturePairEqualsExpectedStats) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_gt_path(), lvis_gt_path());
   const GroundTruth gt = load_ground_truth(coco_gt_path(), GtFormat::coco);
   EXPECT_EQ(gt.images.size(), 100u);
   EXPECT_EQ(gt.annotations.size(), 839u);
@@ -126,7 +121,7 @@ TEST(CocoEval, FixturePairEqualsExpectedStats) {
 }
 
 TEST(CocoEval, FilterOnImagesAndCategoriesMatchesPycocotools) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_gt_path(), lvis_gt_path());
   const json& ref = refs()["coco_fixture_filtered"];
   const GroundTruth gt = load_ground_truth(coco_gt_path(), GtFormat::coco);
   EvalFilter f{ref["img_ids"].get<std::vector<int64_t>>(), ref["cat_ids"].get<std::vector<int64_t>>()};
@@ -164,7 +159,7 @@ TEST(LvisEval, RandomSetsMatchLvisApi) {
 }
 
 TEST(LvisEval, LvisVal100MatchesLvisApi) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_gt_path(), lvis_gt_path());
   const json& ref = refs()["lvis_fixture"];
   const GroundTruth gt = load_ground_truth(lvis_gt_path(), GtFormat::lvis);
   EXPECT_EQ(gt.categories.size(), 1230u);
@@ -270,7 +265,7 @@ TEST(CocoEval, BadInputNamesFileAndRecord) {
 }
 
 TEST(Cli, MetricsCocoAndLvisPrintTheReferenceSummaries) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(coco_gt_path(), lvis_gt_path());
   using test::cli;
   using test::run;
   const json& ref = refs()["coco_fixture"];

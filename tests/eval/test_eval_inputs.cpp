@@ -23,17 +23,12 @@
 #include "visual_rft/eval/eval_inputs.h"
 
 using namespace vrft;
-using namespace vrft::eval;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
-
-#define REQUIRE_FIXTURES()                                 \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
-  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
 
 // ---- existence maps ------------------------------------------------------------------------------
 
@@ -51,7 +46,7 @@ std::vector<std::string> map_categories(const ExistMap& m) {
 }
 
 TEST(ExistMap, FixtureCounts) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   // the existence maps as released (keys, images with a category, pairs, distinct names), and per category list
   // the pairs the reference asks and the images they are on (counted with Python's json).
   struct Split {
@@ -368,7 +363,7 @@ json coco_list_to_object(const json& list) {
 }
 
 TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   // Image 14 is not in the map; person and dog are not selected; 999 is not an image here.
   const json map = {
       {"11", {"apple", "orange", "person"}}, {"12", {"orange"}}, {"13", {"cat", "dog"}}, {"999", {"apple"}}};
@@ -451,7 +446,7 @@ TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
 }
 
 TEST(EvalLvis, ExistMapProtocolFilesAndParity) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   // Apple is asked on the orange image, where it is a negative category (a detection is a
   // false positive), and cat on the messi image, where it is neither present nor negative (its
   // detections are dropped by the federated rule).
@@ -499,7 +494,7 @@ TEST(EvalLvis, ExistMapProtocolFilesAndParity) {
 // ---- end to end: a classification list -------------------------------------------------------------
 
 TEST(EvalClassificationList, PromptsFilesAndAccuracy) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   const std::string dir = test::scratch_with_tiny_model("eval-cls-list");
   write_file_atomic(dir + "/fruits.classnames.txt", "apple\norange\nbaboon\nfish\n");
   write_file_atomic(dir + "/fruits.test.tsv",

@@ -19,9 +19,6 @@ namespace {
 
 std::string fixture() { return test::fixtures_dir() + "/qwen2_5/tokenizer.json"; }
 
-#define REQUIRE_FIXTURE() \
-  if (!std::filesystem::exists(fixture())) GTEST_FAIL() << "fixture missing: " << fixture()
-
 const Tokenizer& qwen() {
   static std::unique_ptr<Tokenizer> t = load_tokenizer(fixture());
   return *t;
@@ -40,7 +37,7 @@ std::vector<nlohmann::json> read_jsonl(const std::string& path) {
 }  // namespace
 
 TEST(Tokenizer, TestVectors) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   const Tokenizer& t = qwen();
   EXPECT_EQ(t.encode("Hello world"), (std::vector<int64_t>{9707, 1879}));
   EXPECT_EQ(t.encode(" Hello world"), (std::vector<int64_t>{21927, 1879}));
@@ -55,7 +52,7 @@ TEST(Tokenizer, TestVectors) {
 }
 
 TEST(Tokenizer, IdsEqualTokenizersOnTheCorpus) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   auto rows = read_jsonl(refs() + "/encode.jsonl");
   ASSERT_GE(rows.size(), 20000u);
   size_t bad = 0;
@@ -74,7 +71,7 @@ TEST(Tokenizer, IdsEqualTokenizersOnTheCorpus) {
 }
 
 TEST(Tokenizer, DecodeEqualsTokenizers) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   size_t bad = 0;
   auto rows = read_jsonl(refs() + "/decode.jsonl");
   for (const auto& r : rows) {
@@ -90,7 +87,7 @@ TEST(Tokenizer, DecodeEqualsTokenizers) {
 }
 
 TEST(Tokenizer, BadInput) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   EXPECT_THROW(qwen().encode("abc\xff"), Error);
   EXPECT_THROW(qwen().decode({-1}), Error);
   EXPECT_THROW(qwen().decode({999999}), Error);
@@ -106,7 +103,7 @@ TEST(Tokenizer, BadInput) {
 }
 
 TEST(Tokenizer, Qwen2VLDropsLaterAddedTokens) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   TokenizerOptions o;
   o.max_added_token_id = 151656;
   auto t = load_tokenizer(fixture(), o);
@@ -127,7 +124,7 @@ TEST(Utf8, ReplaceInvalidLikePython) {
 }
 
 TEST(Tokenizer, TokenizeCli) {
-  REQUIRE_FIXTURE();
+  REQUIRE_FIXTURES(fixture());
   std::string dir = test::scratch_dir("tok-cli");
   std::ofstream(dir + "/in.txt") << "Hello world\n你好，世界！\n";
   auto r = test::run("'" + test::cli() + "' tokenize --tokenizer '" + fixture() + "' < '" + dir + "/in.txt'");

@@ -48,10 +48,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define REQUIRE_FIXTURES()                                           \
-  if (!fs::exists(test::fixtures_dir() + "/qwen2_5/tokenizer.json")) \
-  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
-
 // The tiny model and 4 fixture photos whose class is "o". With the reference's substring rule
 // (rewards.compat visual_rft) the random model's text contains an "o" about as often as not,
 // so groups have reward variance and the policy gradient is not zero.
@@ -286,19 +282,19 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
 
 // grpo loss, 2 micro-batches per rank; the plain 2-rank run is launched by torchrun.
 TEST(Distributed, GrpoTwoRanksEqualOneProcess) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   check_equivalence("dist-grpo", {"grpo.loss_type=grpo"}, /*torchrun=*/true, /*exact=*/false);
 }
 
 // dapo (global token count) with scale_rewards: batch (global std), one micro-batch per rank.
 TEST(Distributed, DapoBatchScaledTwoRanksEqualOneProcess) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   check_equivalence("dist-dapo", {"grpo.loss_type=dapo", "grpo.scale_rewards=batch", "train.micro_batch_size=8"},
                     /*torchrun=*/false, /*exact=*/true);
 }
 
 TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("dist-sft");
   // 2 prompts per micro-batch: 2 micro-batches in one process, one per rank.
   std::vector<std::string> args{"--config", dir + "/cfg.yaml",          "--set", "train.trainer=sft",
@@ -323,7 +319,7 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
 // (Gloo sees the closed connection; a silent peer would hit distributed.timeout_s = 60).
 // Then the job resumes from checkpoint 1 and ends where one uninterrupted process ends.
 TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("dist-kill");
   const std::vector<std::string> args{"--config",           dir + "/cfg.yaml", "--set",
                                       "train.save_steps=1", "--set",           "distributed.shard_optimizer=true"};

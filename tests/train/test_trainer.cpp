@@ -34,10 +34,6 @@ namespace {
 
 std::string fixtures() { return test::fixtures_dir(); }
 
-#define REQUIRE_FIXTURES()                                 \
-  if (!fs::exists(fixtures() + "/qwen2_5/tokenizer.json")) \
-  GTEST_FAIL() << "fixtures missing: " << vrft::test::fixtures_dir() << " (tests/fixtures, part of the repository)"
-
 // A model folder (tiny random weights, the real tokenizer) and a 4-sample data set.
 std::string setup(const std::string& name) {
   std::string dir = test::scratch_with_tiny_model(name);
@@ -112,7 +108,7 @@ int64_t metrics_lines(const std::string& path) {
 }  // namespace
 
 TEST(Trainer, LearnableRewardRises) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-rise");
   Config cfg = parse_config(config_yaml(dir, 24, 2e-3, /*G=*/8, /*beta=*/0.0), "test");
   CustomReward r = even_first_token();
@@ -140,7 +136,7 @@ TEST(Trainer, LearnableRewardRises) {
 }
 
 TEST(Trainer, OneRowTwiceInAStepGetsTwoIndependentGroups) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-twice");
   // One row and two prompts per step: the step holds the row twice. Each occurrence is keyed
   // by its position in the run, so the two groups are sampled independently (as in TRL).
@@ -159,7 +155,7 @@ TEST(Trainer, OneRowTwiceInAStepGetsTwoIndependentGroups) {
 }
 
 TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string a = setup("train-straight"), b = setup("train-killed");
   write_file_atomic(a + "/cfg.yaml", config_yaml(a, 6, 1e-3));
   write_file_atomic(b + "/cfg.yaml", config_yaml(b, 6, 1e-3));
@@ -244,7 +240,7 @@ TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
 }
 
 TEST(Trainer, SharedPromptLogprobsEqualFullForward) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-logp");
   auto model = load_qwen2vl(dir + "/model", torch::kFloat, torch::kCPU);
   PromptEncoder enc = PromptEncoder::from_model_dir(dir + "/model");
@@ -295,7 +291,7 @@ TEST(Trainer, InconsistentConfigsAreRefused) {
 }
 
 TEST(Trainer, SftLearnsTheAnswers) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-sft");
   std::string yaml = config_yaml(dir, 10, 3e-3);
   yaml.replace(yaml.find("train: {"), 8, "train: {trainer: sft, ");
@@ -313,7 +309,7 @@ TEST(Trainer, SftLearnsTheAnswers) {
 
 // logging.level of the config sets the console level, and --log-level, when given, wins.
 TEST(Trainer, TheConfigsLogLevelAppliesUnlessTheFlagIsGiven) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-log-level");
   std::string yaml = config_yaml(dir, 1, 1e-3);
   yaml.replace(yaml.find("train: {"), 8, "train: {trainer: sft, ");
@@ -331,7 +327,7 @@ TEST(Trainer, TheConfigsLogLevelAppliesUnlessTheFlagIsGiven) {
 // Two runs into one folder: while one holds it, the other is refused at once, naming the
 // folder and the holder's pid, and writes nothing; once it is free, the run goes ahead.
 TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-locked");
   Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
   {
@@ -356,7 +352,7 @@ TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
 // --overwrite; --overwrite deletes the earlier run; --resume without `latest` finds the
 // newest complete checkpoint by scanning (an incomplete newer one is passed over).
 TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-reuse");
   Config cfg = parse_config(config_yaml(dir, 6, 1e-3), "test");  // checkpoints at 3 and 6
   EXPECT_EQ(train_grpo(cfg, "", nullptr).final_step, 6);
@@ -399,7 +395,7 @@ TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
 // --resume refuses a checkpoint of another run (naming each differing key) unless
 // train.resume_strict is false, and a tampered trainer_state/state.json (naming the file).
 TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-identity");
   Config cfg = parse_config(config_yaml(dir, 3, 1e-3), "test");  // checkpoint at 3
   ASSERT_EQ(train_grpo(cfg, "", nullptr).final_step, 3);
@@ -446,7 +442,7 @@ TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
 // run naming FILE:4 and what is wrong, before the run folder holds anything; with
 // data.missing_images: skip an unreadable image is skipped and counted instead.
 TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-badrows");
   const std::string good = read_file(dir + "/train.jsonl");  // 4 good rows
   auto be32 = [](uint32_t v) { return std::string{char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; };
@@ -520,7 +516,7 @@ TEST(Trainer, BadRowsAreRefusedBeforeStepOneNamingTheLine) {
 // a bf16 rollout copy (the CUDA default, emulated on the CPU), the reference's log-probs at
 // step 1 equal the policy's exactly, so the KL starts at exactly 0.
 TEST(Trainer, ReferenceEqualsPolicyAtStepOneUnderAutocast) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-refnumerics");
   std::string yaml = config_yaml(dir, 1, 1e-3);
   yaml.replace(yaml.find("model: {"), 8, "model: {autocast: bfloat16, ");
@@ -536,7 +532,7 @@ TEST(Trainer, ReferenceEqualsPolicyAtStepOneUnderAutocast) {
 // eval.pixels: model evaluates at that size (the reference's LISA protocol); eval.pixels:
 // config at data.min/max_pixels.
 TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-pixels");
   Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
   cfg.data.max_pixels = 6272;
@@ -550,10 +546,10 @@ TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
   ev.eval.max_new_tokens = 4;
   for (const char* mode : {"model", "config"}) {
     ev.eval.pixels = *parse_choice<EvalPixels>(mode);
-    eval::EvalRunOptions o;
+    EvalRunOptions o;
     o.model_dir = ckpt;
     o.output_dir = dir + "/eval-" + mode;
-    const auto out = eval::run_evaluation(ev, o);
+    const auto out = run_evaluation(ev, o);
     EXPECT_EQ(out.metrics["generation"]["max_pixels"], std::string(mode) == "model" ? 6272 : 50176) << mode;
   }
 }
@@ -562,7 +558,7 @@ TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
 // still writes its metrics line and, at the last step, the checkpoint; the skipped counts
 // carry across a resume.
 TEST(Trainer, SkippedStepsAreLoggedSavedAndCountedAcrossAResume) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-skipped");
   std::string yaml = config_yaml(dir, 2, 1e-3);
   yaml.replace(yaml.find("data: {"), 7, "data: {max_prompt_length: 8, ");
@@ -589,7 +585,7 @@ TEST(Trainer, SkippedStepsAreLoggedSavedAndCountedAcrossAResume) {
 // 2 optimizer steps happens at the end of every GRPO step. With alpha 1 the reference then
 // is the policy.
 TEST(Trainer, ReferenceSyncCountsOptimizerSteps) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-refsync");
   std::string yaml = config_yaml(dir, 1, 1e-2);
   yaml.replace(yaml.find("grpo: {"), 7, "grpo: {num_iterations: 2, ref_sync_steps: 2, ref_sync_alpha: 1.0, ");
@@ -614,7 +610,7 @@ TEST(Trainer, ReferenceSyncCountsOptimizerSteps) {
 // num_iterations 2, the zero-std and truncation filters, reference sync, rollouts one
 // prompt at a time (rollout.batch_size 1).
 TEST(Trainer, SeveralIterationsAndFilters) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-mu");
   std::string yaml = config_yaml(dir, 2, 1e-3);
   yaml.replace(yaml.find("grpo: {"), 7,
@@ -639,7 +635,7 @@ TEST(Trainer, SeveralIterationsAndFilters) {
 // With num_iterations > 1 each optimizer iteration is judged on its own loss: a non-finite
 // second iteration (injected) skips its update only, and the third is applied.
 TEST(Trainer, ANonFiniteIterationSkipsItsUpdateOnly) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-nonfinite");
   std::string yaml = config_yaml(dir, 1, 1e-3);
   yaml.replace(yaml.find("grpo: {"), 7, "grpo: {num_iterations: 3, ");
@@ -656,7 +652,7 @@ TEST(Trainer, ANonFiniteIterationSkipsItsUpdateOnly) {
 }
 
 TEST(Trainer, BenchTrainCli) {
-  REQUIRE_FIXTURES();
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("bench-train");
   write_file_atomic(dir + "/cfg.yaml", config_yaml(dir, 1, 1e-3));
   auto r = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir +

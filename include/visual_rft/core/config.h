@@ -55,7 +55,9 @@ template <>
 struct Choice<TrainerKind> {
   static constexpr const char* names[] = {"grpo", "sft"};
 };
-enum class OnMissingImage { error, skip };  // data.missing_images
+// data.missing_images. Not data/'s MissingImages: a training row must have its image, so
+// training has no "keep" (which `data convert` offers for images copied in later).
+enum class OnMissingImage { error, skip };
 template <>
 struct Choice<OnMissingImage> {
   static constexpr const char* names[] = {"error", "skip"};

@@ -11,7 +11,7 @@
 //
 // Deviations, all on input pycocotools accepts silently or crashes on:
 //   - in a results file, a category id the ground truth lacks is an error (pycocotools drops
-//     such results, as coco_evaluate does for Detection lists built in code), and so is an
+//     such results, as coco_evaluate does for CocoDetection lists built in code), and so is an
 //     unknown image id (pycocotools asserts; coco_evaluate throws Error);
 //   - duplicate image, category or annotation ids, annotations on unknown images or
 //     categories, negative box sizes and non-finite numbers are errors;
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-namespace vrft::eval {
+namespace vrft {
 
 // A box [x, y, w, h] in pixels, top-left origin, continuous coordinates (no +1).
 struct BoxXYWH {
@@ -68,7 +68,7 @@ struct GroundTruth {
 
 // One result {image_id, category_id, bbox, score}; the list keeps file order (ids and tie
 // breaking depend on it).
-struct Detection {
+struct CocoDetection {
   int64_t image_id = 0;
   int64_t category_id = 0;
   BoxXYWH bbox;
@@ -81,8 +81,9 @@ GroundTruth load_ground_truth(const std::string& path, GtFormat format);
 
 // Parses a results JSON array and checks it against `gt`: every image and category id must
 // exist, boxes must have 4 finite numbers with w, h >= 0, scores must be finite.
-std::vector<Detection> parse_detections(const std::string& json_text, const std::string& source, const GroundTruth& gt);
-std::vector<Detection> load_detections(const std::string& path, const GroundTruth& gt);
+std::vector<CocoDetection> parse_detections(const std::string& json_text, const std::string& source,
+                                            const GroundTruth& gt);
+std::vector<CocoDetection> load_detections(const std::string& path, const GroundTruth& gt);
 
 // params.imgIds / params.catIds: empty means every image / category of the ground truth.
 // The lists are sorted and de-duplicated (np.unique); an id the ground truth lacks is an error.
@@ -126,9 +127,10 @@ const std::array<const char*, CocoEvalResult::kNumStats>& coco_stat_names();
 
 // COCOeval(gt, gt.loadRes(dets), "bbox") with params.imgIds/catIds from `filter`, then
 // evaluate(), accumulate(), summarize().
-CocoEvalResult coco_evaluate(const GroundTruth& gt, const std::vector<Detection>& dets, const EvalFilter& filter = {});
+CocoEvalResult coco_evaluate(const GroundTruth& gt, const std::vector<CocoDetection>& dets,
+                             const EvalFilter& filter = {});
 
 // The 12 lines pycocotools' summarize() prints, each ending in '\n'.
 std::string coco_summary_text(const CocoEvalResult& r);
 
-}  // namespace vrft::eval
+}  // namespace vrft

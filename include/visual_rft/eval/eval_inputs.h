@@ -32,7 +32,7 @@
 #include "visual_rft/eval/coco_eval.h"
 #include "visual_rft/reward/rewards.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 // ---- the existence maps (Visual-RFT's coco_evaluation/ and lvis_evaluation/)
 // --------------------------------------------------------
@@ -110,4 +110,4 @@ struct EvalSet {
 // setting (an unknown category, no subject), FileError/Error naming the record of bad data.
 EvalSet load_eval_set(const Config& cfg, int64_t limit);
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -42,7 +42,7 @@
 #include "visual_rft/core/config.h"
 #include "visual_rft/reward/answer.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 struct EvalRunOptions {
   std::string model_dir;                   // the HF model folder (e.g. a checkpoint); empty = model.path
@@ -74,4 +74,4 @@ std::string eval_output_dir(const Config& cfg, const EvalRunOptions& opt);
 // Error/FileError naming the record (file:line, or the JSON record) that cannot be read.
 EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt);
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -19,7 +19,7 @@
 
 #include "visual_rft/eval/coco_eval.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 struct LvisOptions {
   EvalFilter filter;   // params.img_ids / params.cat_ids; empty: all
@@ -53,9 +53,10 @@ const std::array<const char*, LvisEvalResult::kNumStats>& lvis_stat_names();
 
 // LVISEval(gt, LVISResults(gt, dets, max_dets), "bbox").run() with the params of `opt`.
 // `gt` must have been read with GtFormat::lvis (the federated fields are needed).
-LvisEvalResult lvis_evaluate(const GroundTruth& gt, const std::vector<Detection>& dets, const LvisOptions& opt = {});
+LvisEvalResult lvis_evaluate(const GroundTruth& gt, const std::vector<CocoDetection>& dets,
+                             const LvisOptions& opt = {});
 
 // The 13 lines LVISEval.print_results() prints, each ending in '\n'.
 std::string lvis_summary_text(const LvisEvalResult& r);
 
-}  // namespace vrft::eval
+}  // namespace vrft

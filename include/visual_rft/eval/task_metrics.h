@@ -32,7 +32,7 @@
 #include "visual_rft/reward/answer.h"
 #include "visual_rft/reward/rewards.h"
 
-namespace vrft::eval {
+namespace vrft {
 
 // ---- classification (classification/Qwen2_VL_classification_infere.py)
 // -----------------------------------------------------------
@@ -72,7 +72,7 @@ std::optional<std::string> detection_category(std::string_view problem);
 struct DetParse {
   enum class Status { ok, partial, no_objects, malformed };
   Status status = Status::malformed;
-  std::vector<vrft::Detection> objects;  // empty unless ok or partial
+  std::vector<Detection> objects;  // empty unless ok or partial
 };
 const char* det_status_name(DetParse::Status s);  // "ok", "partial", "no_objects", "malformed"
 
@@ -95,9 +95,9 @@ BoxXYWH box_to_pixels(const Box& b, int64_t width, int64_t height);
 struct DetSample {
   int64_t image_id = 0;  // unique per sample
   std::string category;
-  int64_t width = 0, height = 0;           // of the original image, in pixels
-  std::vector<Box> truth;                  // 0-1000
-  std::vector<vrft::Detection> predicted;  // 0-1000, confidence as the score
+  int64_t width = 0, height = 0;     // of the original image, in pixels
+  std::vector<Box> truth;            // 0-1000
+  std::vector<Detection> predicted;  // 0-1000, confidence as the score
 };
 
 // The in-memory COCO data set of the samples: images in sample order, categories named by
@@ -105,7 +105,7 @@ struct DetSample {
 // box (area = w*h), and the predictions as results.
 struct CocoData {
   GroundTruth gt;
-  std::vector<Detection> results;
+  std::vector<CocoDetection> results;
 };
 CocoData make_coco_data(const std::vector<DetSample>& samples);
 
@@ -131,7 +131,7 @@ double coco_category_ap(const CocoEvalResult& r, size_t k, int t);
 // The iou reward's formula on parsed boxes, as a per-sample score in [0, 1]: predictions by
 // descending confidence each take the unmatched true box of largest IoU > 0.5; the sum of
 // the matched IoUs / max(#true, #predicted); 1 when both are empty.
-double detection_sample_score(const std::vector<Box>& truth, const std::vector<vrft::Detection>& predicted);
+double detection_sample_score(const std::vector<Box>& truth, const std::vector<Detection>& predicted);
 
 // ---- grounding (lisa_evaluation/) ------------------------------------------------------------------
 
@@ -158,4 +158,4 @@ struct GroundMetrics {
 };
 GroundMetrics grounding_metrics(const std::vector<GroundJudgement>& judgements);
 
-}  // namespace vrft::eval
+}  // namespace vrft

@@ -77,8 +77,8 @@ class TrainingRun {
   DataParallel dp;
   std::optional<RunFolderLock> lock;  // rank 0 owns the run folder until the run ends
   const Precision prec;
-  const int64_t P, P_rank;  // prompts per step, and this rank's share (check_world: divides)
-  std::vector<Sample> samples;
+  const int64_t P, P_rank;            // prompts per step, and this rank's share (check_world: divides)
+  const std::vector<Sample> samples;  // checked (load_training_rows); DataOrder indexes them
   PromptEncoder enc;
   std::string start_checkpoint;  // "" = a fresh run from model.path
   Qwen2VLForConditionalGeneration policy{nullptr};
