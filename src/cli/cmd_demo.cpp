@@ -8,15 +8,34 @@
 
 namespace vrft::cli {
 
+namespace {
+
+struct DemoArgs {
+  DemoOptions opt;
+  std::string tasks = "cls,det,ground";
+};
+
+void run_demo_command(DemoArgs& a) {
+  a.opt.tasks.clear();
+  std::stringstream ss(a.tasks);
+  for (std::string t; std::getline(ss, t, ',');) a.opt.tasks.push_back(parse_task(t));
+  DemoResult r = run_demo(a.opt);
+  const char* out = a.opt.out_dir.c_str();
+  std::printf("\n%s\nresults: %s/results.md, results.json; curves: %s/curves.png; drawn answers: %s/examples_*.png\n",
+              r.table.c_str(), out, out, out);
+}
+
+}  // namespace
+
 void add_demo_command(CLI::App& app) {
-  static DemoOptions opt;
-  static std::string tasks = "cls,det,ground";
+  static DemoArgs a;
+  DemoOptions& opt = a.opt;
   auto* cmd = app.add_subcommand(
       "demo", "Visual-RFT against SFT on few-shot novel categories of a synthetic world (CPU, minutes)");
   cmd->add_option("--model", opt.model_dir, "The base model folder (scripts/make_demo_model.sh makes it)")
       ->capture_default_str();
   cmd->add_option("--out", opt.out_dir, "Output folder")->capture_default_str();
-  cmd->add_option("--tasks", tasks, "Comma-separated tasks: cls, det, ground")->capture_default_str();
+  cmd->add_option("--tasks", a.tasks, "Comma-separated tasks: cls, det, ground")->capture_default_str();
   cmd->add_option("--shots", opt.shots, "Few-shot rows per novel category (K)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
@@ -39,14 +58,7 @@ void add_demo_command(CLI::App& app) {
   cmd->add_option("--rft-config", opt.rft_config, "GRPO run settings")->capture_default_str();
   cmd->add_option("--sft-config", opt.sft_config, "SFT run settings")->capture_default_str();
   cmd->add_option("--set", opt.sets, "Override a key of both runs: section.key=value (repeatable)");
-  cmd->callback([] {
-    opt.tasks.clear();
-    std::stringstream ss(tasks);
-    for (std::string t; std::getline(ss, t, ',');) opt.tasks.push_back(parse_task(t));
-    DemoResult r = run_demo(opt);
-    std::printf("\n%s\nresults: %s/results.md, results.json; curves: %s/curves.png; drawn answers: %s/examples_*.png\n",
-                r.table.c_str(), opt.out_dir.c_str(), opt.out_dir.c_str(), opt.out_dir.c_str());
-  });
+  cmd->callback([] { run_demo_command(a); });
 }
 
 }  // namespace vrft::cli

@@ -14,84 +14,97 @@
 
 namespace vrft::cli {
 
+namespace {
+
+struct GenerateArgs {
+  std::string model_dir, prompt, system, device = "cpu", dtype = "auto", decode = "auto";
+  std::vector<std::string> images;
+  GenerateConfig g;
+  double temperature = 1.0;
+  bool greedy = false, as_json = false, ignore_eos = false;
+  bool repetition_penalty_given = false;
+  int64_t max_pixels = 0;
+  GenerateArgs() { g.num_samples = 1; }
+};
+
+void print_samples(const RolloutBatch& r, bool as_json) {
+  for (int64_t s = 0; s < r.completion_ids.size(0); ++s) {
+    const int64_t n = r.completion_mask[s].sum().item<int64_t>();
+    const double logp = (r.logprobs[s] * r.completion_mask[s]).sum().item<double>();
+    const auto i = static_cast<size_t>(s);
+    if (as_json) {
+      std::vector<int64_t> ids(r.completion_ids[s].data_ptr<int64_t>(), r.completion_ids[s].data_ptr<int64_t>() + n);
+      std::cout << nlohmann::json{{"sample", s},     {"text", r.texts[i]},
+                                  {"tokens", n},     {"finish_reason", r.finish_reasons[i]},
+                                  {"logprob", logp}, {"ids", ids}}
+                       .dump()
+                << "\n";
+    } else {
+      std::cout << "--- sample " << s << " (" << r.finish_reasons[i] << ", " << n << " tokens, log-prob " << logp
+                << ")\n"
+                << r.texts[i] << "\n";
+    }
+  }
+}
+
+void run_generate(const GenerateArgs& a) {
+  const torch::Device dev = resolve_device(a.device);
+  const torch::Dtype dt = resolve_dtype(a.dtype, dev);
+  PromptEncoder enc = PromptEncoder::from_model_dir(a.model_dir);
+  if (a.max_pixels) enc.processor().max_pixels = a.max_pixels;
+  EncodedPrompt p = enc.encode({user_turn(a.system, a.images, a.prompt)});
+  auto model = load_qwen2vl(a.model_dir, dt, dev);
+  model->eval();
+  GenerateConfig g = a.g;
+  // As transformers' generate(): the folder's repetition_penalty applies unless given here.
+  g.sampling =
+      sampling_settings(a.greedy ? 0.0 : a.temperature, g.sampling.top_k, g.sampling.top_p, g.sampling.min_p,
+                        a.repetition_penalty_given ? g.sampling.repetition_penalty : model->cfg.repetition_penalty);
+  g.decode = *parse_choice<DecodeMode>(a.decode);  // a word of --decode's list
+  g.ignore_eos = a.ignore_eos;
+  g.pad_token_id = enc.tokens().pad;
+  Generator generator(model, &enc.tokenizer());
+  RolloutBatch r = generator.generate(p, g);
+  print_samples(r, a.as_json);
+  const auto& t = r.timing;
+  log_info("prompt {} tokens; vision {:.2f} s, prefill {:.2f} s, decode {:.2f} s ({:.1f} tokens/s)", t.prompt_tokens,
+           t.vision_s, t.prefill_s, t.decode_s, static_cast<double>(t.generated_tokens) / std::max(t.decode_s, 1e-9));
+}
+
+}  // namespace
+
 void add_generate_command(CLI::App& app) {
   auto* gen = app.add_subcommand("generate", "Sample answers of a model to an image prompt");
-  static std::string model_dir, prompt, system, device = "cpu", dtype = "auto", decode = "auto";
-  static std::vector<std::string> images;
-  static GenerateConfig g;
-  static double temperature = 1.0;
-  static bool greedy = false, as_json = false, ignore_eos = false;
-  static int64_t max_pixels = 0;
-  g.num_samples = 1;
-  gen->add_option("--model", model_dir, "HF model folder (weights, config, tokenizer, preprocessor_config.json)")
+  static GenerateArgs a;
+  GenerateConfig& g = a.g;
+  gen->add_option("--model", a.model_dir, "HF model folder (weights, config, tokenizer, preprocessor_config.json)")
       ->required();
-  gen->add_option("--image", images, "An image file; repeat for several (they come first, in order)");
-  gen->add_option("--prompt", prompt, "The user's text")->required();
-  gen->add_option("--system", system, "A system prompt instead of the template's default");
+  gen->add_option("--image", a.images, "An image file; repeat for several (they come first, in order)");
+  gen->add_option("--prompt", a.prompt, "The user's text")->required();
+  gen->add_option("--system", a.system, "A system prompt instead of the template's default");
   gen->add_option("--num-samples,-n", g.num_samples, "Answers to sample (G)")->capture_default_str();
   gen->add_option("--max-new-tokens", g.max_new_tokens, "Longest answer, in tokens")->capture_default_str();
-  gen->add_option("--temperature", temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
+  gen->add_option("--temperature", a.temperature, "Sampling temperature; 0 = greedy")->capture_default_str();
   gen->add_option("--top-k", g.sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
   gen->add_option("--top-p", g.sampling.top_p, "Nucleus sampling mass; 1 = off")->capture_default_str();
   gen->add_option("--min-p", g.sampling.min_p, "Drop tokens below min_p x the top probability")->capture_default_str();
   auto* rep = gen->add_option("--repetition-penalty", g.sampling.repetition_penalty,
                               "1 = off; default: the model folder's generation_config.json (1 when it names none)");
-  gen->add_flag("--greedy", greedy, "Argmax decoding (same as --temperature 0)");
-  gen->add_flag("--ignore-eos", ignore_eos, "Always generate --max-new-tokens");
+  gen->add_flag("--greedy", a.greedy, "Argmax decoding (same as --temperature 0)");
+  gen->add_flag("--ignore-eos", a.ignore_eos, "Always generate --max-new-tokens");
   gen->add_option("--seed", g.seed, "Seed of the sampling streams")->capture_default_str();
-  gen->add_option("--max-pixels", max_pixels, "Override preprocessor_config.json's max_pixels");
-  gen->add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
-  gen->add_option("--dtype", dtype, "auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16")
+  gen->add_option("--max-pixels", a.max_pixels, "Override preprocessor_config.json's max_pixels");
+  gen->add_option("--device", a.device, "cpu, cuda or cuda:N")->capture_default_str();
+  gen->add_option("--dtype", a.dtype, "auto (float32 on the CPU, bfloat16 on CUDA), float32, bfloat16")
       ->check(CLI::IsMember({"auto", "float32", "bfloat16"}))
       ->capture_default_str();
-  gen->add_option("--decode", decode, "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph")
+  gen->add_option("--decode", a.decode, "Decode steps: auto (CUDA graphs on CUDA), eager, fixed, graph")
       ->check(CLI::IsMember(choice_words<DecodeMode>()))
       ->capture_default_str();
-  gen->add_flag("--json", as_json, "One JSON object per sample");
+  gen->add_flag("--json", a.as_json, "One JSON object per sample");
   gen->callback([rep] {
-    const torch::Device dev = resolve_device(device);
-    const torch::Dtype dt = resolve_dtype(dtype, dev);
-    PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
-    if (max_pixels) enc.processor().max_pixels = max_pixels;
-    PromptInput in;
-    if (!system.empty()) in.messages.push_back({"system", {ChatContent::plain(system)}});
-    ChatMessage user{"user", {}};
-    for (const auto& path : images) {
-      in.images.push_back(load_image_rgb(path));
-      user.content.push_back(ChatContent::image());
-    }
-    user.content.push_back(ChatContent::plain(prompt));
-    in.messages.push_back(std::move(user));
-    EncodedPrompt p = enc.encode({in});
-    auto model = load_qwen2vl(model_dir, dt, dev);
-    model->eval();
-    // As transformers' generate(): the folder's repetition_penalty applies unless given here.
-    g.sampling = sampling_settings(greedy ? 0.0 : temperature, g.sampling.top_k, g.sampling.top_p, g.sampling.min_p,
-                                   rep->count() == 0 ? model->cfg.repetition_penalty : g.sampling.repetition_penalty);
-    g.decode = *parse_choice<DecodeMode>(decode);  // a word of --decode's list
-    g.ignore_eos = ignore_eos;
-    g.pad_token_id = enc.tokens().pad;
-    Generator generator(model, &enc.tokenizer());
-    RolloutBatch r = generator.generate(p, g);
-    for (int64_t s = 0; s < r.completion_ids.size(0); ++s) {
-      const int64_t n = r.completion_mask[s].sum().item<int64_t>();
-      const double logp = (r.logprobs[s] * r.completion_mask[s]).sum().item<double>();
-      if (as_json) {
-        std::vector<int64_t> ids(r.completion_ids[s].data_ptr<int64_t>(), r.completion_ids[s].data_ptr<int64_t>() + n);
-        std::cout << nlohmann::json{{"sample", s},     {"text", r.texts[static_cast<size_t>(s)]},
-                                    {"tokens", n},     {"finish_reason", r.finish_reasons[static_cast<size_t>(s)]},
-                                    {"logprob", logp}, {"ids", ids}}
-                         .dump()
-                  << "\n";
-      } else {
-        std::cout << "--- sample " << s << " (" << r.finish_reasons[static_cast<size_t>(s)] << ", " << n
-                  << " tokens, log-prob " << logp << ")\n"
-                  << r.texts[static_cast<size_t>(s)] << "\n";
-      }
-    }
-    const auto& t = r.timing;
-    log_info("prompt {} tokens; vision {:.2f} s, prefill {:.2f} s, decode {:.2f} s ({:.1f} tokens/s)", t.prompt_tokens,
-             t.vision_s, t.prefill_s, t.decode_s, static_cast<double>(t.generated_tokens) / std::max(t.decode_s, 1e-9));
+    a.repetition_penalty_given = rep->count() > 0;
+    run_generate(a);
   });
 }
 

@@ -7,18 +7,36 @@
 
 namespace vrft::cli {
 
+namespace {
+
+struct ModelInitArgs {
+  InitModelOptions opt;
+  std::string out;
+};
+
+void run_model_init(const ModelInitArgs& a) {
+  Qwen2VLConfig cfg = init_model_folder(a.opt, a.out);
+  Qwen2VLForConditionalGeneration m(cfg);
+  int64_t params = 0;
+  for (const auto& p : m->parameters()) params += p.numel();
+  std::printf("wrote a %s model (%.2f M parameters, vocabulary %lld) to %s\n", a.opt.preset.c_str(),
+              static_cast<double>(params) / 1e6, static_cast<long long>(cfg.text.vocab_size), a.out.c_str());
+}
+
+}  // namespace
+
 void add_model_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("model", "Model folders: init");
   cmd->require_subcommand(1);
-  static InitModelOptions opt;
-  static std::string out;
+  static ModelInitArgs a;
+  InitModelOptions& opt = a.opt;
   auto* init =
       cmd->add_subcommand("init", "Write a randomly initialised model (weights, config, tokenizer) to a folder");
   init->add_option("--preset", opt.preset, "Shape: demo, tiny, 100m, 2b")
       ->check(CLI::IsMember({"demo", "tiny", "100m", "2b"}))
       ->capture_default_str();
   init->add_option("--tokenizer", opt.tokenizer, "tokenizer.json, or a folder holding one")->required();
-  init->add_option("--out", out, "Output folder")->required();
+  init->add_option("--out", a.out, "Output folder")->required();
   init->add_option("--seed", opt.seed, "Seed of the initial weights")->capture_default_str();
   init->add_option("--init-std", opt.init_std, "Standard deviation of the weights (initializer_range)")
       ->capture_default_str();
@@ -39,14 +57,7 @@ void add_model_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   init->add_option("--vision-depth", opt.vision_depth, "Vision tower blocks (default: the preset's)")
       ->check(CLI::PositiveNumber);
-  init->callback([] {
-    Qwen2VLConfig cfg = init_model_folder(opt, out);
-    Qwen2VLForConditionalGeneration m(cfg);
-    int64_t params = 0;
-    for (const auto& p : m->parameters()) params += p.numel();
-    std::printf("wrote a %s model (%.2f M parameters, vocabulary %lld) to %s\n", opt.preset.c_str(),
-                static_cast<double>(params) / 1e6, static_cast<long long>(cfg.text.vocab_size), out.c_str());
-  });
+  init->callback([] { run_model_init(a); });
 }
 
 }  // namespace vrft::cli

@@ -80,9 +80,9 @@ int run_score(const ScoreArgs& a) {
 }  // namespace
 
 void add_score_command(CLI::App& app) {
-  static ScoreArgs args;
   auto* cmd =
       app.add_subcommand("score", "Rewards of completions: one JSON line out per {completion, solution} line in");
+  static ScoreArgs args;
   cmd->add_option("--task", args.task, "cls, det or ground")
       ->check(CLI::IsMember({"cls", "det", "ground"}))
       ->capture_default_str();

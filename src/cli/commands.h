@@ -1,5 +1,8 @@
 // src/cli/commands.h: every subcommand adds itself to the CLI11 app through one function
 // here. The cli/ files parse arguments and wire library calls together; they hold no logic.
+// One shape for every subcommand: its flags bind to the fields of an `XArgs` struct (a
+// function-local static, as CLI11 keeps pointers to them), and its callback only calls
+// `run_x(args)`, a function in the file's anonymous namespace that reads like the command.
 #pragma once
 
 #include <CLI/CLI.hpp>

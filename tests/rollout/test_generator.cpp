@@ -3,7 +3,8 @@
 // token for token on a left-padded batch with images (with and without an eos that stops one
 // row early, with a repetition penalty); first-token frequencies of 20,000 samples match the
 // processed softmax (chi-square, fixed seed) for top-k + top-p and for min-p; a seeded sample
-// does not change with G or with the batch around it; outputs (mask, log-probs, reasons).
+// does not change with G or with the batch around it; outputs (mask, log-probs, reasons); the
+// bytes a decode step must read (rollout/decode_bound.h).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/safetensors.h"
+#include "visual_rft/rollout/decode_bound.h"
 #include "visual_rft/rollout/generator.h"
 
 using namespace vrft;
@@ -339,4 +341,35 @@ TEST(Generator, GenerateCli) {
       test::run("'" + test::cli() + "' generate --model '" + dir + "' --image '" + dir + "/nope.jpg' --prompt x");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("nope.jpg"), std::string::npos) << bad.output;
+}
+
+TEST(DecodeBound, BytesAStepMustRead) {
+  // Counted another way: every parameter outside the vision tower, less the token embedding
+  // when a separate lm_head is read instead (a step reads one embedding row per token); and
+  // the cache of the average live rows at the average length, keys and values of every layer.
+  for (bool tied : {true, false}) {
+    Qwen2VLConfig cfg = preset_model_config("tiny");
+    cfg.text.tie_word_embeddings = tied;
+    torch::manual_seed(0);
+    Qwen2VLForConditionalGeneration model(cfg);
+    double params = 0;
+    for (const auto& item : model->named_parameters()) {
+      const std::string& name = item.key();
+      if (name.rfind("visual.", 0) == 0) continue;
+      if (!tied && name == "model.embed_tokens.weight") continue;
+      params += static_cast<double>(item.value().numel());
+    }
+    RolloutTiming t;
+    t.decode_steps = 10;
+    t.generated_tokens = 40;  // 4 rows live on average
+    for (torch::Dtype dt : {torch::kFloat, torch::kBFloat16}) {
+      const double elt = dt == torch::kFloat ? 4 : 2;
+      const DecodeStepBytes b = decode_step_bytes(model, dt, /*prompt_len=*/20, t);
+      EXPECT_DOUBLE_EQ(b.weights, params * elt) << "tied " << tied;
+      const auto& tc = cfg.text;
+      const double per_token = 2.0 * tc.num_hidden_layers * tc.num_key_value_heads * tc.head_dim() * elt;
+      EXPECT_DOUBLE_EQ(b.kv_cache, 4 * (20 + 5) * per_token);
+      EXPECT_DOUBLE_EQ(b.bound_ms(2.0), 1e3 * (b.weights + b.kv_cache) / 2e12);
+    }
+  }
 }
