@@ -92,16 +92,10 @@ if [ ! -f "$WORK/tokenizer/tokenizer.json" ]; then
     "$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$WORK/synth" --out "$WORK/tokenizer" --vocab-size 640
   fi
 fi
-shape=()
-[ -n "$ROPE_THETA" ] && shape+=(--rope-theta "$ROPE_THETA")
-[ -n "$MROPE_SECTION" ] && shape+=(--mrope-section "$MROPE_SECTION")
-[ -n "$PATCH_SIZE" ] && shape+=(--patch-size "$PATCH_SIZE")
-[ -n "$HIDDEN" ] && shape+=(--hidden-size "$HIDDEN")
-[ -n "$LAYERS" ] && shape+=(--layers "$LAYERS")
-[ -n "$VISION_WIDTH" ] && shape+=(--vision-width "$VISION_WIDTH")
-[ -n "$VISION_DEPTH" ] && shape+=(--vision-depth "$VISION_DEPTH")
+source "$ROOT/scripts/lib/demo_shape.sh"
+demo_shape_args
 [ -f "$WORK/init/config.json" ] ||
-  "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${shape[@]}"
+  "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${SHAPE_ARGS[@]}"
 
 # pretrain DIR FROM STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
 pretrain() {

@@ -68,16 +68,9 @@ stamp "calibration: $CALIB_STEPS steps of $ROWS rows of every shape at once"
 for v in "${VARIANTS[@]}"; do
   IFS='|' read -r name shape _ <<< "$v"
   (
-    env $shape bash -c '
-      args=(--preset demo --tokenizer "$1" --out "$2/init" --seed 0)
-      [ -n "${PATCH_SIZE:-}" ] && args+=(--patch-size $PATCH_SIZE)
-      [ -n "${ROPE_THETA:-}" ] && args+=(--rope-theta $ROPE_THETA)
-      [ -n "${MROPE_SECTION:-}" ] && args+=(--mrope-section $MROPE_SECTION)
-      [ -n "${HIDDEN:-}" ] && args+=(--hidden-size $HIDDEN)
-      [ -n "${LAYERS:-}" ] && args+=(--layers $LAYERS)
-      [ -n "${VISION_WIDTH:-}" ] && args+=(--vision-width $VISION_WIDTH)
-      [ -n "${VISION_DEPTH:-}" ] && args+=(--vision-depth $VISION_DEPTH)
-      "$VRFT" model init "${args[@]}"' _ "$W/tokenizer" "$W/calib/$name"
+    env $shape bash -c 'source "$3" && demo_shape_args &&
+      "$VRFT" model init --preset demo --tokenizer "$1" --out "$2/init" --seed 0 "${SHAPE_ARGS[@]}"' \
+      _ "$W/tokenizer" "$W/calib/$name" "$ROOT/scripts/lib/demo_shape.sh"
     OMP_NUM_THREADS=3 "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$W/calib/$name/init" \
       --set model.device="$DEVICE" --set data.train="$SYN/base_train.jsonl" --set train.output_dir="$W/calib/$name/run" \
       --set train.max_steps="$CALIB_STEPS" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \

@@ -96,7 +96,6 @@ TORCH_MODULE(VisionTransformer);
 
 // ---- language model ---------------------------------------------------------------------------
 
-// Keys and values of every layer for incremental decoding: [B, kv_heads, T, hd] each.
 // Keys and values of the past positions, per decoder layer: buffers [rows, kv_heads,
 // capacity, hd] whose first `len` positions are valid. Without room to spare, each step
 // concatenates (capacity == len; what a single forward with a cache needs). The generator
