@@ -2,6 +2,7 @@
 #include "visual_rft/model/qwen2vl.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -152,11 +153,21 @@ Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtyp
 }
 
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
-                  uint64_t max_shard_bytes) {
+                  uint64_t max_shard_bytes, std::optional<torch::Dtype> dtype) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   NamedTensors tensors;
-  for (const auto& p : model->named_parameters(true)) tensors.emplace_back(p.key(), p.value().detach());
+  torch::Dtype saved = torch::kFloat;
+  bool any_float = false;
+  for (const auto& p : model->named_parameters(true)) {
+    torch::Tensor t = p.value().detach();
+    if (t.is_floating_point()) {
+      if (dtype) t = t.to(*dtype);  // one converted copy of the weights while they are written
+      saved = any_float ? saved : t.scalar_type();
+      any_float = true;
+    }
+    tensors.emplace_back(p.key(), t);
+  }
   save_safetensors_sharded(dir, tensors, max_shard_bytes, {{"format", "pt"}});
   if (source_dir.empty()) return;
   for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
@@ -167,6 +178,34 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
       write_file_atomic((fs::path(dir) / f).string(), read_file(src.string()));
     }
   }
+  // config.json says what the weights are stored in (transformers' `dtype`, formerly
+  // `torch_dtype`): from_pretrained(dtype="auto") then loads them as they are.
+  const fs::path cfg = fs::path(dir) / "config.json";
+  if (any_float && fs::exists(cfg)) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(read_file(cfg.string()));
+    j["dtype"] = config_dtype_name(saved);
+    if (j.contains("torch_dtype")) j["torch_dtype"] = config_dtype_name(saved);
+    write_file_atomic(cfg.string(), j.dump(2) + "\n");
+  }
+}
+
+torch::Dtype stored_weights_dtype(const std::string& dir) {
+  SafetensorsDir files(dir);
+  for (const std::string& name : files.names()) {
+    const torch::Dtype d = to_torch_dtype(files.info(name).dtype);
+    if (c10::isFloatingType(d)) return d;
+  }
+  throw FileError("'" + dir + "' holds no floating-point weights");
+}
+
+const char* config_dtype_name(torch::Dtype dtype) {
+  switch (dtype) {
+    case torch::kFloat: return "float32";
+    case torch::kBFloat16: return "bfloat16";
+    case torch::kHalf: return "float16";
+    default: break;
+  }
+  throw Error(std::string("no config.json name for dtype ") + c10::toString(dtype));
 }
 
 }  // namespace vrft

@@ -17,11 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string checkpoint_name(int64_t step) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "checkpoint-%06lld", static_cast<long long>(step));
-  return buf;
-}
+std::string checkpoint_name(int64_t step) { return "checkpoint-" + std::to_string(step); }
 
 // preprocessor_config.json with the run's min/max pixels (in both layouts: top-level keys and
 // the newer "size": {shortest_edge, longest_edge}); created when the source had none.
@@ -62,12 +58,20 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   const std::string name = checkpoint_name(step);
   const std::string final_dir = output_dir + "/" + name;
   const std::string tmp = final_dir + ".partial-" + std::to_string(::getpid());
-  save_qwen2vl(model, tmp, source_dir);
+  save_qwen2vl(model, tmp, source_dir, 5'000'000'000ULL, data.weights_dtype);
   if (data.max_pixels > 0) record_pixels(tmp + "/preprocessor_config.json", data.min_pixels, data.max_pixels);
-  fs::create_directories(tmp + "/trainer_state");
-  save_safetensors(tmp + "/trainer_state/optimizer.safetensors", data.optimizer);
-  if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);
-  write_file_atomic(tmp + "/trainer_state/state.json", data.state.dump(1));
+  if (!data.weights_only) {
+    fs::create_directories(tmp + "/trainer_state");
+    save_safetensors(tmp + "/trainer_state/optimizer.safetensors", data.optimizer);
+    if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);
+    NamedTensors masters;  // the floating parameters the model files hold rounded
+    for (const auto& p : model->named_parameters(true)) {
+      if (data.weights_dtype && p.value().is_floating_point() && p.value().scalar_type() != *data.weights_dtype)
+        masters.emplace_back(p.key(), p.value().detach());
+    }
+    if (!masters.empty()) save_safetensors(tmp + "/trainer_state/master_weights.safetensors", masters);
+    write_file_atomic(tmp + "/trainer_state/state.json", data.state.dump(1));
+  }
   fsync_dir(tmp);
   if (fs::exists(final_dir)) remove_tree(final_dir);  // a re-run of the same step
   fs::rename(tmp, final_dir);
@@ -97,13 +101,37 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     if (complete(it->second)) return it->second;
   }
+  for (const auto& [step, dir] : all) {
+    if (fs::exists(dir + "/config.json") && !fs::exists(dir + "/trainer_state"))
+      throw Error("'" + output_dir + "' holds weights-only checkpoints (" + fs::path(dir).filename().string() +
+                  ", saved with train.save_only_model): a run cannot resume from them; start a new run from one "
+                  "(model.path) instead");
+  }
   return std::nullopt;
+}
+
+void restore_master_weights(Qwen2VLForConditionalGeneration& model, const std::string& checkpoint_dir) {
+  const std::string path = checkpoint_dir + "/trainer_state/master_weights.safetensors";
+  if (!fs::exists(path)) return;
+  SafetensorsFile f(path);
+  torch::NoGradGuard no_grad;
+  for (auto& p : model->named_parameters(true)) {
+    if (!f.contains(p.key())) continue;
+    torch::Tensor t = f.get(p.key());
+    if (t.sizes() != p.value().sizes())
+      throw FileError("'" + path + "': " + p.key() + " has shape " + c10::str(t.sizes()) + ", the model's is " +
+                      c10::str(p.value().sizes()));
+    p.value().copy_(t);
+  }
 }
 
 CheckpointData load_checkpoint_state(const std::string& dir) {
   CheckpointData d;
   const std::string st = dir + "/trainer_state/state.json";
-  if (!fs::exists(st)) throw FileError("'" + dir + "' is not a checkpoint (no trainer_state/state.json)");
+  if (!fs::exists(st))
+    throw FileError("'" + dir +
+                    "' is not a resumable checkpoint (no trainer_state/state.json; one saved with "
+                    "train.save_only_model holds the weights only)");
   try {
     d.state = nlohmann::json::parse(read_file(st));
   } catch (const nlohmann::json::exception& e) {

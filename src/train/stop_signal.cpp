@@ -44,10 +44,11 @@ StopOnSignal::~StopOnSignal() {
 bool StopOnSignal::requested() const { return g_signal != 0; }
 int StopOnSignal::signal() const { return static_cast<int>(g_signal); }
 
-Interrupted stopped_by_signal(int sig, int64_t step, int64_t total, const std::string& checkpoint) {
+Interrupted stopped_by_signal(int sig, int64_t step, int64_t total, const std::string& checkpoint, bool resumable) {
   return Interrupted("stopped by " + signal_name(sig) + " after step " + std::to_string(step) + " of " +
                          std::to_string(total) + ": checkpoint " + (checkpoint.empty() ? "(rank 0's)" : checkpoint) +
-                         " written; continue with --resume",
+                         (resumable ? " written; continue with --resume"
+                                    : " written (weights only, train.save_only_model: not resumable)"),
                      128 + sig);
 }
 

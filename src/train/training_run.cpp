@@ -1,6 +1,7 @@
 // src/train/training_run.cpp: a training run's set-up and end of step (see the header).
 #include "visual_rft/train/training_run.h"
 
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
 
@@ -66,6 +67,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   // ---- the policy from the start checkpoint, and its optimiser ----
   start_checkpoint = run_start_checkpoint(cfg.train.output_dir, resume, overwrite, dp.is_main());
   policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint, prec.weights, dev);
+  if (!start_checkpoint.empty()) restore_master_weights(policy, start_checkpoint);  // narrower model files
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
@@ -91,6 +93,12 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
     log_info("resumed from {} at step {}", start_checkpoint, start);
   }
 
+  // ---- the checkpoints' weights: dtype, and whether they are all there is ----
+  save_dtype = cfg.train.save_dtype == DtypeChoice::automatic ? stored_weights_dtype(cfg.model.path)
+                                                              : resolve_dtype(cfg.train.save_dtype, dev);
+  if (cfg.train.save_only_model)
+    log_warn("train.save_only_model: checkpoints hold the model files only; this run cannot be resumed");
+
   // ---- the run folder (rank 0): config, metrics, samples, checkpoints ----
   if (dp.is_main()) open_run_folder(cfg, cfg.train.output_dir, start, kind.samples_subdir, metrics);
   result.final_step = start;  // a resumed run that is already done reports where it is
@@ -105,6 +113,13 @@ void TrainingRun::log_metrics(int64_t step, const nlohmann::json& record) {
   if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(record);
 }
 
+void TrainingRun::progress(const std::string& line) const {
+  if (cfg.logging.progress)
+    log_info("{}", line);
+  else
+    log_debug("{}", line);
+}
+
 void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipped_updates,
                            const std::function<void(CheckpointData&)>& extra) {
   ++result.steps_done;
@@ -116,6 +131,8 @@ void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipp
     d.optimizer = adam->state();  // collective with ZeRO-1: gathered on rank 0, which writes
     d.min_pixels = cfg.data.min_pixels;
     d.max_pixels = cfg.data.max_pixels;
+    d.weights_dtype = save_dtype;
+    d.weights_only = cfg.train.save_only_model;
     if (dp.is_main()) {
       d.state = {{"step", step + 1},
                  {"seed", cfg.train.seed},
@@ -132,7 +149,7 @@ void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipp
   }
   if (sig == 0) return;
   dp.finish();
-  throw stopped_by_signal(sig, step + 1, total, result.last_checkpoint);
+  throw stopped_by_signal(sig, step + 1, total, result.last_checkpoint, !cfg.train.save_only_model);
 }
 
 TrainResult TrainingRun::finish() {

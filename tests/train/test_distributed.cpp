@@ -254,8 +254,7 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
   }
   run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
           dir + "/zero");
-  const std::string ck = "/checkpoint-000003/model.safetensors",
-                    opt = "/checkpoint-000003/trainer_state/optimizer.safetensors";
+  const std::string ck = "/checkpoint-3/model.safetensors", opt = "/checkpoint-3/trainer_state/optimizer.safetensors";
   ASSERT_TRUE(fs::exists(dir + "/two" + ck) && fs::exists(dir + "/zero" + ck));
   const double moved = max_abs_diff(dir + "/one" + ck, dir + "/model/model.safetensors");
   const double w2 = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck),
@@ -307,7 +306,7 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
   run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
   run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
           dir + "/zero");
-  const std::string ck = "/checkpoint-000003/model.safetensors";
+  const std::string ck = "/checkpoint-3/model.safetensors";
   const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck),
                m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
   std::printf("sft: |1 process - 2 ranks ZeRO-1| weights %.3g, metrics (rel) %.3g\n", w, m);
@@ -330,7 +329,7 @@ TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
   };
   run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
   auto procs = launch(2, with({"--set", "train.output_dir=" + dir + "/two"}), dir + "/two");
-  for (int i = 0; i < 15000 && !fs::exists(dir + "/two/checkpoint-000001/trainer_state/state.json"); ++i) {
+  for (int i = 0; i < 15000 && !fs::exists(dir + "/two/checkpoint-1/trainer_state/state.json"); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   kill(procs[1].pid, SIGKILL);
@@ -340,13 +339,13 @@ TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
   const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const std::string log0 = read_file(procs[0].log);
   std::printf("rank 0 stopped %.1f s after rank 1 was killed, with status %d:\n%s", took, st0, log0.c_str());
-  ASSERT_FALSE(fs::exists(dir + "/two/checkpoint-000003")) << "the kill came after the run ended";
+  ASSERT_FALSE(fs::exists(dir + "/two/checkpoint-3")) << "the kill came after the run ended";
   EXPECT_EQ(st0, 1) << log0;  // not killed by the test's deadline (-1), not a crash
   EXPECT_LE(took, 60.0);
   EXPECT_NE(log0.find("rank 0 of 2"), std::string::npos) << log0;
   EXPECT_NE(log0.find("failed"), std::string::npos) << log0;
   run_job(2, with({"--set", "train.output_dir=" + dir + "/two", "--resume"}), dir + "/resumed");
-  const std::string ck = "/checkpoint-000003/model.safetensors";
+  const std::string ck = "/checkpoint-3/model.safetensors";
   const double w = max_abs_diff(dir + "/one" + ck, dir + "/two" + ck);
   std::printf("killed, resumed: |1 process - 2 ranks| weights %.3g\n", w);
   EXPECT_LE(w, 1e-6);

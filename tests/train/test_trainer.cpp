@@ -1,8 +1,8 @@
-// tests/train/test_trainer.cpp: `visual-rft train` (GRPO) end to end on the tiny random
-// Qwen2-VL of scripts/refs/rollout_refs.py with the real tokenizer and fixture photos:
-// a learnable reward rises; a run killed with SIGKILL and resumed writes the same metrics
-// and weights as the uninterrupted run; completion log-probs with the shared prompt equal a
-// full forward; inconsistent configs are refused.
+// tests/train/test_trainer.cpp: `visual-rft train` (GRPO and SFT) end to end on the tiny
+// random Qwen2-VL of scripts/refs/rollout_refs.py with the real tokenizer and fixture photos:
+// a learnable reward rises; completion log-probs with the shared prompt equal a full forward;
+// inconsistent configs and bad rows are refused; skipped steps, several iterations, the
+// reference's sync. A run's checkpoints and resumes: test_checkpoints.cpp.
 #include <gtest/gtest.h>
 
 #include <signal.h>
@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "test_util.h"
+#include "train/train_test_util.h"
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
@@ -28,48 +29,10 @@
 #include "visual_rft/train/run_util.h"
 
 using namespace vrft;
+using namespace vrft::test;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string fixtures() { return test::fixtures_dir(); }
-
-// A model folder (tiny random weights, the real tokenizer) and a 4-sample data set.
-std::string setup(const std::string& name) {
-  std::string dir = test::scratch_with_tiny_model(name);
-  std::string jsonl;
-  for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
-    jsonl += nlohmann::json{{"image", fixtures() + "/images/" + img},
-                            {"problem", "What is in the image?"},
-                            {"solution", "<answer>thing</answer>"}}
-                 .dump() +
-             "\n";
-  }
-  write_file_atomic(dir + "/train.jsonl", jsonl);
-  return dir;
-}
-
-std::string config_yaml(const std::string& dir, int64_t steps, double lr, int64_t G = 4, double beta = 0.04) {
-  return "model: {path: '" + dir +
-         "/model', device: cpu, dtype: float32}\n"
-         "data: {task: cls, train: '" +
-         dir +
-         "/train.jsonl', max_pixels: 12544}\n"
-         "rollout: {num_generations: " +
-         std::to_string(G) +
-         ", max_new_tokens: 8, top_k: 50}\n"
-         "grpo: {beta: " +
-         std::to_string(beta) +
-         "}\n"
-         "optim: {lr: " +
-         std::to_string(lr) +
-         ", lr_schedule: linear, warmup_steps: 1}\n"
-         "train: {output_dir: '" +
-         dir + "/run', max_steps: " + std::to_string(steps) +
-         ", prompts_per_step: 2, micro_batch_size: " + std::to_string(G) +
-         ", save_steps: 3, keep_last: 2, deterministic: true}\n"
-         "logging: {sample_steps: 2, num_samples: 1}\n";
-}
 
 // The reward: 1 when the answer starts with a token of even id. About half of the likely
 // first tokens qualify at the start; the policy gradient acts on exactly that token.
@@ -78,31 +41,6 @@ CustomReward even_first_token() {
             const double v = !ids.empty() && ids[0] % 2 == 0 ? 1.0 : 0.0;
             return CompletionRewards{{v}, v};
           }};
-}
-
-std::vector<nlohmann::json> metrics_without_time(const std::string& path) {
-  std::vector<nlohmann::json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    auto j = nlohmann::json::parse(l);
-    for (const char* k : {"time", "tokens_per_s", "peak_rss_gb"}) j.erase(k);
-    out.push_back(j);
-  }
-  return out;
-}
-
-// AdamW's step count saved in a checkpoint (-1 when the optimiser state has none).
-int64_t optimizer_steps(const std::string& checkpoint) {
-  for (const auto& [k, v] : load_checkpoint_state(checkpoint).optimizer)
-    if (k == "step") return v.item<int64_t>();
-  return -1;
-}
-
-int64_t metrics_lines(const std::string& path) {
-  std::ifstream in(path);
-  int64_t n = 0;
-  for (std::string l; std::getline(in, l);) n += !l.empty();
-  return n;
 }
 
 }  // namespace
@@ -126,10 +64,10 @@ TEST(Trainer, LearnableRewardRises) {
   EXPECT_TRUE(fs::exists(dir + "/run/rollouts/step_000002.jsonl"));
   EXPECT_TRUE(fs::exists(dir + "/run/config.resolved.yaml"));
   // keep_last 2: checkpoints 21 and 24 remain; latest names 24; an HF model folder.
-  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000018"));
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000021/model.safetensors"));
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000024/tokenizer.json"));
-  EXPECT_EQ(read_file(dir + "/run/latest"), "checkpoint-000024\n");
+  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-18"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-21/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-24/tokenizer.json"));
+  EXPECT_EQ(read_file(dir + "/run/latest"), "checkpoint-24\n");
   // The curves of the run, drawn by scripts/plot_metrics.py.
   test::python("plot_metrics.py' '" + dir + "/run'");
   EXPECT_GT(fs::file_size(dir + "/run/curves.png"), 10000u);
@@ -152,91 +90,6 @@ TEST(Trainer, OneRowTwiceInAStepGetsTwoIndependentGroups) {
   ASSERT_EQ(texts.size(), 8u);
   const std::vector<std::string> first(texts.begin(), texts.begin() + 4), second(texts.begin() + 4, texts.end());
   EXPECT_NE(first, second) << "the two groups of the same row are copies";
-}
-
-TEST(Trainer, KilledOrStoppedAndResumedEqualsUninterrupted) {
-  REQUIRE_FIXTURES(test::tokenizer_fixture());
-  std::string a = setup("train-straight"), b = setup("train-killed");
-  write_file_atomic(a + "/cfg.yaml", config_yaml(a, 6, 1e-3));
-  write_file_atomic(b + "/cfg.yaml", config_yaml(b, 6, 1e-3));
-  const std::string cli = "'" + test::cli() + "' --log-level warn train --config ";
-  auto straight = test::run(cli + "'" + a + "/cfg.yaml'");
-  ASSERT_EQ(straight.status, 0) << straight.output;
-  // Start the same run, SIGKILL it once checkpoint 3 exists (mid step 4 or later), resume.
-  pid_t pid = fork();
-  if (pid == 0) {
-    setsid();
-    execl("/bin/sh", "sh", "-c", (cli + "'" + b + "/cfg.yaml' >/dev/null 2>&1").c_str(), nullptr);
-    _exit(127);
-  }
-  for (int i = 0; i < 6000 && !fs::exists(b + "/run/checkpoint-000003/trainer_state/state.json"); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  kill(-pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-  ASSERT_FALSE(fs::exists(b + "/run/checkpoint-000006")) << "the kill came after the run ended";
-  // What a kill during a checkpoint write leaves: a partial folder, never named by `latest`.
-  fs::create_directories(b + "/run/checkpoint-000004.partial-999/trainer_state");
-  write_file_atomic(b + "/run/checkpoint-000004.partial-999/model.safetensors", "truncated");
-  auto resumed = test::run(cli + "'" + b + "/cfg.yaml' --resume");
-  ASSERT_EQ(resumed.status, 0) << resumed.output;
-  EXPECT_FALSE(fs::exists(b + "/run/checkpoint-000004.partial-999"));
-  auto ma = metrics_without_time(a + "/run/metrics.jsonl"), mb = metrics_without_time(b + "/run/metrics.jsonl");
-  ASSERT_EQ(ma.size(), 6u);
-  ASSERT_EQ(mb.size(), 6u);
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i], mb[i]) << "step " << i + 1;
-  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"),
-            read_file(b + "/run/checkpoint-000006/model.safetensors"));
-  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"),
-            read_file(b + "/run/checkpoint-000006/trainer_state/optimizer.safetensors"));
-  // SIGTERM (as Slurm pre-emption sends it) once step 1 is logged: the step under way finishes,
-  // its checkpoint is written, the process exits with 128 + 15 and says how to go on; --resume
-  // then ends where the uninterrupted run does.
-  std::string c = setup("train-sigterm");
-  write_file_atomic(c + "/cfg.yaml", config_yaml(c, 6, 1e-3));
-  pid_t child = fork();
-  if (child == 0) {
-    const std::string log = c + "/log.txt";
-    freopen(log.c_str(), "w", stderr);
-    freopen("/dev/null", "w", stdout);
-    execl(test::cli().c_str(), "visual-rft", "--log-level", "warn", "train", "--config", (c + "/cfg.yaml").c_str(),
-          nullptr);
-    _exit(127);
-  }
-  for (int i = 0; i < 6000 && metrics_lines(c + "/run/metrics.jsonl") < 1; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(child, SIGTERM);
-  int status = 0;
-  waitpid(child, &status, 0);
-  ASSERT_TRUE(WIFEXITED(status)) << "ended by a signal, not by the trainer";
-  EXPECT_EQ(WEXITSTATUS(status), 128 + SIGTERM);
-  const int64_t stopped = metrics_lines(c + "/run/metrics.jsonl");
-  ASSERT_GE(stopped, 1);
-  ASSERT_LT(stopped, 6) << "the signal came after the run ended";
-  char name[32];
-  std::snprintf(name, sizeof name, "checkpoint-%06lld", static_cast<long long>(stopped));
-  EXPECT_TRUE(fs::exists(c + "/run/" + name + "/trainer_state/state.json")) << name;
-  EXPECT_EQ(latest_checkpoint(c + "/run"), c + "/run/" + name);
-  const std::string said = read_file(c + "/log.txt");
-  EXPECT_NE(said.find("stopped by SIGTERM after step " + std::to_string(stopped) + " of 6: checkpoint " + c + "/run/" +
-                      name + " written; continue with --resume"),
-            std::string::npos)
-      << said;
-  auto cont = test::run(cli + "'" + c + "/cfg.yaml' --resume");
-  ASSERT_EQ(cont.status, 0) << cont.output;
-  auto mc = metrics_without_time(c + "/run/metrics.jsonl");
-  ASSERT_EQ(mc.size(), 6u);
-  for (size_t i = 0; i < 6; ++i) EXPECT_EQ(ma[i], mc[i]) << "step " << i + 1;
-  EXPECT_EQ(read_file(a + "/run/checkpoint-000006/model.safetensors"),
-            read_file(c + "/run/checkpoint-000006/model.safetensors"));
-
-  // Resuming a finished run changes nothing and says where it stands.
-  auto again = test::run("'" + test::cli() + "' train --config '" + b + "/cfg.yaml' --resume 2>&1");
-  ASSERT_EQ(again.status, 0) << again.output;
-  EXPECT_NE(again.output.find("nothing to do: the run already stands at its last step, 6"), std::string::npos)
-      << again.output;
-  EXPECT_EQ(metrics_without_time(b + "/run/metrics.jsonl").size(), 6u);
 }
 
 TEST(Trainer, SharedPromptLogprobsEqualFullForward) {
@@ -304,7 +157,7 @@ TEST(Trainer, SftLearnsTheAnswers) {
   std::printf("sft loss: step 1 %.3f, step 10 %.3f\n", first, last);
   EXPECT_LT(last, first * 0.5);
   EXPECT_EQ(m.back()["answer_tokens"].get<double>(), 2 * 8.0);  // "<answer>thing</answer>" is 7 tokens, + <|im_end|>
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000010/model.safetensors"));
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-10/model.safetensors"));
 }
 
 // logging.level of the config sets the console level, and --log-level, when given, wins.
@@ -322,6 +175,25 @@ TEST(Trainer, TheConfigsLogLevelAppliesUnlessTheFlagIsGiven) {
                         "/cfg.yaml' --set logging.level=warn --overwrite 2>&1");
   ASSERT_EQ(loud.status, 0) << loud.output;
   EXPECT_NE(loud.output.find("sft step 1/1"), std::string::npos) << loud.output;
+}
+
+// logging.progress: false keeps the per-step line off the console (at debug level it shows).
+TEST(Trainer, LoggingProgressControlsTheStepLine) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  std::string dir = setup("train-progress");
+  write_file_atomic(dir + "/cfg.yaml", config_yaml(dir, 2, 1e-3));
+  const std::string train = "'" + test::cli() + "' train --config '" + dir + "/cfg.yaml' --overwrite";
+  auto shown = test::run(train + " 2>&1");
+  ASSERT_EQ(shown.status, 0) << shown.output;
+  EXPECT_NE(shown.output.find("step 2/2  reward"), std::string::npos) << shown.output;
+  auto hidden = test::run(train + " --set logging.progress=false 2>&1");
+  ASSERT_EQ(hidden.status, 0) << hidden.output;
+  EXPECT_EQ(hidden.output.find("step 1/2  reward"), std::string::npos) << hidden.output;
+  EXPECT_NE(hidden.output.find("done: 2 steps this run"), std::string::npos) << hidden.output;
+  auto debug = test::run("'" + test::cli() + "' --log-level debug train --config '" + dir +
+                         "/cfg.yaml' --overwrite --set logging.progress=false 2>&1");
+  ASSERT_EQ(debug.status, 0) << debug.output;
+  EXPECT_NE(debug.output.find("step 2/2  reward"), std::string::npos) << debug.output;
 }
 
 // Two runs into one folder: while one holds it, the other is refused at once, naming the
@@ -345,97 +217,7 @@ TEST(Trainer, ASecondRunIntoAFolderInUseIsRefused) {
   }
   TrainResult res = train_grpo(cfg, "", nullptr);
   EXPECT_EQ(res.final_step, 1);
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000001/model.safetensors"));
-}
-
-// A fresh run into a folder holding an earlier run is refused, naming --resume and
-// --overwrite; --overwrite deletes the earlier run; --resume without `latest` finds the
-// newest complete checkpoint by scanning (an incomplete newer one is passed over).
-TEST(Trainer, AFolderWithARunNeedsResumeOrOverwrite) {
-  REQUIRE_FIXTURES(test::tokenizer_fixture());
-  std::string dir = setup("train-reuse");
-  Config cfg = parse_config(config_yaml(dir, 6, 1e-3), "test");  // checkpoints at 3 and 6
-  EXPECT_EQ(train_grpo(cfg, "", nullptr).final_step, 6);
-  const std::string metrics = read_file(dir + "/run/metrics.jsonl");
-  try {
-    train_grpo(cfg, "", nullptr);
-    FAIL() << "a fresh run into a folder holding a run went ahead";
-  } catch (const Error& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("train.output_dir '" + dir +
-                     "/run' holds an earlier run (checkpoint-000003, checkpoint-000006, "
-                     "latest, metrics.jsonl"),
-              std::string::npos)
-        << m;
-    EXPECT_NE(m.find("--resume"), std::string::npos) << m;
-    EXPECT_NE(m.find("--overwrite"), std::string::npos) << m;
-  }
-  EXPECT_EQ(read_file(dir + "/run/metrics.jsonl"), metrics) << "the refused run touched the folder";
-  EXPECT_THROW(train_grpo(cfg, "latest", nullptr, /*overwrite=*/true), Error);
-
-  // No `latest`, and checkpoint 6 incomplete (its state gone): --resume continues from 3.
-  fs::remove(dir + "/run/latest");
-  fs::remove(dir + "/run/checkpoint-000006/trainer_state/state.json");
-  EXPECT_EQ(latest_checkpoint(dir + "/run"), dir + "/run/checkpoint-000003");
-  cfg.train.max_steps = 4;
-  TrainResult res = train_grpo(cfg, "latest", nullptr);
-  EXPECT_EQ(res.steps_done, 1);
-  EXPECT_EQ(res.final_step, 4);
-
-  // --overwrite: the earlier run is gone and the new one stands alone.
-  cfg.train.max_steps = 1;
-  res = train_grpo(cfg, "", nullptr, /*overwrite=*/true);
-  EXPECT_EQ(res.final_step, 1);
-  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000003"));
-  EXPECT_FALSE(fs::exists(dir + "/run/checkpoint-000006"));
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000001/model.safetensors"));
-  EXPECT_EQ(metrics_without_time(dir + "/run/metrics.jsonl").size(), 1u);
-}
-
-// --resume refuses a checkpoint of another run (naming each differing key) unless
-// train.resume_strict is false, and a tampered trainer_state/state.json (naming the file).
-TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
-  REQUIRE_FIXTURES(test::tokenizer_fixture());
-  std::string dir = setup("train-identity");
-  Config cfg = parse_config(config_yaml(dir, 3, 1e-3), "test");  // checkpoint at 3
-  ASSERT_EQ(train_grpo(cfg, "", nullptr).final_step, 3);
-  const std::string state_path = dir + "/run/checkpoint-000003/trainer_state/state.json";
-  const std::string state = read_file(state_path);
-  cfg.train.max_steps = 4;
-  Config other = cfg;
-  other.train.seed = 7;
-  other.train.prompts_per_step = 4;
-  try {
-    train_grpo(other, "latest", nullptr);
-    FAIL() << "a resume with another seed went ahead";
-  } catch (const ConfigError& e) {
-    const std::string m = e.what();
-    EXPECT_NE(m.find("train.seed is 7 here, 42 in the checkpoint"), std::string::npos) << m;
-    EXPECT_NE(m.find("train.prompts_per_step is 4 here, 2 in the checkpoint"), std::string::npos) << m;
-    EXPECT_NE(m.find("train.resume_strict: false"), std::string::npos) << m;
-  }
-  EXPECT_EQ(metrics_without_time(dir + "/run/metrics.jsonl").size(), 3u) << "the refused resume touched the run";
-
-  for (const auto& [bad, field] : std::vector<std::pair<std::string, std::string>>{
-           {R"({"step": -1})", "field 'step' must be an integer >= 0, got -1"},
-           {R"({"step": 3, "skipped_prompts": "many"})",
-            "field 'skipped_prompts' must be an integer >= 0, got \"many\""},
-           {R"({"step": 2.5})", "field 'step' must be an integer >= 0, got 2.5"},
-           {R"([3])", "expected a JSON object, got array"},
-           {R"({"seed": 42})", "field 'step' is missing"}}) {
-    SCOPED_TRACE(bad);
-    write_file_atomic(state_path, bad);
-    try {
-      train_grpo(cfg, "latest", nullptr);
-      ADD_FAILURE() << "a tampered state.json was accepted";
-    } catch (const FileError& e) {
-      EXPECT_NE(std::string(e.what()).find("'" + state_path + "': " + field), std::string::npos) << e.what();
-    }
-  }
-  write_file_atomic(state_path, state);
-  other.train.prompts_per_step = 2;
-  other.train.resume_strict = false;  // told to go on: a warning, and the run continues
-  EXPECT_EQ(train_grpo(other, "latest", nullptr).final_step, 4);
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-1/model.safetensors"));
 }
 
 // Every training row is checked before step 1: a bad image or solution at line 4 stops the
@@ -528,32 +310,6 @@ TEST(Trainer, ReferenceEqualsPolicyAtStepOneUnderAutocast) {
   EXPECT_EQ(m[0]["kl"].get<double>(), 0.0) << m[0].dump();
 }
 
-// A checkpoint records the image size its run trained at in preprocessor_config.json, and
-// eval.pixels: model evaluates at that size (the reference's LISA protocol); eval.pixels:
-// config at data.min/max_pixels.
-TEST(Trainer, CheckpointsRecordTheirImageSizeForEval) {
-  REQUIRE_FIXTURES(test::tokenizer_fixture());
-  std::string dir = setup("train-pixels");
-  Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
-  cfg.data.max_pixels = 6272;
-  const std::string ckpt = train_grpo(cfg, "", nullptr).last_checkpoint;
-  const auto pre = nlohmann::json::parse(read_file(ckpt + "/preprocessor_config.json"));
-  EXPECT_EQ(pre["max_pixels"], 6272);
-  EXPECT_EQ(pre["min_pixels"], 3136);
-  Config ev = cfg;
-  ev.data.max_pixels = 50176;
-  ev.eval.data = dir + "/train.jsonl";
-  ev.eval.max_new_tokens = 4;
-  for (const char* mode : {"model", "config"}) {
-    ev.eval.pixels = *parse_choice<EvalPixels>(mode);
-    EvalRunOptions o;
-    o.model_dir = ckpt;
-    o.output_dir = dir + "/eval-" + mode;
-    const auto out = run_evaluation(ev, o);
-    EXPECT_EQ(out.metrics["generation"]["max_pixels"], std::string(mode) == "model" ? 6272 : 50176) << mode;
-  }
-}
-
 // A step whose prompts are all skipped (here: every prompt longer than max_prompt_length)
 // still writes its metrics line and, at the last step, the checkpoint; the skipped counts
 // carry across a resume.
@@ -565,13 +321,13 @@ TEST(Trainer, SkippedStepsAreLoggedSavedAndCountedAcrossAResume) {
   Config cfg = parse_config(yaml, "test");
   TrainResult res = train_grpo(cfg, "", nullptr);
   EXPECT_EQ(res.final_step, 2);
-  EXPECT_EQ(res.last_checkpoint, dir + "/run/checkpoint-000002");
-  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-000002/model.safetensors"));
+  EXPECT_EQ(res.last_checkpoint, dir + "/run/checkpoint-2");
+  EXPECT_TRUE(fs::exists(dir + "/run/checkpoint-2/model.safetensors"));
   auto m = metrics_without_time(dir + "/run/metrics.jsonl");
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[0]["skipped_prompts"], 2);
   EXPECT_EQ(m[1]["skipped_prompts"], 4);
-  const auto state = nlohmann::json::parse(read_file(dir + "/run/checkpoint-000002/trainer_state/state.json"));
+  const auto state = nlohmann::json::parse(read_file(dir + "/run/checkpoint-2/trainer_state/state.json"));
   EXPECT_EQ(state["skipped_prompts"], 4);
   cfg.train.max_steps = 3;
   res = train_grpo(cfg, "latest", nullptr);
@@ -674,3 +430,4 @@ TEST(Trainer, BenchTrainCli) {
   EXPECT_GT(js["step_s"].get<double>(), 0.0);
   EXPECT_FALSE(js.contains("rollout_s"));
 }
+

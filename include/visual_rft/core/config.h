@@ -284,6 +284,8 @@ struct TrainConfig {
   bool freeze_vision = false;
   int64_t save_steps = 100;
   int64_t keep_last = 2;
+  bool save_only_model = false;
+  DtypeChoice save_dtype = DtypeChoice::automatic;
   bool resume_strict = true;
 
   template <class V>
@@ -299,6 +301,13 @@ struct TrainConfig {
     v(freeze_vision, "freeze_vision", "Keep the vision tower's weights fixed.");
     v(save_steps, "save_steps", "Write a checkpoint every this many steps; 0 = only at the end.", at_least(0));
     v(keep_last, "keep_last", "Keep this many newest checkpoints; 0 = keep all.", at_least(0));
+    v(save_only_model, "save_only_model",
+      "Checkpoints hold the model files only, without the optimizer and trainer state: smaller, but a run "
+      "cannot resume from them.");
+    v(save_dtype, "save_dtype",
+      "dtype of the checkpoints' model weights: auto = that of the weights in model.path, or float32, "
+      "bfloat16, float16 (config.json says which). A resumable checkpoint in a narrower dtype than training "
+      "keeps the exact weights in trainer_state/, so resuming stays exact.");
     v(resume_strict, "resume_strict",
       "--resume refuses a checkpoint whose run differs from this config (trainer, seed, prompts_per_step, "
       "task, training data, model); false = warn and go on.");
@@ -395,7 +404,8 @@ struct LoggingConfig {
     v(log_steps, "log_steps", "Write a metrics.jsonl line every this many steps.", at_least(1));
     v(sample_steps, "sample_steps", "Write rollout samples every this many steps; 0 = never.", at_least(0));
     v(num_samples, "num_samples", "Prompts (with all their completions) written per sample step.", at_least(0));
-    v(progress, "progress", "Show a live progress line on the terminal.");
+    v(progress, "progress",
+      "A progress line per step (train) and per batch (eval) on the console; false = at debug level only.");
   }
 };
 

@@ -12,6 +12,7 @@
 
 #include <torch/torch.h>
 
+#include <optional>
 #include <string>
 
 #include "visual_rft/model/config.h"
@@ -54,9 +55,18 @@ TORCH_MODULE(Qwen2VLForConditionalGeneration);
 Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtype dtype, torch::Device device);
 
 // Writes an HF model folder: weights in the legacy key layout (tied lm_head omitted), sharded
-// above `max_shard_bytes`, with config, generation, processor and tokenizer files copied from
-// `source_dir` when given. Each file is written atomically.
+// above `max_shard_bytes`, in `dtype` (default: the parameters' own), with config,
+// generation, processor and tokenizer files copied from `source_dir` when given; the copied
+// config.json's "dtype" (and "torch_dtype", when it has one) says the weights' dtype. Each file
+// is written atomically.
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
-                  uint64_t max_shard_bytes = 5'000'000'000ULL);
+                  uint64_t max_shard_bytes = 5'000'000'000ULL, std::optional<torch::Dtype> dtype = std::nullopt);
+
+// The dtype of a model folder's floating-point weights, as stored (the first such tensor by
+// name). Throws FileError when the folder has no weights or none is floating-point.
+torch::Dtype stored_weights_dtype(const std::string& dir);
+
+// "float32", "bfloat16", "float16": the dtype as config.json names it.
+const char* config_dtype_name(torch::Dtype dtype);
 
 }  // namespace vrft

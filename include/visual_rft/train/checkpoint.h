@@ -1,10 +1,16 @@
 // visual_rft/train/checkpoint.h: crash-safe checkpoints of a training run.
 //
-//   OUTPUT/checkpoint-000100/      an HF model folder (transformers loads it as is) plus
+//   OUTPUT/checkpoint-100/         an HF model folder (transformers loads it as is) plus
 //     trainer_state/optimizer.safetensors, trainer_state/state.json (step, data cursor, ...),
-//     trainer_state/ref_model.safetensors when the reference model is synced
-//   OUTPUT/latest                  the name of the newest complete checkpoint
-// A checkpoint is written into checkpoint-000100.partial-PID and renamed when complete, and
+//     trainer_state/ref_model.safetensors when the reference model is synced,
+//     trainer_state/master_weights.safetensors when the model files are in a narrower dtype
+//     than training (train.save_dtype), so that a resume continues from the exact weights
+//   OUTPUT/latest                  the name of the newest checkpoint
+// Folders are named as HF's Trainer names them (checkpoint-N); the zero-padded names of older
+// runs (checkpoint-000100) are found and resumed as well. With weights_only
+// (train.save_only_model) a checkpoint is the model folder alone: no trainer_state/, so no
+// run resumes from it.
+// A checkpoint is written into checkpoint-100.partial-PID and renamed when complete, and
 // `latest` is replaced atomically after that; a kill at any moment leaves the previous
 // checkpoint and `latest` usable. Leftover .partial folders are removed on the next save.
 #pragma once
@@ -29,6 +35,9 @@ struct CheckpointData {
   // checkpoint's preprocessor_config.json as the reference's trainer saves its processor; 0 =
   // the copied file unchanged.
   int64_t min_pixels = 0, max_pixels = 0;
+  // The model files' dtype (nullopt: the parameters' own), and whether to write them alone.
+  std::optional<torch::Dtype> weights_dtype;
+  bool weights_only = false;
 };
 
 // Writes OUTPUT/checkpoint-STEP (model files copied from `source_dir`: tokenizer, processor
@@ -39,7 +48,13 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
 // The newest complete checkpoint of output_dir: the folder `latest` names, or, when `latest`
 // is missing or names no complete checkpoint (deleted by hand, a copy without it), the
 // complete checkpoint-N with the highest N found by scanning; nullopt when there is none.
+// Throws Error when output_dir holds checkpoints but every one is weights-only
+// (train.save_only_model): a resume would otherwise start the run again over them.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
+
+// The exact training weights of a checkpoint whose model files are in a narrower dtype
+// (trainer_state/master_weights.safetensors) copied into `model`; nothing when it has none.
+void restore_master_weights(Qwen2VLForConditionalGeneration& model, const std::string& checkpoint_dir);
 
 // Reads trainer_state of a checkpoint folder. Throws FileError naming the file and what is
 // missing or wrong: state.json must be an object whose "step" is an integer >= 0, and whose

@@ -36,6 +36,7 @@ std::string signal_name(int sig);
 
 // What a trainer throws once the checkpoint of the step a signal stopped it after is written
 // (`checkpoint` empty on the ranks that do not write it): says so, and how to go on.
-Interrupted stopped_by_signal(int sig, int64_t step, int64_t total, const std::string& checkpoint);
+Interrupted stopped_by_signal(int sig, int64_t step, int64_t total, const std::string& checkpoint,
+                              bool resumable = true);
 
 }  // namespace vrft

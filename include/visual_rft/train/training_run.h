@@ -91,6 +91,7 @@ class TrainingRun {
   std::vector<std::pair<std::string, torch::Tensor>> resumed_ref_model;  // may be empty
   std::optional<MetricsWriter> metrics;                                  // rank 0's metrics.jsonl
   DataOrder order;
+  torch::Dtype save_dtype = torch::kFloat;  // the checkpoints' model files (train.save_dtype)
   TrainResult result;
   const PhaseTimer::Clock::time_point t0 = PhaseTimer::Clock::now();
 
@@ -103,6 +104,8 @@ class TrainingRun {
   double eta_s(int64_t step) const;
   // Writes a metrics record when logging.log_steps says so (rank 0).
   void log_metrics(int64_t step, const nlohmann::json& record);
+  // The step's progress line: at info level with logging.progress, else at debug level.
+  void progress(const std::string& line) const;
 
   // After step `step` (0-based): counts it; saves a checkpoint at save_steps, at the last step,
   // or when a SIGINT/SIGTERM reached any rank (one max-reduction, so that all ranks stop after
