@@ -105,9 +105,7 @@ void print_summary(const TrainBenchArgs& a, const Config& cfg, const nlohmann::j
 }
 
 void run_train_bench(const TrainBenchArgs& a) {
-  Config cfg = load_config(a.config_path);
-  for (const auto& s : a.sets) apply_override(cfg, s);
-  apply_config_log_level(cfg.logging.level);
+  Config cfg = load_run_config(a.config_path, a.sets);
   const nlohmann::json out = summarise(cfg, timed_run(cfg, a.steps));
   if (a.as_json) {
     std::printf("%s\n", out.dump().c_str());

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "visual_rft/core/config.h"
+#include "visual_rft/core/hub.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/eval/evaluator.h"
 
@@ -21,10 +22,9 @@ struct EvalArgs {
 };
 
 void run_eval(EvalArgs& a) {
-  Config cfg = load_config(a.config_path);
-  for (const auto& s : a.sets) apply_override(cfg, s);
-  apply_config_log_level(cfg.logging.level);
+  Config cfg = load_run_config(a.config_path, a.sets, /*resolve_model=*/a.opt.model_dir.empty());
   validate(cfg);
+  a.opt.model_dir = resolve_model_dir(a.opt.model_dir, "--model");
   if (a.opt.answers_file.empty()) {  // the model the answers come from (--model, else model.path)
     Config m = cfg;
     if (!a.opt.model_dir.empty()) m.model.path = a.opt.model_dir;
@@ -45,7 +45,9 @@ void add_eval_command(CLI::App& app) {
                                 "classification list (cls accuracy, det COCO/LVIS mAP, ground mIoU)");
   static EvalArgs a;
   ev->add_option("--config", a.config_path, "Run config (YAML): data.task, eval.*, model.device/dtype")->required();
-  ev->add_option("--model", a.opt.model_dir, "HF model folder or checkpoint to evaluate; default model.path");
+  ev->add_option(
+      "--model", a.opt.model_dir,
+      "HF model folder, checkpoint or hub id (org/name, from the local cache) to evaluate; default model.path");
   ev->add_option("--set", a.sets, "Override a key: section.key=value (repeatable)");
   ev->add_option("--limit", a.opt.limit, "Evaluate only the first N samples (COCO/LVIS: images); 0 = all")
       ->capture_default_str();

@@ -1,12 +1,14 @@
 // src/cli/cmd_generate.cpp: `visual-rft generate`: sampled answers to one image prompt.
 //   visual-rft generate --model DIR --image X.jpg --prompt "..." [--num-samples 8
 //       --temperature 1.0 --top-p 1.0 --max-new-tokens 256 --seed 1] [--json]
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
 #include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/hub.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/rollout/generator.h"
@@ -48,12 +50,17 @@ void print_samples(const RolloutBatch& r, bool as_json) {
 }
 
 void run_generate(const GenerateArgs& a) {
+  const std::string model_dir = resolve_model_dir(a.model_dir, "--model");
+  if (!std::filesystem::exists(model_dir)) {
+    const std::string hint = missing_model_hint(model_dir);
+    throw ConfigError("--model '" + model_dir + "' does not exist" + (hint.empty() ? "" : ": " + hint));
+  }
   const torch::Device dev = resolve_device(a.device);
   const torch::Dtype dt = resolve_dtype(a.dtype, dev);
-  PromptEncoder enc = PromptEncoder::from_model_dir(a.model_dir);
+  PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
   if (a.max_pixels) enc.processor().max_pixels = a.max_pixels;
   EncodedPrompt p = enc.encode({user_turn(a.system, a.images, a.prompt)});
-  auto model = load_qwen2vl(a.model_dir, dt, dev);
+  auto model = load_qwen2vl(model_dir, dt, dev);
   model->eval();
   GenerateConfig g = a.g;
   // As transformers' generate(): the folder's repetition_penalty applies unless given here.
@@ -77,7 +84,9 @@ void add_generate_command(CLI::App& app) {
   auto* gen = app.add_subcommand("generate", "Sample answers of a model to an image prompt");
   static GenerateArgs a;
   GenerateConfig& g = a.g;
-  gen->add_option("--model", a.model_dir, "HF model folder (weights, config, tokenizer, preprocessor_config.json)")
+  gen->add_option("--model", a.model_dir,
+                  "HF model folder (weights, config, tokenizer, preprocessor_config.json) or hub id (org/name, from "
+                  "the local cache)")
       ->required();
   gen->add_option("--image", a.images, "An image file; repeat for several (they come first, in order)");
   gen->add_option("--prompt", a.prompt, "The user's text")->required();

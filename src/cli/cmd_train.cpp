@@ -20,9 +20,7 @@ struct TrainArgs {
 };
 
 void run_train(const TrainArgs& a) {
-  Config cfg = load_config(a.config_path);
-  for (const auto& s : a.sets) apply_override(cfg, s);
-  apply_config_log_level(cfg.logging.level);
+  Config cfg = load_run_config(a.config_path, a.sets);
   validate(cfg);
   check_run_inputs(cfg, /*training=*/true);
   const DistEnv env = dist_env_from_environment();

@@ -7,11 +7,19 @@
 
 #include <CLI/CLI.hpp>
 #include <string>
+#include <vector>
+
+#include "visual_rft/core/config.h"
 
 namespace vrft::cli {
 
 // A loaded config's logging.level, which applies unless --log-level was given (main.cpp).
 void apply_config_log_level(const std::string& level);
+
+// The config of a run: the file, then the --set overrides, its logging.level applied, and
+// (with resolve_model) a model.path given as a hub id resolved to its cached snapshot
+// (core/hub.h); a command whose --model replaces model.path passes false.
+Config load_run_config(const std::string& path, const std::vector<std::string>& sets, bool resolve_model = true);
 
 void add_config_command(CLI::App& app);    // config show | schema
 void add_inspect_command(CLI::App& app);   // inspect tensors | forward | prompt

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/hub.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/train/stop_signal.h"
 
@@ -17,6 +18,18 @@ bool log_level_given = false;  // --log-level on the command line: it wins over 
 
 void vrft::cli::apply_config_log_level(const std::string& level) {
   if (!log_level_given) vrft::init_logging(level);
+}
+
+vrft::Config vrft::cli::load_run_config(const std::string& path, const std::vector<std::string>& sets,
+                                        bool resolve_model) {
+  Config cfg = load_config(path);
+  for (const auto& s : sets) apply_override(cfg, s);
+  apply_config_log_level(cfg.logging.level);
+  if (!resolve_model) return cfg;
+  const std::string given = cfg.model.path;
+  cfg.model.path = resolve_model_dir(given, "model.path");
+  if (cfg.model.path != given) log_info("model.path {}: {}", given, cfg.model.path);
+  return cfg;
 }
 
 int main(int argc, char** argv) {

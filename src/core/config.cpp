@@ -22,6 +22,7 @@
 #include <utility>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/hub.h"
 #include "visual_rft/core/log.h"
 
 namespace vrft {
@@ -422,6 +423,7 @@ void check_run_inputs(const Config& cfg, bool training) {
     std::error_code ec;
     if (path.empty() || std::filesystem::exists(path, ec)) return;
     std::string hint = std::string("expected ") + what;
+    if (key == "model.path" && !missing_model_hint(path).empty()) hint = missing_model_hint(path);
     for (const auto& [folder, name] : kFetch) {
       if (path.rfind(folder, 0) == 0) hint = std::string("fetch it with scripts/get.sh ") + name;
     }

@@ -1,6 +1,8 @@
-// tests/core/test_config.cpp: YAML parsing, overrides, errors, round trip, schema, docs/config.md.
+// tests/core/test_config.cpp: YAML parsing, overrides, errors, round trip, schema, docs/config.md;
+// hub ids resolved to the local Hugging Face cache (core/hub.h).
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,6 +10,7 @@
 #include "test_util.h"
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/hub.h"
 
 using namespace vrft;
 
@@ -276,4 +279,49 @@ TEST(Config, NearestSuggestsOnlyCloseWords) {
   EXPECT_EQ(nearest("loss_typ", c), "loss_type");
   EXPECT_EQ(nearest("zzzzzz", c), "");
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+// Hub ids (core/hub.h): what looks like one, and the snapshot of a fake cache laid out as
+// `hf download` leaves it; a missing id or snapshot is an error naming the key, the cache and
+// the download command.
+TEST(HubIds, ResolveToTheCachedSnapshot) {
+  EXPECT_TRUE(looks_like_hub_id("Qwen/Qwen2-VL-2B-Instruct"));
+  EXPECT_TRUE(looks_like_hub_id("org_1/name.v2"));
+  for (const char* no : {"name", "a/b/c", "/abs", "./x", "org/", "/name", "org/na me", ".hidden/x"})
+    EXPECT_FALSE(looks_like_hub_id(no)) << no;
+
+  const std::string cache = test::scratch_dir("hub-cache");
+  const std::string repo = cache + "/models--acme--tiny-vl";
+  std::filesystem::create_directories(repo + "/refs");
+  std::filesystem::create_directories(repo + "/snapshots/0123abcd");
+  std::ofstream(repo + "/refs/main") << "0123abcd\n";
+  std::ofstream(repo + "/snapshots/0123abcd/config.json") << "{}";
+  ::setenv("HF_HUB_CACHE", cache.c_str(), 1);
+  EXPECT_EQ(hf_hub_cache_dir(), cache);
+  EXPECT_EQ(resolve_model_dir("acme/tiny-vl", "model.path"), repo + "/snapshots/0123abcd");
+  // A folder that exists is itself, whatever it looks like; a path that is no id is left to
+  // the check that names the missing folder.
+  EXPECT_EQ(resolve_model_dir(cache, "model.path"), cache);
+  EXPECT_EQ(resolve_model_dir("no/such/folder", "model.path"), "no/such/folder");
+  // An id the cache lacks is left for the caller's check, whose message says how to get it.
+  EXPECT_EQ(resolve_model_dir("acme/other", "model.path"), "acme/other");
+  EXPECT_EQ(missing_model_hint("acme/other"), "neither a folder nor a model in the Hugging Face cache (" + cache +
+                                                  " has no models--acme--other): download it with `hf download "
+                                                  "acme/other`");
+  EXPECT_EQ(missing_model_hint("/abs/folder"), "");
+  std::ofstream(repo + "/refs/main") << "fedcba98\n";  // a revision whose download never finished
+  try {
+    resolve_model_dir("acme/tiny-vl", "--model");
+    ADD_FAILURE() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("--model 'acme/tiny-vl': the Hugging Face cache names revision 'fedcba98', "
+                                         "but " +
+                                         repo + "/snapshots/fedcba98/config.json does not exist"),
+              std::string::npos)
+        << e.what();
+  }
+  ::unsetenv("HF_HUB_CACHE");
+  ::setenv("HF_HOME", "/somewhere", 1);
+  EXPECT_EQ(hf_hub_cache_dir(), "/somewhere/hub");
+  ::unsetenv("HF_HOME");
 }

@@ -431,3 +431,27 @@ TEST(Trainer, BenchTrainCli) {
   EXPECT_FALSE(js.contains("rollout_s"));
 }
 
+// model.path as a hub id: a fake Hugging Face cache whose snapshot is the tiny model; the run
+// trains from it and records the snapshot folder it resolved to.
+TEST(Trainer, ModelPathAsAHubIdResolvesFromTheCache) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  std::string dir = setup("train-hub-id");
+  const std::string repo = dir + "/hf/hub/models--acme--tiny-vl";
+  fs::create_directories(repo + "/refs");
+  write_file_atomic(repo + "/refs/main", "0123abcd");
+  fs::create_directories(repo + "/snapshots");
+  fs::create_directory_symlink(dir + "/model", repo + "/snapshots/0123abcd");
+  std::string yaml = config_yaml(dir, 1, 1e-3);
+  yaml.replace(yaml.find("train: {"), 8, "train: {trainer: sft, ");
+  write_file_atomic(dir + "/cfg.yaml", yaml);
+  const std::string env = "HF_HUB_CACHE= HF_HOME='" + dir + "/hf' ";
+  auto r =
+      test::run(env + "'" + test::cli() + "' train --config '" + dir + "/cfg.yaml' --set model.path=acme/tiny-vl 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("model.path acme/tiny-vl: " + repo + "/snapshots/0123abcd"), std::string::npos) << r.output;
+  EXPECT_NE(read_file(dir + "/run/config.resolved.yaml").find(repo + "/snapshots/0123abcd"), std::string::npos);
+  auto missing = test::run(env + "'" + test::cli() + "' train --config '" + dir +
+                           "/cfg.yaml' --set model.path=acme/absent --overwrite 2>&1");
+  EXPECT_NE(missing.status, 0);
+  EXPECT_NE(missing.output.find("download it with `hf download acme/absent`"), std::string::npos) << missing.output;
+}
