@@ -424,6 +424,10 @@ void check_run_inputs(const Config& cfg, bool training) {
     if (path.empty() || std::filesystem::exists(path, ec)) return;
     std::string hint = std::string("expected ") + what;
     if (key == "model.path" && !missing_model_hint(path).empty()) hint = missing_model_hint(path);
+    if (key == "data.train" && looks_like_hub_id(path))  // a dataset id: the JSONL comes from a conversion
+      hint = "a Hugging Face dataset id is not read directly: download it (`hf download --repo-type dataset " + path +
+             " --local-dir DIR`) and convert it (`scripts/convert_hf_dataset.py DIR --out OUT`), then set "
+             "data.train to OUT/train.jsonl";
     for (const auto& [folder, name] : kFetch) {
       if (path.rfind(folder, 0) == 0) hint = std::string("fetch it with scripts/get.sh ") + name;
     }

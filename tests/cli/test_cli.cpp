@@ -88,6 +88,20 @@ TEST(Cli, MissingModelOrDataSaysHowToFetchIt) {
       << "the log names the file used: " << r.output;
 }
 
+// data.train given as a Hugging Face dataset id says how to turn it into a JSONL file.
+TEST(Cli, DataTrainAsADatasetIdSaysHowToConvertIt) {
+  const std::string dir = vrft::test::scratch_dir("cli-dataset-id");
+  vrft::write_file_atomic(dir + "/c.yaml",
+                          "model: {path: '" + dir + "'}\ndata: {task: det, train: laolao77/ViRFT_COCO_base65}\n");
+  auto r = run(cli() + " train --config '" + dir + "/c.yaml' 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("data.train 'laolao77/ViRFT_COCO_base65' does not exist: a Hugging Face dataset id is not "
+                          "read directly: download it (`hf download --repo-type dataset laolao77/ViRFT_COCO_base65 "
+                          "--local-dir DIR`) and convert it (`scripts/convert_hf_dataset.py DIR --out OUT`)"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(Cli, MisspeltKeyIsRefusedWithSuggestion) {
   std::string dir = vrft::test::scratch_dir("cli-bad");
   vrft::write_file_atomic(dir + "/bad.yaml", "grpo:\n  beta: 0.04\n  num_iteration: 2\n");
