@@ -138,7 +138,7 @@ void run_rollout_bench(const RolloutBenchArgs& a) {
             {"samples", a.G},
             {"new_tokens", T},
             {"device", a.device},
-            {"dtype", dt == torch::kFloat ? "float32" : "bfloat16"},
+            {"dtype", config_dtype_name(dt)},
             {"decode", decode},
             {"prompt_tokens", best.prompt_tokens},
             {"generated_tokens", best.generated_tokens},

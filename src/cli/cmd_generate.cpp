@@ -1,11 +1,11 @@
 // src/cli/cmd_generate.cpp: `visual-rft generate`: sampled answers to one image prompt.
 //   visual-rft generate --model DIR --image X.jpg --prompt "..." [--num-samples 8
 //       --temperature 1.0 --top-p 1.0 --max-new-tokens 256 --seed 1] [--json]
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
+#include "visual_rft/core/config.h"
 #include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/hub.h"
@@ -51,10 +51,7 @@ void print_samples(const RolloutBatch& r, bool as_json) {
 
 void run_generate(const GenerateArgs& a) {
   const std::string model_dir = resolve_model_dir(a.model_dir, "--model");
-  if (!std::filesystem::exists(model_dir)) {
-    const std::string hint = missing_model_hint(model_dir);
-    throw ConfigError("--model '" + model_dir + "' does not exist" + (hint.empty() ? "" : ": " + hint));
-  }
+  require_model_folder("--model", model_dir);
   const torch::Device dev = resolve_device(a.device);
   const torch::Dtype dt = resolve_dtype(a.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);

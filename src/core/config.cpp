@@ -411,7 +411,12 @@ std::string resolve_config_path(const std::string& name, std::vector<std::string
 
 }  // namespace
 
-void check_run_inputs(const Config& cfg, bool training) {
+namespace {
+
+// Throws a ConfigError when `path` (the value of `key`) does not exist, saying how to get it:
+// the scripts/get.sh name for a shipped config's folder, else `hint` when it has one, else
+// that `what` was expected.
+void require_input(const std::string& key, const std::string& path, const std::string& hint, const char* what) {
   // The folders of the shipped configs and the scripts/get.sh names that fetch them.
   static const std::pair<const char*, const char*> kFetch[] = {
       {"models/Qwen2-VL-2B-Instruct", "qwen2-vl-2b"}, {"models/Qwen2-VL-7B-Instruct", "qwen2-vl-7b"},
@@ -419,23 +424,33 @@ void check_run_inputs(const Config& cfg, bool training) {
       {"data/ViRFT_CLS_car196_4shot", "cars"},        {"data/ViRFT_CLS_pets37_4shot", "pets"},
       {"data/ViRFT_COCO_8cate_4shot", "coco-8cate"},  {"data/ViRFT_LVIS_few_shot", "lvis-fewshot"},
       {"data/ViRFT_COCO_base65", "coco-base65"}};
-  auto require = [](const std::string& key, const std::string& path, const char* what) {
-    std::error_code ec;
-    if (path.empty() || std::filesystem::exists(path, ec)) return;
-    std::string hint = std::string("expected ") + what;
-    if (key == "model.path" && !missing_model_hint(path).empty()) hint = missing_model_hint(path);
-    if (key == "data.train" && looks_like_hub_id(path))  // a dataset id: the JSONL comes from a conversion
-      hint = "a Hugging Face dataset id is not read directly: download it (`hf download --repo-type dataset " + path +
-             " --local-dir DIR`) and convert it (`scripts/convert_hf_dataset.py DIR --out OUT`), then set "
-             "data.train to OUT/train.jsonl";
-    for (const auto& [folder, name] : kFetch) {
-      if (path.rfind(folder, 0) == 0) hint = std::string("fetch it with scripts/get.sh ") + name;
-    }
-    throw ConfigError(key + " '" + path + "' does not exist: " + hint);
-  };
-  require("model.path", cfg.model.path, "a Hugging Face model folder (scripts/get.sh fetches Qwen2-VL)");
-  if (training)
-    require("data.train", cfg.data.train, "a Visual-RFT JSONL file (scripts/get.sh fetches the released sets)");
+  std::error_code ec;
+  if (path.empty() || std::filesystem::exists(path, ec)) return;
+  std::string say = hint.empty() ? std::string("expected ") + what : hint;
+  for (const auto& [folder, name] : kFetch) {
+    if (path.rfind(folder, 0) == 0) say = std::string("fetch it with scripts/get.sh ") + name;
+  }
+  throw ConfigError(key + " '" + path + "' does not exist: " + say);
+}
+
+}  // namespace
+
+void require_model_folder(const std::string& key, const std::string& path) {
+  require_input(key, path, missing_model_hint(path), "a Hugging Face model folder (scripts/get.sh fetches Qwen2-VL)");
+}
+
+void check_run_inputs(const Config& cfg, bool training) {
+  require_model_folder("model.path", cfg.model.path);
+  if (!training) return;
+  const std::string& data = cfg.data.train;
+  const std::string dataset_hint =  // a dataset id: the JSONL comes from a conversion
+      !looks_like_hub_id(data) ? ""
+                               : "a Hugging Face dataset id is not read directly: download it (`hf download "
+                                 "--repo-type dataset " +
+                                     data +
+                                     " --local-dir DIR`) and convert it (`scripts/convert_hf_dataset.py DIR --out "
+                                     "OUT`), then set data.train to OUT/train.jsonl";
+  require_input("data.train", data, dataset_hint, "a Visual-RFT JSONL file (scripts/get.sh fetches the released sets)");
 }
 
 Config load_config(const std::string& requested) {

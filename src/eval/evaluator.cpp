@@ -117,10 +117,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
     const std::string line =
         fmt::format("eval {}/{} ({:.0f}%)  {:.1f} s  ETA {:.0f} s  {:.1f} tok/s", b0 + n, N, 100 * done / N, el,
                     el / done * (static_cast<double>(N) - done), static_cast<double>(tokens) / std::max(el, 1e-9));
-    if (cfg.logging.progress)
-      log_info("{}", line);
-    else
-      log_debug("{}", line);
+    log_progress(cfg.logging.progress, line);
   }
   const double secs = since(t0);
   *gen_info = {{"batch_size", B},

@@ -515,7 +515,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     const int64_t every = cfg.logging.sample_steps;
     if (run.dp.is_main() && every > 0 && (step + 1) % every == 0)
       write_samples(run, step, sp, roll, source, rewards, adv);
-    run.progress(
+    log_progress(
+        cfg.logging.progress,
         fmt::format("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s",
                     step + 1, run.total, rec["reward"]["mean"].get<double>(), ref ? rec["kl"].get<double>() : 0.0,
                     rec["completion_length"]["mean"].get<double>(), rec["tokens_per_s"].get<double>(),

@@ -105,8 +105,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
                            {"tokens_per_s", (tokens + prompt_tokens) / step_s},
                            {"peak_rss_gb", peak_rss_gb()},
                            {"peak_gpu_gb", peak_gpu_gb(run.dev)}});
-    run.progress(fmt::format("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s", step + 1, run.total, loss_sum,
-                             step_s, run.eta_s(step)));
+    log_progress(run.cfg.logging.progress, fmt::format("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s",
+                                                       step + 1, run.total, loss_sum, step_s, run.eta_s(step)));
     run.end_step(step, stop, skipped_updates);
   }
   return run.finish();

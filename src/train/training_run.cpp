@@ -113,13 +113,6 @@ void TrainingRun::log_metrics(int64_t step, const nlohmann::json& record) {
   if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(record);
 }
 
-void TrainingRun::progress(const std::string& line) const {
-  if (cfg.logging.progress)
-    log_info("{}", line);
-  else
-    log_debug("{}", line);
-}
-
 void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipped_updates,
                            const std::function<void(CheckpointData&)>& extra) {
   ++result.steps_done;

@@ -442,6 +442,10 @@ struct Config {
 // and the `scripts/get.sh` command that fetches it when it is one of the shipped configs'.
 void check_run_inputs(const Config& cfg, bool training);
 
+// The same check for one model folder given by `key` (model.path, or a --model flag): for a
+// hub id the cache lacks, the error gives the download command (core/hub.h).
+void require_model_folder(const std::string& key, const std::string& path);
+
 // Parses a YAML file over the defaults. Throws ConfigError naming file, line and key.
 Config load_config(const std::string& path);
 // Parses YAML text (`origin` names it in errors) over the defaults.

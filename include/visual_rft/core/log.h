@@ -39,6 +39,12 @@ void log_error(fmt::format_string<A...> f, A&&... a) {
   log_at(LogLevel::error, f, std::forward<A>(a)...);
 }
 
+// A progress line (a trainer's step, an evaluation's batch): at info level when `shown`
+// (logging.progress), else at debug level.
+inline void log_progress(bool shown, const std::string& line) {
+  log_at(shown ? LogLevel::info : LogLevel::debug, "{}", line);
+}
+
 // Appends JSON objects as lines to a file.
 class MetricsWriter {
  public:

@@ -104,8 +104,6 @@ class TrainingRun {
   double eta_s(int64_t step) const;
   // Writes a metrics record when logging.log_steps says so (rank 0).
   void log_metrics(int64_t step, const nlohmann::json& record);
-  // The step's progress line: at info level with logging.progress, else at debug level.
-  void progress(const std::string& line) const;
 
   // After step `step` (0-based): counts it; saves a checkpoint at save_steps, at the last step,
   // or when a SIGINT/SIGTERM reached any rank (one max-reduction, so that all ranks stop after
