@@ -629,6 +629,9 @@ void validate(const Config& c) {
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }
   validate_eval_inputs(c);
+  for (const std::string& to : c.logging.report_to)
+    require(to == "jsonl" || to == "tensorboard", "logging.report_to",
+            "holds '" + to + "': expected jsonl or tensorboard (W&B: scripts/wandb_sync.py streams metrics.jsonl)");
 
   const std::string& dev = c.model.device;
   bool dev_ok = dev == "auto" || dev == "cpu" || dev == "cuda";

@@ -381,6 +381,37 @@ nlohmann::json step_record(TrainingRun& run, int64_t step, const RewardSource& s
   return rec;
 }
 
+// The samples of a step (write_samples' JSON lines) as a Markdown table for TensorBoard's Text
+// tab: one row per completion. Cells are escaped: '|' would end the cell, '<' would start HTML
+// that TensorBoard strips (<think> and <answer> would vanish), newlines would end the row.
+std::string samples_markdown(const std::string& jsonl) {
+  auto cell = [](const std::string& s) {
+    std::string out;
+    for (char c : s) {
+      if (c == '|')
+        out += "\\|";
+      else if (c == '<')
+        out += "&lt;";
+      else if (c == '>')
+        out += "&gt;";
+      else if (c == '\n')
+        out += "<br>";
+      else
+        out += c;
+    }
+    return out;
+  };
+  std::string md = "| sample | completion | text | reward | advantage |\n|---|---|---|---|---|\n";
+  size_t begin = 0;
+  for (size_t end; (end = jsonl.find('\n', begin)) != std::string::npos; begin = end + 1) {
+    const nlohmann::json s = nlohmann::json::parse(jsonl.substr(begin, end - begin));
+    md += "| " + std::to_string(s["sample"].get<int64_t>()) + " | " + std::to_string(s["completion"].get<int64_t>()) +
+          " | " + cell(s["text"].get<std::string>()) + " | " + fmt::format("{:.3f}", s["reward"].get<double>()) +
+          " | " + fmt::format("{:.3f}", s["advantage"].get<double>()) + " |\n";
+  }
+  return md;
+}
+
 // OUT/rollouts/step_N.jsonl: the completions of rank 0's first logging.num_samples prompts
 // (the step's first prompts), with their rewards and advantages.
 void write_samples(TrainingRun& run, int64_t step, const StepPrompts& sp, const RolloutBatch& roll,
@@ -408,6 +439,7 @@ void write_samples(TrainingRun& run, int64_t step, const StepPrompts& sp, const 
     }
   }
   write_file_atomic(run.cfg.train.output_dir + name, text);
+  if (run.tb) run.tb->text("train/samples", step + 1, samples_markdown(text));
 }
 
 // The reference model (grpo.beta != 0): the start model in the policy's dtype, used under the

@@ -1,6 +1,9 @@
 // src/train/training_run.cpp: a training run's set-up and end of step (see the header).
 #include "visual_rft/train/training_run.h"
 
+#include <algorithm>
+#include <map>
+
 #include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/log.h"
@@ -100,7 +103,11 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
     log_warn("train.save_only_model: checkpoints hold the model files only; this run cannot be resumed");
 
   // ---- the run folder (rank 0): config, metrics, samples, checkpoints ----
-  if (dp.is_main()) open_run_folder(cfg, cfg.train.output_dir, start, kind.samples_subdir, metrics);
+  if (dp.is_main()) {
+    open_run_folder(cfg, cfg.train.output_dir, start, kind.samples_subdir, metrics);
+    const auto& to = cfg.logging.report_to;
+    if (std::find(to.begin(), to.end(), "tensorboard") != to.end()) tb.emplace(cfg.train.output_dir + "/tb", start);
+  }
   result.final_step = start;  // a resumed run that is already done reports where it is
 }
 
@@ -110,7 +117,41 @@ double TrainingRun::eta_s(int64_t step) const {
 }
 
 void TrainingRun::log_metrics(int64_t step, const nlohmann::json& record) {
-  if (metrics && cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0) metrics->write(record);
+  if (!metrics || cfg.logging.log_steps <= 0 || (step + 1) % cfg.logging.log_steps != 0) return;
+  metrics->write(record);
+  if (tb) tb->scalars(step + 1, tensorboard_tags(record));
+}
+
+namespace {
+// The record paths whose TRL name differs from "train/" + the path.
+const std::map<std::string, std::string>& trl_names() {
+  static const std::map<std::string, std::string> names = {{"reward/mean", "reward"},
+                                                           {"reward/std", "reward_std"},
+                                                           {"completion_length/mean", "completions/mean_length"},
+                                                           {"completion_length/max", "completions/max_length"},
+                                                           {"truncated_fraction", "completions/clipped_ratio"},
+                                                           {"clip_ratio/low", "clip_ratio/low_mean"},
+                                                           {"clip_ratio/high", "clip_ratio/high_mean"},
+                                                           {"clip_ratio/region", "clip_ratio/region_mean"},
+                                                           {"lr", "learning_rate"}};
+  return names;
+}
+
+void flatten_metrics(const nlohmann::json& j, const std::string& path, const std::string& prefix,
+                     std::vector<std::pair<std::string, double>>& out) {
+  if (j.is_object()) {
+    for (const auto& [k, v] : j.items()) flatten_metrics(v, path.empty() ? k : path + "/" + k, prefix, out);
+  } else if (j.is_number() && path != "step") {
+    const auto it = trl_names().find(path);
+    out.emplace_back(prefix + (it == trl_names().end() ? path : it->second), j.get<double>());
+  }
+}
+}  // namespace
+
+std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record, const std::string& prefix) {
+  std::vector<std::pair<std::string, double>> out;
+  flatten_metrics(record, "", prefix, out);
+  return out;
 }
 
 void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipped_updates,

@@ -397,6 +397,7 @@ struct LoggingConfig {
   int64_t sample_steps = 10;
   int64_t num_samples = 4;
   bool progress = true;
+  std::vector<std::string> report_to{"jsonl"};
 
   template <class V>
   void visit(V& v) {
@@ -406,6 +407,9 @@ struct LoggingConfig {
     v(num_samples, "num_samples", "Prompts (with all their completions) written per sample step.", at_least(0));
     v(progress, "progress",
       "A progress line per step (train) and per batch (eval) on the console; false = at debug level only.");
+    v(report_to, "report_to",
+      "Where training metrics go: jsonl (OUT/metrics.jsonl, always written) and tensorboard (event files in "
+      "OUT/tb/: every metric under TRL's names, rollout samples as text). W&B: scripts/wandb_sync.py OUT.");
   }
 };
 

@@ -17,6 +17,7 @@
 
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/core/tensorboard.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/train/checkpoint.h"
@@ -61,6 +62,13 @@ struct RunKind {
   std::string samples_subdir;  // created in the run folder ("rollouts"), or ""
 };
 
+// A metrics.jsonl record's numbers as TensorBoard scalars, named as TRL names them where it has
+// the metric ("train/reward", "train/rewards/iou/mean", "train/completions/mean_length",
+// "train/learning_rate", ...) and otherwise "train/" + the record's path ("train/time/rollout").
+// Nulls, booleans and "step" are left out. docs/metrics.md lists every name.
+std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record,
+                                                             const std::string& prefix = "train/");
+
 class TrainingRun {
  public:
   // Validates `cfg`, joins the ranks (torchrun's environment; one process without it), locks
@@ -90,6 +98,7 @@ class TrainingRun {
   nlohmann::json resumed_state;  // state.json of the start checkpoint (null when fresh)
   std::vector<std::pair<std::string, torch::Tensor>> resumed_ref_model;  // may be empty
   std::optional<MetricsWriter> metrics;                                  // rank 0's metrics.jsonl
+  std::optional<TensorBoardWriter> tb;  // rank 0's OUT/tb/ when logging.report_to has tensorboard
   DataOrder order;
   torch::Dtype save_dtype = torch::kFloat;  // the checkpoints' model files (train.save_dtype)
   TrainResult result;
@@ -102,7 +111,8 @@ class TrainingRun {
   }
   // Seconds to the end of the run at the pace since it started, after step `step`.
   double eta_s(int64_t step) const;
-  // Writes a metrics record when logging.log_steps says so (rank 0).
+  // Writes a metrics record when logging.log_steps says so (rank 0): to metrics.jsonl, and its
+  // numbers to TensorBoard under tensorboard_tags' names.
   void log_metrics(int64_t step, const nlohmann::json& record);
 
   // After step `step` (0-based): counts it; saves a checkpoint at save_steps, at the last step,
