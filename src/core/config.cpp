@@ -629,6 +629,13 @@ void validate(const Config& c) {
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }
   validate_eval_inputs(c);
+  const bool evaluates = t.eval_steps > 0 || t.eval_before_train;
+  const bool has_eval_input =
+      !c.eval.data.empty() || !c.eval.coco.empty() || !c.eval.lvis.empty() || !c.eval.classification.empty();
+  require(!evaluates || has_eval_input, t.eval_steps > 0 ? "train.eval_steps" : "train.eval_before_train",
+          "needs an evaluation input: set eval.data, eval.coco, eval.lvis or eval.classification");
+  require(!t.save_best || t.eval_steps > 0, "train.save_best",
+          "needs train.eval_steps > 0 (it keeps the best evaluation's model)");
   for (const std::string& to : c.logging.report_to)
     require(to == "jsonl" || to == "tensorboard", "logging.report_to",
             "holds '" + to + "': expected jsonl or tensorboard (W&B: scripts/wandb_sync.py streams metrics.jsonl)");

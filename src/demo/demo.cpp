@@ -33,15 +33,12 @@ using nlohmann::json;
 constexpr const char* kMethods[] = {"baseline", "sft", "rft"};
 constexpr const char* kMethodNames[] = {"baseline", "+ SFT", "+ Visual-RFT"};
 
-// The number the table shows for a task, from an evaluation's metrics.json, and its label.
-// Classification: exact match (the reference's substring rule would count "circle" as right
-// for "red striped circle", a hole these fine-grained names fall into; both are in
-// results.json). Detection: COCO mAP (AP .5:.95). Grounding: the reference's mIoU.
-const char* headline_key(Task t) { return t == Task::cls ? "accuracy_exact" : t == Task::det ? "map" : "miou"; }
+// The number the table shows for a task, from an evaluation's metrics.json (headline_metric,
+// eval/evaluator.h), and its label.
 // The headline number of an evaluation's metrics; NaN when missing. (json::value with a NAN
 // default would return a float, rounding the metric.)
 double headline(const json& metrics, Task t) {
-  return metrics.value(headline_key(t), std::numeric_limits<double>::quiet_NaN());
+  return metrics.value(headline_metric(t), std::numeric_limits<double>::quiet_NaN());
 }
 const char* headline_label(Task t) {
   return t == Task::cls ? "classification accuracy" : t == Task::det ? "detection mAP" : "grounding mIoU";

@@ -60,20 +60,50 @@ struct PromptBuilder {
   }
 };
 
-std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir,
-                                     const std::vector<EvalItem>& items, json* gen_info) {
+// The answers of every rank in question order: rank r answered questions r, r + W, ... (see
+// EvalShard), each sent as a JSON array.
+std::vector<Answer> gather_answers(const EvalShard& shard, const std::vector<Answer>& mine, size_t n_items) {
+  std::vector<std::string> sent;
+  for (const Answer& a : mine) sent.push_back(json{a.text, a.finish_reason, a.tokens, a.width, a.height}.dump());
+  const std::vector<std::string> got = shard.all_gather(sent);
+  if (got.size() != n_items)
+    throw Error(fmt::format("eval: {} answers gathered from the ranks for {} questions", got.size(), n_items));
+  std::vector<Answer> all(n_items);
+  size_t k = 0;
+  for (int r = 0; r < shard.world; ++r) {
+    for (size_t i = static_cast<size_t>(r); i < n_items; i += static_cast<size_t>(shard.world), ++k) {
+      const json j = json::parse(got[k]);
+      all[i] = {j[0].get<std::string>(), j[1].get<std::string>(), j[2].get<int64_t>(), j[3].get<int64_t>(),
+                j[4].get<int64_t>()};
+    }
+  }
+  return all;
+}
+
+std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const EvalRunOptions& opt,
+                                     const std::vector<EvalItem>& all_items, json* gen_info) {
   const torch::Device dev = resolve_device(cfg.model.device);
-  const torch::Dtype dtype = resolve_dtype(cfg.model.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
   if (cfg.eval.pixels == EvalPixels::config) {  // else the model folder's, as PromptEncoder read it
     enc.processor().min_pixels = cfg.data.min_pixels;
     enc.processor().max_pixels = cfg.data.max_pixels;
   }
-  auto model = load_qwen2vl(model_dir, dtype, dev);
+  Qwen2VLForConditionalGeneration model = opt.model;
+  const bool was_training = model && model->is_training();
+  if (!model) {
+    model = load_qwen2vl(model_dir, resolve_dtype(cfg.model.dtype, dev), dev);
+    for (auto& p : model->parameters()) p.set_requires_grad(false);
+  }
   model->eval();
-  for (auto& p : model->parameters()) p.set_requires_grad(false);
-  log_info("model: {} ({}, {})", model_dir, c10::toString(dtype), dev.str());
+  const torch::Dtype dtype = model->parameters().front().scalar_type();
+  log_info("model: {} ({}, {})", opt.model ? "the policy in training" : model_dir, c10::toString(dtype), dev.str());
   Generator gen(model, &enc.tokenizer());
+  // This rank's questions (all of them in one process).
+  const EvalShard& shard = opt.shard;
+  std::vector<EvalItem> shard_items;
+  for (size_t i = static_cast<size_t>(shard.rank); i < all_items.size(); i += static_cast<size_t>(shard.world))
+    shard_items.push_back(all_items[i]);
+  const std::vector<EvalItem>& items = shard.world > 1 ? shard_items : all_items;
 
   GenerateConfig g;
   g.num_samples = 1;
@@ -118,6 +148,15 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
         fmt::format("eval {}/{} ({:.0f}%)  {:.1f} s  ETA {:.0f} s  {:.1f} tok/s", b0 + n, N, 100 * done / N, el,
                     el / done * (static_cast<double>(N) - done), static_cast<double>(tokens) / std::max(el, 1e-9));
     log_progress(cfg.logging.progress, line);
+  }
+  if (was_training) model->train();
+  if (shard.world > 1) {
+    answers = gather_answers(shard, answers, all_items.size());
+    tokens = truncated = 0;
+    for (const Answer& a : answers) {
+      tokens += a.tokens;
+      truncated += a.finish_reason == "length";
+    }
   }
   const double secs = since(t0);
   *gen_info = {{"batch_size", B},
@@ -218,6 +257,10 @@ cv::Mat draw_boxes(const cv::Mat& rgb, const std::vector<Box>& truth, const std:
   return bgr;
 }
 
+const char* headline_metric(Task task) {
+  return task == Task::cls ? "accuracy_exact" : task == Task::det ? "map" : "miou";
+}
+
 std::string eval_output_dir(const Config& cfg, const EvalRunOptions& opt) {
   if (!opt.output_dir.empty()) return opt.output_dir;
   if (!cfg.eval.output_dir.empty()) return cfg.eval.output_dir;
@@ -229,6 +272,7 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
   const Task task = cfg.data.task;
   const std::string model_dir = opt.model_dir.empty() ? cfg.model.path : opt.model_dir;
   if (model_dir.empty() && opt.answers_file.empty()) throw ConfigError("no model: give --model DIR or set model.path");
+  if (opt.shard.world > 1 && !opt.shard.all_gather) throw Error("eval: a split evaluation needs shard.all_gather");
   EvalOutcome outcome;
   outcome.output_dir = eval_output_dir(cfg, opt);
   const std::string& out = outcome.output_dir;
@@ -244,7 +288,7 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
 
   // ---- answers, judgements ----
   json gen_info;
-  const std::vector<Answer> answers = opt.answers_file.empty() ? generate_answers(cfg, model_dir, items, &gen_info)
+  const std::vector<Answer> answers = opt.answers_file.empty() ? generate_answers(cfg, model_dir, opt, items, &gen_info)
                                                                : replay_answers(opt.answers_file, items, &gen_info);
   const bool det_file = set.input == EvalInput::coco || set.input == EvalInput::lvis;
   Scored sc = task == Task::cls ? detail::score_cls(items, answers, cfg.rewards.synonyms.empty() ? nullptr : &synonyms)
@@ -252,8 +296,9 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
               : task == Task::det ? detail::score_det(items, answers)
                                   : detail::score_ground(items, answers);
 
-  // ---- files ----
-  std::filesystem::create_directories(out);
+  // ---- files (rank 0 of a split evaluation; every rank has the metrics) ----
+  const bool writes = opt.shard.rank == 0;
+  if (writes) std::filesystem::create_directories(out);
   std::string lines;
   for (size_t i = 0; i < items.size(); ++i) {
     const Sample& s = items[i].sample;
@@ -263,24 +308,30 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
     rec.update(sc.records[i]);
     lines += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
-  write_file_atomic(out + "/predictions.jsonl", lines);
-  if (sc.results)
-    write_file_atomic(out + "/results.json", sc.results->dump() + "\n");
-  else
-    std::filesystem::remove(out + "/results.json");  // not another input's, left by an earlier run
+  if (writes) {
+    write_file_atomic(out + "/predictions.jsonl", lines);
+    if (sc.results)
+      write_file_atomic(out + "/results.json", sc.results->dump() + "\n");
+    else
+      std::filesystem::remove(out + "/results.json");  // not another input's, left by an earlier run
+  }
 
   json metrics = {{"task", task_name(task)},
-                  {"model", opt.answers_file.empty() ? json(model_dir) : json(nullptr)},
+                  {"model", !opt.answers_file.empty() ? json(nullptr)
+                            : opt.model               ? json("the policy in training")
+                                                      : json(model_dir)},
                   {"data", set.source},
                   {"input", set.info},
                   {"samples", static_cast<int64_t>(items.size())},
                   {"skipped_missing_images", set.report.missing_images},
                   {"generation", gen_info}};
   metrics.update(sc.metrics);
-  write_file_atomic(out + "/metrics.json", metrics.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+  if (writes)
+    write_file_atomic(out + "/metrics.json", metrics.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
-  const std::string who = opt.answers_file.empty() ? fmt::format("model `{}`", model_dir)
-                                                   : fmt::format("answers from `{}`", opt.answers_file);
+  const std::string who = !opt.answers_file.empty() ? fmt::format("answers from `{}`", opt.answers_file)
+                          : opt.model               ? std::string("the policy in training")
+                                                    : fmt::format("model `{}`", model_dir);
   const std::string summary =
       fmt::format(
           "# Evaluation: {} on {}\n\n{}, {} questions ({} missing images skipped), {} tokens generated "
@@ -288,10 +339,10 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
           task_name(task), set.source, who, items.size(), set.report.missing_images,
           gen_info["generated_tokens"].get<int64_t>(), gen_info["truncated_answers"].get<int64_t>()) +
       sc.summary;
-  write_file_atomic(out + "/summary.md", summary);
+  if (writes) write_file_atomic(out + "/summary.md", summary);
 
   // The run layout: eval/NAME/vis/*.jpg.
-  if (task != Task::cls && cfg.eval.draw_images > 0) {
+  if (writes && task != Task::cls && cfg.eval.draw_images > 0) {
     std::filesystem::create_directories(out + "/vis");
     const size_t n = std::min(items.size(), static_cast<size_t>(cfg.eval.draw_images));
     for (size_t i = 0; i < n; ++i) {

@@ -338,6 +338,35 @@ std::vector<double> DataParallel::max(std::vector<double> v) {
   return v;
 }
 
+std::vector<std::string> DataParallel::gather_strings(const std::vector<std::string>& mine) {
+  if (!active()) return mine;
+  std::vector<double> lengths;
+  std::vector<double> bytes;  // 0..255, exact in float64
+  for (const std::string& s : mine) {
+    lengths.push_back(static_cast<double>(s.size()));
+    for (unsigned char c : s) bytes.push_back(c);
+  }
+  auto as_tensor = [](const std::vector<double>& v) {
+    if (v.empty()) return torch::zeros({0}, torch::kDouble);
+    return torch::from_blob(const_cast<double*>(v.data()), {static_cast<int64_t>(v.size())}, torch::kDouble).clone();
+  };
+  const torch::Tensor all_lengths = gather_rows(as_tensor(lengths)).contiguous();
+  const torch::Tensor all_bytes = gather_rows(as_tensor(bytes)).contiguous();
+  const double* len = all_lengths.data_ptr<double>();
+  const double* b = all_bytes.data_ptr<double>();
+  std::vector<std::string> out;
+  int64_t at = 0;
+  for (int64_t i = 0; i < all_lengths.numel(); ++i) {
+    const auto n = static_cast<int64_t>(len[i]);
+    std::string s(static_cast<size_t>(n), '\0');
+    for (int64_t k = 0; k < n; ++k)
+      s[static_cast<size_t>(k)] = static_cast<char>(static_cast<unsigned char>(b[at + k]));
+    at += n;
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
 torch::Tensor DataParallel::gather_rows(const torch::Tensor& x, int64_t* offset) {
   if (offset) *offset = 0;
   if (!active()) return x;

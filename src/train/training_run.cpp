@@ -2,13 +2,21 @@
 #include "visual_rft/train/training_run.h"
 
 #include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <limits>
 #include <map>
 
 #include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/eval/evaluator.h"
+#include "visual_rft/image/image_header.h"
 
 namespace vrft {
+
+namespace fs = std::filesystem;
 
 nlohmann::json PhaseTimer::json(double step_s) const {
   nlohmann::json j{{"step_s", step_s}};
@@ -108,6 +116,16 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
     const auto& to = cfg.logging.report_to;
     if (std::find(to.begin(), to.end(), "tensorboard") != to.end()) tb.emplace(cfg.train.output_dir + "/tb", start);
   }
+  // train.save_best: a resumed run goes on from the best its evaluations reached (every rank
+  // reads it, so that they agree on what is better).
+  const std::string best_json = cfg.train.output_dir + "/best/best.json";
+  if (cfg.train.save_best && start > 0 && fs::exists(best_json))
+    best_eval = nlohmann::json::parse(read_file(best_json)).value("value", -1.0);
+  if (cfg.train.eval_before_train && start == 0) {
+    const nlohmann::json e = evaluate(0);
+    if (metrics) metrics->write({{"step", 0}, {"eval", e}});
+    if (tb) tb->scalars(0, tensorboard_tags(nlohmann::json{{"eval", e}}));
+  }
   result.final_step = start;  // a resumed run that is already done reports where it is
 }
 
@@ -116,10 +134,62 @@ double TrainingRun::eta_s(int64_t step) const {
   return elapsed / static_cast<double>(step + 1 - start) * static_cast<double>(total - step - 1);
 }
 
-void TrainingRun::log_metrics(int64_t step, const nlohmann::json& record) {
-  if (!metrics || cfg.logging.log_steps <= 0 || (step + 1) % cfg.logging.log_steps != 0) return;
+void TrainingRun::log_metrics(int64_t step, nlohmann::json record) {
+  const bool eval_due = cfg.train.eval_steps > 0 && (step + 1) % cfg.train.eval_steps == 0;
+  if (eval_due) record["eval"] = evaluate(step + 1);
+  const bool log_due = cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0;
+  if (!metrics || !(log_due || eval_due)) return;
   metrics->write(record);
   if (tb) tb->scalars(step + 1, tensorboard_tags(record));
+}
+
+void TrainingRun::save_best(int64_t steps_done, const std::string& metric, double value) {
+  const std::string dir = cfg.train.output_dir + "/best";
+  CheckpointData d;
+  d.min_pixels = cfg.data.min_pixels;
+  d.max_pixels = cfg.data.max_pixels;
+  d.weights_dtype = save_dtype;
+  d.weights_only = true;
+  const std::string saved = save_checkpoint(dir, steps_done, policy, cfg.model.path, d, /*keep_last=*/1);
+  write_file_atomic(
+      dir + "/best.json",
+      nlohmann::json{{"step", steps_done}, {"metric", metric}, {"value", value}, {"model", saved}}.dump(1) + "\n");
+  log_info("best {} so far ({:.4f}): model saved to {}", metric, value, saved);
+}
+
+nlohmann::json TrainingRun::evaluate(int64_t steps_done) {
+  EvalRunOptions opt;
+  opt.model_dir = cfg.model.path;  // the tokenizer and image processor
+  opt.output_dir = cfg.train.output_dir + "/eval/step-" + std::to_string(steps_done);
+  opt.model = policy;
+  opt.shard = {dp.rank(), dp.world(), [this](const std::vector<std::string>& s) { return dp.gather_strings(s); }};
+  // The images at the size the policy trains at, which its checkpoints record (eval.pixels:
+  // model would otherwise mean model.path's processor, not the checkpoint's).
+  Config ecfg = cfg;
+  ecfg.eval.pixels = EvalPixels::config;
+  log_info("evaluating the policy after step {} into {}", steps_done, opt.output_dir);
+  const EvalOutcome outcome = run_evaluation(ecfg, opt);
+  const char* key = headline_metric(cfg.data.task);
+  const double value = outcome.metrics.value(key, std::numeric_limits<double>::quiet_NaN());
+  log_info("eval after step {}: {} {:.4f} ({} questions)", steps_done, key, value,
+           outcome.metrics.value("samples", int64_t{0}));
+  if (tb) {  // the drawn answers (eval.draw_images of them), in TensorBoard's Images tab
+    std::vector<std::string> drawn;
+    if (fs::is_directory(opt.output_dir + "/vis"))
+      for (const auto& e : fs::directory_iterator(opt.output_dir + "/vis")) drawn.push_back(e.path().string());
+    std::sort(drawn.begin(), drawn.end());
+    for (const std::string& path : drawn) {
+      const std::optional<ImageHeader> h = read_image_header(path);
+      if (h)
+        tb->image("eval/boxes/" + fs::path(path).stem().string(), steps_done, read_file(path),
+                  static_cast<int>(h->height), static_cast<int>(h->width));
+    }
+  }
+  if (cfg.train.save_best && std::isfinite(value) && value > best_eval) {
+    best_eval = value;
+    if (dp.is_main()) save_best(steps_done, key, value);
+  }
+  return {{key, value}, {"samples", outcome.metrics.value("samples", int64_t{0})}};
 }
 
 namespace {
@@ -143,7 +213,10 @@ void flatten_metrics(const nlohmann::json& j, const std::string& path, const std
     for (const auto& [k, v] : j.items()) flatten_metrics(v, path.empty() ? k : path + "/" + k, prefix, out);
   } else if (j.is_number() && path != "step") {
     const auto it = trl_names().find(path);
-    out.emplace_back(prefix + (it == trl_names().end() ? path : it->second), j.get<double>());
+    if (path.rfind("eval/", 0) == 0)  // evaluations: "eval/map", as HF's Trainer names them
+      out.emplace_back(path, j.get<double>());
+    else
+      out.emplace_back(prefix + (it == trl_names().end() ? path : it->second), j.get<double>());
   }
 }
 }  // namespace

@@ -18,8 +18,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const std::vector<std::string> kLayers = {"core",    "image", "text", "model", "data", "reward",
-                                          "rollout", "train", "eval", "demo",  "cli"};
+// eval is below train: the trainers evaluate during training (train.eval_steps).
+const std::vector<std::string> kLayers = {"core",    "image", "text",  "model", "data", "reward",
+                                          "rollout", "eval",  "train", "demo",  "cli"};
 
 int layer(const std::string& module) {
   auto it = std::find(kLayers.begin(), kLayers.end(), module);

@@ -232,6 +232,12 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
     base.push_back("--set");
     base.push_back(s);
   }
+  // Bitwise equal weights: an evaluation during training (split over the ranks) must give the
+  // one-process answers and metrics too.
+  if (exact)
+    for (const std::string& s :
+         std::vector<std::string>{"train.eval_steps=3", "eval.data=" + dir + "/train.jsonl", "eval.max_new_tokens=8"})
+      base.insert(base.end(), {"--set", s});
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a = base;
     a.insert(a.end(), extra.begin(), extra.end());
@@ -275,6 +281,19 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
   EXPECT_EQ(oz, 0.0);  // and the gathered state is the unsharded state
   // Only rank 0 writes the run folder: one metrics line per step, rank 0's rollout samples.
   EXPECT_TRUE(fs::exists(dir + "/two/rollouts/step_000003.jsonl"));
+  if (exact) {  // every question answered once, as one process answers it
+    const std::string pred = "/eval/step-3/predictions.jsonl";
+    ASSERT_TRUE(fs::exists(dir + "/one" + pred) && fs::exists(dir + "/two" + pred));
+    auto answers = [](const std::string& path) {
+      std::vector<std::string> out;
+      std::ifstream in(path);
+      for (std::string l; std::getline(in, l);) out.push_back(nlohmann::json::parse(l)["answer"].get<std::string>());
+      return out;
+    };
+    EXPECT_EQ(answers(dir + "/one" + pred).size(), 4u);
+    EXPECT_EQ(answers(dir + "/one" + pred), answers(dir + "/two" + pred));
+    EXPECT_EQ(answers(dir + "/one" + pred), answers(dir + "/zero" + pred));
+  }
 }
 
 }  // namespace

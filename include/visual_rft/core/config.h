@@ -287,6 +287,9 @@ struct TrainConfig {
   bool save_only_model = false;
   DtypeChoice save_dtype = DtypeChoice::automatic;
   bool resume_strict = true;
+  int64_t eval_steps = 0;
+  bool eval_before_train = false;
+  bool save_best = false;
 
   template <class V>
   void visit(V& v) {
@@ -311,6 +314,15 @@ struct TrainConfig {
     v(resume_strict, "resume_strict",
       "--resume refuses a checkpoint whose run differs from this config (trainer, seed, prompts_per_step, "
       "task, training data, model); false = warn and go on.");
+    v(eval_steps, "eval_steps",
+      "Evaluate the policy every this many steps on the eval section's input, as visual-rft eval does "
+      "(greedy unless eval.temperature), into OUT/eval/step-N/; the headline metric goes to metrics.jsonl "
+      "and TensorBoard. 0 = never.",
+      at_least(0));
+    v(eval_before_train, "eval_before_train", "Also evaluate the start model, before step 1 (OUT/eval/step-0/).");
+    v(save_best, "save_best",
+      "Keep the model of the best evaluation so far (highest headline metric: accuracy, mAP or mIoU) in "
+      "OUT/best/, with best.json naming its step and value.");
   }
 };
 

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <optional>
@@ -40,9 +41,19 @@
 #include <vector>
 
 #include "visual_rft/core/config.h"
+#include "visual_rft/model/qwen2vl.h"
 #include "visual_rft/reward/answer.h"
 
 namespace vrft {
+
+// An evaluation split over the ranks of a data-parallel run: rank r answers questions r, r + W,
+// r + 2W, ..., and `all_gather` (every rank's strings, rank 0's first) brings every answer to
+// every rank, so each rank scores the whole set and gets the one-process metrics (answers are
+// keyed by question, not by batch); rank 0 alone writes the files.
+struct EvalShard {
+  int rank = 0, world = 1;
+  std::function<std::vector<std::string>(const std::vector<std::string>&)> all_gather;
+};
 
 struct EvalRunOptions {
   std::string model_dir;                   // the HF model folder (e.g. a checkpoint); empty = model.path
@@ -50,7 +61,16 @@ struct EvalRunOptions {
   std::string config_name = "visual-rft";  // names the default output folder (the config file's stem)
   int64_t limit = 0;                       // only the first N samples (COCO/LVIS: images); 0 = all
   std::string answers_file;                // score these answers (an earlier predictions.jsonl) instead of generating
+  // Answer with this model as it is (a training run's policy, in its dtype) instead of loading
+  // one; model_dir (or model.path) then gives the tokenizer and image processor.
+  Qwen2VLForConditionalGeneration model{nullptr};
+  EvalShard shard;
 };
+
+// The metrics.json key a task is judged by: cls accuracy_exact (the reference's substring rule
+// would count "circle" as right for "red striped circle"), det map (COCO AP .5:.95), ground
+// miou (the reference's).
+const char* headline_metric(Task task);
 
 struct EvalOutcome {
   std::string output_dir;

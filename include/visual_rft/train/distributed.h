@@ -82,6 +82,9 @@ class DataParallel {
   // rank; `offset` (optional) gets the index of this rank's first row. Sent as float64: for
   // metrics and rewards, not for bulk data.
   torch::Tensor gather_rows(const torch::Tensor& x, int64_t* offset = nullptr);
+  // Every rank's strings, concatenated in rank order, on every rank (their bytes through
+  // gather_rows: for small payloads such as evaluation answers).
+  std::vector<std::string> gather_strings(const std::vector<std::string>& mine);
 
   // Sums the gradients of `params` over the ranks, in place, in flat buckets. A parameter
   // whose gradient is undefined on some ranks gets zeros there; one undefined on every rank

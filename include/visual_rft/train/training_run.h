@@ -102,6 +102,7 @@ class TrainingRun {
   DataOrder order;
   torch::Dtype save_dtype = torch::kFloat;  // the checkpoints' model files (train.save_dtype)
   TrainResult result;
+  double best_eval = -1;  // train.save_best: the best headline value so far (OUT/best/best.json)
   const PhaseTimer::Clock::time_point t0 = PhaseTimer::Clock::now();
 
   // The `position`-th prompt of the run (step * P + place in the step) and its row.
@@ -111,9 +112,18 @@ class TrainingRun {
   }
   // Seconds to the end of the run at the pace since it started, after step `step`.
   double eta_s(int64_t step) const;
-  // Writes a metrics record when logging.log_steps says so (rank 0): to metrics.jsonl, and its
+  // After step `step` (0-based), on every rank: evaluates the policy when train.eval_steps says
+  // so (the record then gains "eval": the headline metric; see evaluate), then writes the record
+  // when logging.log_steps says so or it holds an evaluation (rank 0): to metrics.jsonl, and its
   // numbers to TensorBoard under tensorboard_tags' names.
-  void log_metrics(int64_t step, const nlohmann::json& record);
+  void log_metrics(int64_t step, nlohmann::json record);
+  // Evaluates the policy as it is after `steps_done` steps on the eval section's input, split
+  // over the ranks (equal to one process), into OUT/eval/step-N/; with train.save_best, a new
+  // best headline value saves the model to OUT/best/ (best.json: step, metric, value). Returns
+  // {metric: value, "samples": n}. Every rank calls it.
+  nlohmann::json evaluate(int64_t steps_done);
+  // OUT/best/checkpoint-N (model files only, as train.save_dtype says) and OUT/best/best.json.
+  void save_best(int64_t steps_done, const std::string& metric, double value);
 
   // After step `step` (0-based): counts it; saves a checkpoint at save_steps, at the last step,
   // or when a SIGINT/SIGTERM reached any rank (one max-reduction, so that all ranks stop after
