@@ -1,8 +1,9 @@
-// tests/train/test_tensorboard.cpp: logging.report_to tensorboard. The event files a GRPO run
-// writes are read back by the tensorboard package (scripts/refs/tensorboard_events.py): every
-// metrics.jsonl number is there under its TRL name at its step, the rollout samples are there as
-// text, and a resumed run's curves have each step once. The CRC is checked against its
-// published test vector.
+// tests/train/test_tensorboard.cpp: live dashboards. The TensorBoard event files a GRPO run
+// writes (logging.report_to tensorboard) are read back by the tensorboard package
+// (scripts/refs/tensorboard_events.py): every metrics.jsonl number is there under its TRL name
+// at its step, the rollout samples are there as text, and a resumed run's curves have each step
+// once. scripts/wandb_sync.py logs the same to an offline W&B run, read back from its .wandb
+// file (scripts/refs/wandb_records.py). The CRC is checked against its published test vector.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -95,6 +96,29 @@ TEST(TensorBoard, EveryMetricAtEveryStepUnderTrlNamesAndResumeKeepsOneValuePerSt
   const std::string md = texts[1][1].get<std::string>();
   EXPECT_NE(md.find("| sample | completion | text | reward | advantage |"), std::string::npos) << md;
   EXPECT_EQ(std::count(md.begin(), md.end(), '\n'), 2 + 4) << md;
+
+  // W&B: scripts/wandb_sync.py (offline) logs the same numbers under the same names, each step
+  // once, with the samples as a table; read back from the .wandb file it leaves.
+  const std::string wb = dir + "/wandb-offline";
+  fs::create_directories(wb);
+  test::python("wandb_sync.py' '" + dir + "/run' --mode offline --dir '" + wb + "'");
+  test::python("refs/wandb_records.py' '" + wb + "' '" + wb + "/records.json'");
+  const auto history = nlohmann::json::parse(read_file(wb + "/records.json"))["history"];
+  ASSERT_EQ(history.size(), 4u) << history.dump();
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& row = history[i];
+    EXPECT_EQ(row["_step"].get<int64_t>(), lines[i]["step"].get<int64_t>());
+    for (const auto& [tag, value] : tensorboard_tags(lines[i])) {
+      ASSERT_TRUE(row.contains(tag)) << tag << " at step " << row["_step"];
+      EXPECT_EQ(row[tag].get<double>(), value) << tag;
+    }
+    // A table is logged as its description: its type and size (G = 4 completions of 1 prompt).
+    EXPECT_EQ(row.contains("train/samples/_type"), (i + 1) % 2 == 0) << row.dump();
+    if (row.contains("train/samples/_type")) {
+      EXPECT_EQ(row["train/samples/_type"], "table-file");
+      EXPECT_EQ(row["train/samples/nrows"], 4);
+    }
+  }
 }
 
 TEST(TensorBoard, UnknownReportTargetIsRefusedByKey) {
