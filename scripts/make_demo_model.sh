@@ -9,6 +9,11 @@
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
 #      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14), PATCH_SIZE, HIDDEN, LAYERS, VISION_WIDTH and
 #      VISION_DEPTH instead of the preset's when set;
+#   3b. when VISION_STEPS > 0, dense pre-training of the vision tower alone
+#      (scripts/pretrain_vision.py: every visual token learns the colour, pattern and shape under
+#      it and the distances to its object's box edges) on VISION_ROWS_PER_CATEGORY x 24 dense
+#      images of their own image seed, cosine from VISION_LR; FREEZE_VISION=1 then keeps the
+#      tower fixed in the SFT stages below;
 #   4. SFT pre-training on the base categories with configs/demo_pretrain.yaml: STEPS steps of
 #      ROWS rows, cosine from lr LR, on DEVICE; then, when LOCATE_STEPS > 0, a localisation stage:
 #      LOCATE_STEPS steps on single-object dense rows (locate and name one object; cosine from
@@ -50,16 +55,20 @@ LAYERS="${LAYERS:-}"
 VISION_WIDTH="${VISION_WIDTH:-}"
 VISION_DEPTH="${VISION_DEPTH:-}"
 EVAL_SEED="${EVAL_SEED:-1000}"
+VISION_STEPS="${VISION_STEPS:-0}"
+VISION_LR="${VISION_LR:-1e-3}"
+VISION_ROWS_PER_CATEGORY="${VISION_ROWS_PER_CATEGORY:-200}"
+FREEZE_VISION="${FREEZE_VISION:-0}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
 
 # Numbers from the environment are checked before anything runs.
-for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS LOCATE_STEPS EVAL_SEED; do
+for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS LOCATE_STEPS EVAL_SEED VISION_STEPS VISION_ROWS_PER_CATEGORY; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
-for v in LR LOCATE_LR; do
+for v in LR LOCATE_LR VISION_LR; do
   [[ "${!v}" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
 done
-for v in DENSE POSITION_CUE; do
+for v in DENSE POSITION_CUE FREEZE_VISION; do
   [[ "${!v}" == 0 || "${!v}" == 1 ]] || { echo "make_demo_model: $v='${!v}' must be 0 or 1" >&2; exit 2; }
 done
 [[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] ||
@@ -97,6 +106,19 @@ demo_shape_args
 [ -f "$WORK/init/config.json" ] ||
   "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${SHAPE_ARGS[@]}"
 
+START="$WORK/init"
+if [ "$VISION_STEPS" -gt 0 ]; then
+  # Dense scenes of the same world (their own image seed): every object with its box and name.
+  [ -f "$WORK/vision/dense/base_train.jsonl" ] ||
+    "$VRFT" data synth --out "$WORK/vision" "${world[@]}" --image-seed $((SEED + 700)) \
+      --tasks cls --dense-base --base-per-category "$VISION_ROWS_PER_CATEGORY" --eval 0 >/dev/null
+  [ -f "$WORK/init_vision/config.json" ] ||
+    "$PY" "$ROOT/scripts/pretrain_vision.py" "$WORK/init" "$WORK/vision/dense/base_train.jsonl" "$WORK/init_vision" \
+      --steps "$VISION_STEPS" --lr "$VISION_LR" --device "${DEVICE%%:*}" | tee "$WORK/pretrain_vision.log"
+  START="$WORK/init_vision"
+fi
+freeze=(); (( FREEZE_VISION )) && freeze=(--set train.freeze_vision=true)
+
 # pretrain DIR FROM STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
 pretrain() {
   local dir="$1" from="$2" steps="$3" lr="$4" warmup="$5" seed="$6" resume=()
@@ -105,9 +127,9 @@ pretrain() {
     --set data.train="${DATA_FILE:-$WORK/synth/base_train.jsonl}" --set train.output_dir="$dir" \
     --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
     --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) \
-    "${resume[@]}"
+    "${freeze[@]}" "${resume[@]}"
 }
-pretrain "$WORK/pretrain" "$WORK/init" "$STEPS" "$LR" 50 0
+pretrain "$WORK/pretrain" "$START" "$STEPS" "$LR" 50 0
 CKPT="$WORK/pretrain/$(cat "$WORK/pretrain/latest")"
 cp "$WORK/pretrain/metrics.jsonl" "$WORK/pretrain_metrics.jsonl"
 if [ "$LOCATE_STEPS" -gt 0 ]; then
@@ -161,7 +183,9 @@ info = {
     "pretrain_config": "configs/demo_pretrain.yaml",
     "pretrain": {"device": "$DEVICE", "steps": $STEPS, "rows_per_step": $ROWS, "lr": $LR,
                  "locate_steps": $LOCATE_STEPS, "locate_lr": $LOCATE_LR,
-                 "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2},
+                 "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2,
+                 "vision_steps": $VISION_STEPS, "vision_lr": $VISION_LR,
+                 "vision_rows_per_category": $VISION_ROWS_PER_CATEGORY, "freeze_vision": bool($FREEZE_VISION)},
     "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
               "patch_size": "${PATCH_SIZE:-preset}", "hidden_size": "${HIDDEN:-preset}",
               "layers": "${LAYERS:-preset}", "vision_width": "${VISION_WIDTH:-preset}",
@@ -173,6 +197,7 @@ info = {
     "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE POSITION_CUE=$POSITION_CUE DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
                "LOCATE_STEPS=$LOCATE_STEPS LOCATE_LR=$LOCATE_LR STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
                "HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH "
+               "VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION "
                "scripts/make_demo_model.sh",
 }
 json.dump(info, open(out, "w"), indent=2)

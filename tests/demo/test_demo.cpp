@@ -11,6 +11,7 @@
 
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/safetensors.h"
 #include "visual_rft/demo/plot.h"
 
 using namespace vrft;
@@ -146,4 +147,33 @@ TEST(DemoModel, PositionProbeOfTheShippedModel) {
               tower["row_r2"].get<double>(), tower["col_r2"].get<double>(), best_row, best_col);
   EXPECT_GT(best_row, 0.6);
   EXPECT_LT(best_col, 0.2);
+}
+
+// scripts/pretrain_vision.py (make_demo_model.sh's VISION_STEPS stage) on a small dense world:
+// it trains the vision tower and nothing else, and visual-rft loads and runs what it writes.
+TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
+  const std::string out = scratch_dir("demo-vision-stage");
+  CommandResult r = run(cli() + " model init --preset demo --tokenizer '" + source_dir() + "/models/vrft-demo' --out " +
+                        out + "/init --seed 0 --patch-size 7");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run(cli() + " data synth --out " + out + "/world --seed 0 --image-seed 77 --tasks cls --dense-base" +
+          " --base-per-category 4 --eval 0");
+  ASSERT_EQ(r.status, 0) << r.output;
+  python("pretrain_vision.py' '" + out + "/init' '" + out + "/world/dense/base_train.jsonl' '" + out +
+         "/vision' --steps 3 --batch 8 --held-out 16");
+  SafetensorsFile before(out + "/init/model.safetensors"), after(out + "/vision/model.safetensors");
+  ASSERT_EQ(before.tensors().size(), after.tensors().size());
+  int changed_visual = 0;
+  for (const auto& t : before.tensors()) {
+    const bool same = torch::equal(before.get(t.name), after.get(t.name));
+    if (t.name.rfind("visual.", 0) == 0) {
+      changed_visual += !same;
+    } else {
+      EXPECT_TRUE(same) << t.name << " changed: only the vision tower may";
+    }
+  }
+  EXPECT_GT(changed_visual, 10);
+  r = run(cli() + " generate --model " + out + "/vision --image '" + out +
+          "/world/dense/images/base_train_00000.png' --prompt 'What is this?' --max-new-tokens 4");
+  EXPECT_EQ(r.status, 0) << r.output;
 }
