@@ -21,6 +21,7 @@ struct ScoreArgs {
   std::vector<std::string> functions;
   std::vector<double> weights;
   std::string synonyms;
+  std::string python, python_exe = "python3";
 };
 
 // Scores one input line; throws Error describing what is wrong with it.
@@ -36,8 +37,13 @@ nlohmann::ordered_json score_line(const std::string& line, const RewardSet& set)
     if (!in.contains(key)) throw Error(std::string("missing key \"") + key + "\"");
     if (!in[key].is_string()) throw Error(std::string("\"") + key + "\" must be a string");
   }
-  Solution sol = parse_solution(set.task(), in["solution"].get<std::string>());
-  RewardScores s = set.score(in["completion"].get<std::string>(), sol);
+  for (const char* key : {"problem", "image"}) {
+    if (in.contains(key) && !in[key].is_string()) throw Error(std::string("\"") + key + "\" must be a string");
+  }
+  const Solution sol = parse_solution(set.task(), in["solution"].get<std::string>());
+  const std::string completion = in["completion"], solution = in["solution"];
+  const std::string problem = in.value("problem", ""), image = in.value("image", "");
+  const RewardScores s = set.score_batch({{&completion, nullptr, &problem, &solution, &image}}, {&sol})[0];
   nlohmann::ordered_json out;
   nlohmann::ordered_json rewards = nlohmann::ordered_json::object();
   for (size_t i = 0; i < s.values.size(); ++i) rewards[set.names()[i]] = s.values[i];
@@ -52,6 +58,8 @@ int run_score(const ScoreArgs& a) {
   cfg.functions = a.functions;
   cfg.weights = a.weights;
   cfg.synonyms = a.synonyms;
+  cfg.python = a.python;
+  cfg.python_exe = a.python_exe;
   RewardSet set(parse_task(a.task), cfg);
 
   std::ifstream file;
@@ -94,6 +102,10 @@ void add_score_command(CLI::App& app) {
   cmd->add_option("--functions", args.functions, "Rewards to compute (default: the task's)")->delimiter(',');
   cmd->add_option("--weights", args.weights, "One weight per reward (default: all 1)")->delimiter(',');
   cmd->add_option("--synonyms", args.synonyms, "Class-name synonyms file for accuracy_cls (strict)");
+  cmd->add_option("--python", args.python,
+                  "A Python file of reward functions (TRL's signature) named in --functions; lines may carry "
+                  "\"problem\" and \"image\" for them");
+  cmd->add_option("--python-exe", args.python_exe, "The Python that runs --python")->capture_default_str();
   cmd->callback([] {
     int rc = run_score(args);
     if (rc != 0) throw CLI::RuntimeError(rc);

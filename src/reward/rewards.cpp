@@ -8,6 +8,8 @@
 // returns NaN); a Position that is not 4 numbers scores 0.
 #include "visual_rft/reward/rewards.h"
 
+#include <filesystem>
+
 #include <utf8proc.h>
 
 #include <algorithm>
@@ -446,20 +448,33 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
   names_ = cfg.functions.empty() ? default_rewards(task) : cfg.functions;
   std::vector<std::string> known;
   for (const auto& r : reward_registry()) known.push_back(r.name);
+  std::vector<std::string> python_names;
   for (const auto& n : names_) {
     const RewardSpec* spec = find_reward(n);
+    if (!spec && !cfg.python.empty()) {  // a function of the Python file
+      python_names.push_back(n);
+      fns_.push_back(nullptr);
+      continue;
+    }
     if (!spec) {
       std::string near = nearest(n, known);
       throw ConfigError("rewards.functions: unknown reward '" + n + "'" +
                         (near.empty() ? "" : " (did you mean '" + near + "'?)") +
                         "; rewards are format, accuracy_cls, iou, "
-                        "confidence, iou_grounding, giou_grounding");
+                        "confidence, iou_grounding, giou_grounding, or functions of a Python file (rewards.python)");
     }
     bool fits = task == Task::cls ? spec->cls : task == Task::det ? spec->det : spec->ground;
     if (!fits) throw ConfigError("rewards.functions: reward '" + n + "' does not apply to task " + task_name(task));
     if (n == "iou") iou_index_ = static_cast<int>(fns_.size());
     if (n == "confidence") confidence_index_ = static_cast<int>(fns_.size());
     fns_.push_back(spec->fn);
+  }
+  if (!cfg.python.empty() && python_names.empty())
+    throw ConfigError("rewards.python: '" + cfg.python + "' is set but rewards.functions names none of its functions");
+  if (!python_names.empty()) {
+    if (!std::filesystem::is_regular_file(cfg.python))
+      throw ConfigError("rewards.python: '" + cfg.python + "' is not a file (a Python file of reward functions)");
+    python_ = std::make_shared<PythonRewards>(cfg.python, python_names, cfg.python_exe, task_name(task));
   }
   weights_ = cfg.weights.empty() ? std::vector<double>(names_.size(), 1.0) : cfg.weights;
   if (weights_.size() != names_.size()) {
@@ -482,7 +497,35 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
   }
 }
 
+std::vector<RewardScores> RewardSet::score_batch(const std::vector<RewardQuery>& queries,
+                                                 const std::vector<const Solution*>& sols) const {
+  std::vector<RewardScores> out(queries.size());
+  const std::vector<std::vector<double>> py = python_ ? python_->score(queries) : std::vector<std::vector<double>>{};
+  RewardContext ctx = ctx_;
+  ctx.synonyms = synonyms_.group.empty() ? nullptr : &synonyms_;
+  for (size_t q = 0; q < queries.size(); ++q) {
+    const std::string_view completion = *queries[q].completion;
+    const Solution& sol = *sols[q];
+    DetectionScores det;  // iou and confidence share their parsing and matching
+    const bool shared = iou_index_ >= 0 && confidence_index_ >= 0;
+    if (shared) det = detection_rewards(completion, sol, ctx);
+    size_t next_python = 0;
+    for (size_t i = 0; i < fns_.size(); ++i) {
+      const int k = static_cast<int>(i);
+      double v = !fns_[i]                           ? py[next_python++][q]
+                 : shared && k == iou_index_        ? det.iou
+                 : shared && k == confidence_index_ ? det.confidence
+                                                    : fns_[i](completion, sol, ctx);
+      if (!std::isfinite(v)) v = 0;  // the built-in rules never give one; Python's are refused
+      out[q].values.push_back(v);
+      out[q].total += weights_[i] * v;
+    }
+  }
+  return out;
+}
+
 RewardScores RewardSet::score(std::string_view completion, const Solution& sol) const {
+  if (python_) throw Error("RewardSet::score: the Python rewards score batches (score_batch)");
   RewardScores out;
   out.values.reserve(fns_.size());
   RewardContext ctx = ctx_;

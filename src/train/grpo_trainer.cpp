@@ -148,24 +148,35 @@ class RewardSource {
   RewardTable score(const std::vector<const Sample*>& rows, const RolloutBatch& roll, int64_t G) const {
     const int64_t N = static_cast<int64_t>(rows.size()) * G, K = static_cast<int64_t>(names().size());
     RewardTable t{torch::zeros({N, K}, torch::kDouble), torch::zeros({N}, torch::kDouble)};
-    std::vector<Solution> solutions;  // parsed once per prompt
-    if (set_) {
+    std::vector<std::vector<int64_t>> ids(static_cast<size_t>(N));  // each completion's tokens
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
+      const int64_t* p = roll.completion_ids[i].data_ptr<int64_t>();
+      ids[static_cast<size_t>(i)].assign(p, p + n);
+    }
+    std::vector<CompletionRewards> r(static_cast<size_t>(N));
+    if (custom_) {
+      for (int64_t i = 0; i < N; ++i)
+        r[static_cast<size_t>(i)] = custom_->score(roll.texts[static_cast<size_t>(i)], ids[static_cast<size_t>(i)],
+                                                   *rows[static_cast<size_t>(i / G)]);
+    } else {                            // the whole step at once: the Python rewards (rewards.python) take one request
+      std::vector<Solution> solutions;  // parsed once per prompt
       for (const Sample* s : rows) solutions.push_back(parse_solution(set_->task(), s->solution));
+      std::vector<RewardQuery> queries;
+      std::vector<const Solution*> sols;
+      for (int64_t i = 0; i < N; ++i) {
+        const Sample& row = *rows[static_cast<size_t>(i / G)];
+        queries.push_back({&roll.texts[static_cast<size_t>(i)], &ids[static_cast<size_t>(i)], &row.problem,
+                           &row.solution, &row.image});
+        sols.push_back(&solutions[static_cast<size_t>(i / G)]);
+      }
+      const std::vector<RewardScores> sc = set_->score_batch(queries, sols);
+      for (int64_t i = 0; i < N; ++i)
+        r[static_cast<size_t>(i)] = {sc[static_cast<size_t>(i)].values, sc[static_cast<size_t>(i)].total};
     }
     for (int64_t i = 0; i < N; ++i) {
-      const size_t prompt = static_cast<size_t>(i / G);
-      const std::string& text = roll.texts[static_cast<size_t>(i)];
-      CompletionRewards r;
-      if (custom_) {
-        const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
-        const int64_t* ids = roll.completion_ids[i].data_ptr<int64_t>();
-        r = custom_->score(text, std::vector<int64_t>(ids, ids + n), *rows[prompt]);
-      } else {
-        RewardScores sc = set_->score(text, solutions[prompt]);
-        r = {sc.values, sc.total};
-      }
-      for (int64_t k = 0; k < K; ++k) t.values[i][k] = r.values[static_cast<size_t>(k)];
-      t.totals[i] = r.total;
+      for (int64_t k = 0; k < K; ++k) t.values[i][k] = r[static_cast<size_t>(i)].values[static_cast<size_t>(k)];
+      t.totals[i] = r[static_cast<size_t>(i)].total;
     }
     return t;
   }

@@ -202,15 +202,22 @@ struct RewardsConfig {
   std::vector<std::string> functions;
   std::vector<double> weights;
   std::string synonyms;
+  std::string python;
+  std::string python_exe = "python3";
 
   template <class V>
   void visit(V& v) {
     v(compat, "compat", "strict closes the reference's reward holes; visual_rft reproduces its code exactly.");
     v(functions, "functions",
       "Rewards summed into the total, by name; empty = the task's: cls [accuracy_cls, format], "
-      "det [iou, confidence, format], ground [iou_grounding, format].");
+      "det [iou, confidence, format], ground [iou_grounding, format]. Names not built in are functions of "
+      "rewards.python.");
     v(weights, "weights", "One weight per reward in functions; empty = all 1.");
     v(synonyms, "synonyms", "Optional file of class-name synonyms for accuracy_cls (strict mode).");
+    v(python, "python",
+      "A Python file of reward functions with TRL's signature (f(completions, **kwargs) -> list[float]; "
+      "docs/rewards.md), named in functions; one process serves the run.");
+    v(python_exe, "python_exe", "The Python that runs rewards.python.");
   }
 };
 

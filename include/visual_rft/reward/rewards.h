@@ -16,6 +16,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,7 @@
 #include "visual_rft/core/config.h"  // Compat
 #include "visual_rft/core/task.h"
 #include "visual_rft/reward/answer.h"
+#include "visual_rft/reward/python_rewards.h"
 
 namespace vrft {
 
@@ -102,13 +104,20 @@ class RewardSet {
   const std::vector<double>& weights() const { return weights_; }
   Compat compat() const { return ctx_.compat; }
   Task task() const { return task_; }
+  // One completion; only for a set without Python rewards (throws Error otherwise).
   RewardScores score(std::string_view completion, const Solution& sol) const;
+  // Many completions, sols[i] the parsed solution of queries[i]: the built-in rewards one by
+  // one, the Python ones (rewards.python) in one request.
+  std::vector<RewardScores> score_batch(const std::vector<RewardQuery>& queries,
+                                        const std::vector<const Solution*>& sols) const;
+  bool has_python() const { return python_ != nullptr; }
 
  private:
   Task task_;
   std::vector<std::string> names_;
   std::vector<double> weights_;
-  std::vector<RewardFn> fns_;
+  std::vector<RewardFn> fns_;              // null for a Python reward
+  std::shared_ptr<PythonRewards> python_;  // the Python rewards' process, when any
   Synonyms synonyms_;
   RewardContext ctx_;
   int iou_index_ = -1, confidence_index_ = -1;  // positions of iou / confidence in names_

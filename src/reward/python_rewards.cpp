@@ -1,0 +1,113 @@
+// src/reward/python_rewards.cpp: the Python reward process (see the header): its server code,
+// run with `python -u -c`, and the C++ side of its one-line protocol.
+#include "visual_rft/reward/python_rewards.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "visual_rft/core/error.h"
+
+namespace vrft {
+
+namespace {
+
+// argv: FILE TASK NAME... ; answers {"ready": true} once the functions are found, then one
+// {"rewards": [[...], ...]} (or {"error": "..."}) per request line.
+constexpr const char* kServer = R"PY(
+import importlib.util, json, math, sys, traceback
+path, task, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+out = sys.stdout
+sys.stdout = sys.stderr  # what the functions print goes to the log, not into the protocol
+def send(obj):
+    out.write(json.dumps(obj) + "\n")
+    out.flush()
+try:
+    spec = importlib.util.spec_from_file_location("vrft_user_rewards", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+except Exception as e:
+    traceback.print_exc()
+    send({"error": f"cannot import it: {type(e).__name__}: {e}"})
+    sys.exit(1)
+fns = []
+for name in names:
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        send({"error": f"it defines no function '{name}'"})
+        sys.exit(1)
+    fns.append(fn)
+send({"ready": True})
+for line in sys.stdin:
+    if not line.strip():
+        continue
+    req = json.loads(line)
+    n = len(req["completions"])
+    cols = {k: req[k] for k in ("prompts", "completions", "completion_ids", "problem", "solution", "image")}
+    result = []
+    for name, fn in zip(names, fns):
+        try:
+            values = fn(task=task, **cols)
+        except Exception as e:
+            traceback.print_exc()
+            send({"error": f"'{name}' raised {type(e).__name__}: {e}"})
+            break
+        try:
+            values = [float(v) for v in values]
+        except (TypeError, ValueError) as e:
+            send({"error": f"'{name}' returned {type(values).__name__} with a value that is not a number ({e})"})
+            break
+        if len(values) != n:
+            send({"error": f"'{name}' returned {len(values)} values for {n} completions"})
+            break
+        bad = [i for i, v in enumerate(values) if not math.isfinite(v)]
+        if bad:
+            send({"error": f"'{name}' returned {values[bad[0]]} for completion {bad[0]}: expected a finite number"})
+            break
+        result.append(values)
+    else:
+        send({"rewards": result})
+)PY";
+
+}  // namespace
+
+PythonRewards::PythonRewards(const std::string& file, const std::vector<std::string>& functions,
+                             const std::string& python_exe, const std::string& task)
+    : file_(file), task_(task), functions_(functions) {
+  std::vector<std::string> argv{python_exe, "-u", "-c", kServer, file, task};
+  argv.insert(argv.end(), functions.begin(), functions.end());
+  process_ = std::make_unique<LineProcess>(argv, "the Python rewards of rewards.python '" + file + "'");
+  std::string ready;
+  try {
+    ready = process_->request("");  // an empty line (skipped by the server): its start-up answer comes first
+  } catch (const Error& e) {
+    throw ConfigError(std::string(e.what()) + " (rewards.python_exe: '" + python_exe + "')");
+  }
+  const nlohmann::json j = nlohmann::json::parse(ready, nullptr, false);
+  if (j.is_object() && j.contains("error"))
+    throw ConfigError("rewards.python '" + file + "': " + j["error"].get<std::string>());
+  if (!j.is_object() || !j.value("ready", false))
+    throw ConfigError("rewards.python '" + file + "': the reward process answered '" + ready + "' instead of ready");
+}
+
+std::vector<std::vector<double>> PythonRewards::score(const std::vector<RewardQuery>& queries) {
+  nlohmann::json req = {{"prompts", nlohmann::json::array()},        {"completions", nlohmann::json::array()},
+                        {"completion_ids", nlohmann::json::array()}, {"problem", nlohmann::json::array()},
+                        {"solution", nlohmann::json::array()},       {"image", nlohmann::json::array()}};
+  for (const RewardQuery& q : queries) {
+    req["prompts"].push_back(*q.problem);
+    req["problem"].push_back(*q.problem);
+    req["completions"].push_back(*q.completion);
+    req["completion_ids"].push_back(q.completion_ids ? nlohmann::json(*q.completion_ids) : nlohmann::json::array());
+    req["solution"].push_back(*q.solution);
+    req["image"].push_back(*q.image);
+  }
+  const std::string answer = process_->request(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const nlohmann::json j = nlohmann::json::parse(answer, nullptr, false);
+  if (j.is_object() && j.contains("error"))
+    throw Error("rewards.python '" + file_ + "': " + j["error"].get<std::string>());
+  if (!j.is_object() || !j.contains("rewards") || j["rewards"].size() != functions_.size())
+    throw Error("rewards.python '" + file_ + "': the reward process answered '" + answer.substr(0, 200) + "'");
+  return j["rewards"].get<std::vector<std::vector<double>>>();
+}
+
+}  // namespace vrft

@@ -1,0 +1,177 @@
+// tests/reward/test_python_rewards.cpp: reward functions in Python (rewards.python). A file
+// written here defines functions with TRL's signature; RewardSet, `visual-rft score --python`
+// and a GRPO run call them and get exactly their values, weighted with the built-in ones; a
+// function that raises, returns the wrong count or a non-finite value, and a missing function or
+// file, each stop with an error naming the function or the key.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "train/train_test_util.h"
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/fs.h"
+#include "visual_rft/reward/rewards.h"
+#include "visual_rft/train/grpo_trainer.h"
+
+using namespace vrft;
+using namespace vrft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// chars: the completion's length / 100; think_words: words of the problem (a column);
+// boom raises; short returns one value too few; nan returns NaN.
+const char* kRewards = R"PY(
+import math
+def chars(completions, **kwargs):
+    return [len(c) / 100 for c in completions]
+def problem_words(completions, problem, task, **kwargs):
+    assert task in ("cls", "det", "ground")
+    return [len(p.split()) for p in problem]
+def ids_count(completions, completion_ids, **kwargs):
+    return [len(i) for i in completion_ids]
+def boom(completions, **kwargs):
+    raise ValueError("no reward today")
+def short(completions, **kwargs):
+    return [0.0] * (len(completions) - 1)
+def nan(completions, **kwargs):
+    return [math.nan] * len(completions)
+print("imported")  # printing must not break the protocol
+)PY";
+
+std::string python_exe() { return VRFT_PYTHON; }
+
+RewardsConfig config(const std::string& file, std::vector<std::string> functions, std::vector<double> weights = {}) {
+  RewardsConfig c;
+  c.python = file;
+  c.python_exe = python_exe();
+  c.functions = std::move(functions);
+  c.weights = std::move(weights);
+  return c;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST(PythonRewards, ValuesAndWeightsWithTheBuiltInOnes) {
+  const std::string dir = scratch_dir("python-rewards");
+  write_file_atomic(dir + "/r.py", kRewards);
+  RewardSet set(Task::cls, config(dir + "/r.py", {"format", "chars", "problem_words"}, {1.0, 2.0, 0.5}));
+  EXPECT_TRUE(set.has_python());
+  const std::string sol_text = "<answer>daisy</answer>";
+  const Solution sol = parse_solution(Task::cls, sol_text);
+  const std::vector<std::string> texts = {"<think>a</think><answer>daisy</answer>", "nothing", ""};
+  const std::string problem = "What flower is this?", image = "x.jpg";
+  std::vector<RewardQuery> q;
+  for (const auto& t : texts) q.push_back({&t, nullptr, &problem, &sol_text, &image});
+  const auto scores = set.score_batch(q, {&sol, &sol, &sol});
+  ASSERT_EQ(scores.size(), 3u);
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const double format = i == 0 ? 1.0 : 0.0;
+    ASSERT_EQ(scores[i].values.size(), 3u);
+    EXPECT_EQ(scores[i].values[0], format) << i;
+    EXPECT_EQ(scores[i].values[1], static_cast<double>(texts[i].size()) / 100) << i;
+    EXPECT_EQ(scores[i].values[2], 4.0) << i;
+    EXPECT_DOUBLE_EQ(scores[i].total, format + 2.0 * static_cast<double>(texts[i].size()) / 100 + 0.5 * 4.0) << i;
+  }
+  EXPECT_THROW(set.score(texts[0], sol), Error);  // one at a time is for built-in sets
+
+  // The overhead of a request: 64 completions, 20 requests (printed, not asserted).
+  std::vector<std::string> many(64, std::string(200, 'x'));
+  std::vector<RewardQuery> mq;
+  std::vector<const Solution*> ms;
+  for (const auto& t : many) {
+    mq.push_back({&t, nullptr, &problem, &sol_text, &image});
+    ms.push_back(&sol);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) set.score_batch(mq, ms);
+  const double ms_per = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20;
+  std::printf("python rewards: %.2f ms per request of 64 completions (format + 2 Python functions)\n", ms_per);
+}
+
+TEST(PythonRewards, BadFunctionsAndFilesAreNamed) {
+  const std::string dir = scratch_dir("python-rewards-bad");
+  write_file_atomic(dir + "/r.py", kRewards);
+  const std::string sol_text = "<answer>a</answer>", problem = "q", image = "i", text = "t";
+  const Solution sol = parse_solution(Task::cls, sol_text);
+  auto run = [&](const std::string& fn) {
+    return error_of([&] {
+      RewardSet set(Task::cls, config(dir + "/r.py", {fn}));
+      set.score_batch({{&text, nullptr, &problem, &sol_text, &image}, {&text, nullptr, &problem, &sol_text, &image}},
+                      {&sol, &sol});
+    });
+  };
+  EXPECT_NE(run("boom").find("'boom' raised ValueError: no reward today"), std::string::npos) << run("boom");
+  EXPECT_NE(run("short").find("'short' returned 1 values for 2 completions"), std::string::npos) << run("short");
+  EXPECT_NE(run("nan").find("'nan' returned nan for completion 0: expected a finite number"), std::string::npos)
+      << run("nan");
+  const std::string missing = run("nope");
+  EXPECT_NE(missing.find("rewards.python"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("defines no function 'nope'"), std::string::npos) << missing;
+  const std::string no_file = error_of([&] { RewardSet set(Task::cls, config(dir + "/absent.py", {"chars"})); });
+  EXPECT_NE(no_file.find("rewards.python: '" + dir + "/absent.py' is not a file"), std::string::npos) << no_file;
+  write_file_atomic(dir + "/broken.py", "def f(:\n");
+  const std::string broken = error_of([&] { RewardSet set(Task::cls, config(dir + "/broken.py", {"f"})); });
+  EXPECT_NE(broken.find("cannot import it: SyntaxError"), std::string::npos) << broken;
+  const std::string unused = error_of([&] { RewardSet set(Task::cls, config(dir + "/r.py", {"format"})); });
+  EXPECT_NE(unused.find("names none of its functions"), std::string::npos) << unused;
+}
+
+TEST(PythonRewards, ScoreCommandCallsThem) {
+  const std::string dir = scratch_dir("python-rewards-cli");
+  write_file_atomic(dir + "/r.py", kRewards);
+  write_file_atomic(dir + "/in.jsonl",
+                    "{\"completion\": \"<think>x</think><answer>a</answer>\", \"solution\": \"<answer>a</answer>\", "
+                    "\"problem\": \"one two three\"}\n");
+  CommandResult r = run(cli() + " score --task cls --input " + dir +
+                        "/in.jsonl --functions accuracy_cls,chars,problem_words --python " + dir +
+                        "/r.py --python-exe '" + python_exe() + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto out = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(out["rewards"]["accuracy_cls"], 1.0);
+  EXPECT_EQ(out["rewards"]["chars"],
+            static_cast<double>(std::string("<think>x</think><answer>a</answer>").size()) / 100);
+  EXPECT_EQ(out["rewards"]["problem_words"], 3.0);
+}
+
+TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  std::string dir = setup("python-rewards-grpo");
+  write_file_atomic(dir + "/r.py", kRewards);
+  Config cfg = parse_config(config_yaml(dir, 2, 1e-3, /*G=*/4), "test");
+  cfg.rewards.python = dir + "/r.py";
+  cfg.rewards.python_exe = python_exe();
+  cfg.rewards.functions = {"chars", "ids_count"};
+  cfg.logging.sample_steps = 1;
+  cfg.logging.num_samples = 2;
+  train_grpo(cfg, "");
+  for (int step = 1; step <= 2; ++step) {
+    std::ifstream in(dir + "/run/rollouts/step_00000" + std::to_string(step) + ".jsonl");
+    int n = 0;
+    for (std::string l; std::getline(in, l); ++n) {
+      const auto s = nlohmann::json::parse(l);
+      // Python's len counts code points: UTF-8 bytes that do not continue a character.
+      const std::string text = s["text"].get<std::string>();
+      const auto code_points = std::count_if(text.begin(), text.end(), [](char c) { return (c & 0xC0) != 0x80; });
+      EXPECT_EQ(s["rewards"]["chars"].get<double>(), static_cast<double>(code_points) / 100) << text;
+      EXPECT_GE(s["rewards"]["ids_count"].get<double>(), 1.0);
+      EXPECT_LE(s["rewards"]["ids_count"].get<double>(), 8.0);  // rollout.max_new_tokens
+    }
+    EXPECT_EQ(n, 8) << "2 prompts x G = 4";
+  }
+}
