@@ -1,4 +1,6 @@
-"""examples/rewards/length_penalty.py: reward functions in Python, as TRL users write them.
+"""examples/rewards/length_penalty.py: reward functions in Python, as TRL users write them:
+a length penalty, a VQA exact-match accuracy, and a check that a detection answer names the
+asked category.
 
 Name them in a config's rewards.functions next to the built-in rewards and point
 rewards.python at this file:
@@ -32,4 +34,22 @@ def answer_mentions_category(completions, problem, **kwargs):
         m = re.search(r"category '([^']+)'", question)
         words = m.group(1).split() if m else []
         out.append(float(any(w in text for w in words)))
+    return out
+
+
+def _normalise(text):
+    """VQA's answer normal form, simplified: lower case, no punctuation or articles, one space."""
+    text = re.sub(r"[^\w\s]", " ", text.lower())
+    return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
+
+
+def vqa_exact_match(completions, solution, **kwargs):
+    """1 when the text inside <answer> equals the solution's (after _normalise), else 0; for VQA
+    rows whose solution is <answer>short answer</answer>."""
+    out = []
+    for text, sol in zip(completions, solution):
+        got = re.search(r"<answer>(.*?)</answer>", text, re.S)
+        want = re.search(r"<answer>(.*?)</answer>", sol, re.S)
+        want = want.group(1) if want else sol
+        out.append(float(got is not None and _normalise(got.group(1)) == _normalise(want)))
     return out

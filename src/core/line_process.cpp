@@ -2,6 +2,7 @@
 #include "visual_rft/core/line_process.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -66,7 +67,8 @@ void LineProcess::fail(const std::string& doing) {
   throw Error(what_ + " " + how + " while " + doing + " (its error, if any, is printed above)");
 }
 
-std::string LineProcess::request(const std::string& line) {
+std::string LineProcess::request(const std::string& line, double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   const std::string msg = line + "\n";
   for (size_t done = 0; done < msg.size();) {
     const ssize_t n = ::write(to_child_, msg.data() + done, msg.size() - done);
@@ -80,6 +82,19 @@ std::string LineProcess::request(const std::string& line) {
       std::string answer = buffer_.substr(0, nl);
       buffer_.erase(0, nl + 1);
       return answer;
+    }
+    if (timeout_s > 0) {  // wait for bytes until the deadline
+      const double left = std::chrono::duration<double>(deadline - std::chrono::steady_clock::now()).count();
+      pollfd p{from_child_, POLLIN, 0};
+      const int ready = left > 0 ? ::poll(&p, 1, static_cast<int>(left * 1000) + 1) : 0;
+      if (ready < 0 && errno == EINTR) continue;
+      if (ready == 0) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+        throw Error(what_ + " did not answer within " + std::to_string(static_cast<int>(timeout_s)) +
+                    " s, and was stopped");
+      }
     }
     char chunk[65536];
     const ssize_t n = ::read(from_child_, chunk, sizeof chunk);

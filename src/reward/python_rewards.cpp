@@ -71,14 +71,15 @@ for line in sys.stdin:
 }  // namespace
 
 PythonRewards::PythonRewards(const std::string& file, const std::vector<std::string>& functions,
-                             const std::string& python_exe, const std::string& task)
-    : file_(file), task_(task), functions_(functions) {
+                             const std::string& python_exe, const std::string& task, double timeout_s)
+    : file_(file), task_(task), timeout_s_(timeout_s), functions_(functions) {
   std::vector<std::string> argv{python_exe, "-u", "-c", kServer, file, task};
   argv.insert(argv.end(), functions.begin(), functions.end());
   process_ = std::make_unique<LineProcess>(argv, "the Python rewards of rewards.python '" + file + "'");
   std::string ready;
   try {
-    ready = process_->request("");  // an empty line (skipped by the server): its start-up answer comes first
+    // An empty line (the server skips it): the first answer is the start-up one.
+    ready = process_->request("", timeout_s_);
   } catch (const Error& e) {
     throw ConfigError(std::string(e.what()) + " (rewards.python_exe: '" + python_exe + "')");
   }
@@ -101,7 +102,8 @@ std::vector<std::vector<double>> PythonRewards::score(const std::vector<RewardQu
     req["solution"].push_back(*q.solution);
     req["image"].push_back(*q.image);
   }
-  const std::string answer = process_->request(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  const std::string answer =
+      process_->request(req.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), timeout_s_);
   const nlohmann::json j = nlohmann::json::parse(answer, nullptr, false);
   if (j.is_object() && j.contains("error"))
     throw Error("rewards.python '" + file_ + "': " + j["error"].get<std::string>());

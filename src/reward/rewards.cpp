@@ -474,7 +474,8 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
   if (!python_names.empty()) {
     if (!std::filesystem::is_regular_file(cfg.python))
       throw ConfigError("rewards.python: '" + cfg.python + "' is not a file (a Python file of reward functions)");
-    python_ = std::make_shared<PythonRewards>(cfg.python, python_names, cfg.python_exe, task_name(task));
+    python_ = std::make_shared<PythonRewards>(cfg.python, python_names, cfg.python_exe, task_name(task),
+                                              cfg.python_timeout_s);
   }
   weights_ = cfg.weights.empty() ? std::vector<double>(names_.size(), 1.0) : cfg.weights;
   if (weights_.size() != names_.size()) {

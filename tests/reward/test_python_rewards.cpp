@@ -25,8 +25,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// chars: the completion's length / 100; think_words: words of the problem (a column);
-// boom raises; short returns one value too few; nan returns NaN.
+// chars: the completion's length / 100; problem_words: words of the problem (a column);
+// ids_count: the completion's tokens; boom raises; short returns one value too few; nan
+// returns NaN; words returns strings; die ends the process; sleepy takes 30 s.
 const char* kRewards = R"PY(
 import math
 def chars(completions, **kwargs):
@@ -42,6 +43,15 @@ def short(completions, **kwargs):
     return [0.0] * (len(completions) - 1)
 def nan(completions, **kwargs):
     return [math.nan] * len(completions)
+def words(completions, **kwargs):
+    return ["many words"] * len(completions)
+def die(completions, **kwargs):
+    import os
+    os._exit(3)
+def sleepy(completions, **kwargs):
+    import time
+    time.sleep(30)
+    return [0.0] * len(completions)
 print("imported")  # printing must not break the protocol
 )PY";
 
@@ -90,8 +100,9 @@ TEST(PythonRewards, ValuesAndWeightsWithTheBuiltInOnes) {
   }
   EXPECT_THROW(set.score(texts[0], sol), Error);  // one at a time is for built-in sets
 
-  // The overhead of a request: 64 completions, 20 requests (printed, not asserted).
-  std::vector<std::string> many(64, std::string(200, 'x'));
+  // The overhead of a step's request: G x P = 128 completions of 200 characters, 20 requests
+  // (printed, not asserted).
+  std::vector<std::string> many(128, std::string(200, 'x'));
   std::vector<RewardQuery> mq;
   std::vector<const Solution*> ms;
   for (const auto& t : many) {
@@ -101,7 +112,7 @@ TEST(PythonRewards, ValuesAndWeightsWithTheBuiltInOnes) {
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) set.score_batch(mq, ms);
   const double ms_per = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20;
-  std::printf("python rewards: %.2f ms per request of 64 completions (format + 2 Python functions)\n", ms_per);
+  std::printf("python rewards: %.2f ms per request of 128 completions (format + 2 Python functions)\n", ms_per);
 }
 
 TEST(PythonRewards, BadFunctionsAndFilesAreNamed) {
@@ -120,6 +131,16 @@ TEST(PythonRewards, BadFunctionsAndFilesAreNamed) {
   EXPECT_NE(run("short").find("'short' returned 1 values for 2 completions"), std::string::npos) << run("short");
   EXPECT_NE(run("nan").find("'nan' returned nan for completion 0: expected a finite number"), std::string::npos)
       << run("nan");
+  EXPECT_NE(run("words").find("'words' returned list with a value that is not a number"), std::string::npos)
+      << run("words");
+  EXPECT_NE(run("die").find("rewards.python '" + dir + "/r.py' exited with status 3"), std::string::npos) << run("die");
+  const std::string slow = error_of([&] {
+    RewardsConfig c = config(dir + "/r.py", {"sleepy"});
+    c.python_timeout_s = 1;
+    RewardSet set(Task::cls, c);
+    set.score_batch({{&text, nullptr, &problem, &sol_text, &image}}, {&sol});
+  });
+  EXPECT_NE(slow.find("did not answer within 1 s"), std::string::npos) << slow;
   const std::string missing = run("nope");
   EXPECT_NE(missing.find("rewards.python"), std::string::npos) << missing;
   EXPECT_NE(missing.find("defines no function 'nope'"), std::string::npos) << missing;
@@ -147,6 +168,18 @@ TEST(PythonRewards, ScoreCommandCallsThem) {
   EXPECT_EQ(out["rewards"]["chars"],
             static_cast<double>(std::string("<think>x</think><answer>a</answer>").size()) / 100);
   EXPECT_EQ(out["rewards"]["problem_words"], 3.0);
+
+  // The shipped example file.
+  write_file_atomic(dir + "/vqa.jsonl",
+                    "{\"completion\": \"<think>it is red</think> <answer>The red car.</answer>\", "
+                    "\"solution\": \"<answer>red car</answer>\"}\n");
+  r = run(cli() + " score --task cls --input " + dir + "/vqa.jsonl --functions format,vqa_exact_match,length_penalty" +
+          " --python '" + source_dir() + "/examples/rewards/length_penalty.py' --python-exe '" + python_exe() + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto ex = nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  EXPECT_EQ(ex["rewards"]["format"], 1.0);
+  EXPECT_EQ(ex["rewards"]["vqa_exact_match"], 1.0);
+  EXPECT_EQ(ex["rewards"]["length_penalty"], 1.0);
 }
 
 TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
@@ -173,5 +206,14 @@ TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
       EXPECT_LE(s["rewards"]["ids_count"].get<double>(), 8.0);  // rollout.max_new_tokens
     }
     EXPECT_EQ(n, 8) << "2 prompts x G = 4";
+  }
+  // In metrics.jsonl by name, the mean over the step's completions (all 8 are in the samples).
+  const auto lines = metrics_without_time(dir + "/run/metrics.jsonl");
+  ASSERT_EQ(lines.size(), 2u);
+  for (int step = 1; step <= 2; ++step) {
+    std::ifstream in(dir + "/run/rollouts/step_00000" + std::to_string(step) + ".jsonl");
+    double sum = 0;
+    for (std::string l; std::getline(in, l);) sum += nlohmann::json::parse(l)["rewards"]["ids_count"].get<double>();
+    EXPECT_DOUBLE_EQ(lines[static_cast<size_t>(step - 1)]["rewards"]["ids_count"]["mean"].get<double>(), sum / 8);
   }
 }

@@ -204,6 +204,7 @@ struct RewardsConfig {
   std::string synonyms;
   std::string python;
   std::string python_exe = "python3";
+  double python_timeout_s = 600;
 
   template <class V>
   void visit(V& v) {
@@ -218,6 +219,9 @@ struct RewardsConfig {
       "A Python file of reward functions with TRL's signature (f(completions, **kwargs) -> list[float]; "
       "docs/rewards.md), named in functions; one process serves the run.");
     v(python_exe, "python_exe", "The Python that runs rewards.python.");
+    v(python_timeout_s, "python_timeout_s",
+      "Longest wait for the Python rewards of one step (or their start-up), in seconds; longer stops the run.",
+      above(0));
   }
 };
 

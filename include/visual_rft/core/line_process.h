@@ -1,7 +1,7 @@
 // visual_rft/core/line_process.h: a child process spoken to in lines, request and answer.
 //
 //   LineProcess p({"python3", "-u", "-c", code}, "the Python rewards");
-//   std::string answer = p.request("{...}");   // writes one line, reads one line back
+//   std::string answer = p.request("{...}", 60);   // writes one line, reads one line back
 //
 // The child's stdin and stdout are pipes; its stderr is ours, so what it prints for the user
 // shows in the run's log. Started with fork + execvp (no shell). A child that exits, or closes
@@ -24,8 +24,9 @@ class LineProcess {
   LineProcess& operator=(const LineProcess&) = delete;
 
   // Sends `line` (no newline in it) and returns the next line the child writes, without its
-  // newline.
-  std::string request(const std::string& line);
+  // newline. An answer that takes longer than `timeout_s` (> 0) kills the child and throws
+  // Error saying so.
+  std::string request(const std::string& line, double timeout_s = 0);
 
  private:
   [[noreturn]] void fail(const std::string& doing);

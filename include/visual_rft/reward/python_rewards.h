@@ -40,13 +40,14 @@ class PythonRewards {
   // Starts the process and checks that `file` defines each of `functions` as a callable;
   // throws ConfigError naming rewards.python and what is wrong.
   PythonRewards(const std::string& file, const std::vector<std::string>& functions, const std::string& python_exe,
-                const std::string& task);
+                const std::string& task, double timeout_s);
   // values[f][i]: function f's value for query i.
   std::vector<std::vector<double>> score(const std::vector<RewardQuery>& queries);
   const std::vector<std::string>& functions() const { return functions_; }
 
  private:
   std::string file_, task_;
+  double timeout_s_;
   std::vector<std::string> functions_;
   std::unique_ptr<LineProcess> process_;
 };
