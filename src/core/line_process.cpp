@@ -67,8 +67,7 @@ void LineProcess::fail(const std::string& doing) {
   throw Error(what_ + " " + how + " while " + doing + " (its error, if any, is printed above)");
 }
 
-std::string LineProcess::request(const std::string& line, double timeout_s) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+void LineProcess::send(const std::string& line) {
   const std::string msg = line + "\n";
   for (size_t done = 0; done < msg.size();) {
     const ssize_t n = ::write(to_child_, msg.data() + done, msg.size() - done);
@@ -76,6 +75,10 @@ std::string LineProcess::request(const std::string& line, double timeout_s) {
     if (n <= 0) fail("a request was sent to it");
     done += static_cast<size_t>(n);
   }
+}
+
+std::string LineProcess::read_line(double timeout_s) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
   for (;;) {
     const size_t nl = buffer_.find('\n');
     if (nl != std::string::npos) {

@@ -1,5 +1,6 @@
 // src/reward/python_rewards.cpp: the Python reward process (see the header): its server code,
-// run with `python -u -c`, and the C++ side of its one-line protocol.
+// run with `python -u -c`, and the C++ side of its one-line protocol; the command rewards'
+// line-per-completion protocol.
 #include "visual_rft/reward/python_rewards.h"
 
 #include <cmath>
@@ -110,6 +111,35 @@ std::vector<std::vector<double>> PythonRewards::score(const std::vector<RewardQu
   if (!j.is_object() || !j.contains("rewards") || j["rewards"].size() != functions_.size())
     throw Error("rewards.python '" + file_ + "': the reward process answered '" + answer.substr(0, 200) + "'");
   return j["rewards"].get<std::vector<std::vector<double>>>();
+}
+
+CommandReward::CommandReward(std::string name, std::string command, std::string task, double timeout_s)
+    : name_(std::move(name)), command_(std::move(command)), task_(std::move(task)), timeout_s_(timeout_s) {
+  process_ = std::make_unique<LineProcess>(std::vector<std::string>{"/bin/sh", "-c", command_},
+                                           "reward '" + name_ + "' (rewards.external: '" + command_ + "')");
+}
+
+std::vector<double> CommandReward::score(const std::vector<RewardQuery>& queries) {
+  std::vector<double> values;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    const RewardQuery& q = queries[i];
+    const nlohmann::json line = {
+        {"completion", *q.completion},
+        {"completion_ids", q.completion_ids ? nlohmann::json(*q.completion_ids) : nlohmann::json::array()},
+        {"solution", *q.solution},
+        {"problem", *q.problem},
+        {"image", *q.image},
+        {"task", task_}};
+    const std::string answer =
+        process_->request(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), timeout_s_);
+    const nlohmann::json v = nlohmann::json::parse(answer, nullptr, false);
+    if (!v.is_number() || !std::isfinite(v.get<double>())) {
+      throw Error("reward '" + name_ + "' (rewards.external: '" + command_ + "') answered '" + answer.substr(0, 100) +
+                  "' for completion " + std::to_string(i) + " of the step: expected one finite number per line");
+    }
+    values.push_back(v.get<double>());
+  }
+  return values;
 }
 
 }  // namespace vrft

@@ -448,9 +448,29 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
   names_ = cfg.functions.empty() ? default_rewards(task) : cfg.functions;
   std::vector<std::string> known;
   for (const auto& r : reward_registry()) known.push_back(r.name);
+  // rewards.external: name=command.
+  std::map<std::string, std::string> external;
+  for (const std::string& e : cfg.external) {
+    const size_t eq = e.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == e.size())
+      throw ConfigError("rewards.external: '" + e + "': expected name=command (e.g. vqa=python3 vqa_reward.py)");
+    const std::string name = e.substr(0, eq);
+    if (find_reward(name) || external.count(name))
+      throw ConfigError("rewards.external: the name '" + name + "' is taken (a built-in reward or another entry)");
+    external[name] = e.substr(eq + 1);
+  }
   std::vector<std::string> python_names;
+  size_t used_external = 0;
   for (const auto& n : names_) {
     const RewardSpec* spec = find_reward(n);
+    command_of_.push_back(-1);
+    if (!spec && external.count(n)) {  // a command
+      command_of_.back() = static_cast<int>(commands_.size());
+      commands_.push_back(std::make_shared<CommandReward>(n, external[n], task_name(task), cfg.python_timeout_s));
+      fns_.push_back(nullptr);
+      ++used_external;
+      continue;
+    }
     if (!spec && !cfg.python.empty()) {  // a function of the Python file
       python_names.push_back(n);
       fns_.push_back(nullptr);
@@ -458,10 +478,11 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
     }
     if (!spec) {
       std::string near = nearest(n, known);
-      throw ConfigError("rewards.functions: unknown reward '" + n + "'" +
-                        (near.empty() ? "" : " (did you mean '" + near + "'?)") +
-                        "; rewards are format, accuracy_cls, iou, "
-                        "confidence, iou_grounding, giou_grounding, or functions of a Python file (rewards.python)");
+      throw ConfigError(
+          "rewards.functions: unknown reward '" + n + "'" + (near.empty() ? "" : " (did you mean '" + near + "'?)") +
+          "; rewards are format, accuracy_cls, iou, "
+          "confidence, iou_grounding, giou_grounding, rewards.external commands, or functions of a Python file "
+          "(rewards.python)");
     }
     bool fits = task == Task::cls ? spec->cls : task == Task::det ? spec->det : spec->ground;
     if (!fits) throw ConfigError("rewards.functions: reward '" + n + "' does not apply to task " + task_name(task));
@@ -469,6 +490,9 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
     if (n == "confidence") confidence_index_ = static_cast<int>(fns_.size());
     fns_.push_back(spec->fn);
   }
+  if (used_external != external.size())
+    throw ConfigError("rewards.external: every entry must be named in rewards.functions (" +
+                      std::to_string(external.size() - used_external) + " not named)");
   if (!cfg.python.empty() && python_names.empty())
     throw ConfigError("rewards.python: '" + cfg.python + "' is set but rewards.functions names none of its functions");
   if (!python_names.empty()) {
@@ -502,6 +526,8 @@ std::vector<RewardScores> RewardSet::score_batch(const std::vector<RewardQuery>&
                                                  const std::vector<const Solution*>& sols) const {
   std::vector<RewardScores> out(queries.size());
   const std::vector<std::vector<double>> py = python_ ? python_->score(queries) : std::vector<std::vector<double>>{};
+  std::vector<std::vector<double>> cmd;
+  for (const auto& c : commands_) cmd.push_back(c->score(queries));
   RewardContext ctx = ctx_;
   ctx.synonyms = synonyms_.group.empty() ? nullptr : &synonyms_;
   for (size_t q = 0; q < queries.size(); ++q) {
@@ -513,7 +539,8 @@ std::vector<RewardScores> RewardSet::score_batch(const std::vector<RewardQuery>&
     size_t next_python = 0;
     for (size_t i = 0; i < fns_.size(); ++i) {
       const int k = static_cast<int>(i);
-      double v = !fns_[i]                           ? py[next_python++][q]
+      double v = command_of_[i] >= 0                ? cmd[static_cast<size_t>(command_of_[i])][q]
+                 : !fns_[i]                         ? py[next_python++][q]
                  : shared && k == iou_index_        ? det.iou
                  : shared && k == confidence_index_ ? det.confidence
                                                     : fns_[i](completion, sol, ctx);
@@ -526,7 +553,7 @@ std::vector<RewardScores> RewardSet::score_batch(const std::vector<RewardQuery>&
 }
 
 RewardScores RewardSet::score(std::string_view completion, const Solution& sol) const {
-  if (python_) throw Error("RewardSet::score: the Python rewards score batches (score_batch)");
+  if (has_python()) throw Error("RewardSet::score: external and Python rewards score batches (score_batch)");
   RewardScores out;
   out.values.reserve(fns_.size());
   RewardContext ctx = ctx_;

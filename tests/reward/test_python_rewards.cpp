@@ -1,8 +1,9 @@
-// tests/reward/test_python_rewards.cpp: reward functions in Python (rewards.python). A file
-// written here defines functions with TRL's signature; RewardSet, `visual-rft score --python`
-// and a GRPO run call them and get exactly their values, weighted with the built-in ones; a
-// function that raises, returns the wrong count or a non-finite value, and a missing function or
-// file, each stop with an error naming the function or the key.
+// tests/reward/test_python_rewards.cpp: rewards computed outside visual-rft. A Python file
+// written here defines functions with TRL's signature (rewards.python), and a command answers
+// one number per JSON line (rewards.external); RewardSet, `visual-rft score --python` and a GRPO
+// run call them and get exactly their values, weighted with the built-in ones; a function that
+// raises, returns the wrong count or a non-finite value, a process that dies, hangs or answers
+// garbage, and a missing function or file, each stop with an error naming the function or key.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -56,6 +57,20 @@ print("imported")  # printing must not break the protocol
 )PY";
 
 std::string python_exe() { return VRFT_PYTHON; }
+
+// A command reward (rewards.external): one JSON line in, one number out; "garbage" in a
+// completion makes it answer garbage, "die" makes it exit.
+const char* kCommand = R"PY(
+import json, sys
+for line in sys.stdin:
+    q = json.loads(line)
+    if "garbage" in q["completion"]:
+        print("not a number", flush=True)
+    elif "die" in q["completion"]:
+        sys.exit(4)
+    else:
+        print(len(q["completion"]) / 50 + len(q["task"]), flush=True)
+)PY";
 
 RewardsConfig config(const std::string& file, std::vector<std::string> functions, std::vector<double> weights = {}) {
   RewardsConfig c;
@@ -189,7 +204,9 @@ TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
   Config cfg = parse_config(config_yaml(dir, 2, 1e-3, /*G=*/4), "test");
   cfg.rewards.python = dir + "/r.py";
   cfg.rewards.python_exe = python_exe();
-  cfg.rewards.functions = {"chars", "ids_count"};
+  write_file_atomic(dir + "/cmd.py", kCommand);
+  cfg.rewards.external = {"clen=" + python_exe() + " -u " + dir + "/cmd.py"};
+  cfg.rewards.functions = {"chars", "ids_count", "clen"};
   cfg.logging.sample_steps = 1;
   cfg.logging.num_samples = 2;
   train_grpo(cfg, "");
@@ -204,6 +221,7 @@ TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
       EXPECT_EQ(s["rewards"]["chars"].get<double>(), static_cast<double>(code_points) / 100) << text;
       EXPECT_GE(s["rewards"]["ids_count"].get<double>(), 1.0);
       EXPECT_LE(s["rewards"]["ids_count"].get<double>(), 8.0);  // rollout.max_new_tokens
+      EXPECT_DOUBLE_EQ(s["rewards"]["clen"].get<double>(), static_cast<double>(code_points) / 50 + 3);  // "cls"
     }
     EXPECT_EQ(n, 8) << "2 prompts x G = 4";
   }
@@ -216,4 +234,54 @@ TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
     for (std::string l; std::getline(in, l);) sum += nlohmann::json::parse(l)["rewards"]["ids_count"].get<double>();
     EXPECT_DOUBLE_EQ(lines[static_cast<size_t>(step - 1)]["rewards"]["ids_count"]["mean"].get<double>(), sum / 8);
   }
+}
+
+TEST(CommandRewards, OneNumberPerLineAndTheirErrorsNamed) {
+  const std::string dir = scratch_dir("command-rewards");
+  write_file_atomic(dir + "/cmd.py", kCommand);
+  RewardsConfig c;
+  c.external = {"clen=" + python_exe() + " -u " + dir + "/cmd.py"};
+  c.functions = {"format", "clen"};
+  c.weights = {1.0, 2.0};
+  RewardSet set(Task::det, c);
+  const std::string sol_text = "<answer>[{'Position': [1, 2, 3, 4], 'Confidence': 1}]</answer>";
+  const Solution sol = parse_solution(Task::det, sol_text);
+  const std::string problem = "q", image = "i";
+  const std::vector<std::string> texts = {"abc", "a longer completion"};
+  std::vector<RewardQuery> q;
+  for (const auto& t : texts) q.push_back({&t, nullptr, &problem, &sol_text, &image});
+  const auto scores = set.score_batch(q, {&sol, &sol});
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const double want = static_cast<double>(texts[i].size()) / 50 + 3;  // len("det") = 3
+    EXPECT_DOUBLE_EQ(scores[i].values[1], want) << i;
+    EXPECT_DOUBLE_EQ(scores[i].total, 2 * want) << i;
+  }
+  {  // the overhead of a step: 128 completions of 200 characters, one line each (printed)
+    std::vector<std::string> many(128, std::string(200, 'x'));
+    std::vector<RewardQuery> mq;
+    std::vector<const Solution*> ms;
+    for (const auto& t : many) {
+      mq.push_back({&t, nullptr, &problem, &sol_text, &image});
+      ms.push_back(&sol);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < 10; ++i) set.score_batch(mq, ms);
+    std::printf("external rewards: %.2f ms per step of 128 completions (one command reward)\n",
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10);
+  }
+  for (const char* bad : {"garbage", "die"}) {
+    const std::string t = bad;
+    const std::string e = error_of([&] { set.score_batch({{&t, nullptr, &problem, &sol_text, &image}}, {&sol}); });
+    EXPECT_NE(e.find("reward 'clen' (rewards.external: '"), std::string::npos) << e;
+    EXPECT_NE(e.find(std::string(bad) == "die" ? "exited with status 4" : "answered 'not a number' for completion 0"),
+              std::string::npos)
+        << e;
+  }
+  c.functions = {"format"};
+  const std::string unnamed = error_of([&] { RewardSet s2(Task::det, c); });
+  EXPECT_NE(unnamed.find("rewards.external: every entry must be named in rewards.functions"), std::string::npos)
+      << unnamed;
+  c.external = {"no command"};
+  const std::string malformed = error_of([&] { RewardSet s3(Task::det, c); });
+  EXPECT_NE(malformed.find("expected name=command"), std::string::npos) << malformed;
 }

@@ -205,14 +205,15 @@ struct RewardsConfig {
   std::string python;
   std::string python_exe = "python3";
   double python_timeout_s = 600;
+  std::vector<std::string> external;
 
   template <class V>
   void visit(V& v) {
     v(compat, "compat", "strict closes the reference's reward holes; visual_rft reproduces its code exactly.");
     v(functions, "functions",
       "Rewards summed into the total, by name; empty = the task's: cls [accuracy_cls, format], "
-      "det [iou, confidence, format], ground [iou_grounding, format]. Names not built in are functions of "
-      "rewards.python.");
+      "det [iou, confidence, format], ground [iou_grounding, format]. Names not built in are rewards.external "
+      "commands or functions of rewards.python.");
     v(weights, "weights", "One weight per reward in functions; empty = all 1.");
     v(synonyms, "synonyms", "Optional file of class-name synonyms for accuracy_cls (strict mode).");
     v(python, "python",
@@ -220,8 +221,13 @@ struct RewardsConfig {
       "docs/rewards.md), named in functions; one process serves the run.");
     v(python_exe, "python_exe", "The Python that runs rewards.python.");
     v(python_timeout_s, "python_timeout_s",
-      "Longest wait for the Python rewards of one step (or their start-up), in seconds; longer stops the run.",
+      "Longest wait for the Python rewards of one step (or their start-up), and for an external reward's "
+      "answer, in seconds; longer stops the run.",
       above(0));
+    v(external, "external",
+      "Rewards computed by commands, as name=command (run by /bin/sh, one process per reward for the run): "
+      "JSON lines in ({completion, completion_ids, solution, problem, image, task}), one number per line out; "
+      "named in functions.");
   }
 };
 

@@ -26,7 +26,12 @@ class LineProcess {
   // Sends `line` (no newline in it) and returns the next line the child writes, without its
   // newline. An answer that takes longer than `timeout_s` (> 0) kills the child and throws
   // Error saying so.
-  std::string request(const std::string& line, double timeout_s = 0);
+  std::string request(const std::string& line, double timeout_s = 0) {
+    send(line);
+    return read_line(timeout_s);
+  }
+  void send(const std::string& line);           // writes `line` and a newline
+  std::string read_line(double timeout_s = 0);  // the next line, as request() reads it
 
  private:
   [[noreturn]] void fail(const std::string& doing);

@@ -1,5 +1,6 @@
-// visual_rft/reward/python_rewards.h: reward functions written in Python, as TRL users write
-// them, called from a run without rebuilding anything.
+// visual_rft/reward/python_rewards.h: rewards computed outside visual-rft, called from a run
+// without rebuilding anything: functions written in Python as TRL users write them
+// (PythonRewards), and commands in any language (CommandReward, at the end).
 //
 //   rewards:
 //     python: examples/rewards/length_penalty.py   # a file of Python functions
@@ -49,6 +50,23 @@ class PythonRewards {
   std::string file_, task_;
   double timeout_s_;
   std::vector<std::string> functions_;
+  std::unique_ptr<LineProcess> process_;
+};
+
+// rewards.external: ["name=command", ...]: a long-lived process per reward (`/bin/sh -c
+// command`) that reads one JSON object per line, {"completion", "completion_ids", "solution",
+// "problem", "image", "task"}, and answers each with one number on a line. A process that dies,
+// an answer that is not a finite number, or no answer within the timeout stops the run with an
+// error naming the reward, its command and the completion.
+class CommandReward {
+ public:
+  CommandReward(std::string name, std::string command, std::string task, double timeout_s);
+  std::vector<double> score(const std::vector<RewardQuery>& queries);
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string name_, command_, task_;
+  double timeout_s_;
   std::unique_ptr<LineProcess> process_;
 };
 

@@ -110,14 +110,16 @@ class RewardSet {
   // one, the Python ones (rewards.python) in one request.
   std::vector<RewardScores> score_batch(const std::vector<RewardQuery>& queries,
                                         const std::vector<const Solution*>& sols) const;
-  bool has_python() const { return python_ != nullptr; }
+  bool has_python() const { return python_ != nullptr || !commands_.empty(); }
 
  private:
   Task task_;
   std::vector<std::string> names_;
   std::vector<double> weights_;
-  std::vector<RewardFn> fns_;              // null for a Python reward
-  std::shared_ptr<PythonRewards> python_;  // the Python rewards' process, when any
+  std::vector<RewardFn> fns_;                             // null for a Python reward
+  std::shared_ptr<PythonRewards> python_;                 // the Python rewards' process, when any
+  std::vector<std::shared_ptr<CommandReward>> commands_;  // rewards.external
+  std::vector<int> command_of_;                           // per name: its index in commands_, or -1
   Synonyms synonyms_;
   RewardContext ctx_;
   int iou_index_ = -1, confidence_index_ = -1;  // positions of iou / confidence in names_
