@@ -54,15 +54,18 @@ LineProcess::~LineProcess() {
 }
 
 void LineProcess::fail(const std::string& doing) {
+  // A child that closed its output is usually exiting: wait up to 2 s for its exit status (it
+  // may not be there yet at the moment the pipe reports the end).
   int status = 0;
-  std::string how = "is still running";
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
-                            : "was killed by signal " + std::to_string(WTERMSIG(status));
-    pid_ = -1;
-  } else {
-    for (int i = 0; i < 100 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::string how = "closed its output";
+  for (int i = 0; i < 200 && pid_ > 0; ++i) {
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      how = WIFEXITED(status) ? "exited with status " + std::to_string(WEXITSTATUS(status))
+                              : "was killed by signal " + std::to_string(WTERMSIG(status));
+      pid_ = -1;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   throw Error(what_ + " " + how + " while " + doing + " (its error, if any, is printed above)");
 }

@@ -148,7 +148,8 @@ TEST(PythonRewards, BadFunctionsAndFilesAreNamed) {
       << run("nan");
   EXPECT_NE(run("words").find("'words' returned list with a value that is not a number"), std::string::npos)
       << run("words");
-  EXPECT_NE(run("die").find("rewards.python '" + dir + "/r.py' exited with status 3"), std::string::npos) << run("die");
+  const std::string died = run("die");
+  EXPECT_NE(died.find("rewards.python '" + dir + "/r.py' exited with status 3"), std::string::npos) << died;
   const std::string slow = error_of([&] {
     RewardsConfig c = config(dir + "/r.py", {"sleepy"});
     c.python_timeout_s = 1;
