@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 
 namespace vrft::test {
@@ -115,6 +116,17 @@ inline std::string script_refs(const std::string& script, const std::string& don
 }
 
 // Test fixtures (tests/fixtures/README.md) and the data files users run with (data/).
+// The message of the Error (or FileError, ConfigError) that `f` throws ("" when it throws none).
+template <class F>
+inline std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 inline std::string fixtures_dir() { return source_dir() + "/tests/fixtures"; }
 inline std::string data_dir() { return source_dir() + "/data"; }
 inline std::string tokenizer_fixture() { return fixtures_dir() + "/qwen2_5/tokenizer.json"; }

@@ -567,7 +567,8 @@ struct RangeCheck {
 };
 // The evaluation input: at most one source, the task it implies, and no key that the source
 // ignores (a key that silently does nothing hides a mistake; run_evaluation requires one source).
-void validate_eval_inputs(const Config& c) {
+// Returns the key of the source given, or nullptr when there is none.
+const char* validate_eval_inputs(const Config& c) {
   const auto& e = c.eval;
   const std::pair<const char*, const std::string*> sources[] = {{"eval.data", &e.data},
                                                                 {"eval.coco", &e.coco},
@@ -598,6 +599,7 @@ void validate_eval_inputs(const Config& c) {
   require(cls_list || e.subject == ClsSubject::automatic, "eval.subject", "applies only to eval.classification");
   require(det_file || cls_list || e.images.empty(), "eval.images",
           "applies only to eval.coco, eval.lvis and eval.classification (eval.data's images start at data.image_root)");
+  return first;
 }
 
 }  // namespace
@@ -628,10 +630,8 @@ void validate(const Config& c) {
     require((t.prompts_per_step * r.num_generations) % t.micro_batch_size == 0, "train.micro_batch_size",
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }
-  validate_eval_inputs(c);
+  const bool has_eval_input = validate_eval_inputs(c) != nullptr;
   const bool evaluates = t.eval_steps > 0 || t.eval_before_train;
-  const bool has_eval_input =
-      !c.eval.data.empty() || !c.eval.coco.empty() || !c.eval.lvis.empty() || !c.eval.classification.empty();
   require(!evaluates || has_eval_input, t.eval_steps > 0 ? "train.eval_steps" : "train.eval_before_train",
           "needs an evaluation input: set eval.data, eval.coco, eval.lvis or eval.classification");
   require(!t.save_best || t.eval_steps > 0, "train.save_best",

@@ -61,18 +61,16 @@ void put_bytes(std::string& out, uint32_t field, std::string_view v) {
   out.append(v.data(), v.size());
 }
 template <class T>  // little-endian, as the wire format and every machine we build for
-void put_fixed(std::string& out, uint32_t field, T v) {
-  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
-  put_key(out, field, sizeof(T) == 8 ? wire_fixed64 : wire_fixed32);
+void put_le(std::string& out, T v) {
   char b[sizeof(T)];
   std::memcpy(b, &v, sizeof(T));
   out.append(b, sizeof(T));
 }
 template <class T>
-void put_le(std::string& out, T v) {
-  char b[sizeof(T)];
-  std::memcpy(b, &v, sizeof(T));
-  out.append(b, sizeof(T));
+void put_fixed(std::string& out, uint32_t field, T v) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8);
+  put_key(out, field, sizeof(T) == 8 ? wire_fixed64 : wire_fixed32);
+  put_le(out, v);
 }
 
 double tb_wall_time() {

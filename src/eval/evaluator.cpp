@@ -316,10 +316,9 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
       std::filesystem::remove(out + "/results.json");  // not another input's, left by an earlier run
   }
 
+  const std::string model_name = opt.model ? "the policy in training" : model_dir;
   json metrics = {{"task", task_name(task)},
-                  {"model", !opt.answers_file.empty() ? json(nullptr)
-                            : opt.model               ? json("the policy in training")
-                                                      : json(model_dir)},
+                  {"model", opt.answers_file.empty() ? json(model_name) : json(nullptr)},
                   {"data", set.source},
                   {"input", set.info},
                   {"samples", static_cast<int64_t>(items.size())},
@@ -330,8 +329,8 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
     write_file_atomic(out + "/metrics.json", metrics.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 
   const std::string who = !opt.answers_file.empty() ? fmt::format("answers from `{}`", opt.answers_file)
-                          : opt.model               ? std::string("the policy in training")
-                                                    : fmt::format("model `{}`", model_dir);
+                          : opt.model               ? model_name
+                                                    : fmt::format("model `{}`", model_name);
   const std::string summary =
       fmt::format(
           "# Evaluation: {} on {}\n\n{}, {} questions ({} missing images skipped), {} tokens generated "

@@ -524,36 +524,33 @@ RewardSet::RewardSet(Task task, const RewardsConfig& cfg) : task_(task) {
 
 std::vector<RewardScores> RewardSet::score_batch(const std::vector<RewardQuery>& queries,
                                                  const std::vector<const Solution*>& sols) const {
-  std::vector<RewardScores> out(queries.size());
+  // The external rewards' values first, each process asked once for the whole batch.
   const std::vector<std::vector<double>> py = python_ ? python_->score(queries) : std::vector<std::vector<double>>{};
   std::vector<std::vector<double>> cmd;
   for (const auto& c : commands_) cmd.push_back(c->score(queries));
-  RewardContext ctx = ctx_;
-  ctx.synonyms = synonyms_.group.empty() ? nullptr : &synonyms_;
+  std::vector<RewardScores> out;
+  std::vector<double> external;  // one completion's external values, in names_ order
   for (size_t q = 0; q < queries.size(); ++q) {
-    const std::string_view completion = *queries[q].completion;
-    const Solution& sol = *sols[q];
-    DetectionScores det;  // iou and confidence share their parsing and matching
-    const bool shared = iou_index_ >= 0 && confidence_index_ >= 0;
-    if (shared) det = detection_rewards(completion, sol, ctx);
+    external.clear();
     size_t next_python = 0;
     for (size_t i = 0; i < fns_.size(); ++i) {
-      const int k = static_cast<int>(i);
-      double v = command_of_[i] >= 0                ? cmd[static_cast<size_t>(command_of_[i])][q]
-                 : !fns_[i]                         ? py[next_python++][q]
-                 : shared && k == iou_index_        ? det.iou
-                 : shared && k == confidence_index_ ? det.confidence
-                                                    : fns_[i](completion, sol, ctx);
-      if (!std::isfinite(v)) v = 0;  // the built-in rules never give one; Python's are refused
-      out[q].values.push_back(v);
-      out[q].total += weights_[i] * v;
+      if (command_of_[i] >= 0)
+        external.push_back(cmd[static_cast<size_t>(command_of_[i])][q]);
+      else if (!fns_[i])
+        external.push_back(py[next_python++][q]);
     }
+    out.push_back(score_with(*queries[q].completion, *sols[q], external));
   }
   return out;
 }
 
 RewardScores RewardSet::score(std::string_view completion, const Solution& sol) const {
-  if (has_python()) throw Error("RewardSet::score: external and Python rewards score batches (score_batch)");
+  if (has_external()) throw Error("RewardSet::score: external and Python rewards score batches (score_batch)");
+  return score_with(completion, sol, {});
+}
+
+RewardScores RewardSet::score_with(std::string_view completion, const Solution& sol,
+                                   const std::vector<double>& external) const {
   RewardScores out;
   out.values.reserve(fns_.size());
   RewardContext ctx = ctx_;
@@ -562,12 +559,14 @@ RewardScores RewardSet::score(std::string_view completion, const Solution& sol) 
   DetectionScores det;
   const bool shared = iou_index_ >= 0 && confidence_index_ >= 0;
   if (shared) det = detection_rewards(completion, sol, ctx);
+  size_t next_external = 0;
   for (size_t i = 0; i < fns_.size(); ++i) {
     const int k = static_cast<int>(i);
-    double v = shared && k == iou_index_          ? det.iou
+    double v = !fns_[i]                           ? external[next_external++]
+               : shared && k == iou_index_        ? det.iou
                : shared && k == confidence_index_ ? det.confidence
                                                   : fns_[i](completion, sol, ctx);
-    if (!std::isfinite(v)) v = 0;  // never reached by the rules above; a guard, not a rule
+    if (!std::isfinite(v)) v = 0;  // the built-in rules never give one; external ones are refused
     out.values.push_back(v);
     out.total += weights_[i] * v;
   }

@@ -148,18 +148,21 @@ class RewardSource {
   RewardTable score(const std::vector<const Sample*>& rows, const RolloutBatch& roll, int64_t G) const {
     const int64_t N = static_cast<int64_t>(rows.size()) * G, K = static_cast<int64_t>(names().size());
     RewardTable t{torch::zeros({N, K}, torch::kDouble), torch::zeros({N}, torch::kDouble)};
-    std::vector<std::vector<int64_t>> ids(static_cast<size_t>(N));  // each completion's tokens
-    for (int64_t i = 0; i < N; ++i) {
-      const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
-      const int64_t* p = roll.completion_ids[i].data_ptr<int64_t>();
-      ids[static_cast<size_t>(i)].assign(p, p + n);
+    // Each completion's tokens, for the rewards that read them (custom and external ones).
+    std::vector<std::vector<int64_t>> ids(static_cast<size_t>(N));
+    if (custom_ || set_->has_external()) {
+      for (int64_t i = 0; i < N; ++i) {
+        const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
+        const int64_t* p = roll.completion_ids[i].data_ptr<int64_t>();
+        ids[static_cast<size_t>(i)].assign(p, p + n);
+      }
     }
     std::vector<CompletionRewards> r(static_cast<size_t>(N));
     if (custom_) {
       for (int64_t i = 0; i < N; ++i)
         r[static_cast<size_t>(i)] = custom_->score(roll.texts[static_cast<size_t>(i)], ids[static_cast<size_t>(i)],
                                                    *rows[static_cast<size_t>(i / G)]);
-    } else {                            // the whole step at once: the Python rewards (rewards.python) take one request
+    } else {                            // the whole step at once: each external reward process gets one request
       std::vector<Solution> solutions;  // parsed once per prompt
       for (const Sample* s : rows) solutions.push_back(parse_solution(set_->task(), s->solution));
       std::vector<RewardQuery> queries;

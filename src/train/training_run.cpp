@@ -122,9 +122,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   if (cfg.train.save_best && start > 0 && fs::exists(best_json))
     best_eval = nlohmann::json::parse(read_file(best_json)).value("value", -1.0);
   if (cfg.train.eval_before_train && start == 0) {
-    const nlohmann::json e = evaluate(0);
-    if (metrics) metrics->write({{"step", 0}, {"eval", e}});
-    if (tb) tb->scalars(0, tensorboard_tags(nlohmann::json{{"eval", e}}));
+    write_record(0, {{"step", 0}, {"eval", evaluate(0)}});
   }
   result.final_step = start;  // a resumed run that is already done reports where it is
 }
@@ -138,9 +136,12 @@ void TrainingRun::log_metrics(int64_t step, nlohmann::json record) {
   const bool eval_due = cfg.train.eval_steps > 0 && (step + 1) % cfg.train.eval_steps == 0;
   if (eval_due) record["eval"] = evaluate(step + 1);
   const bool log_due = cfg.logging.log_steps > 0 && (step + 1) % cfg.logging.log_steps == 0;
-  if (!metrics || !(log_due || eval_due)) return;
-  metrics->write(record);
-  if (tb) tb->scalars(step + 1, tensorboard_tags(record));
+  if (log_due || eval_due) write_record(step + 1, record);
+}
+
+void TrainingRun::write_record(int64_t steps_done, const nlohmann::json& record) {
+  if (metrics) metrics->write(record);
+  if (tb) tb->scalars(steps_done, tensorboard_tags(record));
 }
 
 void TrainingRun::save_best(int64_t steps_done, const std::string& metric, double value) {
@@ -207,23 +208,23 @@ const std::map<std::string, std::string>& trl_names() {
   return names;
 }
 
-void flatten_metrics(const nlohmann::json& j, const std::string& path, const std::string& prefix,
+void flatten_metrics(const nlohmann::json& j, const std::string& path,
                      std::vector<std::pair<std::string, double>>& out) {
   if (j.is_object()) {
-    for (const auto& [k, v] : j.items()) flatten_metrics(v, path.empty() ? k : path + "/" + k, prefix, out);
+    for (const auto& [k, v] : j.items()) flatten_metrics(v, path.empty() ? k : path + "/" + k, out);
   } else if (j.is_number() && path != "step") {
     const auto it = trl_names().find(path);
     if (path.rfind("eval/", 0) == 0)  // evaluations: "eval/map", as HF's Trainer names them
       out.emplace_back(path, j.get<double>());
     else
-      out.emplace_back(prefix + (it == trl_names().end() ? path : it->second), j.get<double>());
+      out.emplace_back("train/" + (it == trl_names().end() ? path : it->second), j.get<double>());
   }
 }
 }  // namespace
 
-std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record, const std::string& prefix) {
+std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record) {
   std::vector<std::pair<std::string, double>> out;
-  flatten_metrics(record, "", prefix, out);
+  flatten_metrics(record, "", out);
   return out;
 }
 

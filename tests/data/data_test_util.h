@@ -45,17 +45,6 @@ inline std::string coco_images() {
   return dir;
 }
 
-// The message of the FileError/Error that `f` throws ("" when it throws none).
-template <class F>
-inline std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
 inline RewardContext strict_ctx() { return RewardContext{Compat::strict, nullptr}; }
 inline RewardContext reference_ctx() { return RewardContext{Compat::visual_rft, nullptr}; }
 

@@ -16,6 +16,7 @@
 
 using namespace vrft;
 using nlohmann::json;
+using vrft::test::error_of;
 
 namespace {
 
@@ -70,17 +71,6 @@ void check_lvis(const LvisEvalResult& r, const json& ref, const std::string& nam
     cmp(r.per_category[k].ap_all_areas, c["ap_all_areas"].get<double>(),
         name + " all-area AP of " + std::to_string(c["id"].get<int64_t>()));
   }
-}
-
-// The message of the FileError/Error that `f` throws ("" when it throws none).
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 // A tiny COCO ground truth: image 1 with GT boxes, image 2 empty, category 1 and 2.

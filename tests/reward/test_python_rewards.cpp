@@ -81,13 +81,20 @@ RewardsConfig config(const std::string& file, std::vector<std::string> functions
   return c;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
+// Milliseconds per score_batch of a step's 128 completions of 200 characters (printed by the
+// tests, never asserted: the protocols' overhead).
+double ms_per_step(const RewardSet& set, const Solution& sol, const std::string& sol_text, int repeats) {
+  const std::string problem = "q", image = "i";
+  const std::vector<std::string> texts(128, std::string(200, 'x'));
+  std::vector<RewardQuery> queries;
+  std::vector<const Solution*> sols;
+  for (const auto& t : texts) {
+    queries.push_back({&t, nullptr, &problem, &sol_text, &image});
+    sols.push_back(&sol);
   }
-  return "(no error)";
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < repeats; ++i) set.score_batch(queries, sols);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / repeats;
 }
 
 }  // namespace
@@ -96,7 +103,7 @@ TEST(PythonRewards, ValuesAndWeightsWithTheBuiltInOnes) {
   const std::string dir = scratch_dir("python-rewards");
   write_file_atomic(dir + "/r.py", kRewards);
   RewardSet set(Task::cls, config(dir + "/r.py", {"format", "chars", "problem_words"}, {1.0, 2.0, 0.5}));
-  EXPECT_TRUE(set.has_python());
+  EXPECT_TRUE(set.has_external());
   const std::string sol_text = "<answer>daisy</answer>";
   const Solution sol = parse_solution(Task::cls, sol_text);
   const std::vector<std::string> texts = {"<think>a</think><answer>daisy</answer>", "nothing", ""};
@@ -115,19 +122,9 @@ TEST(PythonRewards, ValuesAndWeightsWithTheBuiltInOnes) {
   }
   EXPECT_THROW(set.score(texts[0], sol), Error);  // one at a time is for built-in sets
 
-  // The overhead of a step's request: G x P = 128 completions of 200 characters, 20 requests
-  // (printed, not asserted).
-  std::vector<std::string> many(128, std::string(200, 'x'));
-  std::vector<RewardQuery> mq;
-  std::vector<const Solution*> ms;
-  for (const auto& t : many) {
-    mq.push_back({&t, nullptr, &problem, &sol_text, &image});
-    ms.push_back(&sol);
-  }
-  const auto t0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < 20; ++i) set.score_batch(mq, ms);
-  const double ms_per = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 20;
-  std::printf("python rewards: %.2f ms per request of 128 completions (format + 2 Python functions)\n", ms_per);
+  // The overhead of a step's request: G x P = 128 completions.
+  std::printf("python rewards: %.2f ms per request of 128 completions (format + 2 Python functions)\n",
+              ms_per_step(set, sol, sol_text, 20));
 }
 
 TEST(PythonRewards, BadFunctionsAndFilesAreNamed) {
@@ -257,19 +254,9 @@ TEST(CommandRewards, OneNumberPerLineAndTheirErrorsNamed) {
     EXPECT_DOUBLE_EQ(scores[i].values[1], want) << i;
     EXPECT_DOUBLE_EQ(scores[i].total, 2 * want) << i;
   }
-  {  // the overhead of a step: 128 completions of 200 characters, one line each (printed)
-    std::vector<std::string> many(128, std::string(200, 'x'));
-    std::vector<RewardQuery> mq;
-    std::vector<const Solution*> ms;
-    for (const auto& t : many) {
-      mq.push_back({&t, nullptr, &problem, &sol_text, &image});
-      ms.push_back(&sol);
-    }
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int i = 0; i < 10; ++i) set.score_batch(mq, ms);
-    std::printf("external rewards: %.2f ms per step of 128 completions (one command reward)\n",
-                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / 10);
-  }
+  // The overhead of a step: 128 completions, one line each.
+  std::printf("external rewards: %.2f ms per step of 128 completions (one command reward)\n",
+              ms_per_step(set, sol, sol_text, 10));
   for (const char* bad : {"garbage", "die"}) {
     const std::string t = bad;
     const std::string e = error_of([&] { set.score_batch({{&t, nullptr, &problem, &sol_text, &image}}, {&sol}); });

@@ -30,14 +30,6 @@ std::vector<nlohmann::json> jsonl(const std::string& path) {
   return out;
 }
 
-// The reward: 1 when the answer starts with a token of even id (a signal the policy learns).
-CustomReward even_first_token() {
-  return {{"even_first"}, [](const std::string&, const std::vector<int64_t>& ids, const Sample&) {
-            const double v = !ids.empty() && ids[0] % 2 == 0 ? 1.0 : 0.0;
-            return CompletionRewards{{v}, v};
-          }};
-}
-
 }  // namespace
 
 TEST(TrainEval, InProcessEvaluationEqualsEvalOfTheCheckpointAndReachesMetricsAndBest) {

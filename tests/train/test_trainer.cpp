@@ -32,19 +32,6 @@ using namespace vrft;
 using namespace vrft::test;
 namespace fs = std::filesystem;
 
-namespace {
-
-// The reward: 1 when the answer starts with a token of even id. About half of the likely
-// first tokens qualify at the start; the policy gradient acts on exactly that token.
-CustomReward even_first_token() {
-  return {{"even_first"}, [](const std::string&, const std::vector<int64_t>& ids, const Sample&) {
-            const double v = !ids.empty() && ids[0] % 2 == 0 ? 1.0 : 0.0;
-            return CompletionRewards{{v}, v};
-          }};
-}
-
-}  // namespace
-
 TEST(Trainer, LearnableRewardRises) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("train-rise");

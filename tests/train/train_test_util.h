@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/train/checkpoint.h"
+#include "visual_rft/train/grpo_trainer.h"
 
 namespace vrft::test {
 
@@ -53,6 +54,15 @@ inline std::string config_yaml(const std::string& dir, int64_t steps, double lr,
          ", prompts_per_step: 2, micro_batch_size: " + std::to_string(G) +
          ", save_steps: 3, keep_last: 2, deterministic: true}\n"
          "logging: {sample_steps: 2, num_samples: 1}\n";
+}
+
+// The reward: 1 when the answer starts with a token of even id. About half of the likely
+// first tokens qualify at the start; the policy gradient acts on exactly that token.
+inline CustomReward even_first_token() {
+  return {{"even_first"}, [](const std::string&, const std::vector<int64_t>& ids, const Sample&) {
+            const double v = !ids.empty() && ids[0] % 2 == 0 ? 1.0 : 0.0;
+            return CompletionRewards{{v}, v};
+          }};
 }
 
 inline std::vector<nlohmann::json> metrics_without_time(const std::string& path) {

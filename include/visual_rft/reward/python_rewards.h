@@ -44,7 +44,6 @@ class PythonRewards {
                 const std::string& task, double timeout_s);
   // values[f][i]: function f's value for query i.
   std::vector<std::vector<double>> score(const std::vector<RewardQuery>& queries);
-  const std::vector<std::string>& functions() const { return functions_; }
 
  private:
   std::string file_, task_;
@@ -62,7 +61,6 @@ class CommandReward {
  public:
   CommandReward(std::string name, std::string command, std::string task, double timeout_s);
   std::vector<double> score(const std::vector<RewardQuery>& queries);
-  const std::string& name() const { return name_; }
 
  private:
   std::string name_, command_, task_;

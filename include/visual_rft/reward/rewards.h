@@ -104,19 +104,23 @@ class RewardSet {
   const std::vector<double>& weights() const { return weights_; }
   Compat compat() const { return ctx_.compat; }
   Task task() const { return task_; }
-  // One completion; only for a set without Python rewards (throws Error otherwise).
+  // One completion; only for a set without external rewards (throws Error otherwise).
   RewardScores score(std::string_view completion, const Solution& sol) const;
   // Many completions, sols[i] the parsed solution of queries[i]: the built-in rewards one by
-  // one, the Python ones (rewards.python) in one request.
+  // one, each external process (rewards.python, rewards.external) asked once for the batch.
   std::vector<RewardScores> score_batch(const std::vector<RewardQuery>& queries,
                                         const std::vector<const Solution*>& sols) const;
-  bool has_python() const { return python_ != nullptr || !commands_.empty(); }
+  // Whether some rewards are computed outside (rewards.python or rewards.external).
+  bool has_external() const { return python_ != nullptr || !commands_.empty(); }
 
  private:
+  // One completion's scores; `external` holds the external rewards' values in names_ order.
+  RewardScores score_with(std::string_view completion, const Solution& sol, const std::vector<double>& external) const;
+
   Task task_;
   std::vector<std::string> names_;
   std::vector<double> weights_;
-  std::vector<RewardFn> fns_;                             // null for a Python reward
+  std::vector<RewardFn> fns_;                             // null for an external reward
   std::shared_ptr<PythonRewards> python_;                 // the Python rewards' process, when any
   std::vector<std::shared_ptr<CommandReward>> commands_;  // rewards.external
   std::vector<int> command_of_;                           // per name: its index in commands_, or -1

@@ -66,8 +66,7 @@ struct RunKind {
 // the metric ("train/reward", "train/rewards/iou/mean", "train/completions/mean_length",
 // "train/learning_rate", ...) and otherwise "train/" + the record's path ("train/time/rollout").
 // Nulls, booleans and "step" are left out. docs/metrics.md lists every name.
-std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record,
-                                                             const std::string& prefix = "train/");
+std::vector<std::pair<std::string, double>> tensorboard_tags(const nlohmann::json& record);
 
 class TrainingRun {
  public:
@@ -117,6 +116,8 @@ class TrainingRun {
   // when logging.log_steps says so or it holds an evaluation (rank 0): to metrics.jsonl, and its
   // numbers to TensorBoard under tensorboard_tags' names.
   void log_metrics(int64_t step, nlohmann::json record);
+  // Rank 0: `record` to metrics.jsonl and its numbers to TensorBoard at step `steps_done`.
+  void write_record(int64_t steps_done, const nlohmann::json& record);
   // Evaluates the policy as it is after `steps_done` steps on the eval section's input, split
   // over the ranks (equal to one process), into OUT/eval/step-N/; with train.save_best, a new
   // best headline value saves the model to OUT/best/ (best.json: step, metric, value). Returns
