@@ -9,8 +9,10 @@
 # Timed stages run alone on the GPU, within TIMED_S seconds:
 #   bench rollout   2B shape, B*G = 64 and 128, eager vs CUDA graphs, against the HBM
 #                   bound; peak memory at B*G = 64 with 512 new tokens
+#                   and a Kineto trace with per-kernel summary of the decode step
 #   bench train     GRPO steps of a random 2B model (fp32 master weights, bf16 autocast,
-#                   bf16 rollout copy and reference), time split and memory
+#                   bf16 rollout copy and reference), time split and memory; the last
+#                   step's trace and summary (decode step, policy forward/backward, AdamW)
 #   rollout_vs_hf   transformers generate(num_return_sequences=G) vs ours, same shapes
 # Then, side by side until END_S (correctness only, so sharing the GPU does not matter):
 #   test_decode     CUDA greedy = CPU greedy; CUDA-graph decode = eager; bf16 autocast
@@ -55,6 +57,13 @@ timed_stages() {
     --text-tokens 64 --image-size 448 --decode eager,graph --repeats 2 --hbm-tbs $HBM --json | tee "$RES/bench_rollout_2b.jsonl"
   timeout 90 "$VRFT" bench rollout --random 2b --device cuda --prompts 8 --samples 8 --new-tokens 512 --ignore-eos \
     --text-tokens 64 --image-size 448 --decode graph --repeats 1 --hbm-tbs $HBM --json | tee -a "$RES/bench_rollout_2b.jsonl"
+  # Where a decode step's time goes: Kineto trace + per-kernel summary (B*G = 64 and 128).
+  for B in 8 16; do
+    timeout 60 "$VRFT" bench rollout --random 2b --device cuda --prompts $B --samples 8 --new-tokens 128 --ignore-eos \
+      --text-tokens 64 --image-size 448 --decode graph --repeats 1 --profile "$RES/profile_rollout_b$B.json" \
+      > "$RES/profile_rollout_b$B.txt" 2>&1
+    gzip -f "$RES/profile_rollout_b$B.json"
+  done
   save
   stamp "bench train, random 2B model"
   local M=/tmp/vrft/m2b
@@ -71,7 +80,9 @@ data: {task: det, train: /tmp/vrft/train.jsonl, max_pixels: 401408}
 rollout: {num_generations: 8, max_new_tokens: 128, top_k: 50}
 train: {output_dir: /tmp/vrft/run, prompts_per_step: 8, micro_batch_size: 16}
 YAML
-  timeout 150 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 3 | tee "$RES/bench_train_2b.txt"
+  timeout 150 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 3 --profile "$RES/profile_train_2b.json" \
+    | tee "$RES/bench_train_2b.txt"
+  gzip -f "$RES/profile_train_2b.json"
   save
   timeout 80 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 2 --set model.gradient_checkpointing=true \
     | tee "$RES/bench_train_2b_ckpt.txt"

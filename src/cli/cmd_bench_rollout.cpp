@@ -1,10 +1,12 @@
 // src/cli/cmd_bench_rollout.cpp: `visual-rft bench rollout`: prefill and decode throughput
 // and peak memory of the rollout engine.
 //   bench rollout (--model DIR | --random tiny|100m|2b) [--inputs prompts.safetensors]
-//                 --prompts B --samples G --new-tokens T [--ignore-eos] [--json]
+//                 --prompts B --samples G --new-tokens T [--ignore-eos] [--json] [--profile OUT.json]
 // Without --inputs, B synthetic prompts are made: chat-like text around one image of
 // --image-size pixels (random pixel values), lengths differing by a few tokens so that rows
 // are padded. scripts/bench/rollout_vs_hf.py passes the same prompts to transformers.
+// --profile records one more rollout after the timed ones (Kineto trace, core/profile.h) and
+// prints where the decode step, the prefill and the vision tower spend their time.
 
 #include <chrono>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include "commands.h"
 #include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/profile.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/rollout/decode_bound.h"
 #include "visual_rft/rollout/generator.h"
@@ -28,7 +31,7 @@ namespace vrft::cli {
 namespace {
 
 struct RolloutBenchArgs {
-  std::string model_dir, preset, inputs, device = "cpu", dtype = "auto";
+  std::string model_dir, preset, inputs, device = "cpu", dtype = "auto", profile;
   std::vector<std::string> decodes{"auto"};
   std::vector<int64_t> Bs{4}, Ts{64};
   int64_t G = 8, text_tokens = 48, image_size = 224, repeats = 2;
@@ -105,9 +108,22 @@ void print_run(const RolloutBenchArgs& a, const nlohmann::json& j, const Rollout
               cuda ? (", peak GPU " + std::to_string(j["peak_gpu_gb"].get<double>()) + " GB").c_str() : "");
 }
 
+// One more rollout, recorded: the trace at a.profile, its summary beside it, tables printed.
+void profile_rollout(const RolloutBenchArgs& a, Generator& gen, const EncodedPrompt& p, const GenerateConfig& g,
+                     bool cuda) {
+  TraceProfiler prof(cuda);
+  gen.generate(p, g);
+  prof.stop();
+  const auto summaries = write_profile(prof, a.profile, {"vrft::decode_step", "vrft::prefill", "vrft::vision", ""});
+  std::printf("\nprofile: %s\n", a.profile.c_str());
+  for (const auto& s : summaries) std::printf("\n%s", s.table(12).c_str());
+}
+
 void run_rollout_bench(const RolloutBenchArgs& a) {
   if (a.model_dir.empty() == a.preset.empty())
     throw Error("bench rollout needs exactly one of --model DIR and --random PRESET");
+  if (!a.profile.empty() && a.Bs.size() * a.Ts.size() * a.decodes.size() != 1)
+    throw Error("bench rollout --profile records one run: give one value of --prompts, --new-tokens and --decode");
   const torch::Device dev = resolve_device(a.device);
   const torch::Dtype dt = resolve_dtype(a.dtype, dev);
   Qwen2VLForConditionalGeneration model = bench_model(a, dt, dev);
@@ -161,6 +177,7 @@ void run_rollout_bench(const RolloutBenchArgs& a) {
         } else {
           print_run(a, j, best, best_total, bytes, dev.is_cuda());
         }
+        if (!a.profile.empty()) profile_rollout(a, gen, p, g, dev.is_cuda());
       }
     }
   }
@@ -198,6 +215,9 @@ void add_bench_rollout(CLI::App* bench) {
       ->capture_default_str();
   roll->add_option("--hbm-tbs", a.hbm_tbs, "Memory bandwidth in TB/s: also print the decode step's bandwidth bound");
   roll->add_flag("--json", a.as_json, "Print one JSON object (per run)");
+  roll->add_option("--profile", a.profile,
+                   "Record one more rollout: a Chrome/Perfetto trace here, per-kernel summary beside it "
+                   "(.summary.json) and printed");
   roll->callback([] { run_rollout_bench(a); });
 }
 

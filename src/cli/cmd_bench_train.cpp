@@ -2,7 +2,9 @@
 // steps of a config's trainer (GRPO or SFT, train.trainer) in a temporary folder and reports
 // the step time (for GRPO split into rollout / reward / log-prob / backward / optimiser),
 // tokens/s and peak memory (the first step, which warms caches up, is left out of the means
-// when there is more than one).
+// when there is more than one). --profile OUT.json records the last step (Kineto trace,
+// core/profile.h) and prints where its decode steps, log-probs, policy forward/backward and
+// optimiser spend their time.
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,8 +14,10 @@
 
 #include "commands.h"
 #include "visual_rft/core/config.h"
+#include "visual_rft/core/device.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/core/profile.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/sft_trainer.h"
 
@@ -22,7 +26,7 @@ namespace vrft::cli {
 namespace {
 
 struct TrainBenchArgs {
-  std::string config_path;
+  std::string config_path, profile;
   std::vector<std::string> sets;
   int64_t steps = 4;
   bool as_json = false;
@@ -106,11 +110,25 @@ void print_summary(const TrainBenchArgs& a, const Config& cfg, const nlohmann::j
 
 void run_train_bench(const TrainBenchArgs& a) {
   Config cfg = load_run_config(a.config_path, a.sets);
+  if (!a.profile.empty()) {
+    std::vector<std::string> regions{"vrft::backward", "vrft::optim", ""};  // SFT's
+    if (cfg.train.trainer != TrainerKind::sft)
+      regions.insert(regions.begin(), {"vrft::decode_step", "vrft::rollout", "vrft::logprob"});
+    request_step_profile({a.steps - 1, a.profile, resolve_device(cfg.model.device).is_cuda(), regions});
+  }
   const nlohmann::json out = summarise(cfg, timed_run(cfg, a.steps));
   if (a.as_json) {
     std::printf("%s\n", out.dump().c_str());
   } else {
     print_summary(a, cfg, out);
+  }
+  if (!a.profile.empty()) {
+    const auto& summaries = step_profile_summaries();
+    if (summaries.empty()) throw Error("bench train --profile: step " + std::to_string(a.steps) + " was not recorded");
+    if (!a.as_json) {
+      std::printf("\nprofile of step %lld: %s\n", static_cast<long long>(a.steps), a.profile.c_str());
+      for (const auto& s : summaries) std::printf("\n%s", s.table(12).c_str());
+    }
   }
 }
 
@@ -124,6 +142,9 @@ void add_bench_train(CLI::App* bench) {
   train->add_option("--set", a.sets, "Override a key: section.key=value (repeatable)");
   train->add_option("--steps", a.steps, "Steps to run")->capture_default_str();
   train->add_flag("--json", a.as_json, "Print one JSON object");
+  train->add_option("--profile", a.profile,
+                    "Record the last step: a Chrome/Perfetto trace here, per-kernel summary beside it "
+                    "(.summary.json) and printed");
   train->callback([] { run_train_bench(a); });
 }
 

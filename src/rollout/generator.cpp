@@ -12,6 +12,7 @@
 #include <chrono>
 
 #include "visual_rft/core/error.h"
+#include "visual_rft/core/profile.h"
 #include "visual_rft/rollout/decode_step.h"
 
 #ifdef __has_include
@@ -59,6 +60,7 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   auto t0 = Clock::now();
   torch::Tensor ids = prompts.input_ids.to(dev), mask = prompts.attention_mask.to(dev), grid, feats;
   if (prompts.pixel_values.defined()) {
+    ProfileRegion region("vrft::vision");
     grid = prompts.image_grid_thw;
     feats = model_->image_features(prompts.pixel_values.to(dev), grid.to(dev));
   }
@@ -68,8 +70,11 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   t0 = Clock::now();
   RopeIndex rope = model_->rope_index(ids, mask, grid);
   KVCache prompt_cache;
-  torch::Tensor logits =
-      model_->forward({ids, mask, feats, rope.position_ids}, &prompt_cache, P - 1).select(1, 0);  // [B, V]
+  torch::Tensor logits;  // [B, V]
+  {
+    ProfileRegion region("vrft::prefill");
+    logits = model_->forward({ids, mask, feats, rope.position_ids}, &prompt_cache, P - 1).select(1, 0);
+  }
   out.timing.prefill_s = seconds_since(t0, dev);
   out.timing.prompt_tokens = mask.sum().item<int64_t>();
 
@@ -121,6 +126,7 @@ RolloutBatch Generator::generate(const EncodedPrompt& prompts, const GenerateCon
   pick.logprobs = pick.logprobs.view({B, -1}).expand({B, G}).reshape({N});
   if (seen.defined()) seen = seen.repeat_interleave(G, 0);
   for (int64_t t = 0;; ++t) {
+    ProfileRegion region("vrft::decode_step");  // sampling, bookkeeping and the next forward
     if (t > 0) {
       torch::Tensor u = uniforms.defined() ? uniforms.index_select(0, slot_seq_t).select(1, t) : torch::Tensor();
       pick = sample_tokens(logits, cfg.sampling, u, seen);

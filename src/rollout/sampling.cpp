@@ -15,6 +15,21 @@ torch::Tensor penalize(const torch::Tensor& logits, double penalty, const torch:
   return torch::where(seen > 0, scaled, logits);
 }
 
+// Top-p without top-k: the probabilities of the K most likely tokens [R, K], sorted, and their
+// ids, for the smallest K (from 256, growing 8x) whose mass reaches top_p in every row. The
+// nucleus then lies inside them, so the result equals a full sort of the vocabulary's
+// probabilities truncated to K columns, at the cost of a top-k instead of a sort of all V.
+std::pair<torch::Tensor, torch::Tensor> nucleus_candidates(const torch::Tensor& x, double top_p) {
+  const int64_t V = x.size(-1);
+  const torch::Tensor lse = torch::logsumexp(x, -1, /*keepdim=*/true);  // [R, 1]
+  for (int64_t k = std::min<int64_t>(256, V);; k = std::min(V, 8 * k)) {
+    auto [top, ids] = x.topk(k, -1, /*largest=*/true, /*sorted=*/true);
+    torch::Tensor p = (top - lse).exp();  // softmax over all V, at the K survivors
+    // The mass before token K + 1, summed as the top-p mask below sums it.
+    if (k == V || p.cumsum(-1).select(-1, k - 1).min().item<double>() >= top_p) return {p, ids};
+  }
+}
+
 // Candidates after temperature and top-k/top-p/min-p: probabilities [R, K] (0 = removed) and
 // their token ids [R, K] (undefined when K = V in vocabulary order).
 std::pair<torch::Tensor, torch::Tensor> candidates(const torch::Tensor& logits, const SamplingConfig& c,
@@ -22,13 +37,15 @@ std::pair<torch::Tensor, torch::Tensor> candidates(const torch::Tensor& logits, 
   torch::Tensor x = penalize(logits, c.repetition_penalty, seen);
   if (c.temperature != 1.0) x = x / c.temperature;
   const int64_t V = x.size(-1);
-  torch::Tensor ids;
-  if (c.top_k > 0 && c.top_k < V) {
+  torch::Tensor ids, p;
+  if (c.top_k > 0 && c.top_k < V) {  // transformers: top-p renormalises over the k survivors
     std::tie(x, ids) = x.topk(c.top_k, -1, /*largest=*/true, /*sorted=*/true);
+    p = torch::softmax(x, -1);
   } else if (c.top_p < 1.0) {
-    std::tie(x, ids) = x.sort(-1, /*descending=*/true);
+    std::tie(p, ids) = nucleus_candidates(x, c.top_p);
+  } else {
+    p = torch::softmax(x, -1);
   }
-  torch::Tensor p = torch::softmax(x, -1);
   if (c.top_p < 1.0) {  // sorted: keep the smallest prefix holding top_p (the first always)
     torch::Tensor before = p.cumsum(-1) - p;
     p = p.masked_fill(before >= c.top_p, 0.0);

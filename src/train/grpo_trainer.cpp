@@ -509,6 +509,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   StopOnSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint it, stop (stop_signal.h)
 
   for (int64_t step = run.start; step < run.total; ++step) {
+    StepProfile profile(step);  // bench train --profile
     PhaseTimer timer;
     const StepPrompts sp = draw_prompts(run, step);
     const int64_t B = static_cast<int64_t>(sp.rows.size());
@@ -567,6 +568,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
                     step + 1, run.total, rec["reward"]["mean"].get<double>(), ref ? rec["kl"].get<double>() : 0.0,
                     rec["completion_length"]["mean"].get<double>(), rec["tokens_per_s"].get<double>(),
                     rec["time"]["step_s"].get<double>(), run.eta_s(step)));
+    profile.finish();  // before the checkpoint
     run.end_step(step, stop, skipped_updates, save_grpo_state);
   }
   return run.finish();

@@ -62,6 +62,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
   int64_t skipped_updates = run.resumed_state.is_null() ? 0 : run.resumed_state.value("skipped_updates", int64_t{0});
   StopOnSignal stop;  // SIGINT/SIGTERM: finish the step, checkpoint it, stop (stop_signal.h)
   for (int64_t step = run.start; step < run.total; ++step) {
+    StepProfile profile(step);  // bench train --profile
     PhaseTimer timer;
     const StepAnswers a = draw_answers(run, step, *im_end);
     // The answer tokens of the whole step (all ranks) normalise the loss.
@@ -69,6 +70,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     run.policy->train();
     double loss_sum = 0;
     const int64_t micro = cfg.train.micro_batch_size;
+    std::optional<ProfileRegion> region(std::in_place, "vrft::backward");  // forward and backward
     for (int64_t b = 0; b < run.P_rank; b += micro) {
       const int64_t n = std::min(micro, run.P_rank - b);
       torch::Tensor loss;
@@ -81,8 +83,10 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
       loss_sum += loss.item<double>();
     }
     run.dp.all_reduce_grads(run.trainable);  // summed: the one-process gradient on every rank
+    region.reset();
     loss_sum = run.dp.sum(loss_sum);
     const double prompt_tokens = run.dp.sum(static_cast<double>(a.prompts.attention_mask.sum().item<int64_t>()));
+    region.emplace("vrft::optim");
     const double grad_norm = clip_grad_norm(run.trainable, cfg.optim.max_grad_norm);
     double lr = 0;
     if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
@@ -93,6 +97,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
       run.adam->step(lr);
     }
     run.adam->zero_grad();
+    region.reset();
     const double step_s = timer.step_s();
     run.log_metrics(step, {{"step", step + 1},
                            {"epoch", run.epoch_after(step)},
@@ -107,6 +112,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
                            {"peak_gpu_gb", peak_gpu_gb(run.dev)}});
     log_progress(run.cfg.logging.progress, fmt::format("sft step {}/{}  loss {:.4f}  {:.1f} s/step  ETA {:.0f} s",
                                                        step + 1, run.total, loss_sum, step_s, run.eta_s(step)));
+    profile.finish();  // before the checkpoint
     run.end_step(step, stop, skipped_updates);
   }
   return run.finish();

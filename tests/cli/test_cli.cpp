@@ -195,6 +195,28 @@ TEST(Cli, BenchRewardsRuns) {
   EXPECT_NE(r.output.find("visual_rft"), std::string::npos) << r.output;
 }
 
+// bench rollout --profile: the trace of one more rollout and a summary per region; the decode
+// step's range opens once per generated token.
+TEST(Cli, BenchRolloutProfileWritesATraceAndASummary) {
+  const std::string dir = vrft::test::scratch_dir("cli-bench-profile");
+  auto r = run(cli() + " bench rollout --random tiny --prompts 2 --samples 2 --new-tokens 5 --ignore-eos --repeats 0" +
+               " --image-size 56 --profile '" + dir + "/r.json'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("vrft::decode_step: 5 occurrence(s)"), std::string::npos) << r.output;
+  const auto trace = nlohmann::json::parse(vrft::read_file(dir + "/r.json"));
+  EXPECT_GT(trace["traceEvents"].size(), 10u);
+  const auto sum = nlohmann::json::parse(vrft::read_file(dir + "/r.summary.json"));
+  ASSERT_EQ(sum.size(), 4u);
+  EXPECT_EQ(sum[0]["region"], "vrft::decode_step");
+  EXPECT_EQ(sum[0]["occurrences"], 5);
+  EXPECT_EQ(sum[1]["region"], "vrft::prefill");
+  EXPECT_EQ(sum[1]["occurrences"], 1);
+  EXPECT_FALSE(sum[0]["kernels"].empty());
+  auto twice = run(cli() + " bench rollout --random tiny --new-tokens 4,8 --profile '" + dir + "/x.json'");
+  EXPECT_EQ(twice.status, 1);
+  EXPECT_NE(twice.output.find("--profile records one run"), std::string::npos) << twice.output;
+}
+
 // bench load passes its folder to the measuring process as an argument, not through a shell:
 // a folder name holding quotes and a command is only a name. Its temporary folders and
 // run_process are private and shell-free.

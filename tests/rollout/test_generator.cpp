@@ -306,6 +306,40 @@ TEST(Sampling, RepetitionPenaltyAndGreedy) {
   EXPECT_NEAR(mean, 0.5, 0.01);
 }
 
+// Top-p without top-k looks at the most likely 256, 2,048, ... tokens instead of sorting the
+// vocabulary; the distribution and the tokens drawn must be those of a full sort. Rows from
+// peaked (nucleus of a few tokens) to flat (nucleus of most of the vocabulary, which makes
+// the candidate set grow to all V).
+TEST(Sampling, NucleusFromTheTopKEqualsAFullSort) {
+  torch::manual_seed(3);
+  const int64_t V = 20000;
+  torch::Tensor scale = torch::tensor({8.0f, 3.0f, 1.0f, 0.3f, 0.01f}).view({-1, 1});
+  torch::Tensor logits = torch::randn({5, V}) * scale;  // [R, V]
+  for (double top_p : {0.5, 0.9, 0.99}) {
+    SCOPED_TRACE("top_p " + std::to_string(top_p));
+    const SamplingConfig c{false, 0.8, 0, top_p, 0.0, 1.0};
+    // The full-sort formulation: sort, softmax, keep the prefix whose mass before it < top_p.
+    auto [sorted, ids] = (logits / 0.8).sort(-1, /*descending=*/true);
+    torch::Tensor p = torch::softmax(sorted, -1);
+    p = p.masked_fill(p.cumsum(-1) - p >= top_p, 0.0);
+    torch::Tensor expect = torch::zeros_like(logits).scatter_(-1, ids, p / p.sum(-1, true));
+    torch::Tensor got = sampling_probs(logits, c);
+    EXPECT_TRUE(torch::equal(got > 0, expect > 0)) << "the same tokens are kept";
+    EXPECT_LT((got - expect).abs().max().item<double>(), 1e-6);
+    // Inverse-CDF draws with the same uniforms (1,000 per row) give the same tokens, except
+    // where a float32 rounding of the cumulative mass (about 1e-7 of it) moves a boundary
+    // between two neighbours in probability order: then the neighbour is drawn.
+    torch::Tensor u = torch::rand({5, 1000});
+    torch::Tensor cum = p.cumsum(-1);
+    torch::Tensor pos =
+        torch::searchsorted(cum, (u * cum.narrow(-1, V - 1, 1)).contiguous(), false, true).clamp_max(V - 1);
+    torch::Tensor rank = torch::empty_like(ids).scatter_(-1, ids, torch::arange(V).expand_as(ids).contiguous());
+    torch::Tensor got_pos = rank.gather(-1, sample_tokens(logits, c, u).tokens);  // [5, 1000]
+    EXPECT_LE((got_pos - pos).abs().max().item<int64_t>(), 1);
+    EXPECT_LE((got_pos != pos).sum().item<int64_t>(), 10) << "of 5,000 draws";
+  }
+}
+
 TEST(Generator, GenerateCli) {
   const std::string fx = test::fixtures_dir();
   if (!std::filesystem::exists(fx + "/qwen2_5/tokenizer.json"))

@@ -416,6 +416,21 @@ TEST(Trainer, BenchTrainCli) {
   EXPECT_EQ(js["steps"].get<int64_t>(), 2);
   EXPECT_GT(js["step_s"].get<double>(), 0.0);
   EXPECT_FALSE(js.contains("rollout_s"));
+  // --profile records the last step: its decode steps, policy forward/backward and optimiser.
+  auto p = test::run("{ '" + test::cli() + "' --log-level warn bench train --config '" + dir +
+                     "/cfg.yaml' --steps 2 --profile '" + dir + "/step.json' 2>/dev/null; }");
+  ASSERT_EQ(p.status, 0) << p.output;
+  EXPECT_NE(p.output.find("profile of step 2"), std::string::npos) << p.output;
+  const auto sum = nlohmann::json::parse(read_file(dir + "/step.summary.json"));
+  std::map<std::string, nlohmann::json> by_region;
+  for (const auto& r : sum) by_region[r["region"].get<std::string>()] = r;
+  for (const char* region : {"vrft::decode_step", "vrft::rollout", "vrft::backward", "vrft::optim"}) {
+    ASSERT_TRUE(by_region.count(region)) << region;
+    EXPECT_GE(by_region[region]["occurrences"].get<int64_t>(), 1) << region;
+    EXPECT_FALSE(by_region[region]["kernels"].empty()) << region;
+  }
+  EXPECT_EQ(by_region["vrft::rollout"]["occurrences"], 1) << "one step recorded";
+  EXPECT_TRUE(std::filesystem::exists(dir + "/step.json"));
 }
 
 // model.path as a hub id: a fake Hugging Face cache whose snapshot is the tiny model; the run

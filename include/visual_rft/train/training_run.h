@@ -17,6 +17,7 @@
 
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/core/profile.h"
 #include "visual_rft/core/tensorboard.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/model/qwen2vl.h"
@@ -31,13 +32,15 @@ namespace vrft {
 
 // Seconds spent in named phases of one step. `phase(name)` times a scope and adds it to the
 // name's total (a phase may run several times, e.g. once per optimizer iteration);
-// `json()` is {"step_s": since construction, name: total, ...}.
+// `json()` is {"step_s": since construction, name: total, ...}. Each phase is also a range
+// "vrft::NAME" (without "_s") in a profile trace (core/profile.h).
 class PhaseTimer {
  public:
   using Clock = std::chrono::steady_clock;
   class Scope {
    public:
-    Scope(double& total) : total_(total), t0_(Clock::now()) {}
+    Scope(double& total, const std::string& name)
+        : total_(total), t0_(Clock::now()), region_("vrft::" + name.substr(0, name.rfind("_s"))) {}
     ~Scope() { total_ += std::chrono::duration<double>(Clock::now() - t0_).count(); }
     Scope(const Scope&) = delete;
     Scope& operator=(const Scope&) = delete;
@@ -45,8 +48,9 @@ class PhaseTimer {
    private:
     double& total_;
     Clock::time_point t0_;
+    ProfileRegion region_;
   };
-  Scope phase(const std::string& name) { return Scope(seconds_[name]); }
+  Scope phase(const std::string& name) { return Scope(seconds_[name], name); }
   double step_s() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
   nlohmann::json json(double step_s) const;
 
