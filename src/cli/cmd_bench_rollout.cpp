@@ -17,6 +17,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/profile.h"
 #include "visual_rft/core/safetensors.h"
+#include "visual_rft/model/lora.h"
 #include "visual_rft/rollout/decode_bound.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/train/run_util.h"
@@ -40,7 +41,7 @@ struct RolloutBenchArgs {
 };
 
 Qwen2VLForConditionalGeneration bench_model(const RolloutBenchArgs& a, torch::Dtype dt, torch::Device dev) {
-  if (a.preset.empty()) return load_qwen2vl(a.model_dir, dt, dev);
+  if (a.preset.empty()) return load_model(a.model_dir, dt, dev);
   auto saved = torch::get_default_dtype();
   torch::set_default_dtype(caffe2::TypeMeta::fromScalarType(dt));
   torch::manual_seed(0);

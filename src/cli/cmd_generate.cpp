@@ -11,6 +11,7 @@
 #include "visual_rft/core/hub.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/data/prompt.h"
+#include "visual_rft/model/lora.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/rollout/sampling.h"
 
@@ -57,7 +58,7 @@ void run_generate(const GenerateArgs& a) {
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
   if (a.max_pixels) enc.processor().max_pixels = a.max_pixels;
   EncodedPrompt p = enc.encode({user_turn(a.system, a.images, a.prompt)});
-  auto model = load_qwen2vl(model_dir, dt, dev);
+  auto model = load_model(model_dir, dt, dev);
   model->eval();
   GenerateConfig g = a.g;
   // As transformers' generate(): the folder's repetition_penalty applies unless given here.

@@ -14,6 +14,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/data/prompt.h"
+#include "visual_rft/model/lora.h"
 #include "visual_rft/model/qwen2vl.h"
 
 namespace vrft::cli {
@@ -74,7 +75,7 @@ void run_inspect_forward(const ForwardArgs& a) {
     at::globalContext().setAllowTF32CuBLAS(false);
     at::globalContext().setAllowTF32CuDNN(false);
   }
-  auto model = load_qwen2vl(a.model_dir, dt, dev);
+  auto model = load_model(a.model_dir, dt, dev);
   SafetensorsFile in(a.inputs);
   for (const char* need : {"input_ids", "attention_mask"}) {
     if (!in.contains(need)) throw Error("'" + a.inputs + "' has no tensor '" + std::string(need) + "'");

@@ -1,9 +1,14 @@
-// src/cli/cmd_model.cpp: `visual-rft model init`: a new, randomly initialised HF model folder
-// of a preset shape with a given tokenizer (model/init.h).
+// src/cli/cmd_model.cpp: model folders.
+//   model init    a new, randomly initialised HF model folder of a preset shape with a given
+//                 tokenizer (model/init.h)
+//   model merge   a base model and a LoRA adapter (PEFT's format, e.g. a LoRA run's
+//                 checkpoint) folded into one HF model folder, as PEFT's merge_and_unload()
 #include <cstdio>
 
 #include "commands.h"
+#include "visual_rft/core/error.h"
 #include "visual_rft/model/init.h"
+#include "visual_rft/model/lora.h"
 
 namespace vrft::cli {
 
@@ -23,10 +28,29 @@ void run_model_init(const ModelInitArgs& a) {
               static_cast<double>(params) / 1e6, static_cast<long long>(cfg.text.vocab_size), a.out.c_str());
 }
 
+struct ModelMergeArgs {
+  std::string base, adapter, out;
+};
+
+void run_model_merge(const ModelMergeArgs& a) {
+  const std::string base = a.base.empty() ? adapter_base_model(a.adapter) : a.base;
+  if (!is_adapter_dir(a.adapter))
+    throw FileError("--adapter '" + a.adapter + "' holds no adapter_config.json: expected a LoRA adapter folder");
+  // The weights' stored dtype is kept; the merge itself computes in float32.
+  const torch::Dtype dtype = stored_weights_dtype(base);
+  auto model = load_qwen2vl(base, torch::kFloat, torch::kCPU);
+  load_peft_adapter(model, a.adapter);
+  const size_t layers = lora_parameters(model).size() / 2;
+  merge_lora(model);
+  save_qwen2vl(model, a.out, base, 5'000'000'000ULL, dtype);
+  copy_processor_files(a.adapter, a.out);  // the run's image size and tokenizer files
+  std::printf("merged %s (%zu adapted layers) into %s: %s\n", a.adapter.c_str(), layers, base.c_str(), a.out.c_str());
+}
+
 }  // namespace
 
 void add_model_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("model", "Model folders: init");
+  auto* cmd = app.add_subcommand("model", "Model folders: init, merge");
   cmd->require_subcommand(1);
   static ModelInitArgs a;
   InitModelOptions& opt = a.opt;
@@ -58,6 +82,14 @@ void add_model_command(CLI::App& app) {
   init->add_option("--vision-depth", opt.vision_depth, "Vision tower blocks (default: the preset's)")
       ->check(CLI::PositiveNumber);
   init->callback([] { run_model_init(a); });
+
+  static ModelMergeArgs m;
+  auto* merge = cmd->add_subcommand("merge", "Fold a LoRA adapter (PEFT's format) into its base: one HF model folder");
+  merge->add_option("--adapter", m.adapter, "Adapter folder (adapter_config.json, adapter_model.safetensors)")
+      ->required();
+  merge->add_option("--base", m.base, "Base model folder (default: the adapter's base_model_name_or_path)");
+  merge->add_option("--out", m.out, "Output folder")->required();
+  merge->callback([] { run_model_merge(m); });
 }
 
 }  // namespace vrft::cli

@@ -604,6 +604,10 @@ const char* validate_eval_inputs(const Config& c) {
 
 }  // namespace
 
+double LoraConfig::scale() const {
+  return use_rslora ? alpha / std::sqrt(static_cast<double>(r)) : alpha / static_cast<double>(r);
+}
+
 void validate(const Config& c) {
   RangeCheck ranges;
   Config fields = c;  // visit() hands out mutable fields; the check reads a copy
@@ -636,6 +640,10 @@ void validate(const Config& c) {
           "needs an evaluation input: set eval.data, eval.coco, eval.lvis or eval.classification");
   require(!t.save_best || t.eval_steps > 0, "train.save_best",
           "needs train.eval_steps > 0 (it keeps the best evaluation's model)");
+  require(!c.lora.enabled() || !c.lora.target_modules.empty(), "lora.target_modules",
+          "must name at least one layer when lora.r > 0");
+  require(!c.lora.enabled() || c.grpo.ref_sync_steps == 0, "grpo.ref_sync_steps",
+          "must be 0 with LoRA: the reference model is the base model with the adapters switched off");
   for (const std::string& to : c.logging.report_to)
     require(to == "jsonl" || to == "tensorboard", "logging.report_to",
             "holds '" + to + "': expected jsonl or tensorboard (W&B: scripts/wandb_sync.py streams metrics.jsonl)");

@@ -23,6 +23,7 @@
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/task_metrics.h"
+#include "visual_rft/model/lora.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/rollout/sampling.h"
 #include "visual_rft/text/chat_template.h"
@@ -91,7 +92,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   Qwen2VLForConditionalGeneration model = opt.model;
   const bool was_training = model && model->is_training();
   if (!model) {
-    model = load_qwen2vl(model_dir, resolve_dtype(cfg.model.dtype, dev), dev);
+    model = load_model(model_dir, resolve_dtype(cfg.model.dtype, dev), dev);
     for (auto& p : model->parameters()) p.set_requires_grad(false);
   }
   model->eval();

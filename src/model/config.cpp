@@ -7,6 +7,7 @@
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/model/lora.h"
 
 namespace vrft {
 namespace {
@@ -245,11 +246,12 @@ std::string model_config_json(const Qwen2VLConfig& c) {
   return j.dump(2) + "\n";
 }
 
-Qwen2VLConfig load_model_config(const std::string& dir) {
+namespace {
+
+// generation_config.json (eos tokens, repetition penalty) and preprocessor_config.json (image
+// size and normalisation) of `dir`, when present, over `c`.
+void read_side_files(const std::string& dir, Qwen2VLConfig& c) {
   namespace fs = std::filesystem;
-  std::string path = (fs::path(dir) / "config.json").string();
-  if (!fs::exists(path)) throw FileError("model folder '" + dir + "' has no config.json");
-  Qwen2VLConfig c = parse_model_config(read_file(path), path);
   std::string gen = (fs::path(dir) / "generation_config.json").string();
   if (fs::exists(gen)) {
     json g;
@@ -296,6 +298,23 @@ Qwen2VLConfig load_model_config(const std::string& dir) {
       throw FileError(pre + ": needs 0 < min_pixels <= max_pixels and 3 values in image_mean and image_std");
     }
   }
+}
+
+}  // namespace
+
+Qwen2VLConfig load_model_config(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::string path = (fs::path(dir) / "config.json").string();
+  // An adapter folder (model/lora.h) has its base model's architecture, and its own
+  // generation and processor files when it has them.
+  if (!fs::exists(path) && fs::exists(fs::path(dir) / "adapter_config.json")) {
+    Qwen2VLConfig c = load_model_config(adapter_base_model(dir));
+    read_side_files(dir, c);
+    return c;
+  }
+  if (!fs::exists(path)) throw FileError("model folder '" + dir + "' has no config.json");
+  Qwen2VLConfig c = parse_model_config(read_file(path), path);
+  read_side_files(dir, c);
   return c;
 }
 

@@ -101,6 +101,23 @@ torch::Tensor NormImpl::forward(const torch::Tensor& x) {
   return weight * x32.to(x.scalar_type());
 }
 
+LinearImpl::LinearImpl(int64_t in, int64_t out, bool with_bias) {
+  nn::Linear init(nn::LinearOptions(in, out).bias(with_bias));  // torch's initialisation, same draws
+  weight = register_parameter("weight", init->weight);
+  if (with_bias) bias = register_parameter("bias", init->bias);
+}
+
+torch::Tensor LinearImpl::forward(const torch::Tensor& x) {
+  torch::Tensor y = torch::nn::functional::linear(x, weight, bias);  // nn::Linear's forward
+  if (!lora_A || !lora_enabled) return y;
+  // PEFT's LoraLayer: the adapter's input is dropped out (training only) and cast to the
+  // adapter's dtype (float32 beside a bf16 base), its output scaled and cast back.
+  torch::Tensor h = x.to(lora_A->weight.scalar_type());
+  if (lora_dropout > 0)
+    h = nn::functional::dropout(h, nn::functional::DropoutFuncOptions().p(lora_dropout).training(is_training()));
+  return y + (lora_B(lora_A(h)) * lora_scale).to(y.scalar_type());
+}
+
 // ---- vision -----------------------------------------------------------------------------------------
 
 PatchEmbedImpl::PatchEmbedImpl(const VisionConfig& c) : cfg(c) {
@@ -115,8 +132,8 @@ torch::Tensor PatchEmbedImpl::forward(const torch::Tensor& pixel_values) {
 }
 
 VisionAttentionImpl::VisionAttentionImpl(const VisionConfig& c) : num_heads(c.num_heads) {
-  qkv = register_module("qkv", nn::Linear(nn::LinearOptions(c.width, 3 * c.width).bias(true)));
-  proj = register_module("proj", nn::Linear(nn::LinearOptions(c.width, c.width).bias(true)));
+  qkv = register_module("qkv", Linear(c.width, 3 * c.width, true));
+  proj = register_module("proj", Linear(c.width, c.width, true));
 }
 
 torch::Tensor VisionAttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -143,12 +160,12 @@ torch::Tensor VisionAttentionImpl::forward(const torch::Tensor& x, const torch::
 
 VisionMlpImpl::VisionMlpImpl(const VisionConfig& c) : act(c.hidden_act), swiglu(c.qwen25) {
   if (swiglu) {
-    gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
-    up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
-    down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.mlp_hidden, c.width).bias(true)));
+    gate_proj = register_module("gate_proj", Linear(c.width, c.mlp_hidden, true));
+    up_proj = register_module("up_proj", Linear(c.width, c.mlp_hidden, true));
+    down_proj = register_module("down_proj", Linear(c.mlp_hidden, c.width, true));
   } else {
-    fc1 = register_module("fc1", nn::Linear(nn::LinearOptions(c.width, c.mlp_hidden).bias(true)));
-    fc2 = register_module("fc2", nn::Linear(nn::LinearOptions(c.mlp_hidden, c.width).bias(true)));
+    fc1 = register_module("fc1", Linear(c.width, c.mlp_hidden, true));
+    fc2 = register_module("fc2", Linear(c.mlp_hidden, c.width, true));
   }
 }
 
@@ -181,11 +198,11 @@ torch::Tensor VisionBlockImpl::forward(const torch::Tensor& x, const torch::Tens
 PatchMergerImpl::PatchMergerImpl(const VisionConfig& c) {
   const int64_t d = c.width * c.spatial_merge_size * c.spatial_merge_size;
   ln_q = register_module("ln_q", Norm(c.width, 1e-6, c.qwen25));
-  mlp = register_module("mlp", nn::Sequential(nn::Linear(d, d), nn::GELU(), nn::Linear(d, c.out_hidden)));
+  mlp = register_module("mlp", nn::Sequential(Linear(d, d, true), nn::GELU(), Linear(d, c.out_hidden, true)));
 }
 
 torch::Tensor PatchMergerImpl::forward(const torch::Tensor& x) {
-  const int64_t d = mlp[0]->as<nn::Linear>()->weight.size(1);
+  const int64_t d = mlp[0]->as<LinearImpl>()->weight.size(1);
   return mlp->forward(ln_q(x).view({-1, d}));  // 4 consecutive rows = one 2x2 block
 }
 
@@ -235,10 +252,10 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, 
 
 Qwen2AttentionImpl::Qwen2AttentionImpl(const TextConfig& c)
     : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim()) {
-  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(true)));
-  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(true)));
-  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(true)));
-  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(false)));
+  q_proj = register_module("q_proj", Linear(c.hidden_size, heads * head_dim, true));
+  k_proj = register_module("k_proj", Linear(c.hidden_size, kv_heads * head_dim, true));
+  v_proj = register_module("v_proj", Linear(c.hidden_size, kv_heads * head_dim, true));
+  o_proj = register_module("o_proj", Linear(heads * head_dim, c.hidden_size, false));
 }
 
 torch::Tensor Qwen2AttentionImpl::forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
@@ -318,11 +335,9 @@ void KVCache::move_rows(const torch::Tensor& dst, const torch::Tensor& src, int6
 }
 
 Qwen2MLPImpl::Qwen2MLPImpl(const TextConfig& c) {
-  gate_proj =
-      register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
-  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(false)));
-  down_proj =
-      register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(false)));
+  gate_proj = register_module("gate_proj", Linear(c.hidden_size, c.intermediate_size, false));
+  up_proj = register_module("up_proj", Linear(c.hidden_size, c.intermediate_size, false));
+  down_proj = register_module("down_proj", Linear(c.intermediate_size, c.hidden_size, false));
 }
 
 torch::Tensor Qwen2MLPImpl::forward(const torch::Tensor& x) {

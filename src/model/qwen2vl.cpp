@@ -152,6 +152,24 @@ Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtyp
   return m;
 }
 
+namespace {
+
+// config.json (when asked) and the files beside the weights, from source_dir into dir.
+void copy_model_files(const std::string& source_dir, const std::string& dir, bool with_config) {
+  namespace fs = std::filesystem;
+  for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
+                        "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt",
+                        "special_tokens_map.json", "added_tokens.json", "chat_template.json", "chat_template.jinja"}) {
+    if (!with_config && std::string(f) == "config.json") continue;
+    fs::path src = fs::path(source_dir) / f;
+    if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f)) {
+      write_file_atomic((fs::path(dir) / f).string(), read_file(src.string()));
+    }
+  }
+}
+
+}  // namespace
+
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
                   uint64_t max_shard_bytes, std::optional<torch::Dtype> dtype) {
   namespace fs = std::filesystem;
@@ -160,6 +178,9 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
   torch::Dtype saved = torch::kFloat;
   bool any_float = false;
   for (const auto& p : model->named_parameters(true)) {
+    if (p.key().find(".lora_") != std::string::npos)
+      throw Error("save_qwen2vl: the model has LoRA adapters (" + p.key() +
+                  "): save the adapter (save_peft_adapter) or merge it first (merge_lora)");
     torch::Tensor t = p.value().detach();
     if (t.is_floating_point()) {
       if (dtype) t = t.to(*dtype);  // one converted copy of the weights while they are written
@@ -170,14 +191,7 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
   }
   save_safetensors_sharded(dir, tensors, max_shard_bytes, {{"format", "pt"}});
   if (source_dir.empty()) return;
-  for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
-                        "tokenizer_config.json", "tokenizer.model", "vocab.json", "merges.txt",
-                        "special_tokens_map.json", "added_tokens.json", "chat_template.json", "chat_template.jinja"}) {
-    fs::path src = fs::path(source_dir) / f;
-    if (fs::exists(src) && fs::absolute(src) != fs::absolute(fs::path(dir) / f)) {
-      write_file_atomic((fs::path(dir) / f).string(), read_file(src.string()));
-    }
-  }
+  copy_model_files(source_dir, dir, /*with_config=*/true);
   // config.json says what the weights are stored in (transformers' `dtype`, formerly
   // `torch_dtype`): from_pretrained(dtype="auto") then loads them as they are.
   const fs::path cfg = fs::path(dir) / "config.json";
@@ -187,6 +201,10 @@ void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir
     if (j.contains("torch_dtype")) j["torch_dtype"] = config_dtype_name(saved);
     write_file_atomic(cfg.string(), j.dump(2) + "\n");
   }
+}
+
+void copy_processor_files(const std::string& source_dir, const std::string& dir) {
+  copy_model_files(source_dir, dir, /*with_config=*/false);
 }
 
 torch::Dtype stored_weights_dtype(const std::string& dir) {

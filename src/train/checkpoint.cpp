@@ -11,6 +11,7 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/core/safetensors.h"
+#include "visual_rft/model/lora.h"
 
 namespace vrft {
 namespace fs = std::filesystem;
@@ -58,7 +59,12 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   const std::string name = checkpoint_name(step);
   const std::string final_dir = output_dir + "/" + name;
   const std::string tmp = final_dir + ".partial-" + std::to_string(::getpid());
-  save_qwen2vl(model, tmp, source_dir, 5'000'000'000ULL, data.weights_dtype);
+  if (data.lora) {
+    save_peft_adapter(model, *data.lora, tmp, fs::absolute(source_dir).lexically_normal().string());
+    copy_processor_files(source_dir, tmp);
+  } else {
+    save_qwen2vl(model, tmp, source_dir, 5'000'000'000ULL, data.weights_dtype);
+  }
   if (data.max_pixels > 0) record_pixels(tmp + "/preprocessor_config.json", data.min_pixels, data.max_pixels);
   if (!data.weights_only) {
     fs::create_directories(tmp + "/trainer_state");
@@ -66,7 +72,8 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
     if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);
     NamedTensors masters;  // the floating parameters the model files hold rounded
     for (const auto& p : model->named_parameters(true)) {
-      if (data.weights_dtype && p.value().is_floating_point() && p.value().scalar_type() != *data.weights_dtype)
+      if (!data.lora && data.weights_dtype && p.value().is_floating_point() &&
+          p.value().scalar_type() != *data.weights_dtype)
         masters.emplace_back(p.key(), p.value().detach());
     }
     if (!masters.empty()) save_safetensors(tmp + "/trainer_state/master_weights.safetensors", masters);
@@ -102,7 +109,8 @@ std::optional<std::string> latest_checkpoint(const std::string& output_dir) {
     if (complete(it->second)) return it->second;
   }
   for (const auto& [step, dir] : all) {
-    if (fs::exists(dir + "/config.json") && !fs::exists(dir + "/trainer_state"))
+    const bool weights = fs::exists(dir + "/config.json") || fs::exists(dir + "/adapter_config.json");
+    if (weights && !fs::exists(dir + "/trainer_state"))
       throw Error("'" + output_dir + "' holds weights-only checkpoints (" + fs::path(dir).filename().string() +
                   ", saved with train.save_only_model): a run cannot resume from them; start a new run from one "
                   "(model.path) instead");

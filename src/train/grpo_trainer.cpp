@@ -19,6 +19,7 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
 #include "visual_rft/core/random.h"
+#include "visual_rft/model/lora.h"
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/train/grpo.h"
@@ -461,7 +462,8 @@ void write_samples(TrainingRun& run, int64_t step, const StepPrompts& sp, const 
 // rounding noise (the cost: an fp32 reference is twice a bf16 one; 2B: 8.8 instead of 4.4 GB).
 // A resumed run takes the synced reference its checkpoint saved.
 Qwen2VLForConditionalGeneration reference_model(TrainingRun& run) {
-  if (run.cfg.grpo.beta == 0.0) return Qwen2VLForConditionalGeneration{nullptr};
+  // With LoRA the reference is the policy with its adapters off (reference_logprobs): no copy.
+  if (run.cfg.grpo.beta == 0.0 || run.cfg.lora.enabled()) return Qwen2VLForConditionalGeneration{nullptr};
   auto ref = load_qwen2vl(run.cfg.model.path, run.prec.weights, run.dev);
   for (auto& p : ref->parameters()) p.set_requires_grad(false);
   if (!run.resumed_ref_model.empty()) {
@@ -476,7 +478,8 @@ Qwen2VLForConditionalGeneration reference_model(TrainingRun& run) {
 // The weights that generate: the policy itself, or with mixed precision a copy in the rollout
 // dtype that takes the policy's weights before each step's rollouts.
 Qwen2VLForConditionalGeneration rollout_model(TrainingRun& run) {
-  if (!run.prec.separate_rollout()) return run.policy;
+  // With LoRA the policy's base already has the rollout dtype (TrainingRun::open_lora_policy).
+  if (!run.prec.separate_rollout() || run.cfg.lora.enabled()) return run.policy;
   auto m =
       load_qwen2vl(run.start_checkpoint.empty() ? run.cfg.model.path : run.start_checkpoint, run.prec.rollout, run.dev);
   for (auto& p : m->parameters()) p.set_requires_grad(false);
@@ -489,6 +492,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   TrainingRun run(cfg, resume, overwrite, {"grpo", /*check_solutions=*/!custom, "rollouts"});
   const RewardSource source(cfg, custom);
   auto ref = reference_model(run);
+  const bool with_ref = cfg.grpo.beta != 0.0;  // a reference model, or the LoRA policy's base
   auto roller = rollout_model(run);
   log_info("precision: weights and reference {}, autocast {}, rollout {}", c10::toString(run.prec.weights),
            run.prec.autocast ? c10::toString(*run.prec.autocast) : "off", c10::toString(run.prec.rollout));
@@ -532,7 +536,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
       GenerateConfig g = gen_settings;
       g.seed = sample_stream(static_cast<uint64_t>(cfg.train.seed), salt::rollout, static_cast<uint64_t>(step));
       run.policy->eval();
-      if (run.prec.separate_rollout()) copy_parameters(*roller, *run.policy);
+      if (roller.ptr() != run.policy.ptr()) copy_parameters(*roller, *run.policy);
       roll = generate_rollouts(gen, sp, g, cfg.rollout.batch_size > 0 ? cfg.rollout.batch_size : B);
     }
     RewardTable rewards;
@@ -546,9 +550,14 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     torch::Tensor ref_logp, old_logp;
     {
       auto t = timer.phase("logprob_s");
-      if (ref)
+      if (ref) {
         ref_logp =
             frozen_logprobs(ref, sp.encoded, roll.completion_ids, micro, G, temperature, run.dev, run.prec.autocast);
+      } else if (with_ref) {  // LoRA: the base model is the policy without its adapters
+        LoraDisabled base(run.policy);
+        ref_logp = frozen_logprobs(run.policy, sp.encoded, roll.completion_ids, micro, G, temperature, run.dev,
+                                   run.prec.autocast);
+      }
       if (mu > 1)
         old_logp = frozen_logprobs(run.policy, sp.encoded, roll.completion_ids, micro, G, temperature, run.dev,
                                    run.prec.autocast);
@@ -557,7 +566,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
                                          ref_logp, adv, micro, step, timer, skipped_updates);
 
     const nlohmann::json rec =
-        step_record(run, step, source, rewards, roll, adv, u, bool(ref), skipped_updates, skipped_prompts, timer);
+        step_record(run, step, source, rewards, roll, adv, u, with_ref, skipped_updates, skipped_prompts, timer);
     run.log_metrics(step, rec);
     const int64_t every = cfg.logging.sample_steps;
     if (run.dp.is_main() && every > 0 && (step + 1) % every == 0)
@@ -565,7 +574,7 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
     log_progress(
         cfg.logging.progress,
         fmt::format("step {}/{}  reward {:.3f}  kl {:.4f}  len {:.1f}  {:.0f} tok/s  {:.1f} s/step  ETA {:.0f} s",
-                    step + 1, run.total, rec["reward"]["mean"].get<double>(), ref ? rec["kl"].get<double>() : 0.0,
+                    step + 1, run.total, rec["reward"]["mean"].get<double>(), with_ref ? rec["kl"].get<double>() : 0.0,
                     rec["completion_length"]["mean"].get<double>(), rec["tokens_per_s"].get<double>(),
                     rec["time"]["step_s"].get<double>(), run.eta_s(step)));
     profile.finish();  // before the checkpoint

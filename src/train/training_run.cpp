@@ -13,6 +13,7 @@
 #include "visual_rft/core/log.h"
 #include "visual_rft/eval/evaluator.h"
 #include "visual_rft/image/image_header.h"
+#include "visual_rft/model/lora.h"
 
 namespace vrft {
 
@@ -77,8 +78,16 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
 
   // ---- the policy from the start checkpoint, and its optimiser ----
   start_checkpoint = run_start_checkpoint(cfg.train.output_dir, resume, overwrite, dp.is_main());
-  policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint, prec.weights, dev);
-  if (!start_checkpoint.empty()) restore_master_weights(policy, start_checkpoint);  // narrower model files
+  if (cfg.lora.enabled()) {
+    open_lora_policy();
+  } else {
+    if (!start_checkpoint.empty() && is_adapter_dir(start_checkpoint))
+      throw ConfigError("'" + start_checkpoint +
+                        "' holds a LoRA adapter: resume it with the run's lora section (lora.r " +
+                        std::to_string(read_adapter_config(start_checkpoint).r) + ")");
+    policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint, prec.weights, dev);
+    if (!start_checkpoint.empty()) restore_master_weights(policy, start_checkpoint);  // narrower model files
+  }
   if (cfg.train.freeze_vision) {
     for (auto& p : policy->visual->parameters()) p.set_requires_grad(false);
   }
@@ -127,6 +136,37 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   result.final_step = start;  // a resumed run that is already done reports where it is
 }
 
+void TrainingRun::open_lora_policy() {
+  // The base does not train: it is held in the dtype the forward computes in (bf16 on CUDA,
+  // which autocast would cast float32 weights to anyway; float32 on the CPU), so neither a
+  // float32 master copy nor a separate rollout copy exists. The adapters are float32.
+  policy = load_qwen2vl(cfg.model.path, prec.rollout, dev);
+  if (start_checkpoint.empty()) {
+    torch::manual_seed(static_cast<uint64_t>(cfg.train.seed));  // the adapters' A: the same on every rank
+    add_lora(policy, cfg.lora);
+  } else {
+    if (!is_adapter_dir(start_checkpoint))
+      throw ConfigError("'" + start_checkpoint +
+                        "' is a whole model, not a LoRA adapter: lora.r must be 0 to resume it");
+    const LoraConfig saved = read_adapter_config(start_checkpoint);
+    if (saved.r != cfg.lora.r || saved.alpha != cfg.lora.alpha || saved.target_modules != cfg.lora.target_modules ||
+        saved.use_rslora != cfg.lora.use_rslora)
+      throw ConfigError("'" + start_checkpoint +
+                        "/adapter_config.json' differs from the lora section (r, alpha, target_modules, use_rslora): "
+                        "resume with the checkpoint's LoRA settings");
+    load_peft_adapter(policy, start_checkpoint);
+  }
+  for (auto& p : policy->parameters()) p.set_requires_grad(false);
+  int64_t n = 0, all = 0;
+  for (auto& [name, t] : lora_parameters(policy)) {
+    t.set_requires_grad(true);
+    n += t.numel();
+  }
+  for (const auto& p : policy->parameters()) all += p.numel();
+  log_info("LoRA: r {}, alpha {}, {} trainable parameters ({:.2f} % of {})", cfg.lora.r, cfg.lora.alpha, n,
+           100.0 * static_cast<double>(n) / static_cast<double>(all), all);
+}
+
 double TrainingRun::eta_s(int64_t step) const {
   const double elapsed = std::chrono::duration<double>(PhaseTimer::Clock::now() - t0).count();
   return elapsed / static_cast<double>(step + 1 - start) * static_cast<double>(total - step - 1);
@@ -151,6 +191,7 @@ void TrainingRun::save_best(int64_t steps_done, const std::string& metric, doubl
   d.max_pixels = cfg.data.max_pixels;
   d.weights_dtype = save_dtype;
   d.weights_only = true;
+  if (cfg.lora.enabled()) d.lora = &cfg.lora;
   const std::string saved = save_checkpoint(dir, steps_done, policy, cfg.model.path, d, /*keep_last=*/1);
   write_file_atomic(
       dir + "/best.json",
@@ -241,6 +282,7 @@ void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipp
     d.max_pixels = cfg.data.max_pixels;
     d.weights_dtype = save_dtype;
     d.weights_only = cfg.train.save_only_model;
+    if (cfg.lora.enabled()) d.lora = &cfg.lora;
     if (dp.is_main()) {
       d.state = {{"step", step + 1},
                  {"seed", cfg.train.seed},

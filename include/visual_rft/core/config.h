@@ -405,6 +405,35 @@ struct EvalConfig {
   }
 };
 
+// LoRA as PEFT's LoraConfig names it (r, lora_alpha, lora_dropout, target_modules,
+// use_rslora): only the adapters train; the reference model is the base with them off.
+struct LoraConfig {
+  int64_t r = 0;
+  double alpha = 8;
+  double dropout = 0;
+  std::vector<std::string> target_modules{"q_proj", "v_proj"};
+  bool use_rslora = false;
+
+  bool enabled() const { return r > 0; }
+  double scale() const;  // alpha / r, or alpha / sqrt(r) with use_rslora
+
+  template <class V>
+  void visit(V& v) {
+    v(r, "r",
+      "LoRA rank; 0 = off (every weight trains). With r > 0 only the adapters train and have optimizer state, "
+      "checkpoints hold the adapter in PEFT's format, and the reference model is the base with the adapters off.",
+      at_least(0, "0 = off"));
+    v(alpha, "alpha", "PEFT's lora_alpha: the adapter's output is scaled by alpha / r.", at_least(0));
+    v(dropout, "dropout", "Dropout on the adapter's input while training (PEFT's lora_dropout).",
+      in_range(0, 1, false, true));
+    v(target_modules, "target_modules",
+      "Linear layers to adapt, as PEFT matches them (a module named so, or ending in .NAME): q_proj, k_proj, "
+      "v_proj, o_proj, gate_proj, up_proj, down_proj; vision tower: qkv, proj, fc1, fc2. One entry with a "
+      "regular expression character must match whole module names instead.");
+    v(use_rslora, "use_rslora", "Rank-stabilised LoRA: scale alpha / sqrt(r).");
+  }
+};
+
 struct DistributedConfig {
   Backend backend = Backend::automatic;
   int64_t timeout_s = 1800;
@@ -452,6 +481,7 @@ struct Config {
   OptimConfig optim;
   TrainConfig train;
   EvalConfig eval;
+  LoraConfig lora;
   DistributedConfig distributed;
   LoggingConfig logging;
 
@@ -465,6 +495,7 @@ struct Config {
     v.section("optim", optim, "AdamW and the learning-rate schedule.");
     v.section("train", train, "The training loop, checkpoints and reproducibility.");
     v.section("eval", eval, "visual-rft eval.");
+    v.section("lora", lora, "LoRA adapters (PEFT's format) instead of training every weight.");
     v.section("distributed", distributed, "Data-parallel training under torchrun.");
     v.section("logging", logging, "Console output, metrics and samples.");
   }

@@ -23,6 +23,19 @@ torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, 
 torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
                          const std::vector<torch::Tensor>& inputs);
 
+// torch::nn::Linear (same parameters, initialisation and arithmetic) with room for a LoRA
+// adapter (model/lora.h): y = x W^T + b + lora_scale * lora_B(lora_A(dropout(x))).
+// weight [out, in], bias [out] or undefined; lora_A [r, in], lora_B [out, r] when adapted.
+struct LinearImpl : torch::nn::Module {
+  LinearImpl(int64_t in, int64_t out, bool bias);
+  torch::Tensor forward(const torch::Tensor& x);
+  torch::Tensor weight, bias;
+  torch::nn::Linear lora_A{nullptr}, lora_B{nullptr};
+  double lora_scale = 0, lora_dropout = 0;
+  bool lora_enabled = true;  // false: the base layer alone
+};
+TORCH_MODULE(Linear);
+
 // Qwen2RMSNorm (normalise in fp32, cast back, then scale) or LayerNorm (weight + bias).
 struct NormImpl : torch::nn::Module {
   NormImpl(int64_t dim, double eps, bool rms);
@@ -48,7 +61,7 @@ struct VisionAttentionImpl : torch::nn::Module {
   // x [N, D]; cos, sin [N, hd] fp32; attention within each [cu[i], cu[i+1]) segment only.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const std::vector<int64_t>& cu_seqlens);
-  torch::nn::Linear qkv{nullptr}, proj{nullptr};
+  Linear qkv{nullptr}, proj{nullptr};
   int64_t num_heads;
 };
 TORCH_MODULE(VisionAttention);
@@ -57,7 +70,7 @@ TORCH_MODULE(VisionAttention);
 struct VisionMlpImpl : torch::nn::Module {
   explicit VisionMlpImpl(const VisionConfig& c);
   torch::Tensor forward(const torch::Tensor& x);
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr}, gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   std::string act;
   bool swiglu;
 };
@@ -132,7 +145,7 @@ struct Qwen2AttentionImpl : torch::nn::Module {
   // x [B, S, H]; cos, sin [B, S, hd]; mask [B, 1, S, T] bool (true = attend), T = cached + S.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const torch::Tensor& mask, KVCache* cache, size_t layer);
-  torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int64_t heads, kv_heads, head_dim;
 };
 TORCH_MODULE(Qwen2Attention);
@@ -140,7 +153,7 @@ TORCH_MODULE(Qwen2Attention);
 struct Qwen2MLPImpl : torch::nn::Module {
   explicit Qwen2MLPImpl(const TextConfig& c);
   torch::Tensor forward(const torch::Tensor& x);  // down(silu(gate(x)) * up(x))
-  torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(Qwen2MLP);
 

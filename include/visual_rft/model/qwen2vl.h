@@ -62,6 +62,10 @@ Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtyp
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
                   uint64_t max_shard_bytes = 5'000'000'000ULL, std::optional<torch::Dtype> dtype = std::nullopt);
 
+// Copies the tokenizer, processor, chat-template and generation files of a model folder into
+// `dir` (each atomically; those it lacks are skipped): what an adapter folder carries.
+void copy_processor_files(const std::string& source_dir, const std::string& dir);
+
 // The dtype of a model folder's floating-point weights, as stored (the first such tensor by
 // name). Throws FileError when the folder has no weights or none is floating-point.
 torch::Dtype stored_weights_dtype(const std::string& dir);

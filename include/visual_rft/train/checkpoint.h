@@ -1,6 +1,9 @@
 // visual_rft/train/checkpoint.h: crash-safe checkpoints of a training run.
 //
-//   OUTPUT/checkpoint-100/         an HF model folder (transformers loads it as is) plus
+//   OUTPUT/checkpoint-100/         an HF model folder (transformers loads it as is), or with
+//                                  LoRA a PEFT adapter folder (adapter_config.json naming the
+//                                  base model, adapter_model.safetensors, tokenizer and
+//                                  processor files: PeftModel.from_pretrained loads it), plus
 //     trainer_state/optimizer.safetensors, trainer_state/state.json (step, data cursor, ...),
 //     trainer_state/ref_model.safetensors when the reference model is synced,
 //     trainer_state/master_weights.safetensors when the model files are in a narrower dtype
@@ -23,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "visual_rft/core/config.h"
 #include "visual_rft/model/qwen2vl.h"
 
 namespace vrft {
@@ -38,6 +42,9 @@ struct CheckpointData {
   // The model files' dtype (nullopt: the parameters' own), and whether to write them alone.
   std::optional<torch::Dtype> weights_dtype;
   bool weights_only = false;
+  // LoRA: the checkpoint holds the adapter (in the parameters' own dtype, so that a resume is
+  // exact) instead of the model; its config names the source model as the base.
+  const LoraConfig* lora = nullptr;
 };
 
 // Writes OUTPUT/checkpoint-STEP (model files copied from `source_dir`: tokenizer, processor

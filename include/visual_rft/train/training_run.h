@@ -139,6 +139,11 @@ class TrainingRun {
                 const std::function<void(CheckpointData&)>& extra = {});
   // The end of a run that was not stopped: waits for rank 0's last checkpoint.
   TrainResult finish();
+
+ private:
+  // lora.r > 0: the base model with fresh adapters, or the start checkpoint's adapter on it;
+  // only the adapters require gradients.
+  void open_lora_policy();
 };
 
 }  // namespace vrft

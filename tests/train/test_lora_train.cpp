@@ -1,0 +1,97 @@
+// tests/train/test_lora_train.cpp: GRPO with LoRA on the tiny random Qwen2-VL: only the
+// adapters train and have optimizer state, the reference is the base (KL exactly 0 at step
+// 1), checkpoints are PEFT adapter folders that PEFT loads with our logits, and a stopped and
+// resumed run ends with the uninterrupted run's adapter, optimizer state and metrics, byte for
+// byte.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "test_util.h"
+#include "train/train_test_util.h"
+#include "visual_rft/core/config.h"
+#include "visual_rft/core/error.h"
+#include "visual_rft/core/safetensors.h"
+#include "visual_rft/model/lora.h"
+
+using namespace vrft;
+using namespace vrft::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// The trainer tests' GRPO config with a constant learning rate (so that a run of 2 steps
+// resumed to 4 follows the 4-step run) and adapters on the language model's projections.
+Config lora_config(const std::string& dir, int64_t steps) {
+  Config cfg = parse_config(config_yaml(dir, steps, 5e-2) +
+                                "lora: {r: 4, alpha: 8, target_modules: [q_proj, k_proj, v_proj, o_proj, gate_proj, "
+                                "up_proj, down_proj]}\n",
+                            "test");
+  cfg.optim.lr_schedule = LrSchedule::constant;
+  return cfg;
+}
+
+}  // namespace
+
+TEST(LoraTraining, OnlyAdaptersTrainResumeIsExactAndPeftLoadsTheCheckpoint) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  const std::string a = setup("lora-straight"), b = setup("lora-resumed");
+  CustomReward reward = even_first_token();
+  const TrainResult ra = train_grpo(lora_config(a, 4), "", &reward);
+  ASSERT_EQ(ra.final_step, 4);
+  const std::string ck = a + "/run/checkpoint-4";
+
+  // A PEFT adapter folder with the trainer's state; no copy of the model.
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json",
+                        "preprocessor_config.json", "trainer_state/optimizer.safetensors"})
+    EXPECT_TRUE(fs::exists(ck + "/" + f)) << f;
+  EXPECT_FALSE(fs::exists(ck + "/model.safetensors"));
+  EXPECT_FALSE(fs::exists(ck + "/config.json"));
+  EXPECT_EQ(adapter_base_model(ck), fs::absolute(a + "/model").lexically_normal().string());
+  for (const auto& [k, v] : load_checkpoint_state(ck).optimizer)
+    EXPECT_TRUE(k == "step" || k.find(".lora_") != std::string::npos) << "optimizer state of a base weight: " << k;
+  SafetensorsFile adapter(ck + "/adapter_model.safetensors");
+  EXPECT_EQ(adapter.tensors().size(), 2u * 7 * 2) << "2 layers x 7 projections x (A, B)";
+  double b_norm = 0;
+  for (const auto& t : adapter.tensors())
+    if (t.name.find("lora_B") != std::string::npos) b_norm += adapter.get(t.name).abs().sum().item<double>();
+  EXPECT_GT(b_norm, 0.0) << "B starts at zero; training must move it";
+  const auto m = metrics_without_time(a + "/run/metrics.jsonl");
+  ASSERT_EQ(m.size(), 4u);
+  EXPECT_EQ(m[0]["kl"].get<double>(), 0.0) << "step 1: the adapted policy is the base model";
+  EXPECT_GT(m[3]["kl"].get<double>(), 0.0);
+
+  // Stopped after 2 steps and resumed to 4: the same adapter, optimizer state and metrics.
+  ASSERT_EQ(train_grpo(lora_config(b, 2), "", &reward).final_step, 2);
+  ASSERT_EQ(train_grpo(lora_config(b, 4), "latest", &reward).final_step, 4);
+  EXPECT_EQ(read_file(ck + "/adapter_model.safetensors"), read_file(b + "/run/checkpoint-4/adapter_model.safetensors"));
+  EXPECT_EQ(read_file(ck + "/trainer_state/optimizer.safetensors"),
+            read_file(b + "/run/checkpoint-4/trainer_state/optimizer.safetensors"));
+  const auto mb = metrics_without_time(b + "/run/metrics.jsonl");
+  ASSERT_EQ(mb.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(m[i], mb[i]) << "step " << i + 1;
+
+  // PEFT loads the checkpoint on the base model and computes our logits.
+  auto ours = load_model(ck, torch::kFloat, torch::kCPU);
+  torch::manual_seed(0);
+  const torch::Tensor ids = torch::randint(100, 5000, {2, 12}, torch::kLong);
+  const torch::Tensor mask = torch::ones({2, 12}, torch::kLong);
+  torch::Tensor logits;
+  {
+    torch::NoGradGuard ng;
+    RopeIndex r = ours->rope_index(ids, mask, {});
+    logits = ours->forward({ids, mask, {}, r.position_ids});
+  }
+  save_safetensors(a + "/inputs.safetensors", {{"input_ids", ids}, {"attention_mask", mask}});
+  test::python("refs/peft_refs.py' check '" + a + "/model' '" + ck + "' '" + a + "/inputs.safetensors' '" + a +
+               "/peft.safetensors'");
+  const torch::Tensor theirs = SafetensorsFile(a + "/peft.safetensors").get("logits").clone();
+  EXPECT_LE((logits - theirs).abs().max().item<double>() / theirs.abs().max().item<double>(), 1e-5);
+
+  // The checkpoint resumes only as a LoRA run.
+  Config plain = lora_config(b, 6);
+  plain.lora.r = 0;
+  EXPECT_NE(test::error_of([&] { train_grpo(plain, "latest", &reward); }).find("holds a LoRA adapter"),
+            std::string::npos);
+}
