@@ -31,7 +31,8 @@ void add_bench_command(CLI::App& app);     // bench rewards | tokenize | rollout
 void add_tokenize_command(CLI::App& app);  // tokenize
 void add_generate_command(CLI::App& app);  // generate
 void add_train_command(CLI::App& app);     // train
-void add_model_command(CLI::App& app);     // model init
+void add_model_command(CLI::App& app);     // model init | merge
+void add_plan_command(CLI::App& app);      // plan
 void add_demo_command(CLI::App& app);      // demo
 void add_bench_rollout(CLI::App* bench);   // bench rollout (called by add_bench_command)
 void add_bench_train(CLI::App* bench);     // bench train (called by add_bench_command)

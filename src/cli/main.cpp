@@ -74,6 +74,7 @@ int main(int argc, char** argv) {
   vrft::cli::add_tokenize_command(app);
   vrft::cli::add_generate_command(app);
   vrft::cli::add_train_command(app);
+  vrft::cli::add_plan_command(app);
 
   try {
     app.parse(argc, argv);

@@ -145,6 +145,16 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
   Qwen2VLConfig c;
   c.model_type = "qwen2_vl";
   if (name == "2b") return c;  // the defaults are Qwen2-VL-2B-Instruct's
+  if (name == "7b") {          // Qwen2-VL-7B-Instruct's config.json (8.29 B parameters)
+    c.text.vocab_size = 152064;
+    c.text.hidden_size = 3584;
+    c.text.intermediate_size = 18944;
+    c.text.num_attention_heads = 28;
+    c.text.num_key_value_heads = 4;
+    c.text.tie_word_embeddings = false;
+    c.vision.out_hidden = 3584;
+    return c;
+  }
   if (name == "100m") {
     // ~100M parameters (78M of them the tied 151936 x 512 embedding): a mid-size shape for
     // CPU benchmarks where the per-step overhead no longer dominates.
@@ -180,7 +190,7 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
     c.processor.max_pixels = 112 * 112;
     return c;
   }
-  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, demo, 100m, 2b)");
+  if (name != "tiny") throw Error("unknown model preset '" + name + "' (tiny, demo, 100m, 2b, 7b)");
   c.text.hidden_size = 64;
   c.text.intermediate_size = 96;
   c.text.num_hidden_layers = 2;

@@ -30,15 +30,6 @@ bool is_regex(const std::vector<std::string>& targets) {
   return targets.size() == 1 && targets[0].find_first_of("^$*+?()[]{}|\\") != std::string::npos;
 }
 
-bool targeted(const std::string& name, const std::vector<std::string>& targets) {
-  if (is_regex(targets)) return std::regex_match(name, std::regex(targets[0]));
-  for (const auto& t : targets) {
-    if (name == t || (name.size() > t.size() && name.compare(name.size() - t.size() - 1, t.size() + 1, "." + t) == 0))
-      return true;
-  }
-  return false;
-}
-
 // Our module names <-> transformers' module tree under PEFT's prefix.
 const std::string kPeftPrefix = "base_model.model.";
 
@@ -58,12 +49,21 @@ std::string from_peft(const std::string& key) {
 
 }  // namespace
 
+bool lora_targeted(const std::string& name, const std::vector<std::string>& targets) {
+  if (is_regex(targets)) return std::regex_match(name, std::regex(targets[0]));
+  for (const auto& t : targets) {
+    if (name == t || (name.size() > t.size() && name.compare(name.size() - t.size() - 1, t.size() + 1, "." + t) == 0))
+      return true;
+  }
+  return false;
+}
+
 std::vector<std::string> add_lora(Qwen2VLForConditionalGeneration& model, const LoraConfig& cfg) {
   if (cfg.r < 1) throw Error("lora.r must be >= 1 to add adapters, got " + std::to_string(cfg.r));
   if (cfg.target_modules.empty()) throw Error("lora.target_modules is empty: name the Linear layers to adapt");
   std::vector<std::string> names;
   for (auto& [name, l] : linears(model)) {
-    if (!targeted(name, cfg.target_modules)) continue;
+    if (!lora_targeted(name, cfg.target_modules)) continue;
     if (l->lora_A) throw Error("module '" + name + "' already has a LoRA adapter");
     const int64_t out = l->weight.size(0), in = l->weight.size(1);
     // A as nn.Linear initialises it (kaiming-uniform, a = sqrt(5)): PEFT's default; B zeros.

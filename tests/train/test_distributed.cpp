@@ -296,6 +296,20 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
   }
 }
 
+// The job of dir/cfg.yaml with `sets`, in one process (into dir/one) and on 2 ranks with
+// ZeRO-1 (dir/zero).
+void run_one_and_zero(const std::string& dir, const std::vector<std::string>& sets) {
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> a{"--config", dir + "/cfg.yaml"};
+    a.insert(a.end(), sets.begin(), sets.end());
+    a.insert(a.end(), extra.begin(), extra.end());
+    return a;
+  };
+  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
+          dir + "/zero");
+}
+
 }  // namespace
 
 // grpo loss, 2 micro-batches per rank; the plain 2-rank run is launched by torchrun.
@@ -315,16 +329,7 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("dist-sft");
   // 2 prompts per micro-batch: 2 micro-batches in one process, one per rank.
-  std::vector<std::string> args{"--config", dir + "/cfg.yaml",          "--set", "train.trainer=sft",
-                                "--set",    "train.micro_batch_size=2", "--set", "optim.lr=0.003"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> a = args;
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  };
-  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
-  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
-          dir + "/zero");
+  run_one_and_zero(dir, {"--set", "train.trainer=sft", "--set", "train.micro_batch_size=2", "--set", "optim.lr=0.003"});
   const std::string ck = "/checkpoint-3/model.safetensors";
   const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck),
                m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");
@@ -338,17 +343,8 @@ TEST(Distributed, SftTwoRanksWithZeroEqualOneProcess) {
 TEST(Distributed, LoraTwoRanksWithZeroEqualOneProcess) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("dist-lora");
-  std::vector<std::string> args{"--config", dir + "/cfg.yaml",         "--set", "lora.r=4",
-                                "--set",    "optim.lr=0.05",           "--set", "grpo.loss_type=dapo",
-                                "--set",    "train.micro_batch_size=8"};
-  auto with = [&](std::vector<std::string> extra) {
-    std::vector<std::string> a = args;
-    a.insert(a.end(), extra.begin(), extra.end());
-    return a;
-  };
-  run_job(1, with({"--set", "train.output_dir=" + dir + "/one"}), dir + "/one");
-  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
-          dir + "/zero");
+  run_one_and_zero(dir, {"--set", "lora.r=4", "--set", "optim.lr=0.05", "--set", "grpo.loss_type=dapo", "--set",
+                         "train.micro_batch_size=8"});
   const std::string ck = "/checkpoint-3/adapter_model.safetensors";
   const double w = max_abs_diff(dir + "/one" + ck, dir + "/zero" + ck),
                m = metrics_diff(dir + "/one/metrics.jsonl", dir + "/zero/metrics.jsonl");

@@ -29,6 +29,8 @@ namespace vrft {
 // Adds a fresh adapter to every Linear whose name matches; returns their names (sorted).
 // Throws Error when nothing matches (naming the targets) or r < 1.
 std::vector<std::string> add_lora(Qwen2VLForConditionalGeneration& model, const LoraConfig& cfg);
+// Whether PEFT's matching puts an adapter on the module of this name.
+bool lora_targeted(const std::string& module_name, const std::vector<std::string>& targets);
 bool has_lora(Qwen2VLForConditionalGeneration& model);
 
 // The adapters' parameters under the model's own names (...q_proj.lora_A.weight).
