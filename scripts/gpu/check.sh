@@ -12,7 +12,8 @@
 #                   and a Kineto trace with per-kernel summary of the decode step
 #   bench train     GRPO steps of a random 2B model (fp32 master weights, bf16 autocast,
 #                   bf16 rollout copy and reference), time split and memory; the last
-#                   step's trace and summary (decode step, policy forward/backward, AdamW)
+#                   step's trace and summary (decode step, policy forward/backward, AdamW);
+#                   the same with LoRA r 64; `visual-rft plan` of both (plan vs peak)
 #   rollout_vs_hf   transformers generate(num_return_sequences=G) vs ours, same shapes
 # Then, side by side until END_S (correctness only, so sharing the GPU does not matter):
 #   test_decode     CUDA greedy = CPU greedy; CUDA-graph decode = eager; bf16 autocast
@@ -86,6 +87,13 @@ YAML
   save
   timeout 80 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 2 --set model.gradient_checkpointing=true \
     | tee "$RES/bench_train_2b_ckpt.txt"
+  save
+  # LoRA on CUDA (bf16 base, float32 adapters under autocast; no reference or rollout copy),
+  # and the memory plans of both runs, to set against their measured peaks.
+  local LORA=(--set lora.r=64 --set lora.alpha=128 --set "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]")
+  timeout 80 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 2 "${LORA[@]}" | tee "$RES/bench_train_2b_lora.txt"
+  "$VRFT" plan --config /tmp/vrft/train.yaml --gpu-memory-gb 80 > "$RES/plan_2b.txt" 2>&1
+  "$VRFT" plan --config /tmp/vrft/train.yaml --gpu-memory-gb 80 "${LORA[@]}" > "$RES/plan_2b_lora.txt" 2>&1
   save
   stamp "transformers generate vs ours, 2B shape"
   timeout 150 "$PY" "$ROOT/scripts/bench/rollout_vs_hf.py" --preset 2b --device cuda --prompts 8 --samples 8 --new-tokens 128 \
