@@ -74,19 +74,34 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
 }  // namespace
 
 torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
-                         const std::vector<torch::Tensor>& inputs) {
+                         const std::vector<torch::Tensor>& inputs, bool trains) {
   if (!torch::GradMode::is_enabled()) return fn(inputs);
+  std::vector<torch::Tensor> in = inputs;
+  if (std::none_of(in.begin(), in.end(), [](const torch::Tensor& t) { return t.defined() && t.requires_grad(); })) {
+    if (!trains) return fn(in);  // nothing here needs a gradient: no graph is kept anyway
+    // The block's parameters need gradients but none of its inputs does (a frozen embedding
+    // under LoRA): a reentrant checkpoint's output would then need none and its backward would
+    // never run. The first input becomes a leaf that needs one (PEFT's
+    // enable_input_require_grads); its gradient is computed and dropped.
+    in[0] = in[0].detach().requires_grad_(true);
+  }
   auto block = c10::make_intrusive<BlockFn>();
   block->fn = std::move(fn);
   block->device = inputs.front().device().type();
   block->autocast = at::autocast::is_autocast_enabled(block->device);
   block->autocast_dtype = at::autocast::get_autocast_dtype(block->device);
-  return CheckpointFunction::apply(at::TensorList(inputs), block);
+  return CheckpointFunction::apply(at::TensorList(in), block);
 }
 
-torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x) {
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x, bool trains) {
   return checkpoint([fn = std::move(fn)](const std::vector<torch::Tensor>& in) { return fn(in[0]); },
-                    std::vector<torch::Tensor>{x});
+                    std::vector<torch::Tensor>{x}, trains);
+}
+
+bool has_trainable_parameters(const torch::nn::Module& m) {
+  for (const auto& p : m.parameters())
+    if (p.requires_grad()) return true;
+  return false;
 }
 
 NormImpl::NormImpl(int64_t dim, double eps_, bool rms_) : eps(eps_), rms(rms_) {
@@ -238,7 +253,8 @@ torch::Tensor VisionTransformerImpl::forward(const torch::Tensor& pixel_values, 
     const std::vector<int64_t>& segments = full ? cu : win.cu_window_seqlens;
     if (gradient_checkpointing) {
       x = checkpoint(
-          [block, cos, sin, segments](const torch::Tensor& h) { return block->forward(h, cos, sin, segments); }, x);
+          [block, cos, sin, segments](const torch::Tensor& h) { return block->forward(h, cos, sin, segments); }, x,
+          has_trainable_parameters(*block));
     } else {
       x = block->forward(x, cos, sin, segments);
     }
@@ -375,7 +391,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
     if (gradient_checkpointing && !cache) {
       h = checkpoint([layer, cos = cos, sin = sin, mask,
                       i](const torch::Tensor& x) { return layer->forward(x, cos, sin, mask, nullptr, i); },
-                     h);
+                     h, has_trainable_parameters(*layer));
     } else if (gradient_checkpointing && torch::GradMode::is_enabled() && !cache->fixed_shape() && cache->len > 0) {
       // A pass with gradients over a cached prompt (completion log-probs): the layer's past
       // keys and values become inputs of the checkpoint, so their gradients reach the
@@ -393,7 +409,7 @@ torch::Tensor Qwen2ModelImpl::forward(const torch::Tensor& inputs_embeds, const 
             own.v[i] = in[2];
             return layer->forward(in[0], cos, sin, mask, &own, i);
           },
-          {h, kp, vp});
+          {h, kp, vp}, has_trainable_parameters(*layer));
       consumed = true;
     } else {
       h = layer->forward(h, cos, sin, mask, cache, i);

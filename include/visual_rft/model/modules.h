@@ -17,11 +17,16 @@
 namespace vrft {
 
 // Runs fn(x) keeping no activations; backward recomputes it (gradient checkpointing).
-// Without grad mode it is a plain call.
-torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x);
+// Without grad mode it is a plain call. `trains`: the block has parameters that need
+// gradients (has_trainable_parameters); when none of its inputs needs one, the first input is
+// made a leaf that does, so that the backward still reaches the block (a frozen embedding
+// under LoRA); when neither does, it is a plain call.
+torch::Tensor checkpoint(std::function<torch::Tensor(const torch::Tensor&)> fn, const torch::Tensor& x,
+                         bool trains = true);
 // The same for a block of several inputs; gradients flow to each input that requires one.
 torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Tensor>&)> fn,
-                         const std::vector<torch::Tensor>& inputs);
+                         const std::vector<torch::Tensor>& inputs, bool trains = true);
+bool has_trainable_parameters(const torch::nn::Module& m);
 
 // torch::nn::Linear (same parameters, initialisation and arithmetic) with room for a LoRA
 // adapter (model/lora.h): y = x W^T + b + lora_scale * lora_B(lora_A(dropout(x))).
