@@ -38,6 +38,7 @@ TEST(LoraTraining, OnlyAdaptersTrainResumeIsExactAndPeftLoadsTheCheckpoint) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   const std::string a = setup("lora-straight"), b = setup("lora-resumed");
   CustomReward reward = even_first_token();
+  write_file_atomic(a + "/cfg.yaml", config_yaml(a, 4, 5e-2));  // for visual-rft eval below
   const TrainResult ra = train_grpo(lora_config(a, 4), "", &reward);
   ASSERT_EQ(ra.final_step, 4);
   const std::string ck = a + "/run/checkpoint-4";
@@ -88,6 +89,23 @@ TEST(LoraTraining, OnlyAdaptersTrainResumeIsExactAndPeftLoadsTheCheckpoint) {
                "/peft.safetensors'");
   const torch::Tensor theirs = SafetensorsFile(a + "/peft.safetensors").get("logits").clone();
   EXPECT_LE((logits - theirs).abs().max().item<double>() / theirs.abs().max().item<double>(), 1e-5);
+
+  // visual-rft eval reads the checkpoint (its base from adapter_config.json); model merge
+  // folds it into one HF folder with the adapted model's logits.
+  auto ev = test::run("'" + test::cli() + "' --log-level warn eval --config '" + a + "/cfg.yaml' --model '" + ck +
+                      "' --set eval.data='" + a + "/train.jsonl' --out '" + a + "/eval'");
+  EXPECT_EQ(ev.status, 0) << ev.output;
+  EXPECT_TRUE(fs::exists(a + "/eval/predictions.jsonl"));
+  auto mg = test::run("'" + test::cli() + "' model merge --adapter '" + ck + "' --out '" + a + "/merged'");
+  ASSERT_EQ(mg.status, 0) << mg.output;
+  auto merged = load_qwen2vl(a + "/merged", torch::kFloat, torch::kCPU);
+  torch::Tensor merged_logits;
+  {
+    torch::NoGradGuard ng;
+    RopeIndex r = merged->rope_index(ids, mask, {});
+    merged_logits = merged->forward({ids, mask, {}, r.position_ids});
+  }
+  EXPECT_LE((merged_logits - logits).abs().max().item<double>() / logits.abs().max().item<double>(), 1e-5);
 
   // The checkpoint resumes only as a LoRA run.
   Config plain = lora_config(b, 6);
