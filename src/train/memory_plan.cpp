@@ -18,6 +18,7 @@
 #include <algorithm>
 
 #include "visual_rft/core/device.h"
+#include "visual_rft/core/error.h"
 #include "visual_rft/model/lora.h"
 #include "visual_rft/train/run_util.h"
 
@@ -92,6 +93,10 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
   const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
   const bool lora = cfg.lora.enabled();
   const int64_t W = std::max<int64_t>(1, opt.world_size);
+  if (cfg.train.prompts_per_step % W != 0)
+    throw ConfigError("train.prompts_per_step (" + std::to_string(cfg.train.prompts_per_step) +
+                      ") must be a multiple of the world size (" + std::to_string(W) +
+                      "): each rank takes an equal share");
 
   // ---- parameters: all, vision, trainable, adapters ----
   int64_t adapters = 0;
@@ -156,10 +161,11 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
   // ---- update: one micro-batch's forward and backward ----
   const bool autocast = prec.autocast.has_value();
   const double a = autocast ? 2.0 : w_bytes, r = autocast ? 4.0 : w_bytes;
-  const int64_t mb = cfg.train.micro_batch_size;
-  // A micro-batch: mb sequences; under GRPO they share mb / G prompts, under SFT each has its own.
-  const double n_seq = static_cast<double>(mb);
-  const double n_prompts = static_cast<double>(grpo ? std::max<int64_t>(1, mb / G) : mb);
+  // A micro-batch: GRPO takes micro_batch_size / G prompts with their G completions each, SFT
+  // micro_batch_size rows; neither more than this rank's share of the step.
+  const int64_t mb_prompts =
+      std::min(prompts_rank, grpo ? std::max<int64_t>(1, cfg.train.micro_batch_size / G) : cfg.train.micro_batch_size);
+  const double n_prompts = static_cast<double>(mb_prompts), n_seq = static_cast<double>(mb_prompts * G);
   const double tokens = n_prompts * p_tok + n_seq * new_tok;
   const double per_token_layer =
       4 * H * r + (autocast ? 3 : 1) * H * a + (3 * H + 2 * kv) * a + (autocast ? 2 * H * a : 0.0) + 4 * I * a;
@@ -167,8 +173,9 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
   const bool ckpt = cfg.model.gradient_checkpointing;
   const double lm = ckpt ? L * tokens * H * r + tokens * per_token_layer : L * tokens * per_token_layer;
   add("update", ckpt ? "activations (checkpointed)" : "activations", lm,
-      fmt::format("{:.0f} tokens x {} layers: {:.0f} prompt(s) of {} + {:.0f} completion(s) of {}", tokens,
-                  t.num_hidden_layers, n_prompts, plan.prompt_tokens, n_seq, cfg.rollout.max_new_tokens));
+      fmt::format("{:.0f} tokens x {} layers: {:.0f} prompt(s) of {} + {:.0f} {} of {}{}", tokens, t.num_hidden_layers,
+                  n_prompts, plan.prompt_tokens, n_seq, grpo ? "completion(s)" : "answer(s)",
+                  cfg.rollout.max_new_tokens, grpo ? "" : " at most (rollout.max_new_tokens)"));
   if (grpo) add("update", "prompt keys/values per completion", prompt_kv, "repeated for each of the G completions");
   if (autocast) {  // autocast keeps the bf16 copy of each weight it casts until the forward ends
     const double cast = lora ? 2.0 * static_cast<double>(adapters) : P * 2.0;
