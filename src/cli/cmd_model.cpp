@@ -33,9 +33,9 @@ struct ModelMergeArgs {
 };
 
 void run_model_merge(const ModelMergeArgs& a) {
-  const std::string base = a.base.empty() ? adapter_base_model(a.adapter) : a.base;
   if (!is_adapter_dir(a.adapter))
     throw FileError("--adapter '" + a.adapter + "' holds no adapter_config.json: expected a LoRA adapter folder");
+  const std::string base = a.base.empty() ? adapter_base_model(a.adapter) : a.base;
   // The weights' stored dtype is kept; the merge itself computes in float32.
   const torch::Dtype dtype = stored_weights_dtype(base);
   auto model = load_qwen2vl(base, torch::kFloat, torch::kCPU);

@@ -23,45 +23,6 @@ ProfileRegion::ProfileRegion(const std::string& name) : guard_(at::RecordScope::
   if (guard_.isActive()) guard_.before(name);
 }
 
-struct TraceProfiler::Result {
-  std::unique_ptr<kp::ProfilerResult> r;
-};
-
-TraceProfiler::TraceProfiler(bool cuda) {
-  // Without a GPU, Kineto logs a CUDA probe failure at ERROR level: quiet unless asked for.
-  if (!cuda) setenv("KINETO_LOG_LEVEL", "5", /*overwrite=*/0);
-  const pi::ProfilerConfig config(pi::ProfilerState::KINETO);
-  std::set<pi::ActivityType> activities{pi::ActivityType::CPU};
-  if (cuda) activities.insert(pi::ActivityType::CUDA);
-  kp::prepareProfiler(config, activities);
-  kp::enableProfiler(config, activities);
-  running_ = true;
-}
-
-TraceProfiler::~TraceProfiler() {
-  try {
-    stop();
-  } catch (...) {  // a destructor must not throw; the trace is lost
-  }
-}
-
-void TraceProfiler::stop() {
-  if (!running_) return;
-  running_ = false;
-  result_ = std::make_unique<Result>();
-  result_->r = kp::disableProfiler();
-}
-
-void TraceProfiler::save(const std::string& path) const {
-  if (!result_) throw Error("profile: save() before stop()");
-  // Kineto writes in place; a temporary name and a rename keep a half-written trace unseen.
-  const std::string tmp = path + ".partial";
-  result_->r->save(tmp);
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) throw FileError("cannot write the profile trace " + path + ": " + ec.message());
-}
-
 namespace {
 
 constexpr uint8_t kUserScope = static_cast<uint8_t>(at::RecordScope::USER_SCOPE);
@@ -106,7 +67,62 @@ std::vector<uint64_t> self_times(const std::vector<kp::KinetoEvent>& ev) {
   return self;
 }
 
+using Place = std::pair<uint64_t, uint64_t>;  // (thread, start) of a host event
+
 }  // namespace
+
+// The recorded events and what every summary derives from all of them, computed once: each
+// host event's self time, and where the calls that launched device activities ran (by CUPTI
+// correlation for CUDA runtime calls, by the "External id" Kineto links activities to ops).
+struct TraceProfiler::Result {
+  std::unique_ptr<kp::ProfilerResult> r;
+  std::vector<uint64_t> self;
+  std::unordered_map<uint64_t, Place> runtime_at, op_at;
+
+  explicit Result(std::unique_ptr<kp::ProfilerResult> result) : r(std::move(result)) {
+    const std::vector<kp::KinetoEvent>& ev = r->events();
+    self = self_times(ev);
+    for (const auto& e : ev) {
+      if (e.deviceType() != c10::DeviceType::CPU) continue;
+      const bool runtime = e.name().rfind("cu", 0) == 0;
+      (runtime ? runtime_at : op_at)[e.correlationId()] = {e.startThreadId(), e.startNs()};
+    }
+  }
+};
+
+TraceProfiler::TraceProfiler(bool cuda) {
+  // Without a GPU, Kineto logs a CUDA probe failure at ERROR level: quiet unless asked for.
+  if (!cuda) setenv("KINETO_LOG_LEVEL", "5", /*overwrite=*/0);
+  const pi::ProfilerConfig config(pi::ProfilerState::KINETO);
+  std::set<pi::ActivityType> activities{pi::ActivityType::CPU};
+  if (cuda) activities.insert(pi::ActivityType::CUDA);
+  kp::prepareProfiler(config, activities);
+  kp::enableProfiler(config, activities);
+  running_ = true;
+}
+
+TraceProfiler::~TraceProfiler() {
+  try {
+    stop();
+  } catch (...) {  // a destructor must not throw; the trace is lost
+  }
+}
+
+void TraceProfiler::stop() {
+  if (!running_) return;
+  running_ = false;
+  result_ = std::make_unique<Result>(kp::disableProfiler());
+}
+
+void TraceProfiler::save(const std::string& path) const {
+  if (!result_) throw Error("profile: save() before stop()");
+  // Kineto writes in place; a temporary name and a rename keep a half-written trace unseen.
+  const std::string tmp = path + ".partial";
+  result_->r->save(tmp);
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw FileError("cannot write the profile trace " + path + ": " + ec.message());
+}
 
 RegionProfile TraceProfiler::summarize(const std::string& region) const {
   if (!result_) throw Error("profile: summarize() before stop()");
@@ -139,20 +155,11 @@ RegionProfile TraceProfiler::summarize(const std::string& region) const {
   }
   if (out.occurrences == 0) return out;
 
-  // Where each host event ran: the launching call (CUDA runtime, by CUPTI correlation) or op
-  // (by the "External id" Kineto links device activities to) places a device activity.
-  std::unordered_map<uint64_t, std::pair<uint64_t, uint64_t>> runtime_at, op_at;  // id -> (thread, start)
-  for (const auto& e : ev) {
-    if (e.deviceType() != c10::DeviceType::CPU) continue;
-    const bool runtime = e.name().rfind("cu", 0) == 0;
-    (runtime ? runtime_at : op_at)[e.correlationId()] = {e.startThreadId(), e.startNs()};
-  }
-  const std::vector<uint64_t> self = self_times(ev);
+  const std::vector<uint64_t>& self = result_->self;
+  const auto& runtime_at = result_->runtime_at;
+  const auto& op_at = result_->op_at;
   std::map<std::pair<std::string, std::string>, KernelTime> rows;
-  struct DeviceSpan {
-    std::vector<std::pair<uint64_t, uint64_t>> intervals;
-  };
-  std::vector<DeviceSpan> device(ranges.size());
+  std::vector<std::vector<std::pair<uint64_t, uint64_t>>> device(ranges.size());  // per range: [start, end)
   double cpu_ops = 0, device_acts = 0, launches = 0;
   for (size_t i = 0; i < ev.size(); ++i) {
     const auto& e = ev[i];
@@ -162,7 +169,7 @@ RegionProfile TraceProfiler::summarize(const std::string& region) const {
     if (host) {
       r = range_of(ranges, e.startThreadId(), e.startNs());
     } else {
-      const std::pair<uint64_t, uint64_t>* at = nullptr;
+      const Place* at = nullptr;
       if (auto it = runtime_at.find(e.correlationId()); it != runtime_at.end()) {
         at = &it->second;
       } else if (auto jt = op_at.find(e.linkedCorrelationId()); jt != op_at.end()) {
@@ -181,22 +188,22 @@ RegionProfile TraceProfiler::summarize(const std::string& region) const {
       if (e.name().find("Launch") != std::string::npos) launches += 1;
     } else {
       device_acts += 1;
-      device[static_cast<size_t>(r)].intervals.push_back({e.startNs(), e.endNs()});
+      device[static_cast<size_t>(r)].push_back({e.startNs(), e.endNs()});
     }
   }
   // Device time: busy = the union of its activities; the gaps lie between the first start
   // and the last end of each range's activities.
   for (auto& d : device) {
-    if (d.intervals.empty()) continue;
-    std::sort(d.intervals.begin(), d.intervals.end());
-    uint64_t busy = 0, cur_start = d.intervals[0].first, cur_end = d.intervals[0].second;
-    for (const auto& [s, e] : d.intervals) {
+    if (d.empty()) continue;
+    std::sort(d.begin(), d.end());
+    uint64_t busy = 0, cur_start = d[0].first, cur_end = d[0].second;
+    for (const auto& [s, e] : d) {
       if (s > cur_end) busy += cur_end - cur_start, cur_start = s;
       cur_end = std::max(cur_end, e);
     }
     busy += cur_end - cur_start;
     out.cuda_busy_ms += 1e-6 * static_cast<double>(busy);
-    out.cuda_gap_ms += 1e-6 * static_cast<double>(cur_end - d.intervals[0].first - busy);
+    out.cuda_gap_ms += 1e-6 * static_cast<double>(cur_end - d[0].first - busy);
   }
   const double n = static_cast<double>(out.occurrences);
   out.cpu_ops = cpu_ops / n;

@@ -93,12 +93,6 @@ std::vector<std::string> add_lora(Qwen2VLForConditionalGeneration& model, const 
   return names;
 }
 
-bool has_lora(Qwen2VLForConditionalGeneration& model) {
-  for (auto& [name, l] : linears(model))
-    if (l->lora_A) return true;
-  return false;
-}
-
 NamedTensors lora_parameters(Qwen2VLForConditionalGeneration& model) {
   NamedTensors out;
   for (auto& [name, l] : linears(model)) {
@@ -118,14 +112,13 @@ LoraDisabled::~LoraDisabled() {
 }
 
 void save_peft_adapter(Qwen2VLForConditionalGeneration& model, const LoraConfig& cfg, const std::string& dir,
-                       const std::string& base_model_path, std::optional<torch::Dtype> dtype) {
+                       const std::string& base_model_path) {
   fs::create_directories(dir);
   NamedTensors tensors;
   for (const auto& [name, t] : lora_parameters(model)) {
     const std::string module = name.substr(0, name.rfind(".lora_"));
     const std::string leaf = name.substr(module.size());  // .lora_A.weight
-    torch::Tensor v = t.detach();
-    tensors.emplace_back(to_peft(module) + leaf, dtype ? v.to(*dtype) : v);
+    tensors.emplace_back(to_peft(module) + leaf, t.detach());
   }
   if (tensors.empty()) throw Error("save_peft_adapter: the model has no LoRA adapter");
   save_safetensors(dir + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
@@ -153,14 +146,23 @@ void save_peft_adapter(Qwen2VLForConditionalGeneration& model, const LoraConfig&
 
 bool is_adapter_dir(const std::string& dir) { return fs::exists(dir + "/adapter_config.json"); }
 
-LoraConfig read_adapter_config(const std::string& dir) {
+namespace {
+
+// DIR/adapter_config.json, parsed; FileError naming it when it is not JSON.
+nlohmann::json adapter_config_json(const std::string& dir) {
   const std::string path = dir + "/adapter_config.json";
-  nlohmann::json c;
   try {
-    c = nlohmann::json::parse(read_file(path));
+    return nlohmann::json::parse(read_file(path));
   } catch (const nlohmann::json::exception& e) {
     throw FileError(path + ": not valid JSON (" + e.what() + ")");
   }
+}
+
+}  // namespace
+
+LoraConfig read_adapter_config(const std::string& dir) {
+  const std::string path = dir + "/adapter_config.json";
+  const nlohmann::json c = adapter_config_json(dir);
   auto refuse = [&](const std::string& key, const std::string& what) {
     throw FileError(path + ": " + key + " " + what + " is not supported (plain LoRA adapters only)");
   };
@@ -194,7 +196,7 @@ LoraConfig read_adapter_config(const std::string& dir) {
 
 std::string adapter_base_model(const std::string& dir) {
   const std::string path = dir + "/adapter_config.json";
-  const auto c = nlohmann::json::parse(read_file(path));
+  const nlohmann::json c = adapter_config_json(dir);
   if (!c.contains("base_model_name_or_path") || !c["base_model_name_or_path"].is_string() ||
       c["base_model_name_or_path"].get<std::string>().empty())
     throw FileError(path + ": no base_model_name_or_path: say which model folder the adapter belongs to");

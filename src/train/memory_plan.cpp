@@ -99,7 +99,7 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
                       "): each rank takes an equal share");
 
   // ---- parameters: all, vision, trainable, adapters ----
-  int64_t adapters = 0;
+  int64_t adapters = 0, vision_trainable = 0;
   for (const ParamShape& p : parameter_shapes(model)) {
     const bool vision = p.name.rfind("visual.", 0) == 0;
     plan.params += p.numel;
@@ -108,7 +108,9 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
     const bool adapted = lora && p.in > 0 && lora_targeted(module, cfg.lora.target_modules);
     const int64_t a = adapted ? cfg.lora.r * (p.in + p.out) : 0;
     adapters += a;
-    if (!(vision && cfg.train.freeze_vision)) plan.trainable += lora ? a : p.numel;
+    if (vision && cfg.train.freeze_vision) continue;
+    plan.trainable += lora ? a : p.numel;
+    if (vision) vision_trainable += lora ? a : p.numel;
   }
   const double P = static_cast<double>(plan.params), T = static_cast<double>(plan.trainable);
   const double w_bytes = static_cast<double>(bytes_of(prec.weights)),
@@ -188,11 +190,7 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
   add("update", "log-prob chunk", chunk * V * 4 * 4 + tokens * H * r * 2 + (head_trains ? 2 * V * H * 4 : 0.0),
       fmt::format("float32 logits of {:.0f} tokens at a time{}", chunk,
                   head_trains ? ", the output layer's gradient" : ""));
-  const bool vision_trains =
-      lora ? std::any_of(cfg.lora.target_modules.begin(), cfg.lora.target_modules.end(),
-                         [](const std::string& s) { return s == "qkv" || s == "proj" || s == "fc1" || s == "fc2"; })
-           : !cfg.train.freeze_vision;
-  if (vision_trains) {
+  if (vision_trainable > 0) {  // the tower keeps activations for its backward only when it trains
     const VisionConfig& v = model.vision;
     const double patches = n_prompts * static_cast<double>(cfg.data.max_pixels / (v.patch_size * v.patch_size));
     const double per = (9.0 * static_cast<double>(v.width) + 3.0 * static_cast<double>(v.mlp_hidden)) * a;

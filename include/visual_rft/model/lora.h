@@ -31,7 +31,6 @@ namespace vrft {
 std::vector<std::string> add_lora(Qwen2VLForConditionalGeneration& model, const LoraConfig& cfg);
 // Whether PEFT's matching puts an adapter on the module of this name.
 bool lora_targeted(const std::string& module_name, const std::vector<std::string>& targets);
-bool has_lora(Qwen2VLForConditionalGeneration& model);
 
 // The adapters' parameters under the model's own names (...q_proj.lora_A.weight).
 NamedTensors lora_parameters(Qwen2VLForConditionalGeneration& model);
@@ -48,10 +47,10 @@ class LoraDisabled {
   Qwen2VLForConditionalGeneration model_;
 };
 
-// Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (PEFT's key names, in
-// `dtype` or the parameters' own), each atomically; base_model_path goes into the config.
+// Writes DIR/adapter_config.json and DIR/adapter_model.safetensors (PEFT's key names, in the
+// adapters' own float32), each atomically; base_model_path goes into the config.
 void save_peft_adapter(Qwen2VLForConditionalGeneration& model, const LoraConfig& cfg, const std::string& dir,
-                       const std::string& base_model_path, std::optional<torch::Dtype> dtype = std::nullopt);
+                       const std::string& base_model_path);
 
 bool is_adapter_dir(const std::string& dir);
 // DIR/adapter_config.json as a LoraConfig; throws FileError naming the key when it asks for
