@@ -59,11 +59,20 @@ want="$(sha256sum "$REQS" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   say "installing Python packages from scripts/requirements.txt (torch is large: minutes)"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null || die "pip upgrade failed"
+  # The torch wheel is 530 MB: a connection that drops mid-download is resumed (pip's
+  # --resume-retries) and the whole install tried up to 3 times before anything is blamed.
+  pip_install() { "$VENV/bin/pip" install -q --retries 10 --timeout 60 --resume-retries 20 "$@"; }
+  installed=0
+  for attempt in 1 2 3; do
+    if pip_install -r "$REQS"; then installed=1; break; fi
+    say "pip install failed (attempt $attempt of 3)"
+    sleep $((attempt * 10))
+  done
   # One package at a time would be slow; on failure, find and name the culprit.
-  if ! "$VENV/bin/pip" install -q -r "$REQS"; then
+  if [[ $installed == 0 ]]; then
     while read -r line; do
       line="${line%%#*}"; [[ -z "${line// }" ]] && continue
-      "$VENV/bin/pip" install -q "$line" >/dev/null 2>&1 || die "Python package '$line' cannot be had"
+      pip_install "$line" >/dev/null 2>&1 || die "Python package '$line' cannot be had"
     done < "$REQS"
     die "pip install -r scripts/requirements.txt failed"
   fi
