@@ -65,11 +65,13 @@ inline std::string refs_cache_dir(const std::string& script) {
                    std::to_string(std::hash<std::string>{}(text) % 1000000007));
 }
 
-// A fresh, empty scratch folder for one test, removed when the test program exits.
+// A fresh, empty scratch folder for one test, removed when the test program exits (kept when
+// the environment sets VRFT_KEEP_SCRATCH, to look into a failure).
 inline std::string scratch_dir(const std::string& name) {
   static const bool registered = [] {
     made_dirs();  // constructed before the handler is registered, so destroyed after it runs
     return std::atexit([] {
+             if (std::getenv("VRFT_KEEP_SCRATCH")) return;
              for (const auto& d : *made_dirs()) vrft::remove_tree(d);
            }) == 0;
   }();

@@ -92,6 +92,12 @@ YAML
   # and the memory plans of both runs, to set against their measured peaks.
   local LORA=(--set lora.r=64 --set lora.alpha=128 --set "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]")
   timeout 80 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 2 "${LORA[@]}" | tee "$RES/bench_train_2b_lora.txt"
+  # ZeRO-2's precision scheme in one process: bf16 working weights, float32 masters in the
+  # optimizer, bf16 reference (KL exactly 0 at step 1).
+  timeout 80 "$VRFT" bench train --config /tmp/vrft/train.yaml --steps 2 --set distributed.shard=gradients \
+    | tee "$RES/bench_train_2b_zero2.txt"
+  "$VRFT" plan --config /tmp/vrft/train.yaml --gpu-memory-gb 80 --set distributed.shard=gradients \
+    > "$RES/plan_2b_zero2.txt" 2>&1
   "$VRFT" plan --config /tmp/vrft/train.yaml --gpu-memory-gb 80 > "$RES/plan_2b.txt" 2>&1
   "$VRFT" plan --config /tmp/vrft/train.yaml --gpu-memory-gb 80 "${LORA[@]}" > "$RES/plan_2b_lora.txt" 2>&1
   save

@@ -40,7 +40,8 @@ void run_plan(PlanArgs& a) {
     nlohmann::json j{
         {"params", plan.params},           {"trainable", plan.trainable},   {"prompt_tokens", plan.prompt_tokens},
         {"resident_gb", plan.resident_gb}, {"rollout_gb", plan.rollout_gb}, {"update_gb", plan.update_gb},
-        {"runtime_gb", plan.runtime_gb},   {"peak_gb", plan.peak_gb()},     {"parts", parts}};
+        {"runtime_gb", plan.runtime_gb},   {"peak_gb", plan.peak_gb()},     {"parts", parts},
+        {"precision", plan.precision}};
     if (a.gpu_memory_gb > 0) j["fits"] = plan.peak_gb() <= a.gpu_memory_gb;
     std::printf("%s\n", j.dump().c_str());
     return;
@@ -49,7 +50,7 @@ void run_plan(PlanArgs& a) {
               a.config_path.c_str(), a.preset.empty() ? cfg.model.path.c_str() : ("preset " + a.preset).c_str(),
               static_cast<long long>(a.opt.world_size), static_cast<double>(plan.params) / 1e9,
               static_cast<double>(plan.vision_params) / 1e9, static_cast<double>(plan.trainable) / 1e6);
-  std::printf("per rank, %s:\n\n%s", a.opt.cuda ? "on a GPU (bf16 autocast and rollouts)" : "on the CPU",
+  std::printf("per rank, %s (%s):\n\n%s", a.opt.cuda ? "on a GPU" : "on the CPU", plan.precision.c_str(),
               plan.table(a.gpu_memory_gb).c_str());
 }
 
@@ -66,7 +67,7 @@ void add_plan_command(CLI::App& app) {
   plan->add_option("--gpu-memory-gb", a.gpu_memory_gb, "Memory of one GPU: say whether the run fits");
   plan->add_option("--model-preset", a.preset, "Plan for this shape instead of model.path's config.json")
       ->check(CLI::IsMember({"tiny", "demo", "100m", "2b", "7b"}));
-  plan->add_option("--device", a.device, "cuda (bf16 autocast and rollouts) or cpu (float32)")
+  plan->add_option("--device", a.device, "cuda (bf16 autocast and rollouts by default) or cpu (float32 by default)")
       ->check(CLI::IsMember({"cuda", "cpu"}))
       ->capture_default_str();
   plan->add_option("--prompt-tokens", a.opt.prompt_tokens,

@@ -111,6 +111,16 @@ void validate(const Config& c) {
           "must name at least one layer when lora.r > 0");
   require(!c.lora.enabled() || c.grpo.ref_sync_steps == 0, "grpo.ref_sync_steps",
           "must be 0 with LoRA: the reference model is the base model with the adapters switched off");
+  const Shard shard = c.distributed.mode();
+  require(!(c.distributed.shard_optimizer && c.distributed.shard == Shard::gradients), "distributed.shard_optimizer",
+          "contradicts distributed.shard: gradients (which shards the optimizer too): remove shard_optimizer");
+  require(!c.lora.enabled() || shard != Shard::gradients, "distributed.shard",
+          "gradients does not go with LoRA: the adapters are float32 already and the base does not train; use "
+          "shard: optimizer");
+  require(shard != Shard::gradients || c.model.dtype == DtypeChoice::automatic || c.model.dtype == c.rollout.dtype,
+          "model.dtype",
+          "must be auto or equal rollout.dtype with distributed.shard: gradients (the weights are held in "
+          "rollout.dtype; the float32 masters live in the optimizer)");
   for (const std::string& to : c.logging.report_to)
     require(to == "jsonl" || to == "tensorboard", "logging.report_to",
             "holds '" + to + "': expected jsonl or tensorboard (W&B: scripts/wandb_sync.py streams metrics.jsonl)");

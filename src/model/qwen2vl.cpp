@@ -172,22 +172,31 @@ void copy_model_files(const std::string& source_dir, const std::string& dir, boo
 
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
                   uint64_t max_shard_bytes, std::optional<torch::Dtype> dtype) {
+  NamedTensors weights;
+  for (const auto& p : model->named_parameters(true)) {
+    if (p.key().find(".lora_") != std::string::npos)
+      throw Error("save_qwen2vl: the model has LoRA adapters (" + p.key() +
+                  "): save the adapter (save_peft_adapter) or merge it first (merge_lora)");
+    weights.emplace_back(p.key(), p.value().detach());
+  }
+  save_qwen2vl(weights, dir, source_dir, max_shard_bytes, dtype);
+}
+
+void save_qwen2vl(const NamedTensors& weights, const std::string& dir, const std::string& source_dir,
+                  uint64_t max_shard_bytes, std::optional<torch::Dtype> dtype) {
   namespace fs = std::filesystem;
   fs::create_directories(dir);
   NamedTensors tensors;
   torch::Dtype saved = torch::kFloat;
   bool any_float = false;
-  for (const auto& p : model->named_parameters(true)) {
-    if (p.key().find(".lora_") != std::string::npos)
-      throw Error("save_qwen2vl: the model has LoRA adapters (" + p.key() +
-                  "): save the adapter (save_peft_adapter) or merge it first (merge_lora)");
-    torch::Tensor t = p.value().detach();
+  for (const auto& [name, value] : weights) {
+    torch::Tensor t = value;
     if (t.is_floating_point()) {
       if (dtype) t = t.to(*dtype);  // one converted copy of the weights while they are written
       saved = any_float ? saved : t.scalar_type();
       any_float = true;
     }
-    tensors.emplace_back(p.key(), t);
+    tensors.emplace_back(name, t);
   }
   save_safetensors_sharded(dir, tensors, max_shard_bytes, {{"format", "pt"}});
   if (source_dir.empty()) return;

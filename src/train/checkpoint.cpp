@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
@@ -62,8 +63,15 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   if (data.lora) {
     save_peft_adapter(model, *data.lora, tmp, fs::absolute(source_dir).lexically_normal().string());
     copy_processor_files(source_dir, tmp);
-  } else {
-    save_qwen2vl(model, tmp, source_dir, 5'000'000'000ULL, data.weights_dtype);
+  }
+  NamedTensors weights;  // the model's parameters, with the exact masters in place of a working copy
+  if (!data.lora) {
+    const std::map<std::string, torch::Tensor> masters(data.master_weights.begin(), data.master_weights.end());
+    for (const auto& p : model->named_parameters(true)) {
+      const auto it = masters.find(p.key());
+      weights.emplace_back(p.key(), it == masters.end() ? p.value().detach() : it->second);
+    }
+    save_qwen2vl(weights, tmp, source_dir, 5'000'000'000ULL, data.weights_dtype);
   }
   if (data.max_pixels > 0) record_pixels(tmp + "/preprocessor_config.json", data.min_pixels, data.max_pixels);
   if (!data.weights_only) {
@@ -71,10 +79,9 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
     save_safetensors(tmp + "/trainer_state/optimizer.safetensors", data.optimizer);
     if (!data.ref_model.empty()) save_safetensors(tmp + "/trainer_state/ref_model.safetensors", data.ref_model);
     NamedTensors masters;  // the floating parameters the model files hold rounded
-    for (const auto& p : model->named_parameters(true)) {
-      if (!data.lora && data.weights_dtype && p.value().is_floating_point() &&
-          p.value().scalar_type() != *data.weights_dtype)
-        masters.emplace_back(p.key(), p.value().detach());
+    for (const auto& [name, t] : weights) {
+      if (data.weights_dtype && t.is_floating_point() && t.scalar_type() != *data.weights_dtype)
+        masters.emplace_back(name, t);
     }
     if (!masters.empty()) save_safetensors(tmp + "/trainer_state/master_weights.safetensors", masters);
     write_file_atomic(tmp + "/trainer_state/state.json", data.state.dump(1));

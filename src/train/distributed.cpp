@@ -1,5 +1,5 @@
 // src/train/distributed.cpp: torchrun's environment, the c10d process group (TCPStore +
-// ProcessGroupGloo / ProcessGroupNCCL), bucketed collectives and ZeRO-1 AdamW (see the header).
+// ProcessGroupGloo / ProcessGroupNCCL), bucketed collectives (see the header).
 //
 // Gloo: the wheel's libtorch_cpu contains Gloo and ProcessGroupGloo, but the wheel does not
 // ship Gloo's headers, which ProcessGroupGloo.hpp includes. Debian's libgloo-dev provides
@@ -418,6 +418,23 @@ void DataParallel::all_reduce_grads(const std::vector<torch::Tensor>& params) {
                   [&](std::vector<at::Tensor>& t) { return impl_->pg->allreduce(t); });
 }
 
+void DataParallel::all_to_all(torch::Tensor& output, torch::Tensor& input, std::vector<int64_t> out_splits,
+                              std::vector<int64_t> in_splits) {
+  if (!active()) {
+    output.copy_(input);
+    return;
+  }
+  torch::NoGradGuard ng;
+  impl_->guarded("an all-to-all exchange", [&] {
+    torch::Tensor out = output.device() == impl_->comm ? output : torch::empty_like(output, impl_->comm);
+    torch::Tensor in = input.to(impl_->comm);
+    impl_->pg->alltoall_base(out, in, out_splits, in_splits)->wait();
+    if (!out.is_same(output)) output.copy_(out);
+  });
+}
+
+int64_t DataParallel::bucket_bytes() const { return impl_->bucket_bytes; }
+
 void DataParallel::broadcast(const std::vector<torch::Tensor>& tensors, int root) {
   if (!active()) return;
   const bool is_root = rank() == root;
@@ -448,168 +465,6 @@ void DataParallel::barrier() {
     if (impl_->comm.is_cuda()) o.device_ids = {impl_->comm.index()};
     impl_->pg->barrier(o)->wait();
   });
-}
-
-// ---- AdamW, whole or sharded ---------------------------------------------------------------
-
-DataParallelAdamW::DataParallelAdamW(DataParallel& dp, const std::vector<std::pair<std::string, torch::Tensor>>& params,
-                                     AdamWOptions opts, bool shard)
-    : dp_(dp), shard_(shard && dp.active()) {
-  int64_t total = 0;
-  for (const auto& [name, p] : params) {
-    if (!p.requires_grad()) continue;
-    TORCH_CHECK(p.is_contiguous(), "DataParallelAdamW: parameter ", name, " is not contiguous");
-    trainable_.emplace_back(name, p);
-    total += p.numel();
-  }
-  if (!shard_) {
-    adam_ = std::make_unique<AdamW>(trainable_, opts);
-    return;
-  }
-  // Rank r owns flat elements [bound(r), bound(r + 1)); each parameter is cut at the bounds.
-  const int64_t W = dp.world();
-  auto bound = [&](int64_t r) { return r * total / W; };
-  std::vector<std::pair<std::string, torch::Tensor>> mine;
-  int64_t start = 0;
-  for (size_t i = 0; i < trainable_.size(); ++i) {
-    const int64_t n = trainable_[i].second.numel();
-    for (int64_t r = 0; r < W; ++r) {
-      const int64_t lo = std::max(start, bound(r)), hi = std::min(start + n, bound(r + 1));
-      if (lo >= hi) continue;
-      Piece pc{i, static_cast<int>(r), lo - start, hi - lo, {}};
-      if (r == dp.rank()) {
-        torch::NoGradGuard ng;
-        pc.view = slice(pc);  // shares the parameter's memory; AdamW's in-place update lands there
-        pc.view.set_requires_grad(true);
-        mine.emplace_back(pc.name(), pc.view);
-      }
-      pieces_.push_back(std::move(pc));
-    }
-    start += n;
-  }
-  adam_ = std::make_unique<AdamW>(mine, opts);
-}
-
-std::string DataParallelAdamW::Piece::name() const {
-  return std::to_string(param) + "[" + std::to_string(offset) + ":" + std::to_string(offset + numel) + "]";
-}
-
-torch::Tensor DataParallelAdamW::slice(const Piece& p) const {
-  return trainable_[p.param].second.detach().view({-1}).narrow(0, p.offset, p.numel);
-}
-
-void DataParallelAdamW::step(double lr) {
-  if (!shard_) {
-    adam_->step(lr);
-    return;
-  }
-  for (auto& pc : pieces_) {  // the owned pieces see their elements of the (reduced, clipped) gradient
-    if (pc.owner != dp_.rank()) continue;
-    const torch::Tensor& g = trainable_[pc.param].second.grad();
-    pc.view.mutable_grad() = g.defined() ? g.reshape({-1}).narrow(0, pc.offset, pc.numel) : torch::Tensor();
-  }
-  adam_->step(lr);
-  for (int r = 0; r < dp_.world(); ++r) {  // each owner's updated elements, to every rank
-    std::vector<torch::Tensor> run;
-    for (const auto& pc : pieces_) {
-      if (pc.owner == r) run.push_back(slice(pc));
-    }
-    dp_.broadcast(run, r);
-  }
-}
-
-void DataParallelAdamW::zero_grad() {
-  for (auto& np : trainable_) np.second.mutable_grad() = torch::Tensor();
-  for (auto& pc : pieces_) {
-    if (pc.view.defined()) pc.view.mutable_grad() = torch::Tensor();
-  }
-}
-
-std::vector<std::pair<std::string, torch::Tensor>> DataParallelAdamW::state() {
-  auto own = adam_->state();
-  if (!shard_) return own;
-  std::map<std::string, torch::Tensor> mine(own.begin(), own.end());
-  // Rank 0 assembles whole moments; rank r >= 1 sends exp_avg then exp_avg_sq of each of its
-  // pieces, in flat order, into rank 0's slices of them.
-  std::map<std::string, torch::Tensor> full;
-  if (dp_.is_main()) {
-    for (const auto& [name, p] : trainable_) {
-      for (const char* k : {".exp_avg", ".exp_avg_sq"}) {
-        full[name + k] = torch::zeros(p.sizes(), p.options().dtype(AdamW::state_dtype(p.scalar_type())));
-      }
-    }
-  }
-  auto part = [&](const Piece& pc, const char* k) {
-    return full.at(trainable_[pc.param].first + k).view({-1}).narrow(0, pc.offset, pc.numel);
-  };
-  for (int r = 0; r < dp_.world(); ++r) {
-    if (dp_.rank() != r && !dp_.is_main()) continue;
-    std::vector<torch::Tensor> moments;
-    for (const auto& pc : pieces_) {
-      if (pc.owner != r) continue;
-      for (const char* k : {".exp_avg", ".exp_avg_sq"}) {
-        if (r == 0) {
-          part(pc, k).copy_(mine.at(pc.name() + k));
-        } else {
-          moments.push_back(dp_.rank() == r ? mine.at(pc.name() + k) : part(pc, k));
-        }
-      }
-    }
-    if (r == 0) continue;
-    if (dp_.rank() == r) {
-      dp_.send(moments, 0);
-    } else {
-      dp_.recv(moments, r);
-    }
-  }
-  if (!dp_.is_main()) return {};
-  std::vector<std::pair<std::string, torch::Tensor>> out;  // AdamW::state()'s order
-  for (const auto& np : trainable_) {
-    out.emplace_back(np.first + ".exp_avg", full.at(np.first + ".exp_avg"));
-    out.emplace_back(np.first + ".exp_avg_sq", full.at(np.first + ".exp_avg_sq"));
-  }
-  out.emplace_back("step", mine.at("step"));
-  return out;
-}
-
-void DataParallelAdamW::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
-  if (!shard_) {
-    adam_->load_state(state);
-    return;
-  }
-  std::map<std::string, torch::Tensor> m(state.begin(), state.end());
-  std::vector<std::pair<std::string, torch::Tensor>> mine;
-  for (const auto& pc : pieces_) {
-    if (pc.owner != dp_.rank()) continue;
-    const torch::Tensor& p = trainable_[pc.param].second;
-    for (const char* k : {".exp_avg", ".exp_avg_sq"}) {
-      const std::string key = trainable_[pc.param].first + k;
-      auto it = m.find(key);
-      if (it == m.end()) throw Error("optimizer state has no '" + key + "'");
-      if (it->second.sizes() != p.sizes()) throw Error("optimizer state '" + key + "' has the wrong shape");
-      mine.emplace_back(pc.name() + k, it->second.reshape({-1}).narrow(0, pc.offset, pc.numel));
-    }
-  }
-  auto step = m.find("step");
-  if (step == m.end()) throw Error("optimizer state has no 'step'");
-  mine.emplace_back("step", step->second);
-  adam_->load_state(mine);
-}
-
-double DataParallelAdamW::report_memory() {
-  std::vector<double> gb(static_cast<size_t>(dp_.world()), 0.0);
-  gb[static_cast<size_t>(dp_.rank())] = state_bytes() / 1e9;
-  gb = dp_.sum(gb);
-  const double most = *std::max_element(gb.begin(), gb.end());
-  if (!shard_) {
-    log_info("optimizer state: {:.3f} GB{}", most, dp_.active() ? " on every rank" : "");
-  } else {
-    std::string each;
-    for (size_t r = 0; r < gb.size() && r < 16; ++r) each += fmt::format("{}{:.3f}", r ? ", " : "", gb[r]);
-    log_info("optimizer state, ZeRO-1 over {} ranks: {}{} GB (largest {:.3f} GB)", dp_.world(), each,
-             gb.size() > 16 ? ", ..." : "", most);
-  }
-  return most;
 }
 
 }  // namespace vrft

@@ -293,7 +293,13 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
     double it_loss = 0;
     {
       auto t = timer.phase("backward_s");
-      for (auto [b, n] : micro) {
+      const int64_t rounds = run.adam->micro_batch_rounds(static_cast<int64_t>(micro.size()));
+      for (int64_t k = 0; k < rounds; ++k) {
+        if (k >= static_cast<int64_t>(micro.size())) {  // out of micro-batches: take part with none
+          run.adam->after_micro_batch();
+          continue;
+        }
+        const auto [b, n] = micro[static_cast<size_t>(k)];
         TokenLogprobs lp;
         torch::Tensor m = group_rows(a.mask, b, n, G).to(run.dev), loss;
         GrpoLossStats st;
@@ -305,6 +311,7 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
                            group_rows(a.adv, b, n, G).to(run.dev), m, lo, &st);
         }
         loss.backward();
+        run.adam->after_micro_batch();  // shard: gradients: reduced to their owners and freed
         it_loss += loss.item<double>();
         if (it == 0) {
           u.first.tokens += st.tokens;
@@ -314,13 +321,13 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
           u.entropy_sum += (lp.entropy * m).sum().item<double>();
         }
       }
-      run.dp.all_reduce_grads(run.trainable);  // the step's gradient, identical on every rank
+      run.adam->reduce_gradients();  // the step's gradient, identical on every rank (or its owner's slice)
     }
     double it_total = run.dp.sum(it_loss);
     if (inject_nonfinite(step + 1, it + 1)) it_total = std::nan("");
     u.loss_sum += it_total;
     auto t = timer.phase("optim_s");
-    u.grad_norm = clip_grad_norm(run.trainable, cfg.optim.max_grad_norm);
+    u.grad_norm = run.adam->clip_grad_norm(cfg.optim.max_grad_norm);
     if (!std::isfinite(u.grad_norm) || !std::isfinite(it_total)) {
       ++skipped_updates;
       log_warn("step {}: non-finite loss ({}) or gradient norm ({}) in iteration {}: update skipped, weights unchanged",
@@ -494,7 +501,8 @@ TrainResult train_grpo(const Config& cfg, const std::string& resume, const Custo
   auto ref = reference_model(run);
   const bool with_ref = cfg.grpo.beta != 0.0;  // a reference model, or the LoRA policy's base
   auto roller = rollout_model(run);
-  log_info("precision: weights and reference {}, autocast {}, rollout {}", c10::toString(run.prec.weights),
+  log_info("precision: weights and reference {}{}, autocast {}, rollout {}", c10::toString(run.prec.weights),
+           run.prec.sharded_masters ? " (float32 masters in the optimizer, sharded)" : "",
            run.prec.autocast ? c10::toString(*run.prec.autocast) : "off", c10::toString(run.prec.rollout));
   Generator gen(roller, &run.enc.tokenizer());
   const GenerateConfig gen_settings = rollout_settings(cfg, run.enc.tokens().pad);

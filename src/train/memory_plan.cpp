@@ -90,7 +90,7 @@ double MemoryPlan::peak_gb() const { return resident_gb + runtime_gb + std::max(
 MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const PlanOptions& opt) {
   MemoryPlan plan;
   const torch::Device dev = opt.cuda ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
-  const Precision prec = resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev);
+  const Precision prec = resolve_precision(cfg, dev);
   const bool lora = cfg.lora.enabled();
   const int64_t W = std::max<int64_t>(1, opt.world_size);
   if (cfg.train.prompts_per_step % W != 0)
@@ -115,6 +115,13 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
   const double P = static_cast<double>(plan.params), T = static_cast<double>(plan.trainable);
   const double w_bytes = static_cast<double>(bytes_of(prec.weights)),
                r_bytes = static_cast<double>(bytes_of(prec.rollout));
+  plan.precision =
+      prec.sharded_masters
+          ? fmt::format("weights in {}, float32 masters sharded (ZeRO-2)", c10::toString(prec.weights))
+          : fmt::format(
+                "weights in {}{}{}", c10::toString(prec.weights),
+                prec.autocast ? fmt::format(", {} autocast", c10::toString(*prec.autocast)) : std::string(),
+                prec.separate_rollout() ? fmt::format(", rollouts in {}", c10::toString(prec.rollout)) : std::string());
   auto add = [&](const char* phase, const std::string& name, double bytes, std::string note) {
     plan.parts.push_back({phase, name, bytes / kGB, std::move(note)});
   };
@@ -133,10 +140,17 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
     if (cfg.grpo.beta != 0.0 && cfg.train.trainer == TrainerKind::grpo)
       add("resident", "reference model", P * w_bytes, "grpo.beta > 0; computes as the policy does");
   }
-  add("resident", "gradients", 4.0 * T, fmt::format("{:.1f} M trainable parameters, float32", T / 1e6));
-  const bool shard = cfg.distributed.shard_optimizer && W > 1;
-  add("resident", "AdamW moments", 8.0 * T / (shard ? static_cast<double>(W) : 1.0),
-      shard ? fmt::format("2 x float32, 1/{} of them (ZeRO-1)", W) : "2 x float32");
+  const Shard mode = cfg.distributed.mode();
+  const double Wd = static_cast<double>(W);
+  if (prec.sharded_masters) {  // ZeRO-2: float32 masters, gradient accumulator and moments of 1/W
+    add("resident", "float32 master weights", 4.0 * T / Wd, fmt::format("1/{} of the trainable parameters", W));
+    add("resident", "gradients", 4.0 * T / Wd, fmt::format("float32 accumulator of 1/{} of them (ZeRO-2)", W));
+  } else {
+    add("resident", "gradients", 4.0 * T, fmt::format("{:.1f} M trainable parameters, float32", T / 1e6));
+  }
+  const bool shard = mode != Shard::none && W > 1;
+  add("resident", "AdamW moments", 8.0 * T / (shard ? Wd : 1.0),
+      shard ? fmt::format("2 x float32, 1/{} of them (ZeRO-{})", W, mode == Shard::gradients ? 2 : 1) : "2 x float32");
 
   // ---- rollout: the KV cache of this rank's prompts x G ----
   const TextConfig& t = model.text;
@@ -162,7 +176,9 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
 
   // ---- update: one micro-batch's forward and backward ----
   const bool autocast = prec.autocast.has_value();
-  const double a = autocast ? 2.0 : w_bytes, r = autocast ? 4.0 : w_bytes;
+  // a: bytes of the activations the layers compute in; r: of the residual stream and the
+  // norms, which compute in float32 whatever the weights are (RMSNorm and rotary upcast).
+  const double a = autocast ? 2.0 : w_bytes, r = std::max(4.0, w_bytes);
   // A micro-batch: GRPO takes micro_batch_size / G prompts with their G completions each, SFT
   // micro_batch_size rows; neither more than this rank's share of the step.
   const int64_t mb_prompts =
@@ -179,15 +195,23 @@ MemoryPlan plan_memory(const Config& cfg, const Qwen2VLConfig& model, const Plan
                   n_prompts, plan.prompt_tokens, n_seq, grpo ? "completion(s)" : "answer(s)",
                   cfg.rollout.max_new_tokens, grpo ? "" : " at most (rollout.max_new_tokens)"));
   if (grpo) add("update", "prompt keys/values per completion", prompt_kv, "repeated for each of the G completions");
+  if (prec.sharded_masters)  // a micro-batch's whole gradient exists until it is reduced to its owners
+    add("update", "gradients of one micro-batch", T * w_bytes,
+        fmt::format("in {}, freed after the reduction", c10::toString(prec.weights)));
   if (autocast) {  // autocast keeps the bf16 copy of each weight it casts until the forward ends
     const double cast = lora ? 2.0 * static_cast<double>(adapters) : P * 2.0;
     add("update", "autocast's weight copies", cast, "bf16 casts of the float32 weights, cached for the forward");
   }
   // The chunked log-probs' backward (grpo.cpp): a chunk's logits, softmax and its gradient in
-  // float32, and, when the output layer trains, its weight gradient and one chunk's share.
+  // float32 (plus the 16-bit logits and their gradient when the output layer computes in 16
+  // bits), and, when the output layer trains, its weight gradient and one chunk's share.
   const double chunk = std::min(1024.0, n_seq * new_tok);
+  const double narrow_logits = autocast || w_bytes < 4.0 ? 2 * chunk * V * 2.0 : 0.0;
   const bool head_trains = !lora;
-  add("update", "log-prob chunk", chunk * V * 4 * 4 + tokens * H * r * 2 + (head_trains ? 2 * V * H * 4 : 0.0),
+  // Two V x H buffers: the output layer's gradient of the chunk and the running sum it is added
+  // into; in float32, or with ZeRO-2 in the working dtype.
+  const double head_grad = head_trains ? 2 * V * H * (prec.sharded_masters ? w_bytes : 4.0) : 0.0;
+  add("update", "log-prob chunk", chunk * V * 4 * 4 + narrow_logits + tokens * H * r * 2 + head_grad,
       fmt::format("float32 logits of {:.0f} tokens at a time{}", chunk,
                   head_trains ? ", the output layer's gradient" : ""));
   if (vision_trainable > 0) {  // the tower keeps activations for its backward only when it trains

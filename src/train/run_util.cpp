@@ -36,11 +36,15 @@ namespace vrft {
 
 namespace fs = std::filesystem;
 
-Precision resolve_precision(DtypeChoice model_dtype, AutocastChoice autocast, DtypeChoice rollout_dtype,
-                            const torch::Device& dev) {
+Precision resolve_precision(const Config& cfg, const torch::Device& dev) {
   Precision p;
+  const DtypeChoice model_dtype = cfg.model.dtype, rollout_dtype = cfg.rollout.dtype;
   p.weights = model_dtype == DtypeChoice::automatic ? torch::kFloat : resolve_dtype(model_dtype, dev);
-  switch (autocast) {
+  p.rollout = rollout_dtype == DtypeChoice::automatic ? (dev.is_cuda() ? torch::kBFloat16 : p.weights)
+                                                      : resolve_dtype(rollout_dtype, dev);
+  p.sharded_masters = cfg.distributed.mode() == Shard::gradients;
+  if (p.sharded_masters) p.weights = p.rollout;  // validate(): model.dtype is auto or the same
+  switch (cfg.model.autocast) {
     case AutocastChoice::bfloat16: p.autocast = torch::kBFloat16; break;
     case AutocastChoice::float16: p.autocast = torch::kHalf; break;
     case AutocastChoice::automatic:
@@ -48,8 +52,6 @@ Precision resolve_precision(DtypeChoice model_dtype, AutocastChoice autocast, Dt
       break;
     case AutocastChoice::off: break;
   }
-  p.rollout = rollout_dtype == DtypeChoice::automatic ? (dev.is_cuda() ? torch::kBFloat16 : p.weights)
-                                                      : resolve_dtype(rollout_dtype, dev);
   return p;
 }
 

@@ -71,8 +71,13 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     double loss_sum = 0;
     const int64_t micro = cfg.train.micro_batch_size;
     std::optional<ProfileRegion> region(std::in_place, "vrft::backward");  // forward and backward
-    for (int64_t b = 0; b < run.P_rank; b += micro) {
-      const int64_t n = std::min(micro, run.P_rank - b);
+    const int64_t mine = (run.P_rank + micro - 1) / micro, rounds = run.adam->micro_batch_rounds(mine);
+    for (int64_t k = 0; k < rounds; ++k) {
+      if (k >= mine) {  // out of micro-batches: take part with none
+        run.adam->after_micro_batch();
+        continue;
+      }
+      const int64_t b = k * micro, n = std::min(micro, run.P_rank - b);
       torch::Tensor loss;
       {
         AutocastScope ac(run.dev, run.prec.autocast);  // forward only; backward keeps the forward's dtypes
@@ -80,14 +85,15 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
         loss = -(lp * a.mask.narrow(0, b, n).to(run.dev)).sum() / tokens;
       }
       loss.backward();
+      run.adam->after_micro_batch();  // shard: gradients: reduced to their owners and freed
       loss_sum += loss.item<double>();
     }
-    run.dp.all_reduce_grads(run.trainable);  // summed: the one-process gradient on every rank
+    run.adam->reduce_gradients();  // summed: the one-process gradient on every rank (or its owner's slice)
     region.reset();
     loss_sum = run.dp.sum(loss_sum);
     const double prompt_tokens = run.dp.sum(static_cast<double>(a.prompts.attention_mask.sum().item<int64_t>()));
     region.emplace("vrft::optim");
-    const double grad_norm = clip_grad_norm(run.trainable, cfg.optim.max_grad_norm);
+    const double grad_norm = run.adam->clip_grad_norm(cfg.optim.max_grad_norm);
     double lr = 0;
     if (!std::isfinite(grad_norm) || !std::isfinite(loss_sum)) {
       ++skipped_updates;

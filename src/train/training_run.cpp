@@ -64,7 +64,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
       dev(rank_device(cfg.model.device, env)),
       dp(env, cfg.distributed, dev),
       lock(lock_on_main(dp, cfg.train.output_dir)),
-      prec(resolve_precision(cfg.model.dtype, cfg.model.autocast, cfg.rollout.dtype, dev)),
+      prec(resolve_precision(cfg, dev)),
       P(cfg.train.prompts_per_step),
       P_rank(P / dp.world()),
       samples(checked_rows(cfg, kind)),
@@ -85,7 +85,10 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
       throw ConfigError("'" + start_checkpoint +
                         "' holds a LoRA adapter: resume it with the run's lora section (lora.r " +
                         std::to_string(read_adapter_config(start_checkpoint).r) + ")");
-    policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint, prec.weights, dev);
+    // With shard: gradients the model is read in float32 first: the optimizer takes its slice of
+    // the masters, then the model becomes the working copy (below).
+    policy = load_qwen2vl(start_checkpoint.empty() ? cfg.model.path : start_checkpoint,
+                          prec.sharded_masters ? torch::kFloat : prec.weights, dev);
     if (!start_checkpoint.empty()) restore_master_weights(policy, start_checkpoint);  // narrower model files
   }
   if (cfg.train.freeze_vision) {
@@ -100,7 +103,11 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   adam.emplace(dp, named,
                AdamWOptions{cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps,
                             cfg.optim.weight_decay},
-               cfg.distributed.shard_optimizer);
+               cfg.distributed.mode());
+  if (prec.sharded_masters) {  // the working copy: every parameter in prec.weights (same tensors, new data)
+    torch::NoGradGuard ng;
+    policy->to(prec.weights);
+  }
   optimizer_gb = adam->report_memory();
   total = total_steps(cfg, static_cast<int64_t>(samples.size()));
   if (!start_checkpoint.empty()) {
@@ -184,9 +191,11 @@ void TrainingRun::write_record(int64_t steps_done, const nlohmann::json& record)
   if (tb) tb->scalars(steps_done, tensorboard_tags(record));
 }
 
-void TrainingRun::save_best(int64_t steps_done, const std::string& metric, double value) {
+void TrainingRun::save_best(int64_t steps_done, const std::string& metric, double value,
+                            std::vector<std::pair<std::string, torch::Tensor>> master_weights) {
   const std::string dir = cfg.train.output_dir + "/best";
   CheckpointData d;
+  d.master_weights = std::move(master_weights);
   d.min_pixels = cfg.data.min_pixels;
   d.max_pixels = cfg.data.max_pixels;
   d.weights_dtype = save_dtype;
@@ -227,9 +236,10 @@ nlohmann::json TrainingRun::evaluate(int64_t steps_done) {
                   static_cast<int>(h->height), static_cast<int>(h->width));
     }
   }
-  if (cfg.train.save_best && std::isfinite(value) && value > best_eval) {
+  if (cfg.train.save_best && std::isfinite(value) && value > best_eval) {  // the same on every rank
     best_eval = value;
-    if (dp.is_main()) save_best(steps_done, key, value);
+    std::vector<std::pair<std::string, torch::Tensor>> masters = adam->master_weights();  // collective
+    if (dp.is_main()) save_best(steps_done, key, value, masters);
   }
   return {{key, value}, {"samples", outcome.metrics.value("samples", int64_t{0})}};
 }
@@ -277,7 +287,8 @@ void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipp
   const bool due = step + 1 == total || (cfg.train.save_steps > 0 && (step + 1) % cfg.train.save_steps == 0);
   if (sig != 0 || due) {
     CheckpointData d;
-    d.optimizer = adam->state();  // collective with ZeRO-1: gathered on rank 0, which writes
+    d.optimizer = adam->state();                // collective when sharded: gathered on rank 0, which writes
+    d.master_weights = adam->master_weights();  // shard: gradients: the float32 masters, whole
     d.min_pixels = cfg.data.min_pixels;
     d.max_pixels = cfg.data.max_pixels;
     d.weights_dtype = save_dtype;

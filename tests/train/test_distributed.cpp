@@ -36,6 +36,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "dist_test_util.h"
 #include "test_util.h"
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
@@ -44,183 +45,10 @@
 #include "visual_rft/train/distributed.h"
 
 using namespace vrft;
+using namespace dist_test;
 namespace fs = std::filesystem;
 
 namespace {
-
-// The tiny model and 4 fixture photos whose class is "o". With the reference's substring rule
-// (rewards.compat visual_rft) the random model's text contains an "o" about as often as not,
-// so groups have reward variance and the policy gradient is not zero.
-std::string setup(const std::string& name) {
-  std::string dir = test::scratch_with_tiny_model(name);
-  std::string jsonl;
-  for (const char* img : {"apple.jpg", "orange.jpg", "baboon.jpg", "HappyFish.jpg"}) {
-    jsonl += nlohmann::json{{"image", test::fixtures_dir() + "/images/" + img},
-                            {"problem", "What is in the image?"},
-                            {"solution", "<answer>o</answer>"}}
-                 .dump() +
-             "\n";
-  }
-  write_file_atomic(dir + "/train.jsonl", jsonl);
-  // 4 prompts per step: 1 process takes 4, each of 2 ranks takes 2. micro_batch_size 4 = one
-  // prompt's 4 completions: 4 micro-batches in one process, 2 per rank.
-  write_file_atomic(
-      dir + "/cfg.yaml",
-      "model: {path: '" + dir +
-          "/model', device: cpu, dtype: float32}\n"
-          "data: {task: cls, train: '" +
-          dir +
-          "/train.jsonl', max_pixels: 12544}\n"
-          "rollout: {num_generations: 4, max_new_tokens: 8, top_k: 50}\n"
-          "rewards: {compat: visual_rft, functions: [accuracy_cls]}\n"
-          "grpo: {beta: 0.04}\n"
-          "optim: {lr: 0.001, lr_schedule: linear, warmup_steps: 1}\n"
-          "train: {max_steps: 3, prompts_per_step: 4, micro_batch_size: 4, save_steps: 3, deterministic: true}\n"
-          "distributed: {timeout_s: 60, bucket_mb: 1}\n"
-          "logging: {sample_steps: 1, num_samples: 1}\n");
-  return dir;
-}
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
-}
-
-struct Proc {
-  pid_t pid = -1;
-  std::string log;  // its stdout and stderr
-};
-
-// Starts `world` processes of `visual-rft --log-level warn train ARGS` as torchrun would (one
-// intra-op thread each, as torchrun sets OMP_NUM_THREADS=1; the one-process baseline uses one
-// thread too, so that both run the same kernels). world 1: no torchrun variables at all.
-// Everything is prepared before fork(): the child only redirects its output and execs.
-std::vector<Proc> launch(int world, const std::vector<std::string>& args, const std::string& log_prefix) {
-  const int port = free_port();
-  const std::string cli = test::cli();
-  std::vector<std::string> argv_s{cli, "--log-level", "warn", "train"};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<Proc> procs;
-  for (int r = 0; r < world; ++r) {
-    std::vector<std::string> env_s;
-    for (char** e = environ; *e; ++e) {
-      const std::string kv = *e, k = kv.substr(0, kv.find('='));
-      if (k != "RANK" && k != "LOCAL_RANK" && k != "WORLD_SIZE" && k != "MASTER_ADDR" && k != "MASTER_PORT" &&
-          k != "TORCHELASTIC_USE_AGENT_STORE" && k != "OMP_NUM_THREADS" && k != "GLOO_SOCKET_IFNAME") {
-        env_s.push_back(kv);
-      }
-    }
-    env_s.push_back("OMP_NUM_THREADS=1");
-    if (world > 1) {
-      for (const std::string& kv : {"RANK=" + std::to_string(r), "LOCAL_RANK=" + std::to_string(r),
-                                    "WORLD_SIZE=" + std::to_string(world), std::string("MASTER_ADDR=127.0.0.1"),
-                                    "MASTER_PORT=" + std::to_string(port), std::string("GLOO_SOCKET_IFNAME=lo")}) {
-        env_s.push_back(kv);
-      }
-    }
-    std::vector<char*> envp;
-    for (auto& kv : env_s) envp.push_back(kv.data());
-    envp.push_back(nullptr);
-    Proc p;
-    p.log = log_prefix + ".rank" + std::to_string(r) + ".log";
-    p.pid = fork();
-    if (p.pid == 0) {
-      const int fd = ::open(p.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(126);
-      execve(cli.c_str(), argv.data(), envp.data());
-      _exit(127);
-    }
-    procs.push_back(p);
-  }
-  return procs;
-}
-
-// The exit status of `p` (128 + signal when killed); kills it after `seconds`, returning -1
-// then: a test never hangs on a stuck rank.
-int wait_for(const Proc& p, double seconds) {
-  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  int st = 0;
-  while (waitpid(p.pid, &st, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > end) {
-      kill(p.pid, SIGKILL);
-      waitpid(p.pid, &st, 0);
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
-// Runs a job to the end; every process must exit 0.
-void run_job(int world, const std::vector<std::string>& args, const std::string& log_prefix) {
-  auto procs = launch(world, args, log_prefix);
-  for (const auto& p : procs) {
-    const int st = wait_for(p, 600);
-    EXPECT_EQ(st, 0) << p.log << ":\n" << read_file(p.log);
-  }
-}
-
-// Largest |a - b| over the tensors of two safetensors files (same names).
-double max_abs_diff(const std::string& a, const std::string& b) {
-  SafetensorsFile fa(a), fb(b);
-  double d = 0;
-  EXPECT_EQ(fa.tensors().size(), fb.tensors().size()) << a << " vs " << b;
-  for (const auto& info : fa.tensors()) {
-    if (!fb.contains(info.name)) {
-      ADD_FAILURE() << b << " has no " << info.name;
-      continue;
-    }
-    d = std::max(
-        d, (fa.get(info.name).to(torch::kDouble) - fb.get(info.name).to(torch::kDouble)).abs().max().item<double>());
-  }
-  return d;
-}
-
-// Largest relative difference between the numbers of two metrics files, with every
-// non-number equal (time, throughput and memory left out: they are measurements).
-double metrics_diff(const std::string& a, const std::string& b) {
-  std::ifstream fa(a), fb(b);
-  double worst = 0;
-  std::function<void(const nlohmann::json&, const nlohmann::json&, const std::string&)> cmp =
-      [&](const nlohmann::json& x, const nlohmann::json& y, const std::string& key) {
-        if (x.is_object()) {
-          ASSERT_TRUE(y.is_object()) << key;
-          for (auto it = x.begin(); it != x.end(); ++it) {
-            if (it.key() == "time" || it.key() == "tokens_per_s" || it.key().rfind("peak_", 0) == 0 ||
-                it.key() == "optimizer_state_gb") {
-              continue;
-            }
-            ASSERT_TRUE(y.contains(it.key())) << key << "." << it.key();
-            cmp(it.value(), y[it.key()], key + "." + it.key());
-          }
-        } else if (x.is_number()) {
-          ASSERT_TRUE(y.is_number()) << key;
-          const double u = x.get<double>(), v = y.get<double>();
-          worst = std::max(worst, std::abs(u - v) / std::max(1.0, std::abs(u)));
-        } else {
-          EXPECT_EQ(x, y) << key;
-        }
-      };
-  std::string la, lb;
-  int lines = 0;
-  while (std::getline(fa, la)) {
-    EXPECT_TRUE(static_cast<bool>(std::getline(fb, lb))) << b << " has fewer lines than " << a;
-    cmp(nlohmann::json::parse(la), nlohmann::json::parse(lb), "step " + std::to_string(++lines));
-  }
-  EXPECT_FALSE(static_cast<bool>(std::getline(fb, lb))) << b << " has more lines than " << a;
-  EXPECT_GT(lines, 0) << a << " is empty";
-  return worst;
-}
 
 // One process, 2 ranks (by torchrun when `torchrun`), and 2 ranks with ZeRO-1, with the same
 // extra settings; compares weights, metrics and the optimizer state as the header says.
@@ -258,7 +86,7 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
   } else {
     run_job(2, with({"--set", "train.output_dir=" + dir + "/two"}), dir + "/two");
   }
-  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard_optimizer=true"}),
+  run_job(2, with({"--set", "train.output_dir=" + dir + "/zero", "--set", "distributed.shard=optimizer"}),
           dir + "/zero");
   const std::string ck = "/checkpoint-3/model.safetensors", opt = "/checkpoint-3/trainer_state/optimizer.safetensors";
   ASSERT_TRUE(fs::exists(dir + "/two" + ck) && fs::exists(dir + "/zero" + ck));
@@ -297,7 +125,7 @@ void check_equivalence(const std::string& name, const std::vector<std::string>& 
 }
 
 // The job of dir/cfg.yaml with `sets`, in one process (into dir/one) and on 2 ranks with
-// ZeRO-1 (dir/zero).
+// ZeRO-1 (dir/zero; by the older key shard_optimizer, which must keep working).
 void run_one_and_zero(const std::string& dir, const std::vector<std::string>& sets) {
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a{"--config", dir + "/cfg.yaml"};
@@ -365,7 +193,7 @@ TEST(Distributed, KilledRankStopsTheJobAndResumeCompletes) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   std::string dir = setup("dist-kill");
   const std::vector<std::string> args{"--config",           dir + "/cfg.yaml", "--set",
-                                      "train.save_steps=1", "--set",           "distributed.shard_optimizer=true"};
+                                      "train.save_steps=1", "--set",           "distributed.shard=optimizer"};
   auto with = [&](std::vector<std::string> extra) {
     std::vector<std::string> a = args;
     a.insert(a.end(), extra.begin(), extra.end());

@@ -54,27 +54,34 @@ TEST(MemoryPlan, ParametersAreTheModels) {
   EXPECT_EQ(total(preset_model_config("7b")), 8291375616);  // Qwen2-VL-7B-Instruct
 }
 
-// A GRPO run of the tiny model on the CPU (4 prompts x G = 4, 32 new tokens): the peak memory
-// its metrics report and `visual-rft plan --device cpu` for the same config.
+// A GRPO run of the tiny model on the CPU (4 prompts x G = 4, 32 new tokens), float32 and
+// ZeRO-2 with bf16 working weights: the peak memory its metrics report and `visual-rft plan
+// --device cpu` for the same config.
 TEST(MemoryPlan, PlanIsWithin15PercentOfAMeasuredCpuRun) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
   const std::string dir = test::setup("memory-plan");
   write_file_atomic(dir + "/cfg.yaml", test::config_yaml(dir, 2, 1e-3));
-  const std::string cfg = " --config '" + dir +
-                          "/cfg.yaml' --set rollout.max_new_tokens=32 --set train.prompts_per_step=4 "
-                          "--set train.micro_batch_size=8";
-  auto run = test::run("OMP_NUM_THREADS=1 '" + test::cli() + "' --log-level warn train" + cfg);
-  ASSERT_EQ(run.status, 0) << run.output;
-  double measured = 0;
-  std::ifstream in(dir + "/run/metrics.jsonl");
-  for (std::string l; std::getline(in, l);)
-    measured = std::max(measured, nlohmann::json::parse(l)["peak_rss_gb"].get<double>());
-  auto plan = test::run("'" + test::cli() + "' plan --device cpu --json" + cfg + " 2>/dev/null");
-  ASSERT_EQ(plan.status, 0) << plan.output;
-  const double planned_gb = nlohmann::json::parse(plan.output)["peak_gb"].get<double>();
-  std::printf("tiny model on the CPU: measured peak %.3f GB, planned %.3f GB (%+.1f %%)\n", measured, planned_gb,
-              100 * (planned_gb / measured - 1));
-  EXPECT_NEAR(planned_gb / measured, 1.0, 0.15);
+  int n = 0;
+  for (const std::string sets :
+       {"", " --set distributed.shard=gradients --set rollout.dtype=bfloat16 --set model.dtype=auto"}) {
+    const std::string out = dir + "/run" + std::to_string(n++);
+    const std::string cfg = " --config '" + dir +
+                            "/cfg.yaml' --set rollout.max_new_tokens=32 --set train.prompts_per_step=4 "
+                            "--set train.micro_batch_size=8 --set train.output_dir='" +
+                            out + "'" + sets;
+    auto run = test::run("OMP_NUM_THREADS=1 '" + test::cli() + "' --log-level warn train" + cfg);
+    ASSERT_EQ(run.status, 0) << run.output;
+    double measured = 0;
+    std::ifstream in(out + "/metrics.jsonl");
+    for (std::string l; std::getline(in, l);)
+      measured = std::max(measured, nlohmann::json::parse(l)["peak_rss_gb"].get<double>());
+    auto plan = test::run("'" + test::cli() + "' plan --device cpu --json" + cfg + " 2>/dev/null");
+    ASSERT_EQ(plan.status, 0) << plan.output;
+    const double planned_gb = nlohmann::json::parse(plan.output)["peak_gb"].get<double>();
+    std::printf("tiny model on the CPU%s: measured peak %.3f GB, planned %.3f GB (%+.1f %%)\n",
+                sets.empty() ? "" : ", ZeRO-2 in bf16", measured, planned_gb, 100 * (planned_gb / measured - 1));
+    EXPECT_NEAR(planned_gb / measured, 1.0, 0.15) << sets;
+  }
 }
 
 TEST(MemoryPlan, CliListsThePartsAndSaysWhetherItFits) {
@@ -94,4 +101,15 @@ TEST(MemoryPlan, CliListsThePartsAndSaysWhetherItFits) {
   ASSERT_EQ(lora.status, 0) << lora.output;
   EXPECT_NE(lora.output.find("fits on a 80 GB GPU"), std::string::npos) << lora.output;
   EXPECT_EQ(lora.output.find("reference model"), std::string::npos) << "LoRA: the base is the reference";
+  // The paper's 7B run on 8 x 80 GB fits with ZeRO-2 and gradient checkpointing: bf16 weights,
+  // 1/8 of the float32 masters, gradients and moments, no rollout copy.
+  auto zero2 = test::run(plan +
+                         "--world-size 8 --gpu-memory-gb 80 --set distributed.shard=gradients --set "
+                         "model.gradient_checkpointing=true");
+  ASSERT_EQ(zero2.status, 0) << zero2.output;
+  for (const char* part : {"| resident | weights | 16.58 |", "| resident | float32 master weights | 4.15 |",
+                           "| resident | gradients | 4.15 |", "| resident | AdamW moments | 8.29 |",
+                           "| update | gradients of one micro-batch |", "fits on a 80 GB GPU"})
+    EXPECT_NE(zero2.output.find(part), std::string::npos) << part << "\n" << zero2.output;
+  EXPECT_EQ(zero2.output.find("rollout copy"), std::string::npos) << zero2.output;
 }

@@ -92,6 +92,11 @@ template <>
 struct Choice<Backend> {
   static constexpr const char* names[] = {"auto", "nccl", "gloo"};
 };
+enum class Shard { none, optimizer, gradients };  // distributed.shard (ZeRO stage 0, 1, 2)
+template <>
+struct Choice<Shard> {
+  static constexpr const char* names[] = {"none", "optimizer", "gradients"};
+};
 
 // The values a numeric key allows, declared beside the key; validate() refuses others with
 // "config key 'section.key': must be >= 0 (0 = off)".
@@ -437,15 +442,24 @@ struct LoraConfig {
 struct DistributedConfig {
   Backend backend = Backend::automatic;
   int64_t timeout_s = 1800;
+  Shard shard = Shard::none;
   bool shard_optimizer = false;
   int64_t bucket_mb = 25;
+
+  // What is sharded: `shard`, or `optimizer` when only the older key shard_optimizer says so.
+  Shard mode() const { return shard == Shard::none && shard_optimizer ? Shard::optimizer : shard; }
 
   template <class V>
   void visit(V& v) {
     v(backend, "backend", "Collective backend: auto = nccl on CUDA, gloo on the CPU.");
     v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.", at_least(1));
-    v(shard_optimizer, "shard_optimizer", "ZeRO-1: each rank keeps 1/N of the AdamW state.");
-    v(bucket_mb, "bucket_mb", "Size of gradient all-reduce buckets, in MiB.", at_least(1));
+    v(shard, "shard",
+      "none: every rank holds the whole AdamW state. optimizer (ZeRO-1): each rank keeps 1/N of the AdamW "
+      "state. gradients (ZeRO-2): the weights are held in rollout.dtype (bf16 on CUDA) for the forward, the "
+      "backward and the rollouts, and each rank keeps the float32 master weights, gradients and AdamW state of "
+      "its 1/N only; gradients are reduced to their owner after each micro-batch.");
+    v(shard_optimizer, "shard_optimizer", "Older name of shard: optimizer.");
+    v(bucket_mb, "bucket_mb", "Size of the gradient reduction buckets, in MiB.", at_least(1));
   }
 };
 

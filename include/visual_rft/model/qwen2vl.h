@@ -61,6 +61,11 @@ Qwen2VLForConditionalGeneration load_qwen2vl(const std::string& dir, torch::Dtyp
 // is written atomically.
 void save_qwen2vl(Qwen2VLForConditionalGeneration& model, const std::string& dir, const std::string& source_dir,
                   uint64_t max_shard_bytes = 5'000'000'000ULL, std::optional<torch::Dtype> dtype = std::nullopt);
+// The same from (name, tensor) pairs named as the model's parameters (the model's own, or
+// exact float32 masters in place of a narrower working copy).
+void save_qwen2vl(const std::vector<std::pair<std::string, torch::Tensor>>& weights, const std::string& dir,
+                  const std::string& source_dir, uint64_t max_shard_bytes = 5'000'000'000ULL,
+                  std::optional<torch::Dtype> dtype = std::nullopt);
 
 // Copies the tokenizer, processor, chat-template and generation files of a model folder into
 // `dir` (each atomically; those it lacks are skipped): what an adapter folder carries.

@@ -35,6 +35,10 @@ struct CheckpointData {
   nlohmann::json state;  // trainer state (step, ...)
   std::vector<std::pair<std::string, torch::Tensor>> optimizer;
   std::vector<std::pair<std::string, torch::Tensor>> ref_model;  // may be empty
+  // The exact float32 weights of the trainable parameters when the model holds a narrower
+  // working copy (distributed.shard: gradients): the model files and master_weights come from
+  // them, the other parameters from the model. Empty: the model's parameters are exact.
+  std::vector<std::pair<std::string, torch::Tensor>> master_weights;
   // The image size the run trained at (data.min_pixels/max_pixels), written into the
   // checkpoint's preprocessor_config.json as the reference's trainer saves its processor; 0 =
   // the copied file unchanged.

@@ -20,8 +20,8 @@
 //     averaged) in flat buckets of distributed.bucket_mb, so the reduced gradient equals the
 //     one-process gradient up to float summation order;
 //   - clipping uses the norm of the reduced gradient (identical on every rank), then every
-//     rank applies the same AdamW update, or with ZeRO-1 (distributed.shard_optimizer) each
-//     rank updates the parameters it owns and broadcasts them.
+//     rank applies the same AdamW update, or with distributed.shard each rank updates the
+//     elements it owns and broadcasts them (dp_adamw.h: ZeRO-1 and ZeRO-2).
 #pragma once
 
 #include <torch/torch.h>
@@ -33,7 +33,6 @@
 #include <vector>
 
 #include "visual_rft/core/config.h"
-#include "visual_rft/train/optim.h"
 
 namespace vrft {
 
@@ -90,6 +89,12 @@ class DataParallel {
   // whose gradient is undefined on some ranks gets zeros there; one undefined on every rank
   // stays undefined (AdamW skips it, as in one process).
   void all_reduce_grads(const std::vector<torch::Tensor>& params);
+  // All to all: `input` holds in_splits[r] elements for rank r, in rank order; `output` gets
+  // out_splits[q] elements from rank q, in rank order (1-D tensors of one dtype on the
+  // training device). One process: output = input.
+  void all_to_all(torch::Tensor& output, torch::Tensor& input, std::vector<int64_t> out_splits,
+                  std::vector<int64_t> in_splits);
+  int64_t bucket_bytes() const;  // distributed.bucket_mb
   // `tensors` of rank `root` copied into the others' (in place, bucketed).
   void broadcast(const std::vector<torch::Tensor>& tensors, int root);
   // Point to point, bucketed: `tensors` of rank `src` into `tensors` of rank `dst` (same
@@ -109,49 +114,6 @@ class DataParallel {
   std::string backend_ = "none";
   bool finished_ = false;
   std::unique_ptr<Impl> impl_;
-};
-
-// AdamW for data-parallel training. Unsharded, every rank keeps the whole state and applies
-// the same update to the same (reduced) gradients. Sharded (ZeRO-1), the trainable
-// parameters are seen as one flat run of E elements in model order; rank r keeps the AdamW
-// state of elements [r*E/world, (r+1)*E/world) only (a tensor may be split between ranks),
-// updates them in place through views of the parameters, and broadcasts them to the others
-// after each step. AdamW is element-wise, so the updates are the same arithmetic either way
-// and the weights are bitwise equal to the unsharded run's.
-class DataParallelAdamW {
- public:
-  DataParallelAdamW(DataParallel& dp, const std::vector<std::pair<std::string, torch::Tensor>>& params,
-                    AdamWOptions opts, bool shard);
-  void step(double lr);
-  void zero_grad();  // every trainable parameter's gradient, not only the owned ones
-  // The whole state in AdamW::state()'s layout (so a checkpoint does not depend on the world
-  // size or on sharding). Collective: every rank must call it; with sharding the shards are
-  // sent to rank 0, and the other ranks get an empty list.
-  std::vector<std::pair<std::string, torch::Tensor>> state();
-  // Takes this rank's part of a whole state (any world size wrote it). Throws Error naming
-  // a missing or mis-shaped entry.
-  void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state);
-  double state_bytes() const { return adam_->state_bytes(); }  // of this rank
-  // Collective: logs (rank 0) every rank's optimiser state in GB and returns the largest.
-  double report_memory();
-  bool sharded() const { return shard_; }
-
- private:
-  // Elements [offset, offset + numel) of the flattened trainable_[param], owned by `owner`.
-  struct Piece {
-    size_t param;
-    int owner;
-    int64_t offset, numel;
-    torch::Tensor view;  // on the owner: a leaf view of those elements, which AdamW updates
-    std::string name() const;
-  };
-  torch::Tensor slice(const Piece& p) const;  // the piece's elements of the parameter (a view)
-
-  DataParallel& dp_;
-  bool shard_;
-  std::vector<std::pair<std::string, torch::Tensor>> trainable_;  // in model order
-  std::vector<Piece> pieces_;                                     // sharded: every rank's, in flat order
-  std::unique_ptr<AdamW> adam_;  // over the parameters (unsharded) or this rank's pieces
 };
 
 }  // namespace vrft

@@ -5,7 +5,8 @@
 //   resident   weights (float32 master weights, or with LoRA the base in the compute dtype
 //              plus float32 adapters), the rollout copy (CUDA: bf16), the reference model
 //              (beta > 0, without LoRA), gradients of what trains (float32), AdamW's two
-//              moments (split over the ranks with distributed.shard_optimizer)
+//              moments (split over the ranks with distributed.shard; ZeRO-2 also splits the float32
+//              masters and gradients and holds the weights in bf16)
 //   rollout    the KV cache of P/W prompts x G samples for prompt + max_new_tokens positions,
 //              the prompts' own cache while it is fanned out, the sampling buffers
 //   update     the saved activations of one micro-batch's forward and backward (all layers,
@@ -41,6 +42,7 @@ struct PlanPart {
 struct MemoryPlan {
   int64_t params = 0, vision_params = 0, trainable = 0;
   int64_t prompt_tokens = 0;
+  std::string precision;  // the dtypes the run holds and computes in, in words
   std::vector<PlanPart> parts;
   double resident_gb = 0, rollout_gb = 0, update_gb = 0, runtime_gb = 0;
   double peak_gb() const;

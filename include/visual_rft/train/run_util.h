@@ -16,17 +16,20 @@
 
 namespace vrft {
 
-// The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved): float32
-// master weights trained under bf16 autocast on CUDA; a bf16 copy generates and serves as the
-// reference model. On the CPU everything is float32 unless set.
+// The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved). By
+// default float32 master weights train under bf16 autocast on CUDA, a bf16 copy generates,
+// and the reference model is held as the policy is; on the CPU everything is float32 unless
+// set. With distributed.shard: gradients the model's weights are held in rollout.dtype and
+// serve every phase (no separate rollout copy, no autocast by default), while the float32
+// master weights live, sharded, in the optimizer (DataParallelAdamW).
 struct Precision {
-  torch::Dtype weights = torch::kFloat;       // the trained (master) weights
+  torch::Dtype weights = torch::kFloat;       // the model's weights (the trained ones, or the working copy)
   std::optional<torch::ScalarType> autocast;  // forward/backward compute dtype, if any
-  torch::Dtype rollout = torch::kFloat;       // generating copy and reference model
+  torch::Dtype rollout = torch::kFloat;       // the weights that generate
+  bool sharded_masters = false;               // float32 masters apart from the weights (shard: gradients)
   bool separate_rollout() const { return rollout != weights; }
 };
-Precision resolve_precision(DtypeChoice model_dtype, AutocastChoice autocast, DtypeChoice rollout_dtype,
-                            const torch::Device& dev);
+Precision resolve_precision(const Config& cfg, const torch::Device& dev);
 
 // Autocast on `dev` to `dtype` for this scope (no-op when dtype is empty); restores the
 // previous state and clears the cast cache on exit.

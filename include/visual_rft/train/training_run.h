@@ -24,6 +24,7 @@
 #include "visual_rft/train/checkpoint.h"
 #include "visual_rft/train/data_order.h"
 #include "visual_rft/train/distributed.h"
+#include "visual_rft/train/dp_adamw.h"
 #include "visual_rft/train/grpo_trainer.h"
 #include "visual_rft/train/run_util.h"
 #include "visual_rft/train/stop_signal.h"
@@ -127,8 +128,10 @@ class TrainingRun {
   // best headline value saves the model to OUT/best/ (best.json: step, metric, value). Returns
   // {metric: value, "samples": n}. Every rank calls it.
   nlohmann::json evaluate(int64_t steps_done);
-  // OUT/best/checkpoint-N (model files only, as train.save_dtype says) and OUT/best/best.json.
-  void save_best(int64_t steps_done, const std::string& metric, double value);
+  // OUT/best/checkpoint-N (model files only, as train.save_dtype says) and OUT/best/best.json;
+  // `master_weights`: the float32 masters with shard: gradients (DataParallelAdamW).
+  void save_best(int64_t steps_done, const std::string& metric, double value,
+                 std::vector<std::pair<std::string, torch::Tensor>> master_weights);
 
   // After step `step` (0-based): counts it; saves a checkpoint at save_steps, at the last step,
   // or when a SIGINT/SIGTERM reached any rank (one max-reduction, so that all ranks stop after
