@@ -57,6 +57,11 @@ fi
 stamp="$VENV/.requirements.sha256"
 want="$(sha256sum "$REQS" | cut -d' ' -f1)"
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+  # The packages take about 6 GB; a full disk shows up in pip as an interrupted download.
+  free_kb="$(df -Pk "$ROOT" | awk 'NR == 2 {print $4}')"
+  if [[ -n "$free_kb" && "$free_kb" -lt $((8 * 1024 * 1024)) ]]; then
+    die "only $((free_kb / 1024 / 1024)) GB free on the disk of $ROOT: the Python packages (torch) need about 6 GB and the build 3 GB more"
+  fi
   say "installing Python packages from scripts/requirements.txt (torch is large: minutes)"
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null || die "pip upgrade failed"
   # The torch wheel is 530 MB: a connection that drops mid-download is resumed (pip's
