@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <functional>
 #include <initializer_list>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -58,11 +59,24 @@ inline std::string cache_dir(const std::string& name) {
 }
 
 // A cache folder for the output of scripts/refs/SCRIPT: its name carries a hash of the
-// script's text, so that changing a reference script regenerates its references.
+// script's text and of the scripts/refs/ modules it imports (`import NAME`, `from NAME
+// import`), so that changing a reference script, or one it builds on, regenerates its
+// references.
 inline std::string refs_cache_dir(const std::string& script) {
-  std::string text = vrft::read_file(source_dir() + "/scripts/refs/" + script);
+  const std::string dir = source_dir() + "/scripts/refs/";
+  std::string text = vrft::read_file(dir + script);
+  std::string all = text;
+  std::istringstream lines(text);
+  for (std::string l; std::getline(lines, l);) {
+    std::istringstream words(l);
+    std::string first, name;
+    words >> first >> name;
+    if (first != "import" && first != "from") continue;
+    const std::string module = dir + name + ".py";
+    if (!name.empty() && module != dir + script && std::filesystem::exists(module)) all += vrft::read_file(module);
+  }
   return cache_dir(script.substr(0, script.find('.')) + "-" +
-                   std::to_string(std::hash<std::string>{}(text) % 1000000007));
+                   std::to_string(std::hash<std::string>{}(all) % 1000000007));
 }
 
 // A fresh, empty scratch folder for one test, removed when the test program exits (kept when
