@@ -117,10 +117,18 @@ void validate(const Config& c) {
   require(!c.lora.enabled() || shard != Shard::gradients, "distributed.shard",
           "gradients does not go with LoRA: the adapters are float32 already and the base does not train; use "
           "shard: optimizer");
-  require(shard != Shard::gradients || c.model.dtype == DtypeChoice::automatic || c.model.dtype == c.rollout.dtype,
-          "model.dtype",
-          "must be auto or equal rollout.dtype with distributed.shard: gradients (the weights are held in "
-          "rollout.dtype; the float32 masters live in the optimizer)");
+  if (shard == Shard::gradients) {
+    // One working dtype (model.dtype, else rollout.dtype) for the forward, backward and rollouts.
+    require(c.model.dtype == DtypeChoice::automatic || c.rollout.dtype == DtypeChoice::automatic ||
+                c.model.dtype == c.rollout.dtype,
+            "model.dtype",
+            "must equal rollout.dtype (or one of them be auto) with distributed.shard: gradients: one copy of "
+            "the weights serves training and rollouts; the float32 masters live in the optimizer");
+    for (const auto& [d, key] : {std::pair{c.model.dtype, "model.dtype"}, std::pair{c.rollout.dtype, "rollout.dtype"}})
+      require(d != DtypeChoice::float16, key,
+              "must not be float16 with distributed.shard: gradients: its gradients underflow without loss "
+              "scaling, which visual-rft does not do; use bfloat16");
+  }
   for (const std::string& to : c.logging.report_to)
     require(to == "jsonl" || to == "tensorboard", "logging.report_to",
             "holds '" + to + "': expected jsonl or tensorboard (W&B: scripts/wandb_sync.py streams metrics.jsonl)");

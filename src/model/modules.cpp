@@ -6,6 +6,7 @@
 #include <ATen/autocast_mode.h>
 
 #include <algorithm>
+#include <mutex>
 #include <tuple>
 
 #include "visual_rft/model/rope.h"
@@ -18,7 +19,9 @@ namespace nn = torch::nn;
 //
 // Runs a block without keeping its activations; backward runs it again with autograd on and
 // back-propagates through the recomputation (the reentrant scheme of torch.utils.checkpoint).
-// The blocks have no dropout, so the recomputation is exact.
+// The recomputation draws from the device's generator as the forward did (its state is saved
+// in the forward and restored around the recomputation, torch's preserve_rng_state), so that
+// LoRA's dropout masks are the forward's.
 
 namespace {
 
@@ -28,7 +31,20 @@ struct BlockFn : torch::CustomClassHolder {
   c10::DeviceType device = c10::DeviceType::CPU;
   bool autocast = false;
   c10::ScalarType autocast_dtype = c10::ScalarType::BFloat16;
+  // The forward's generator (of the inputs' device) and its state before the forward.
+  at::Generator generator;
+  torch::Tensor rng_state;
 };
+
+torch::Tensor generator_state(at::Generator& g) {
+  std::lock_guard<std::mutex> lock(g.mutex());
+  return g.get_state();
+}
+
+void set_generator_state(at::Generator& g, const torch::Tensor& state) {
+  std::lock_guard<std::mutex> lock(g.mutex());
+  g.set_state(state);
+}
 
 struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
   // The inputs come as a TensorList: autograd tracks each of its tensors (a std::vector
@@ -58,7 +74,10 @@ struct CheckpointFunction : torch::autograd::Function<CheckpointFunction> {
       // outermost scope. Otherwise the bf16 copies of the weights made here outlive the optimiser
       // step and the next forward reuses them (stale weights), and stay resident meanwhile.
       if (block->autocast) at::autocast::increment_nesting();
+      const torch::Tensor rng_now = generator_state(block->generator);
+      set_generator_state(block->generator, block->rng_state);  // the forward's draws again
       y = block->fn(in);
+      set_generator_state(block->generator, rng_now);
       if (block->autocast && at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
       at::autocast::set_autocast_enabled(block->device, prev);
       at::autocast::set_autocast_dtype(block->device, prev_dtype);
@@ -90,6 +109,8 @@ torch::Tensor checkpoint(std::function<torch::Tensor(const std::vector<torch::Te
   block->device = inputs.front().device().type();
   block->autocast = at::autocast::is_autocast_enabled(block->device);
   block->autocast_dtype = at::autocast::get_autocast_dtype(block->device);
+  block->generator = at::globalContext().defaultGenerator(inputs.front().device());
+  block->rng_state = generator_state(block->generator);
   return CheckpointFunction::apply(at::TensorList(in), block);
 }
 

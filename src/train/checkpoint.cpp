@@ -60,12 +60,11 @@ std::string save_checkpoint(const std::string& output_dir, int64_t step, Qwen2VL
   const std::string name = checkpoint_name(step);
   const std::string final_dir = output_dir + "/" + name;
   const std::string tmp = final_dir + ".partial-" + std::to_string(::getpid());
+  NamedTensors weights;  // the model's parameters, with the exact masters in place of a working copy
   if (data.lora) {
     save_peft_adapter(model, *data.lora, tmp, fs::absolute(source_dir).lexically_normal().string());
     copy_processor_files(source_dir, tmp);
-  }
-  NamedTensors weights;  // the model's parameters, with the exact masters in place of a working copy
-  if (!data.lora) {
+  } else {
     const std::map<std::string, torch::Tensor> masters(data.master_weights.begin(), data.master_weights.end());
     for (const auto& p : model->named_parameters(true)) {
       const auto it = masters.find(p.key());

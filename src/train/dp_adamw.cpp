@@ -19,6 +19,7 @@ DataParallelAdamW::DataParallelAdamW(DataParallel& dp, const std::vector<std::pa
     if (!p.requires_grad()) continue;
     TORCH_CHECK(p.is_contiguous(), "DataParallelAdamW: parameter ", name, " is not contiguous");
     trainable_.emplace_back(name, p);
+    params_.push_back(p);
     total += p.numel();
   }
   if (mode_ == Shard::none) {
@@ -33,13 +34,17 @@ DataParallelAdamW::DataParallelAdamW(DataParallel& dp, const std::vector<std::pa
     const int64_t n = trainable_[i].second.numel();
     for (int64_t r = 0; r < W; ++r) {
       const int64_t lo = std::max(start, bound(r)), hi = std::min(start + n, bound(r + 1));
-      if (lo < hi) pieces_.push_back({i, static_cast<int>(r), lo - start, hi - lo, {}, {}});
+      if (lo < hi) pieces_.push_back({i, static_cast<int>(r), lo - start, hi - lo, lo - bound(r), {}, {}});
     }
     start += n;
   }
   torch::NoGradGuard ng;
   owned_.assign(static_cast<size_t>(W), 0);
-  for (const auto& pc : pieces_) owned_[static_cast<size_t>(pc.owner)] += pc.numel;
+  by_owner_.assign(static_cast<size_t>(W), {});
+  for (size_t k = 0; k < pieces_.size(); ++k) {
+    owned_[static_cast<size_t>(pieces_[k].owner)] += pieces_[k].numel;
+    by_owner_[static_cast<size_t>(pieces_[k].owner)].push_back(k);
+  }
   const int64_t mine = owned_[static_cast<size_t>(dp.rank())];
   if (mode_ == Shard::gradients) {
     const torch::Device dev = trainable_.empty() ? torch::Device(torch::kCPU) : trainable_[0].second.device();
@@ -84,89 +89,87 @@ void DataParallelAdamW::after_micro_batch() {
   if (mode_ != Shard::gradients || trainable_.empty()) return;
   torch::NoGradGuard ng;
   // Which parameters have a gradient on some rank (one with no micro-batch left has none).
-  std::vector<double> has(trainable_.size());
-  for (size_t i = 0; i < trainable_.size(); ++i) has[i] = trainable_[i].second.grad().defined() ? 1.0 : 0.0;
+  std::vector<double> has(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) has[i] = params_[i].grad().defined() ? 1.0 : 0.0;
   has = dp_.max(has);
   // Bucket by bucket, every rank sends each owner its values of c of the owner's elements
   // (all to all, in the working dtype), and each owner adds what it receives into its float32
   // accumulator in rank order. That order is one process's order of micro-batches when each
   // rank has one, so W ranks then equal one process bit for bit.
   const int W = dp_.world(), me = dp_.rank();
-  const torch::Tensor& first = trainable_.at(0).second;
-  const int64_t c = std::max<int64_t>(1, dp_.bucket_bytes() / first.element_size() / W);
-  int64_t longest = 0;
-  for (int r = 0; r < W; ++r) longest = std::max(longest, owned_[static_cast<size_t>(r)]);
+  const int64_t c = std::max<int64_t>(1, dp_.bucket_bytes() / params_[0].element_size() / W);
+  const int64_t longest = *std::max_element(owned_.begin(), owned_.end());
   for (int64_t lo = 0; lo < longest; lo += c) {
-    std::vector<int64_t> in_splits(static_cast<size_t>(W));
+    std::vector<int64_t> splits(static_cast<size_t>(W));  // elements [lo, lo + split) of each owner
     for (int r = 0; r < W; ++r)
-      in_splits[static_cast<size_t>(r)] = std::clamp<int64_t>(owned_[static_cast<size_t>(r)] - lo, 0, c);
-    const int64_t mine = in_splits[static_cast<size_t>(me)];
-    torch::Tensor in = torch::empty({std::accumulate(in_splits.begin(), in_splits.end(), int64_t{0})}, first.options());
-    int64_t at = 0;
-    for (int r = 0; r < W; ++r) {  // this rank's gradient values of owner r's elements [lo, lo + split)
-      const int64_t n = in_splits[static_cast<size_t>(r)];
-      for_owned(r, lo, lo + n, [&](const Piece& pc, int64_t off, int64_t len, int64_t local) {
-        torch::Tensor dst = in.narrow(0, at + local - lo, len);
-        const torch::Tensor& g = trainable_[pc.param].second.grad();
-        if (g.defined()) {
-          dst.copy_(g.reshape({-1}).narrow(0, pc.offset + off, len));
-        } else {
-          dst.zero_();
-        }
-      });
-      at += n;
-    }
-    torch::Tensor out = torch::empty({mine * W}, first.options());
-    dp_.all_to_all(out, in, std::vector<int64_t>(static_cast<size_t>(W), mine), in_splits);
+      splits[static_cast<size_t>(r)] = std::clamp<int64_t>(owned_[static_cast<size_t>(r)] - lo, 0, c);
+    const int64_t mine = splits[static_cast<size_t>(me)];
+    torch::Tensor in = pack_for_owners(lo, splits);
+    torch::Tensor out = torch::empty({mine * W}, params_[0].options());
+    dp_.all_to_all(out, in, std::vector<int64_t>(static_cast<size_t>(W), mine), splits);
     torch::Tensor acc = grad_.narrow(0, lo, mine);
     for (int q = 0; q < W; ++q) acc.add_(out.narrow(0, q * mine, mine));  // float32 += working dtype, in rank order
   }
-  for (size_t i = 0; i < trainable_.size(); ++i) {
+  for (size_t i = 0; i < params_.size(); ++i) {
     if (has[i] != 0.0) has_grad_[i] = 1;
-    trainable_[i].second.mutable_grad() = torch::Tensor();  // a rank keeps its slice only
+    params_[i].mutable_grad() = torch::Tensor();  // a rank keeps its slice only
   }
+}
+
+torch::Tensor DataParallelAdamW::pack_for_owners(int64_t lo, const std::vector<int64_t>& splits) const {
+  torch::Tensor in = torch::empty({std::accumulate(splits.begin(), splits.end(), int64_t{0})}, params_[0].options());
+  int64_t at = 0;
+  for (int r = 0; r < dp_.world(); ++r) {
+    const int64_t n = splits[static_cast<size_t>(r)];
+    for_owned(r, lo, lo + n, [&](const Piece& pc, int64_t off, int64_t len, int64_t local) {
+      torch::Tensor dst = in.narrow(0, at + local - lo, len);
+      const torch::Tensor& g = params_[pc.param].grad();
+      if (g.defined()) {
+        dst.copy_(g.reshape({-1}).narrow(0, pc.offset + off, len));
+      } else {
+        dst.zero_();  // no gradient here this round, but some rank has one
+      }
+    });
+    at += n;
+  }
+  return in;
 }
 
 void DataParallelAdamW::for_owned(int owner, int64_t lo, int64_t hi,
                                   const std::function<void(const Piece&, int64_t, int64_t, int64_t)>& f) const {
-  int64_t start = 0;  // the piece's first element in the owner's local order
-  for (const Piece& pc : pieces_) {
-    if (pc.owner != owner) continue;
-    const int64_t a = std::max(lo, start), b = std::min(hi, start + pc.numel);
-    if (a < b) f(pc, a - start, b - a, a);
-    start += pc.numel;
-    if (start >= hi) break;
+  const std::vector<size_t>& list = by_owner_[static_cast<size_t>(owner)];
+  // The first of the owner's pieces that ends after lo (pieces are in local order).
+  auto it = std::upper_bound(list.begin(), list.end(), lo,
+                             [&](int64_t x, size_t i) { return x < pieces_[i].local + pieces_[i].numel; });
+  for (; it != list.end() && pieces_[*it].local < hi; ++it) {
+    const Piece& pc = pieces_[*it];
+    const int64_t a = std::max(lo, pc.local), b = std::min(hi, pc.local + pc.numel);
+    f(pc, a - pc.local, b - a, a);
   }
 }
 
 void DataParallelAdamW::reduce_gradients() {
   if (mode_ == Shard::gradients) return;  // reduced after each micro-batch
-  std::vector<torch::Tensor> ps;
-  for (const auto& np : trainable_) ps.push_back(np.second);
-  dp_.all_reduce_grads(ps);
+  dp_.all_reduce_grads(params_);
 }
 
 double DataParallelAdamW::clip_grad_norm(double max_norm) {
-  if (mode_ != Shard::gradients) {
-    std::vector<torch::Tensor> ps;
-    for (const auto& np : trainable_) ps.push_back(np.second);
-    return vrft::clip_grad_norm(ps, max_norm);
-  }
+  if (mode_ != Shard::gradients) return vrft::clip_grad_norm(params_, max_norm);
   torch::NoGradGuard ng;
   // The sum of squares of every rank's elements, in float64: the squares of float32 values are
   // exact there and the sums round at ~1e-16, so however the elements are split among ranks
   // the norm is the same to ~1e-16, and so (almost always exactly) is the float32 coefficient.
-  // In chunks, so that the float64 copy stays small.
+  // In chunks, so that the float64 copy stays small; added on the device, read once.
   constexpr int64_t kChunk = int64_t{1} << 22;
-  double sq = 0;
+  torch::Tensor sq = torch::zeros({}, grad_.options().dtype(torch::kDouble));
   bool any = false;
   for (const auto& pc : pieces_) {
     if (pc.owner != dp_.rank() || !has_grad_[pc.param]) continue;
     for (int64_t at = 0; at < pc.numel; at += kChunk)
-      sq += pc.grad.narrow(0, at, std::min(kChunk, pc.numel - at)).to(torch::kDouble).square().sum().item<double>();
+      sq += pc.grad.narrow(0, at, std::min(kChunk, pc.numel - at)).to(torch::kDouble).square().sum();
     any = true;
   }
-  const std::vector<double> sums = dp_.sum({sq, any ? 1.0 : 0.0});
+  const std::vector<double> sums = dp_.sum({sq.item<double>(), any ? 1.0 : 0.0});
   if (sums[1] == 0.0) return 0.0;
   const double total = std::sqrt(sums[0]);
   if (!std::isfinite(total)) return total;

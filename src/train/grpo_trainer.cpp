@@ -300,6 +300,7 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
           continue;
         }
         const auto [b, n] = micro[static_cast<size_t>(k)];
+        seed_micro_batch(cfg.train.seed, {step, it, run.dp.rank(), k});  // dropout: the same draws after a resume
         TokenLogprobs lp;
         torch::Tensor m = group_rows(a.mask, b, n, G).to(run.dev), loss;
         GrpoLossStats st;
@@ -343,8 +344,14 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
       torch::NoGradGuard ng;
       auto rp = ref->parameters();
       auto pp = run.policy->parameters();
-      for (size_t i = 0; i < rp.size(); ++i)
-        rp[i].mul_(1 - cfg.grpo.ref_sync_alpha).add_(pp[i], cfg.grpo.ref_sync_alpha);
+      const double alpha = cfg.grpo.ref_sync_alpha;
+      for (size_t i = 0; i < rp.size(); ++i) {
+        if (rp[i].scalar_type() == torch::kFloat) {
+          rp[i].mul_(1 - alpha).add_(pp[i], alpha);
+        } else {  // bf16 weights (shard: gradients): mixed in float32 and rounded once
+          rp[i].copy_(rp[i].to(torch::kFloat).mul_(1 - alpha).add_(pp[i].to(torch::kFloat), alpha));
+        }
+      }
     }
   }
   return u;

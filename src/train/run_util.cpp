@@ -27,6 +27,7 @@
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
+#include "visual_rft/core/random.h"
 #include "visual_rft/image/image_processor.h"
 #include "visual_rft/reward/answer.h"
 #include "visual_rft/reward/rewards.h"
@@ -43,7 +44,10 @@ Precision resolve_precision(const Config& cfg, const torch::Device& dev) {
   p.rollout = rollout_dtype == DtypeChoice::automatic ? (dev.is_cuda() ? torch::kBFloat16 : p.weights)
                                                       : resolve_dtype(rollout_dtype, dev);
   p.sharded_masters = cfg.distributed.mode() == Shard::gradients;
-  if (p.sharded_masters) p.weights = p.rollout;  // validate(): model.dtype is auto or the same
+  if (p.sharded_masters) {  // one working dtype: model.dtype when set, else rollout's (validate(): no conflict)
+    if (model_dtype != DtypeChoice::automatic) p.rollout = p.weights;
+    p.weights = p.rollout;
+  }
   switch (cfg.model.autocast) {
     case AutocastChoice::bfloat16: p.autocast = torch::kBFloat16; break;
     case AutocastChoice::float16: p.autocast = torch::kHalf; break;
@@ -79,6 +83,13 @@ void copy_parameters(torch::nn::Module& dst, torch::nn::Module& src) {
   for (size_t i = 0; i < d.size(); ++i) d[i].copy_(s[i]);
 }
 
+void release_cached_gpu_memory(const torch::Device& dev) {
+#ifdef VRFT_HAVE_CUDA_ALLOCATOR
+  if (dev.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+  (void)dev;
+}
+
 double peak_gpu_gb(const torch::Device& dev) {
 #ifdef VRFT_HAVE_CUDA_ALLOCATOR
   if (dev.is_cuda()) {
@@ -94,6 +105,12 @@ double peak_rss_gb() {
   struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
   return static_cast<double>(ru.ru_maxrss) * 1024.0 / 1e9;
+}
+
+void seed_micro_batch(int64_t seed, std::initializer_list<int64_t> place) {
+  uint64_t key = splitmix64(static_cast<uint64_t>(seed) ^ salt::training);
+  for (const int64_t p : place) key = splitmix64(key ^ static_cast<uint64_t>(p));
+  torch::manual_seed(key);
 }
 
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after).

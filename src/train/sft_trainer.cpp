@@ -78,6 +78,7 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
         continue;
       }
       const int64_t b = k * micro, n = std::min(micro, run.P_rank - b);
+      seed_micro_batch(cfg.train.seed, {step, run.dp.rank(), k});  // dropout: the same draws after a resume
       torch::Tensor loss;
       {
         AutocastScope ac(run.dev, run.prec.autocast);  // forward only; backward keeps the forward's dtypes

@@ -96,10 +96,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   }
   policy->model->gradient_checkpointing = cfg.model.gradient_checkpointing;
   policy->visual->gradient_checkpointing = cfg.model.gradient_checkpointing;
-  for (const auto& p : policy->named_parameters(true)) {
-    named.emplace_back(p.key(), p.value());
-    if (p.value().requires_grad()) trainable.push_back(p.value());
-  }
+  for (const auto& p : policy->named_parameters(true)) named.emplace_back(p.key(), p.value());
   adam.emplace(dp, named,
                AdamWOptions{cfg.optim.lr, cfg.optim.adam_beta1, cfg.optim.adam_beta2, cfg.optim.adam_eps,
                             cfg.optim.weight_decay},
@@ -107,6 +104,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   if (prec.sharded_masters) {  // the working copy: every parameter in prec.weights (same tensors, new data)
     torch::NoGradGuard ng;
     policy->to(prec.weights);
+    release_cached_gpu_memory(dev);  // the float32 load's blocks, kept by the caching allocator
   }
   optimizer_gb = adam->report_memory();
   total = total_steps(cfg, static_cast<int64_t>(samples.size()));
@@ -236,10 +234,13 @@ nlohmann::json TrainingRun::evaluate(int64_t steps_done) {
                   static_cast<int>(h->height), static_cast<int>(h->width));
     }
   }
-  if (cfg.train.save_best && std::isfinite(value) && value > best_eval) {  // the same on every rank
+  // A new best, as rank 0 judges it (each rank read best.json for itself; the decision leads
+  // to a collective, so all must agree).
+  const bool better = cfg.train.save_best && std::isfinite(value) && value > best_eval;
+  if (dp.max({dp.is_main() && better ? 1.0 : 0.0})[0] > 0) {
     best_eval = value;
     std::vector<std::pair<std::string, torch::Tensor>> masters = adam->master_weights();  // collective
-    if (dp.is_main()) save_best(steps_done, key, value, masters);
+    if (dp.is_main()) save_best(steps_done, key, value, std::move(masters));
   }
   return {{key, value}, {"samples", outcome.metrics.value("samples", int64_t{0})}};
 }

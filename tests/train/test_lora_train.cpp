@@ -118,28 +118,53 @@ TEST(LoraTraining, OnlyAdaptersTrainResumeIsExactAndPeftLoadsTheCheckpoint) {
 // input that needs no gradient, and the reentrant recomputation would then never run its
 // backward (no adapter would learn). The checkpointed run must train the adapters as the
 // plain run does.
+// With and without dropout on the adapters' input: the recomputation must draw the forward's
+// dropout masks (before checkpoint() restored the generator's state, the masks differed).
 TEST(LoraTraining, GradientCheckpointingTrainsTheAdaptersAsWithout) {
   REQUIRE_FIXTURES(test::tokenizer_fixture());
-  const std::string a = setup("lora-plain"), b = setup("lora-ckpt");
   CustomReward reward = even_first_token();
-  Config plain = lora_config(a, 3), ckpt = lora_config(b, 3);
-  // No adapter on k_proj or v_proj: the prompt's cached keys and values of layer 0 need no
-  // gradient either, so nothing entering layer 0's checkpoint does.
-  plain.lora.target_modules = ckpt.lora.target_modules = {"q_proj", "o_proj"};
-  ckpt.model.gradient_checkpointing = true;
-  ASSERT_EQ(train_grpo(plain, "", &reward).final_step, 3);
-  ASSERT_EQ(train_grpo(ckpt, "", &reward).final_step, 3);
-  SafetensorsFile pa(a + "/run/checkpoint-3/adapter_model.safetensors"),
-      pb(b + "/run/checkpoint-3/adapter_model.safetensors");
-  double moved = 0, diff = 0;
-  for (const auto& t : pa.tensors()) {
-    const torch::Tensor x = pa.get(t.name), y = pb.get(t.name);
-    if (t.name.find("lora_B") != std::string::npos) moved += x.abs().sum().item<double>();
-    diff = std::max(diff, (x - y).abs().max().item<double>());
+  for (const double dropout : {0.0, 0.1}) {
+    const std::string tag = dropout > 0 ? "-dropout" : "";
+    const std::string a = setup("lora-plain" + tag), b = setup("lora-ckpt" + tag);
+    Config plain = lora_config(a, 3), ckpt = lora_config(b, 3);
+    // No adapter on k_proj or v_proj: the prompt's cached keys and values of layer 0 need no
+    // gradient either, so nothing entering layer 0's checkpoint does.
+    plain.lora.target_modules = ckpt.lora.target_modules = {"q_proj", "o_proj"};
+    plain.lora.dropout = ckpt.lora.dropout = dropout;
+    ckpt.model.gradient_checkpointing = true;
+    ASSERT_EQ(train_grpo(plain, "", &reward).final_step, 3);
+    ASSERT_EQ(train_grpo(ckpt, "", &reward).final_step, 3);
+    SafetensorsFile pa(a + "/run/checkpoint-3/adapter_model.safetensors"),
+        pb(b + "/run/checkpoint-3/adapter_model.safetensors");
+    double moved = 0, diff = 0;
+    for (const auto& t : pa.tensors()) {
+      const torch::Tensor x = pa.get(t.name), y = pb.get(t.name);
+      if (t.name.find("lora_B") != std::string::npos) moved += x.abs().sum().item<double>();
+      diff = std::max(diff, (x - y).abs().max().item<double>());
+    }
+    EXPECT_GT(moved, 0.0);
+    // The recomputation sums the same gradients in another order: float32 rounding only
+    // (measured 1.1e-6 on adapters moved by ~5e-2 per step; 0.18 before checkpoint() knew the
+    // block trains).
+    std::printf("adapters, dropout %.1f: checkpointed - plain max |diff| %.3g\n", dropout, diff);
+    EXPECT_LE(diff, 1e-5) << "checkpointed and plain adapters differ, dropout " << dropout;
   }
-  EXPECT_GT(moved, 0.0);
-  // The recomputation sums the same gradients in another order: float32 rounding only
-  // (measured 1.1e-6 on adapters moved by ~5e-2 per step; 0.18 before checkpoint() knew the block trains).
-  std::printf("adapters: checkpointed - plain max |diff| %.3g\n", diff);
-  EXPECT_LE(diff, 1e-5) << "checkpointed and plain adapters differ";
+}
+
+// Dropout draws from LibTorch's generator, which each micro-batch seeds from its place in the
+// run: a run stopped after 2 steps and resumed to 4 ends with the 4-step run's adapter.
+TEST(LoraTraining, DropoutResumesExactly) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  const std::string a = setup("lora-dropout-straight"), b = setup("lora-dropout-resumed");
+  CustomReward reward = even_first_token();
+  auto with_dropout = [](Config c) {
+    c.lora.dropout = 0.1;
+    return c;
+  };
+  ASSERT_EQ(train_grpo(with_dropout(lora_config(a, 4)), "", &reward).final_step, 4);
+  ASSERT_EQ(train_grpo(with_dropout(lora_config(b, 2)), "", &reward).final_step, 2);
+  ASSERT_EQ(train_grpo(with_dropout(lora_config(b, 4)), "latest", &reward).final_step, 4);
+  const std::string ck = "/run/checkpoint-4/adapter_model.safetensors";
+  EXPECT_EQ(read_file(a + ck), read_file(b + ck));
+  EXPECT_EQ(metrics_without_time(a + "/run/metrics.jsonl"), metrics_without_time(b + "/run/metrics.jsonl"));
 }

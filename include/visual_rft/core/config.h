@@ -455,9 +455,9 @@ struct DistributedConfig {
     v(timeout_s, "timeout_s", "Seconds a collective may wait before the job stops with an error.", at_least(1));
     v(shard, "shard",
       "none: every rank holds the whole AdamW state. optimizer (ZeRO-1): each rank keeps 1/N of the AdamW "
-      "state. gradients (ZeRO-2): the weights are held in rollout.dtype (bf16 on CUDA) for the forward, the "
-      "backward and the rollouts, and each rank keeps the float32 master weights, gradients and AdamW state of "
-      "its 1/N only; gradients are reduced to their owner after each micro-batch.");
+      "state. gradients (ZeRO-2): the weights are held in one working dtype (model.dtype, else rollout.dtype: "
+      "bf16 on CUDA) for the forward, the backward and the rollouts, and each rank keeps the float32 master "
+      "weights, gradients and AdamW state of its 1/N only; gradients go to their owner after each micro-batch.");
     v(shard_optimizer, "shard_optimizer", "Older name of shard: optimizer.");
     v(bucket_mb, "bucket_mb", "Size of the gradient reduction buckets, in MiB.", at_least(1));
   }

@@ -32,6 +32,7 @@ constexpr uint64_t rollout = 0x7011;            // the GRPO trainer's per-step s
 constexpr uint64_t data_order = 0xda7a;         // the per-epoch shuffle of the training rows
 constexpr uint64_t synth_world = 0x776f726c64;  // "world": the synthetic world's categories
 constexpr uint64_t synth_dense = 0x64656e7365;  // "dense": the synthetic dense rows
+constexpr uint64_t training = 0x747261696e;     // "train": LibTorch's generator per micro-batch (dropout)
 }  // namespace salt
 
 }  // namespace vrft

@@ -93,6 +93,7 @@ class DataParallelAdamW {
     size_t param;
     int owner;
     int64_t offset, numel;
+    int64_t local;       // its first element in the owner's elements (0 .. the owner's count)
     torch::Tensor view;  // on the owner: what AdamW updates (a view of the parameter, or of master_)
     torch::Tensor grad;  // on the owner, `gradients`: its elements of grad_
     std::string name() const;
@@ -105,6 +106,9 @@ class DataParallelAdamW {
       const std::function<torch::Tensor(const Piece&, const std::string&)>& mine);
   // The owners' pieces to every rank: each owner's current values of its elements.
   void broadcast_pieces();
+  // This rank's gradient values of elements [lo, lo + splits[r]) of each owner r, in rank
+  // order (zeros where it has no gradient): what it sends in one all-to-all bucket.
+  torch::Tensor pack_for_owners(int64_t lo, const std::vector<int64_t>& splits) const;
   // f(piece, first element in the piece, count, first element in the owner's local order) for
   // each piece of `owner` that holds some of its local elements [lo, hi).
   void for_owned(int owner, int64_t lo, int64_t hi,
@@ -113,8 +117,10 @@ class DataParallelAdamW {
   DataParallel& dp_;
   Shard mode_;
   std::vector<std::pair<std::string, torch::Tensor>> trainable_;  // in model order
+  std::vector<torch::Tensor> params_;                             // trainable_'s tensors
   std::vector<Piece> pieces_;                                     // sharded: every rank's, in flat order
   std::vector<int64_t> owned_;                                    // sharded: elements each rank owns
+  std::vector<std::vector<size_t>> by_owner_;                     // sharded: each rank's pieces (indices)
   torch::Tensor master_, grad_;  // `gradients`: this rank's float32 masters and accumulator, flat
   std::vector<char> has_grad_;   // `gradients`: per trainable parameter, whether any rank had a gradient
   std::unique_ptr<AdamW> adam_;  // over the parameters (none) or this rank's pieces

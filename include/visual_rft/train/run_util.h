@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -49,10 +50,18 @@ class AutocastScope {
 // dst's parameters <- src's (cast to dst's dtype), without autograd.
 void copy_parameters(torch::nn::Module& dst, torch::nn::Module& src);
 double peak_rss_gb();
+
+// Seeds LibTorch's generators (CPU and CUDA) from train.seed and the micro-batch's place in the
+// run (step, iteration, rank, micro-batch) before its forward, so that what draws from them
+// while training (LoRA's dropout) draws the same in a resumed run as in the uninterrupted one.
+void seed_micro_batch(int64_t seed, std::initializer_list<int64_t> place);
 // Fault injection for tests of the non-finite guards: true when VRFT_INJECT_NONFINITE is
 // "STEP:ITERATION" (1-based) and names this optimizer iteration, whose loss the trainer then
 // treats as NaN. Unset (always, outside tests): false.
 bool inject_nonfinite(int64_t step, int64_t iteration);
+// Returns the blocks LibTorch's CUDA caching allocator holds unused to the driver (nothing
+// on the CPU): after a large transient, such as a model read in float32 and then cast.
+void release_cached_gpu_memory(const torch::Device& dev);
 // Peak bytes allocated by LibTorch's CUDA caching allocator on `dev`, in GB (0 on the CPU).
 double peak_gpu_gb(const torch::Device& dev);
 // Keeps the metrics lines of steps <= `step` (a resumed run rewrites what came after, and a

@@ -95,7 +95,6 @@ class TrainingRun {
   std::string start_checkpoint;  // "" = a fresh run from model.path
   Qwen2VLForConditionalGeneration policy{nullptr};
   std::vector<std::pair<std::string, torch::Tensor>> named;  // the policy's parameters by name
-  std::vector<torch::Tensor> trainable;                      // those with requires_grad
   std::optional<DataParallelAdamW> adam;
   double optimizer_gb = 0;       // the largest rank's optimiser state
   int64_t total = 0, start = 0;  // steps of the run, and the step it starts after
