@@ -24,6 +24,37 @@ struct PlanArgs {
   bool as_json = false;
 };
 
+// A run that does not fit: the first of these changes that would make it fit, as the --set
+// arguments that ask for it, with its peak; nullopt when none does. From the least to the
+// most intrusive: recomputing activations, sharding (ZeRO-2), both, and LoRA.
+struct Remedy {
+  std::vector<std::string> sets;
+  double peak_gb;
+};
+std::optional<Remedy> remedy(const Config& cfg, const Qwen2VLConfig& model, const PlanOptions& opt, double gpu_gb) {
+  const std::string ckpt = "model.gradient_checkpointing=true", zero2 = "distributed.shard=gradients";
+  std::vector<std::string> lora = {"lora.r=64", "lora.alpha=128",
+                                   "lora.target_modules=[q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj]",
+                                   ckpt};
+  if (cfg.distributed.mode() == Shard::gradients) lora.push_back("distributed.shard=optimizer");  // LoRA: not ZeRO-2
+  const std::vector<std::vector<std::string>> tries = {{ckpt}, {zero2}, {zero2, ckpt}, lora};
+  for (const auto& sets : tries) {
+    Config c = cfg;
+    for (const std::string& s : sets) apply_override(c, s);
+    if (c.model.gradient_checkpointing == cfg.model.gradient_checkpointing &&
+        c.distributed.mode() == cfg.distributed.mode() && c.lora.r == cfg.lora.r)
+      continue;  // already so
+    try {
+      validate(c);
+    } catch (const ConfigError&) {
+      continue;  // not possible with this config (e.g. LoRA with grpo.ref_sync_steps)
+    }
+    const double peak = plan_memory(c, model, opt).peak_gb();
+    if (peak <= gpu_gb) return Remedy{sets, peak};
+  }
+  return std::nullopt;
+}
+
 void run_plan(PlanArgs& a) {
   Config cfg = load_run_config(a.config_path, a.sets, /*resolve_model=*/a.preset.empty());
   validate(cfg);
@@ -43,6 +74,10 @@ void run_plan(PlanArgs& a) {
         {"runtime_gb", plan.runtime_gb},   {"peak_gb", plan.peak_gb()},     {"parts", parts},
         {"precision", plan.precision}};
     if (a.gpu_memory_gb > 0) j["fits"] = plan.peak_gb() <= a.gpu_memory_gb;
+    if (a.gpu_memory_gb > 0 && plan.peak_gb() > a.gpu_memory_gb) {
+      const std::optional<Remedy> r = remedy(cfg, model, a.opt, a.gpu_memory_gb);
+      j["fits_with"] = r ? nlohmann::json{{"sets", r->sets}, {"peak_gb", r->peak_gb}} : nlohmann::json();
+    }
     std::printf("%s\n", j.dump().c_str());
     return;
   }
@@ -52,6 +87,16 @@ void run_plan(PlanArgs& a) {
               static_cast<double>(plan.vision_params) / 1e9, static_cast<double>(plan.trainable) / 1e6);
   std::printf("per rank, %s (%s):\n\n%s", a.opt.cuda ? "on a GPU" : "on the CPU", plan.precision.c_str(),
               plan.table(a.gpu_memory_gb).c_str());
+  if (a.gpu_memory_gb <= 0 || plan.peak_gb() <= a.gpu_memory_gb) return;
+  if (const std::optional<Remedy> r = remedy(cfg, model, a.opt, a.gpu_memory_gb)) {
+    std::string sets;
+    for (const std::string& s : r->sets) sets += " --set '" + s + "'";
+    std::printf("would fit with%s: %.2f GB per rank\n", sets.c_str(), r->peak_gb);
+  } else {
+    std::printf(
+        "gradient checkpointing, ZeRO-2 (distributed.shard: gradients) or LoRA r 64 do not make it fit: "
+        "more ranks, smaller micro-batches or shorter answers\n");
+  }
 }
 
 }  // namespace
