@@ -66,7 +66,11 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   "$VENV/bin/pip" install -q --upgrade pip >/dev/null || die "pip upgrade failed"
   # The torch wheel is 530 MB: a connection that drops mid-download is resumed (pip's
   # --resume-retries) and the whole install tried up to 3 times before anything is blamed.
-  pip_install() { "$VENV/bin/pip" install -q --retries 10 --timeout 60 --resume-retries 20 "$@"; }
+  # pip unpacks into TMPDIR and, when interrupted, leaves the folders there (hundreds of MB
+  # each): give it a folder of its own, removed when this script ends.
+  PIP_TMP="$(mktemp -d "${TMPDIR:-/tmp}/vrft-pip.XXXXXX")"
+  trap 'rm -rf "$PIP_TMP"' EXIT
+  pip_install() { TMPDIR="$PIP_TMP" "$VENV/bin/pip" install -q --retries 10 --timeout 60 --resume-retries 20 "$@"; }
   installed=0
   for attempt in 1 2 3; do
     if pip_install -r "$REQS"; then installed=1; break; fi
