@@ -400,16 +400,20 @@ torch::Tensor DataParallel::gather_rows(const torch::Tensor& x, int64_t* offset)
   return torch::cat(parts).to(x.options());
 }
 
-void DataParallel::all_reduce_grads(const std::vector<torch::Tensor>& params) {
-  if (!active()) return;
-  torch::NoGradGuard ng;
-  // Agree on which parameters have a gradient (a rank whose prompts were all skipped has none).
+std::vector<bool> DataParallel::grads_defined_anywhere(const std::vector<torch::Tensor>& params) {
   std::vector<double> has(params.size());
   for (size_t i = 0; i < params.size(); ++i) has[i] = params[i].grad().defined() ? 1.0 : 0.0;
   has = max(has);
+  return std::vector<bool>(has.begin(), has.end());
+}
+
+void DataParallel::all_reduce_grads(const std::vector<torch::Tensor>& params) {
+  if (!active()) return;
+  torch::NoGradGuard ng;
+  const std::vector<bool> has = grads_defined_anywhere(params);
   std::vector<torch::Tensor> grads;
   for (size_t i = 0; i < params.size(); ++i) {
-    if (has[i] == 0.0) continue;
+    if (!has[i]) continue;
     torch::Tensor p = params[i];
     if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
     grads.push_back(p.grad());

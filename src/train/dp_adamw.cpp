@@ -80,18 +80,23 @@ torch::Tensor DataParallelAdamW::slice(const Piece& p) const {
 
 // ---- the gradient path ----
 
-int64_t DataParallelAdamW::micro_batch_rounds(int64_t mine) {
-  if (mode_ != Shard::gradients) return mine;
-  return static_cast<int64_t>(dp_.max({static_cast<double>(mine)})[0]);
+void DataParallelAdamW::accumulate_gradients(int64_t mine, const std::function<void(int64_t)>& forward_backward) {
+  if (mode_ != Shard::gradients) {
+    for (int64_t k = 0; k < mine; ++k) forward_backward(k);
+    dp_.all_reduce_grads(params_);
+    return;
+  }
+  const auto rounds = static_cast<int64_t>(dp_.max({static_cast<double>(mine)})[0]);
+  for (int64_t k = 0; k < rounds; ++k) {
+    if (k < mine) forward_backward(k);  // else: out of micro-batches, this rank sends zeros
+    exchange_micro_batch();
+  }
 }
 
-void DataParallelAdamW::after_micro_batch() {
-  if (mode_ != Shard::gradients || trainable_.empty()) return;
+void DataParallelAdamW::exchange_micro_batch() {
+  if (trainable_.empty()) return;
   torch::NoGradGuard ng;
-  // Which parameters have a gradient on some rank (one with no micro-batch left has none).
-  std::vector<double> has(params_.size());
-  for (size_t i = 0; i < params_.size(); ++i) has[i] = params_[i].grad().defined() ? 1.0 : 0.0;
-  has = dp_.max(has);
+  const std::vector<bool> has = dp_.grads_defined_anywhere(params_);
   // Bucket by bucket, every rank sends each owner its values of c of the owner's elements
   // (all to all, in the working dtype), and each owner adds what it receives into its float32
   // accumulator in rank order. That order is one process's order of micro-batches when each
@@ -111,7 +116,7 @@ void DataParallelAdamW::after_micro_batch() {
     for (int q = 0; q < W; ++q) acc.add_(out.narrow(0, q * mine, mine));  // float32 += working dtype, in rank order
   }
   for (size_t i = 0; i < params_.size(); ++i) {
-    if (has[i] != 0.0) has_grad_[i] = 1;
+    if (has[i]) has_grad_[i] = 1;
     params_[i].mutable_grad() = torch::Tensor();  // a rank keeps its slice only
   }
 }
@@ -146,11 +151,6 @@ void DataParallelAdamW::for_owned(int owner, int64_t lo, int64_t hi,
     const int64_t a = std::max(lo, pc.local), b = std::min(hi, pc.local + pc.numel);
     f(pc, a - pc.local, b - a, a);
   }
-}
-
-void DataParallelAdamW::reduce_gradients() {
-  if (mode_ == Shard::gradients) return;  // reduced after each micro-batch
-  dp_.all_reduce_grads(params_);
 }
 
 double DataParallelAdamW::clip_grad_norm(double max_norm) {

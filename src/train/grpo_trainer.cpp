@@ -293,12 +293,8 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
     double it_loss = 0;
     {
       auto t = timer.phase("backward_s");
-      const int64_t rounds = run.adam->micro_batch_rounds(static_cast<int64_t>(micro.size()));
-      for (int64_t k = 0; k < rounds; ++k) {
-        if (k >= static_cast<int64_t>(micro.size())) {  // out of micro-batches: take part with none
-          run.adam->after_micro_batch();
-          continue;
-        }
+      // The step's gradient, identical on every rank (or with shard: gradients its owners' slices).
+      run.adam->accumulate_gradients(static_cast<int64_t>(micro.size()), [&](int64_t k) {
         const auto [b, n] = micro[static_cast<size_t>(k)];
         seed_micro_batch(cfg.train.seed, {step, it, run.dp.rank(), k});  // dropout: the same draws after a resume
         TokenLogprobs lp;
@@ -312,7 +308,6 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
                            group_rows(a.adv, b, n, G).to(run.dev), m, lo, &st);
         }
         loss.backward();
-        run.adam->after_micro_batch();  // shard: gradients: reduced to their owners and freed
         it_loss += loss.item<double>();
         if (it == 0) {
           u.first.tokens += st.tokens;
@@ -321,8 +316,7 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
           u.first.clip_high += st.clip_high * st.tokens;
           u.entropy_sum += (lp.entropy * m).sum().item<double>();
         }
-      }
-      run.adam->reduce_gradients();  // the step's gradient, identical on every rank (or its owner's slice)
+      });
     }
     double it_total = run.dp.sum(it_loss);
     if (inject_nonfinite(step + 1, it + 1)) it_total = std::nan("");
@@ -345,13 +339,10 @@ PolicyUpdate update_policy(TrainingRun& run, Qwen2VLForConditionalGeneration& re
       auto rp = ref->parameters();
       auto pp = run.policy->parameters();
       const double alpha = cfg.grpo.ref_sync_alpha;
-      for (size_t i = 0; i < rp.size(); ++i) {
-        if (rp[i].scalar_type() == torch::kFloat) {
-          rp[i].mul_(1 - alpha).add_(pp[i], alpha);
-        } else {  // bf16 weights (shard: gradients): mixed in float32 and rounded once
-          rp[i].copy_(rp[i].to(torch::kFloat).mul_(1 - alpha).add_(pp[i].to(torch::kFloat), alpha));
-        }
-      }
+      // Mixed in float32 and rounded once (bf16 weights with shard: gradients); for float32
+      // weights to() is the tensor itself, so this is the in-place update.
+      for (size_t i = 0; i < rp.size(); ++i)
+        rp[i].copy_(rp[i].to(torch::kFloat).mul_(1 - alpha).add_(pp[i].to(torch::kFloat), alpha));
     }
   }
   return u;

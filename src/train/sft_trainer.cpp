@@ -71,12 +71,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
     double loss_sum = 0;
     const int64_t micro = cfg.train.micro_batch_size;
     std::optional<ProfileRegion> region(std::in_place, "vrft::backward");  // forward and backward
-    const int64_t mine = (run.P_rank + micro - 1) / micro, rounds = run.adam->micro_batch_rounds(mine);
-    for (int64_t k = 0; k < rounds; ++k) {
-      if (k >= mine) {  // out of micro-batches: take part with none
-        run.adam->after_micro_batch();
-        continue;
-      }
+    // Summed: the one-process gradient on every rank (or with shard: gradients its owners' slices).
+    run.adam->accumulate_gradients((run.P_rank + micro - 1) / micro, [&](int64_t k) {
       const int64_t b = k * micro, n = std::min(micro, run.P_rank - b);
       seed_micro_batch(cfg.train.seed, {step, run.dp.rank(), k});  // dropout: the same draws after a resume
       torch::Tensor loss;
@@ -86,10 +82,8 @@ TrainResult train_sft(const Config& cfg, const std::string& resume, bool overwri
         loss = -(lp * a.mask.narrow(0, b, n).to(run.dev)).sum() / tokens;
       }
       loss.backward();
-      run.adam->after_micro_batch();  // shard: gradients: reduced to their owners and freed
       loss_sum += loss.item<double>();
-    }
-    run.adam->reduce_gradients();  // summed: the one-process gradient on every rank (or its owner's slice)
+    });
     region.reset();
     loss_sum = run.dp.sum(loss_sum);
     const double prompt_tokens = run.dp.sum(static_cast<double>(a.prompts.attention_mask.sum().item<int64_t>()));

@@ -237,7 +237,7 @@ nlohmann::json TrainingRun::evaluate(int64_t steps_done) {
   // A new best, as rank 0 judges it (each rank read best.json for itself; the decision leads
   // to a collective, so all must agree).
   const bool better = cfg.train.save_best && std::isfinite(value) && value > best_eval;
-  if (dp.max({dp.is_main() && better ? 1.0 : 0.0})[0] > 0) {
+  if (cfg.train.save_best && dp.max({dp.is_main() && better ? 1.0 : 0.0})[0] > 0) {
     best_eval = value;
     std::vector<std::pair<std::string, torch::Tensor>> masters = adam->master_weights();  // collective
     if (dp.is_main()) save_best(steps_done, key, value, std::move(masters));

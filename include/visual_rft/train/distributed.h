@@ -85,6 +85,9 @@ class DataParallel {
   // gather_rows: for small payloads such as evaluation answers).
   std::vector<std::string> gather_strings(const std::vector<std::string>& mine);
 
+  // For each of `params`, whether its gradient is defined on any rank (a rank whose prompts
+  // were all skipped, or that is out of micro-batches, has none).
+  std::vector<bool> grads_defined_anywhere(const std::vector<torch::Tensor>& params);
   // Sums the gradients of `params` over the ranks, in place, in flat buckets. A parameter
   // whose gradient is undefined on some ranks gets zeros there; one undefined on every rank
   // stays undefined (AdamW skips it, as in one process).

@@ -1,10 +1,8 @@
 // visual_rft/train/dp_adamw.h: AdamW for data-parallel training and the gradient path around
 // it, as distributed.shard chooses. Every trainer runs an optimiser step the same way:
 //
-//   for each of micro_batch_rounds(n) rounds:  forward, backward (if this rank has a micro-
-//                                              batch left);  after_micro_batch()
-//   reduce_gradients();  norm = clip_grad_norm(max);  step(lr) unless the norm is not finite;
-//   zero_grad()
+//   accumulate_gradients(n, forward and backward of micro-batch k);  norm = clip_grad_norm(max);
+//   step(lr) unless the norm is not finite;  zero_grad()
 //
 //   none       every rank holds the whole AdamW state; the gradients accumulate in .grad and
 //              are all-reduced once per step; every rank applies the same update.
@@ -14,8 +12,8 @@
 //              the parameters and broadcasts them. AdamW is element-wise, so the weights are
 //              bitwise those of `none`.
 //   gradients  ZeRO-2 with mixed precision: the model's parameters are the working copy in
-//              rollout.dtype (bf16 on CUDA), used by the forward, the backward and the
-//              rollouts. Rank r keeps, for its elements only, the float32 master weights, a
+//              one dtype (model.dtype, else rollout.dtype: bf16 on CUDA), used by the forward,
+//              the backward and the rollouts. Rank r keeps, for its elements only, the float32 master weights, a
 //              float32 gradient accumulator and the AdamW moments. After each micro-batch's
 //              backward every rank sends each owner its values of the owner's elements
 //              (bucketed all-to-all, in the working dtype), the owner adds them into its
@@ -53,16 +51,13 @@ class DataParallelAdamW {
   DataParallelAdamW(DataParallel& dp, const std::vector<std::pair<std::string, torch::Tensor>>& params,
                     AdamWOptions opts, Shard mode);
 
-  // The micro-batch rounds of a step when this rank has `mine` micro-batches: with `gradients`
-  // the most any rank has (every round is a collective; a rank out of micro-batches takes part
-  // with zero gradients), otherwise `mine`.
-  int64_t micro_batch_rounds(int64_t mine);
-  // After a micro-batch's backward (or a round without one). `gradients`: sums the round's
-  // gradients over the ranks into their owners' float32 accumulators and frees .grad.
-  void after_micro_batch();
-  // After the last round: `none`/`optimizer` all-reduce the accumulated .grad (summed), so
-  // every rank holds the step's gradient.
-  void reduce_gradients();
+  // The step's gradient: `forward_backward(k)` for each of this rank's micro-batches k = 0 ..
+  // mine - 1, then the reduction over the ranks. `none`/`optimizer`: the gradients accumulate
+  // in .grad and are all-reduced (summed) at the end, so every rank holds the step's gradient.
+  // `gradients`: each micro-batch's gradients go to their owners' float32 accumulators and .grad
+  // is freed; a rank with fewer micro-batches than another takes part in the extra rounds with
+  // zero gradients (each round is a collective).
+  void accumulate_gradients(int64_t mine, const std::function<void(int64_t)>& forward_backward);
   // Global L2 norm of the step's gradient, scaled to max_norm when above (max_norm > 0), as
   // clip_grad_norm does; with `gradients` from every rank's slice. Returns the norm before
   // clipping (inf or NaN: nothing scaled; the caller skips the update).
@@ -99,6 +94,8 @@ class DataParallelAdamW {
     std::string name() const;
   };
   torch::Tensor slice(const Piece& p) const;  // the piece's elements of the parameter (a view)
+  // `gradients`: sums the round's .grad over the ranks into the owners' accumulators, frees .grad.
+  void exchange_micro_batch();
   // Whole tensors on rank 0 (on the CPU, shaped as the parameters, `dtype`), one per parameter
   // and suffix, assembled from the owners' pieces: `mine(piece, suffix)` is this rank's values.
   std::map<std::string, torch::Tensor> gather_pieces(

@@ -20,9 +20,10 @@ namespace vrft {
 // The dtypes of a training run (model.dtype, model.autocast, rollout.dtype resolved). By
 // default float32 master weights train under bf16 autocast on CUDA, a bf16 copy generates,
 // and the reference model is held as the policy is; on the CPU everything is float32 unless
-// set. With distributed.shard: gradients the model's weights are held in rollout.dtype and
-// serve every phase (no separate rollout copy, no autocast by default), while the float32
-// master weights live, sharded, in the optimizer (DataParallelAdamW).
+// set. With distributed.shard: gradients the model's weights are held in one working dtype
+// (model.dtype, else rollout.dtype) and serve every phase (no separate rollout copy, no
+// autocast by default), while the float32 master weights live, sharded, in the optimizer
+// (DataParallelAdamW).
 struct Precision {
   torch::Dtype weights = torch::kFloat;       // the model's weights (the trained ones, or the working copy)
   std::optional<torch::ScalarType> autocast;  // forward/backward compute dtype, if any
