@@ -43,6 +43,10 @@ VARIANTS=(
   "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=1"
   "med_cur|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=0.3 LOCATE=0.2 STAGE2=0.5"
   "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|LR=1e-3 MIX=1"
+  # The vision stage first (every visual token learns its object's attributes and box; about a
+  # minute on a GPU, not in the calibration; needs transformers in python3), then SFT with the
+  # tower frozen and the question before the image (docs/benchmark-log.md, 2026-12-05).
+  "small_vis_q|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=3000 VISION_ABSOLUTE_WEIGHT=0.3 FREEZE_VISION=1 IMAGE_POSITION=after_text|LR=2e-3 MIX=0.9"
 )
 
 stamp "synthetic world (seed 0, $SYNTH_PER_CATEGORY rows per base category and task) and tokenizer"

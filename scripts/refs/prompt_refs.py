@@ -95,6 +95,8 @@ def cases(photos):
         # The reference's evaluation messages: no system prompt of their own, image then question.
         ("coco_eval_question", [([user(None, COCO_EVAL)], [a])], {"max_pixels": 100352}),
         ("cls_eval_question", [([user(None, CLS_EVAL)], [b])], {"max_pixels": 100352}),
+        # data.image_position: after_text, the question before the image.
+        ("question_first", [([user(Q, None)], [c])], {"max_pixels": 100352}),
     ]
 
 

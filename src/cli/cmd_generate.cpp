@@ -24,7 +24,7 @@ struct GenerateArgs {
   std::vector<std::string> images;
   GenerateConfig g;
   double temperature = 1.0;
-  bool greedy = false, as_json = false, ignore_eos = false;
+  bool greedy = false, as_json = false, ignore_eos = false, image_after_text = false;
   bool repetition_penalty_given = false;
   int64_t max_pixels = 0;
   GenerateArgs() { g.num_samples = 1; }
@@ -57,7 +57,7 @@ void run_generate(const GenerateArgs& a) {
   const torch::Dtype dt = resolve_dtype(a.dtype, dev);
   PromptEncoder enc = PromptEncoder::from_model_dir(model_dir);
   if (a.max_pixels) enc.processor().max_pixels = a.max_pixels;
-  EncodedPrompt p = enc.encode({user_turn(a.system, a.images, a.prompt)});
+  EncodedPrompt p = enc.encode({user_turn(a.system, a.images, a.prompt, a.image_after_text)});
   auto model = load_model(model_dir, dt, dev);
   model->eval();
   GenerateConfig g = a.g;
@@ -87,6 +87,8 @@ void add_generate_command(CLI::App& app) {
                   "the local cache)")
       ->required();
   gen->add_option("--image", a.images, "An image file; repeat for several (they come first, in order)");
+  gen->add_flag("--image-after-text", a.image_after_text,
+                "The text first, then the images (a model trained with data.image_position: after_text)");
   gen->add_option("--prompt", a.prompt, "The user's text")->required();
   gen->add_option("--system", a.system, "A system prompt instead of the template's default");
   gen->add_option("--num-samples,-n", g.num_samples, "Answers to sample (G)")->capture_default_str();

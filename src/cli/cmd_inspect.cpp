@@ -105,7 +105,7 @@ struct PromptArgs {
   std::string model, text, system, out;
   std::vector<std::string> images;
   int64_t min_pixels = 0, max_pixels = 0;
-  bool as_json = false, ids = false;
+  bool as_json = false, ids = false, image_after_text = false;
 };
 
 void print_prompt(const PromptArgs& a, const EncodedPrompt& e, const std::vector<int64_t>& ids, int64_t image_tokens,
@@ -130,7 +130,7 @@ void run_inspect_prompt(const PromptArgs& a) {
   PromptEncoder enc = PromptEncoder::from_model_dir(a.model);
   if (a.min_pixels) enc.processor().min_pixels = a.min_pixels;
   if (a.max_pixels) enc.processor().max_pixels = a.max_pixels;
-  const PromptInput in = user_turn(a.system, a.images, a.text);
+  const PromptInput in = user_turn(a.system, a.images, a.text, a.image_after_text);
   EncodedPrompt e = enc.encode({in});
   const int64_t image_tokens = (e.input_ids == enc.tokens().image).sum().item<int64_t>();
   nlohmann::json images = nlohmann::json::array();
@@ -192,6 +192,7 @@ void add_inspect_command(CLI::App& app) {
   prompt->add_option("--model", pa.model, "HF model folder (config.json, tokenizer, preprocessor_config.json)")
       ->required();
   prompt->add_option("--image", pa.images, "An image file; repeat for several (they come first, in order)");
+  prompt->add_flag("--image-after-text", pa.image_after_text, "The text first, then the images");
   prompt->add_option("--prompt", pa.text, "The user's text")->required();
   prompt->add_option("--system", pa.system, "A system prompt instead of the template's default");
   prompt->add_option("--min-pixels", pa.min_pixels, "Override preprocessor_config.json's min_pixels");

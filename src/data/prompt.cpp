@@ -134,15 +134,17 @@ EncodedPrompt synthetic_prompts(const Qwen2VLConfig& cfg, int64_t B, int64_t tex
   return p;
 }
 
-PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text) {
+PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text,
+                      bool text_first) {
   PromptInput in;
   if (!system.empty()) in.messages.push_back({"system", {ChatContent::plain(system)}});
   ChatMessage user{"user", {}};
+  if (text_first) user.content.push_back(ChatContent::plain(text));
   for (const auto& path : image_paths) {
     in.images.push_back(load_image_rgb(path));
     user.content.push_back(ChatContent::image());
   }
-  user.content.push_back(ChatContent::plain(text));
+  if (!text_first) user.content.push_back(ChatContent::plain(text));
   in.messages.push_back(std::move(user));
   return in;
 }

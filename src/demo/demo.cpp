@@ -250,7 +250,10 @@ DemoResult run_demo(const DemoOptions& opt) {
   sc.tasks = opt.tasks;
   if (opt.image_seeds.empty()) throw Error("demo: --image-seeds names no seed");
   Config rft = load_config(opt.rft_config), sft = load_config(opt.sft_config);
+  // The layout of the prompts the model was pre-trained with (older model folders: image first).
+  const std::string image_position = info.value("image_position", std::string("before_text"));
   for (Config* c : {&rft, &sft}) {
+    apply_override(*c, "data.image_position=" + image_position);
     for (const std::string& s : opt.sets) apply_override(*c, s);
     c->model.path = opt.model_dir;
     if (opt.steps > 0) c->train.max_steps = opt.steps;
@@ -307,6 +310,7 @@ DemoResult run_demo(const DemoOptions& opt) {
                              {"eval_rows", opt.eval_rows},
                              {"image_size", sc.image_size},
                              {"position_cue", sc.position_cue},
+                             {"image_position", choice_name(rft.data.image_position)},
                              {"grpo_steps", rft.train.max_steps},
                              {"sft_steps", sft.train.max_steps},
                              {"rft_config", opt.rft_config},

@@ -45,6 +45,7 @@ double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock:
 struct PromptBuilder {
   std::string system_prompt;
   int64_t max_image_pixels = kMaxImagePixels;  // data.max_image_pixels
+  bool question_first = false;                 // data.image_position: after_text
   std::string last_path;
   cv::Mat last_image;
 
@@ -55,7 +56,7 @@ struct PromptBuilder {
     }
     PromptInput in;
     if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});
-    for (auto& m : image_question(s.problem)) in.messages.push_back(m);
+    for (auto& m : image_question(s.problem, 1, question_first)) in.messages.push_back(m);
     in.images.push_back(last_image);  // shared, not copied: the encoder only reads it
     return in;
   }
@@ -119,7 +120,8 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
 
   const int64_t N = static_cast<int64_t>(items.size()), B = cfg.eval.batch_size;
   std::vector<Answer> answers(items.size());
-  PromptBuilder prompt{cfg.data.system_prompt, cfg.data.max_image_pixels, {}, {}};
+  PromptBuilder prompt{
+      cfg.data.system_prompt, cfg.data.max_image_pixels, cfg.data.image_position == ImagePosition::after_text, {}, {}};
   int64_t tokens = 0, truncated = 0;
   const auto t0 = Clock::now();
   torch::NoGradGuard no_grad;

@@ -25,10 +25,11 @@ std::string render_chat_template(const std::vector<ChatMessage>& messages, const
   return out;
 }
 
-std::vector<ChatMessage> image_question(const std::string& question, int num_images) {
+std::vector<ChatMessage> image_question(const std::string& question, int num_images, bool question_first) {
   ChatMessage user{"user", {}};
+  if (question_first) user.content.push_back(ChatContent::plain(question));
   for (int i = 0; i < num_images; ++i) user.content.push_back(ChatContent::image());
-  user.content.push_back(ChatContent::plain(question));
+  if (!question_first) user.content.push_back(ChatContent::plain(question));
   return {user};
 }
 

@@ -79,7 +79,7 @@ StepPrompts draw_prompts(TrainingRun& run, int64_t step) {
   for (int64_t i = 0; i < run.P_rank; ++i) {
     const int64_t position = step * run.P + run.dp.rank() * run.P_rank + i;
     const Sample& s = run.row_at(position);
-    inputs.push_back(sample_prompt(s, cfg.data.system_prompt, cfg.data.max_image_pixels));
+    inputs.push_back(sample_prompt(s, cfg.data));
     sp.rows.push_back(&s);
     sp.keys.push_back(static_cast<uint64_t>(position));
   }

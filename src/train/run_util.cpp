@@ -253,11 +253,12 @@ void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t star
   metrics.emplace(path, /*append=*/true);
 }
 
-PromptInput sample_prompt(const Sample& s, const std::string& system_prompt, int64_t max_image_pixels) {
+PromptInput sample_prompt(const Sample& s, const DataConfig& data) {
   PromptInput in;
-  if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});
-  for (auto& m : image_question(s.problem)) in.messages.push_back(m);
-  in.images.push_back(load_image_rgb(s.image, max_image_pixels));
+  if (!data.system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(data.system_prompt)}});
+  for (auto& m : image_question(s.problem, 1, data.image_position == ImagePosition::after_text))
+    in.messages.push_back(m);
+  in.images.push_back(load_image_rgb(s.image, data.max_image_pixels));
   return in;
 }
 

@@ -34,7 +34,7 @@ StepAnswers draw_answers(TrainingRun& run, int64_t step, int64_t im_end) {
   std::vector<std::vector<int64_t>> answers;
   for (int64_t i = 0; i < run.P_rank; ++i) {
     const Sample& s = run.row_at(step * run.P + run.dp.rank() * run.P_rank + i);
-    inputs.push_back(sample_prompt(s, cfg.data.system_prompt, cfg.data.max_image_pixels));
+    inputs.push_back(sample_prompt(s, cfg.data));
     answers.push_back(run.enc.tokenizer().encode(s.solution));
     answers.back().push_back(im_end);
   }

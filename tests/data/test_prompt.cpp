@@ -15,6 +15,7 @@
 #include "visual_rft/core/safetensors.h"
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/data/task_prompts.h"
+#include "visual_rft/train/run_util.h"
 
 using namespace vrft;
 
@@ -139,6 +140,38 @@ TEST(PromptEncoder, EvalQuestionsEqualTheReferenceScripts) {
     EXPECT_TRUE(torch::equal(got.input_ids, to_tensor(c["input_ids"])));
   }
   EXPECT_EQ(seen, ours.size());
+}
+
+// data.image_position: after_text puts the question before the image, as transformers renders
+// a user turn of [text, image]; the trainers (sample_prompt) and `generate --image-after-text`
+// (user_turn) build that turn token for token.
+TEST(PromptEncoder, QuestionFirstEqualsQwen2VLProcessor) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  const auto cases = nlohmann::json::parse(read_file(prompt_refs() + "/cases.json"));
+  const nlohmann::json* ref = nullptr;
+  for (const auto& c : cases)
+    if (c["name"] == "question_first") ref = &c;
+  ASSERT_NE(ref, nullptr) << "prompt_refs.py has no question_first case";
+  const auto& turn = (*ref)["batch"][0];
+  const std::string question = turn["messages"][0]["content"][0]["text"].get<std::string>();
+  const std::string image = turn["images"][0].get<std::string>();
+  ProcessorConfig pc;
+  pc.max_pixels = (*ref)["options"]["max_pixels"].get<int64_t>();
+  PromptEncoder enc(qwen(), pc, PromptTokens{});
+  DataConfig data;
+  data.image_position = ImagePosition::after_text;
+  data.max_pixels = pc.max_pixels;
+  Sample s;
+  s.image = image;
+  s.problem = question;
+  for (const PromptInput& in : {sample_prompt(s, data), user_turn("", {image}, question, /*text_first=*/true)}) {
+    EncodedPrompt got = enc.encode({in});
+    EXPECT_EQ(got.texts[0], (*ref)["texts"][0].get<std::string>());
+    EXPECT_TRUE(torch::equal(got.input_ids, to_tensor((*ref)["input_ids"])));
+  }
+  // The default stays the reference's layout: the image first.
+  data.image_position = ImagePosition::before_text;
+  EXPECT_NE(enc.encode({sample_prompt(s, data)}).texts[0], (*ref)["texts"][0].get<std::string>());
 }
 
 TEST(PromptEncoder, ImageCountMustMatch) {

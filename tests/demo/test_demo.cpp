@@ -110,6 +110,36 @@ TEST(DemoCli, RunsEveryStageAndWritesTheTableCurvesAndDrawings) {
   EXPECT_FALSE(fs::exists(out + "/examples_cls.png"));
 }
 
+// A model pre-trained with the question first (visual_rft_demo.json: image_position
+// after_text) is trained and evaluated in that layout by every run of the demo; a value that is
+// not a layout is refused by name.
+TEST(DemoCli, FollowsTheModelsPromptLayout) {
+  const std::string out = scratch_dir("demo-layout");
+  const std::string model = out + "/model";
+  fs::copy(source_dir() + "/models/vrft-demo", model, fs::copy_options::recursive);
+  auto info = nlohmann::json::parse(read_file(model + "/visual_rft_demo.json"));
+  info["image_position"] = "after_text";
+  write_file_atomic(model + "/visual_rft_demo.json", info.dump(2));
+  const std::string demo = "cd '" + source_dir() + "' && " + cli() + " demo --model " + model +
+                           " --tasks cls --steps 1 --eval 2 --shots 1 --set rollout.num_generations=2"
+                           " --set rollout.max_new_tokens=8 --set train.prompts_per_step=2 --set "
+                           "train.micro_batch_size=4 --set eval.max_new_tokens=8";
+  CommandResult r = run(demo + " --out " + out + "/run");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto res = nlohmann::json::parse(read_file(out + "/run/results.json"));
+  EXPECT_EQ(res["settings"]["image_position"], "after_text");
+  for (const char* m : {"rft", "sft"}) {
+    const std::string cfg = read_file(out + "/run/seed-1/cls/" + m + "/config.resolved.yaml");
+    EXPECT_NE(cfg.find("image_position: after_text"), std::string::npos) << m << ":\n" << cfg;
+  }
+  info["image_position"] = "sideways";
+  write_file_atomic(model + "/visual_rft_demo.json", info.dump(2));
+  r = run(demo + " --out " + out + "/bad");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("data.image_position"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("before_text"), std::string::npos) << r.output;
+}
+
 TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
   const std::string out = scratch_dir("demo-missing");
   CommandResult r = run(cli() + " demo --model " + out + "/nothing --out " + out + "/run");
@@ -150,7 +180,8 @@ TEST(DemoModel, PositionProbeOfTheShippedModel) {
 }
 
 // scripts/pretrain_vision.py (make_demo_model.sh's VISION_STEPS stage) on a small dense world:
-// it trains the vision tower and nothing else, and visual-rft loads and runs what it writes.
+// it trains the vision tower and nothing else (with the absolute-box loss too, as
+// VISION_ABSOLUTE_WEIGHT runs it), and visual-rft loads and runs what it writes.
 TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
   const std::string out = scratch_dir("demo-vision-stage");
   CommandResult r = run(cli() + " model init --preset demo --tokenizer '" + source_dir() + "/models/vrft-demo' --out " +
@@ -160,7 +191,7 @@ TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
           " --base-per-category 4 --eval 0");
   ASSERT_EQ(r.status, 0) << r.output;
   python("pretrain_vision.py' '" + out + "/init' '" + out + "/world/dense/base_train.jsonl' '" + out +
-         "/vision' --steps 3 --batch 8 --held-out 16");
+         "/vision' --steps 3 --batch 8 --held-out 16 --absolute-weight 0.3");
   SafetensorsFile before(out + "/init/model.safetensors"), after(out + "/vision/model.safetensors");
   ASSERT_EQ(before.tensors().size(), after.tensors().size());
   int changed_visual = 0;

@@ -62,6 +62,12 @@ template <>
 struct Choice<OnMissingImage> {
   static constexpr const char* names[] = {"error", "skip"};
 };
+// data.image_position: where the image goes in the user's turn.
+enum class ImagePosition { before_text, after_text };
+template <>
+struct Choice<ImagePosition> {
+  static constexpr const char* names[] = {"before_text", "after_text"};
+};
 enum class DtypeChoice { automatic, float32, bfloat16, float16 };  // model.dtype, rollout.dtype
 template <>
 struct Choice<DtypeChoice> {
@@ -144,6 +150,7 @@ struct DataConfig {
   int64_t max_pixels = 401408;  // 512 * 28 * 28, the reference scripts' setting
   int64_t max_prompt_length = 1024;
   std::string system_prompt;
+  ImagePosition image_position = ImagePosition::before_text;
   bool shuffle = true;
   OnMissingImage missing_images = OnMissingImage::error;
   int64_t max_image_pixels = 178956970;  // Pillow's MAX_IMAGE_PIXELS (image/image_header.h)
@@ -158,6 +165,10 @@ struct DataConfig {
     v(max_prompt_length, "max_prompt_length",
       "Prompts longer than this many tokens (image tokens included) are skipped and counted.", above(0));
     v(system_prompt, "system_prompt", "System prompt; empty = the chat template's default.");
+    v(image_position, "image_position",
+      "Where the image goes in the user's turn: before_text (the reference's prompts) or after_text (the "
+      "question first, so that the image's tokens can attend to it; a model answers best in the layout "
+      "it was trained in).");
     v(shuffle, "shuffle", "Shuffle the training data each epoch (seeded by train.seed).");
     v(missing_images, "missing_images",
       "A missing or unreadable training image: error (stop before step 1, naming FILE:LINE) or skip (count and "

@@ -28,10 +28,11 @@ struct PromptInput {
   std::vector<cv::Mat> images;  // 8-bit RGB, one per image item, in order of appearance
 };
 
-// One user turn: the image files first, in order, then the text; with a system message when
-// `system` is not empty (else the chat template's default). Throws FileError for an image
-// that does not load.
-PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text);
+// One user turn: the image files first, in order, then the text (with text_first, the text
+// first); with a system message when `system` is not empty (else the chat template's
+// default). Throws FileError for an image that does not load.
+PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text,
+                      bool text_first = false);
 
 struct PromptTokens {
   int64_t pad = 151643;    // <|endoftext|>, tokenizer_config pad_token of Qwen2-VL

@@ -35,7 +35,8 @@ struct ChatTemplateOptions {
 
 std::string render_chat_template(const std::vector<ChatMessage>& messages, const ChatTemplateOptions& opts = {});
 
-// The reference trainer's conversation: one user turn holding the image, then the question.
-std::vector<ChatMessage> image_question(const std::string& question, int num_images = 1);
+// The reference trainer's conversation: one user turn holding the image, then the question;
+// with question_first the question, then the image (data.image_position: after_text).
+std::vector<ChatMessage> image_question(const std::string& question, int num_images = 1, bool question_first = false);
 
 }  // namespace vrft

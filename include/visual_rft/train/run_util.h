@@ -112,9 +112,10 @@ void check_resume_identity(const Config& cfg, const nlohmann::json& state, const
 // run) or empties it, and opens it in `metrics` for appending.
 void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t start, const std::string& subdir,
                      std::optional<MetricsWriter>& metrics);
-// The reference's conversation for a sample: [system,] user(image, problem); image loaded
-// (refused above max_image_pixels, data.max_image_pixels).
-PromptInput sample_prompt(const Sample& s, const std::string& system_prompt, int64_t max_image_pixels);
+// The reference's conversation for a sample: [system,] user(image, problem), or user(problem,
+// image) with data.image_position after_text; the image loaded (refused above
+// data.max_image_pixels).
+PromptInput sample_prompt(const Sample& s, const DataConfig& data);
 
 // data.train's rows, every one checked before step 1 (reading headers, not pixels): with
 // `solutions` (GRPO: the rewards read them) the solution parses for data.task, and a cls
