@@ -134,19 +134,21 @@ EncodedPrompt synthetic_prompts(const Qwen2VLConfig& cfg, int64_t B, int64_t tex
   return p;
 }
 
-PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text,
-                      bool text_first) {
+PromptInput image_prompt(const std::string& system, std::vector<cv::Mat> images, const std::string& text,
+                         bool text_first) {
   PromptInput in;
   if (!system.empty()) in.messages.push_back({"system", {ChatContent::plain(system)}});
-  ChatMessage user{"user", {}};
-  if (text_first) user.content.push_back(ChatContent::plain(text));
-  for (const auto& path : image_paths) {
-    in.images.push_back(load_image_rgb(path));
-    user.content.push_back(ChatContent::image());
-  }
-  if (!text_first) user.content.push_back(ChatContent::plain(text));
-  in.messages.push_back(std::move(user));
+  for (ChatMessage& m : image_question(text, static_cast<int>(images.size()), text_first))
+    in.messages.push_back(std::move(m));
+  in.images = std::move(images);
   return in;
+}
+
+PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text,
+                      bool text_first) {
+  std::vector<cv::Mat> images;
+  for (const auto& path : image_paths) images.push_back(load_image_rgb(path));
+  return image_prompt(system, std::move(images), text, text_first);
 }
 
 }  // namespace vrft

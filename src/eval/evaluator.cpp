@@ -26,7 +26,6 @@
 #include "visual_rft/model/lora.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/rollout/sampling.h"
-#include "visual_rft/text/chat_template.h"
 
 namespace vrft {
 namespace {
@@ -54,11 +53,8 @@ struct PromptBuilder {
       last_image = load_image_rgb(s.image, max_image_pixels);
       last_path = s.image;
     }
-    PromptInput in;
-    if (!system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(system_prompt)}});
-    for (auto& m : image_question(s.problem, 1, question_first)) in.messages.push_back(m);
-    in.images.push_back(last_image);  // shared, not copied: the encoder only reads it
-    return in;
+    // The image shared, not copied: the encoder only reads it.
+    return image_prompt(system_prompt, {last_image}, s.problem, question_first);
   }
 };
 

@@ -254,12 +254,8 @@ void open_run_folder(const Config& cfg, const std::string& out_dir, int64_t star
 }
 
 PromptInput sample_prompt(const Sample& s, const DataConfig& data) {
-  PromptInput in;
-  if (!data.system_prompt.empty()) in.messages.push_back({"system", {ChatContent::plain(data.system_prompt)}});
-  for (auto& m : image_question(s.problem, 1, data.image_position == ImagePosition::after_text))
-    in.messages.push_back(m);
-  in.images.push_back(load_image_rgb(s.image, data.max_image_pixels));
-  return in;
+  return image_prompt(data.system_prompt, {load_image_rgb(s.image, data.max_image_pixels)}, s.problem,
+                      data.image_position == ImagePosition::after_text);
 }
 
 std::vector<Sample> load_training_rows(const Config& cfg, bool solutions, LoadReport* report) {

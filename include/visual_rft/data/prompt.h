@@ -28,9 +28,12 @@ struct PromptInput {
   std::vector<cv::Mat> images;  // 8-bit RGB, one per image item, in order of appearance
 };
 
-// One user turn: the image files first, in order, then the text (with text_first, the text
-// first); with a system message when `system` is not empty (else the chat template's
-// default). Throws FileError for an image that does not load.
+// One user turn: the images first, in order, then the text (with text_first, the text first);
+// with a system message when `system` is not empty (else the chat template's default). What
+// the trainers, the evaluator and `generate` all ask a model.
+PromptInput image_prompt(const std::string& system, std::vector<cv::Mat> images, const std::string& text,
+                         bool text_first = false);
+// image_prompt with the images read from files. Throws FileError for an image that does not load.
 PromptInput user_turn(const std::string& system, const std::vector<std::string>& image_paths, const std::string& text,
                       bool text_first = false);
 
