@@ -14,6 +14,16 @@
 #include "visual_rft/core/fs.h"
 #include "visual_rft/core/log.h"
 
+// Kineto's ConfigLoader is not among LibTorch's installed headers; libtorch_cpu exports these
+// two members, which are all TraceProfiler needs (see its constructor).
+namespace libkineto {
+class ConfigLoader {
+ public:
+  static ConfigLoader& instance();
+  void stopThread();
+};
+}  // namespace libkineto
+
 namespace vrft {
 
 namespace kp = torch::autograd::profiler;
@@ -97,6 +107,12 @@ TraceProfiler::TraceProfiler(bool cuda) {
   std::set<pi::ActivityType> activities{pi::ActivityType::CPU};
   if (cuda) activities.insert(pi::ActivityType::CUDA);
   kp::prepareProfiler(config, activities);
+  // The first prepareProfiler starts Kineto's config thread, which at once reads its config
+  // file and environment, then polls for on-demand requests we never make. A process that
+  // ends during that first pass (a short CLI run, a test) corrupted the heap at exit in 1 of
+  // ~70 runs on a busy machine; stopping the thread here (it finishes its pass first) ends
+  // that, and nothing of ours needs it.
+  libkineto::ConfigLoader::instance().stopThread();
   kp::enableProfiler(config, activities);
   running_ = true;
 }

@@ -96,5 +96,20 @@ TEST(Profile, AStepIsRecordedOnlyWhenRequested) {
   EXPECT_TRUE(step_profile_summaries().empty());
 }
 
+// Kineto starts a config thread with the first profiler; a process that ended while it ran its
+// first pass could corrupt the heap at exit. The profiler stops it before recording.
+TEST(Profile, LeavesNoKinetoThreadRunning) {
+  const auto threads = [] {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& t : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+    return n;
+  };
+  const size_t before = threads();
+  TraceProfiler prof(false);
+  EXPECT_EQ(threads(), before) << "a thread was left running by the profiler's start";
+  prof.stop();
+  EXPECT_EQ(threads(), before);
+}
+
 }  // namespace
 }  // namespace vrft
