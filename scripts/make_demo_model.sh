@@ -167,7 +167,8 @@ for t in cls det ground; do
 done
 # The position probe runs the model with transformers: skipped where the Python has none.
 if "$PY" -c "import transformers" 2>/dev/null; then
-  "$PY" "$ROOT/scripts/probe_position.py" "$CKPT" "$WORK/check/det/images" --json "$WORK/check/probe.json"
+  layout=(); [[ "$IMAGE_POSITION" == after_text ]] && layout=(--question-first)
+  "$PY" "$ROOT/scripts/probe_position.py" "$CKPT" "$WORK/check/det/images" "${layout[@]}" --json "$WORK/check/probe.json"
 else
   echo "== make_demo_model: no transformers in $PY: position probe not run"
   echo '{"layers": {}}' > "$WORK/check/probe.json"

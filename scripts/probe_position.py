@@ -48,6 +48,9 @@ def main():
     ap.add_argument("images", help="folder of images (e.g. the eval images of `visual-rft data synth`)")
     ap.add_argument("--limit", type=int, default=300, help="images to use (default 300)")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--question-first", action="store_true",
+                    help="put the text before the image, as a model trained with data.image_position: after_text "
+                         "reads its prompts")
     args = ap.parse_args()
 
     files = sorted(glob.glob(os.path.join(args.images, "*.png")) + glob.glob(os.path.join(args.images, "*.jpg")))
@@ -69,9 +72,10 @@ def main():
         inputs = dict(images(images=[Image.open(path).convert("RGB")], return_tensors="pt"))
         t, h, w = inputs["image_grid_thw"][0].tolist()
         gh, gw = h // merge, w // merge
-        # The chat template's text around one image, as the demo's prompts have it.
-        text = ("<|im_start|>user\n<|vision_start|>" + "<|image_pad|>" * (gh * gw) +
-                "<|vision_end|>Describe the image.<|im_end|>\n<|im_start|>assistant\n")
+        # The chat template's text around one image, in the layout the model was trained in.
+        vision = "<|vision_start|>" + "<|image_pad|>" * (gh * gw) + "<|vision_end|>"
+        turn = "Describe the image." + vision if args.question_first else vision + "Describe the image."
+        text = "<|im_start|>user\n" + turn + "<|im_end|>\n<|im_start|>assistant\n"
         inputs["input_ids"] = torch.tensor([tok(text)["input_ids"]])
         inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_id).int()  # 1 at image tokens
         with torch.no_grad():
@@ -90,7 +94,8 @@ def main():
     split = sum(len(r) for r in rows[:n_train])
     y_row = np.concatenate(rows).astype(np.float64)
     y_col = np.concatenate(cols).astype(np.float64)
-    result = {"model": args.model, "images": len(files), "grid": [int(gh), int(gw)], "layers": {}}
+    result = {"model": args.model, "images": len(files), "grid": [int(gh), int(gw)],
+              "question_first": args.question_first, "layers": {}}
     print(f"position probe: {len(files)} images, {gh}x{gw} visual tokens each; R^2 (exact index) on held-out images")
     for name, xs in feats.items():
         x = np.concatenate(xs).astype(np.float64)

@@ -177,6 +177,18 @@ TEST(DemoModel, PositionProbeOfTheShippedModel) {
               tower["row_r2"].get<double>(), tower["col_r2"].get<double>(), best_row, best_col);
   EXPECT_GT(best_row, 0.6);
   EXPECT_LT(best_col, 0.2);
+
+  // In the question-first layout (data.image_position: after_text) the tower's tokens are the
+  // same, and the language layers, which now see the question before the image, are not.
+  python("probe_position.py' '" + model + "' '" + out + "/world/det/images' --question-first --json '" + out +
+         "/probe_q.json'");
+  const auto probe_q = nlohmann::json::parse(read_file(out + "/probe_q.json"));
+  EXPECT_EQ(probe["question_first"], false);
+  EXPECT_EQ(probe_q["question_first"], true);
+  const auto& layers_q = probe_q["layers"];
+  ASSERT_EQ(layers_q.size(), 5u);
+  EXPECT_NEAR(layers_q["vision tower (merged tokens)"]["col_r2"].get<double>(), tower["col_r2"].get<double>(), 1e-9);
+  EXPECT_NE(layers_q["language layer 1"]["col_r2"].get<double>(), layers["language layer 1"]["col_r2"].get<double>());
 }
 
 // scripts/pretrain_vision.py (make_demo_model.sh's VISION_STEPS stage) on a small dense world:
