@@ -73,8 +73,8 @@ def main():
         t, h, w = inputs["image_grid_thw"][0].tolist()
         gh, gw = h // merge, w // merge
         # The chat template's text around one image, in the layout the model was trained in.
-        vision = "<|vision_start|>" + "<|image_pad|>" * (gh * gw) + "<|vision_end|>"
-        turn = "Describe the image." + vision if args.question_first else vision + "Describe the image."
+        vision, question = "<|vision_start|>" + "<|image_pad|>" * (gh * gw) + "<|vision_end|>", "Describe the image."
+        turn = question + vision if args.question_first else vision + question
         text = "<|im_start|>user\n" + turn + "<|im_end|>\n<|im_start|>assistant\n"
         inputs["input_ids"] = torch.tensor([tok(text)["input_ids"]])
         inputs["mm_token_type_ids"] = (inputs["input_ids"] == image_id).int()  # 1 at image tokens
