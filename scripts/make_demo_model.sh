@@ -1,38 +1,45 @@
 #!/usr/bin/env bash
 # scripts/make_demo_model.sh [--resume] [OUT]: makes the demo's base model from nothing.
-#   1. the synthetic world of seed 0 with BASE_PER_CATEGORY base_train rows per base category
-#      and task, whose answers start with a short <think> (visual-rft data synth --think-base),
-#      with DENSE=1 also as many dense rows that locate and name every object (--dense-base),
-#      with POSITION_CUE=1 on backgrounds that carry the position cue (--position-cue);
-#   2. a 640-token byte-level BPE trained on its text (scripts/make_tiny_tokenizer.py), or the
-#      one in TOKENIZER=DIR when set;
-#   3. random weights of the "demo" shape (visual-rft model init --preset demo, ~2M parameters),
-#      with ROPE_THETA, MROPE_SECTION (e.g. 1,1,14), PATCH_SIZE, HIDDEN, LAYERS, VISION_WIDTH and
-#      VISION_DEPTH instead of the preset's when set;
-#   3b. when VISION_STEPS > 0, dense pre-training of the vision tower alone
+#   1. data of the synthetic world of seed 0 (base categories only, answers that start with a
+#      short <think>), each set drawn from its own image seed:
+#        a, b   ROWS_PER_CATEGORY detection and grounding rows per base category and task;
+#        l      LOCATE_PER_CATEGORY classification rows and as many single-object dense rows
+#               (locate and name the one object of an image) per base category;
+#      joined into the stages' sets: mix (a's detection and grounding, l's classification and
+#      dense rows), det (a's and b's detection rows), sole (a's and b's "the only X"
+#      grounding rows); with POSITION_CUE=1 on backgrounds that carry the position cue;
+#   2. a 640-token byte-level BPE trained on the world's text (scripts/make_tiny_tokenizer.py),
+#      or the one in TOKENIZER=DIR when set;
+#   3. random weights of the "demo" shape (visual-rft model init --preset demo) with 7-pixel
+#      patches (8 x 8 merged visual tokens of a 112-pixel image), rope theta 1e4 and M-RoPE
+#      sections [1, 1, 14]; PATCH_SIZE, ROPE_THETA, MROPE_SECTION, HIDDEN, LAYERS,
+#      VISION_WIDTH and VISION_DEPTH change them;
+#   4. the vision tower alone, VISION_STEPS steps of dense pre-training
 #      (scripts/pretrain_vision.py: every visual token learns the colour, pattern and shape under
-#      it and the distances to its object's box edges, and with VISION_ABSOLUTE_WEIGHT > 0 the
-#      box itself) on VISION_ROWS_PER_CATEGORY x 24 dense images of their own image seed, cosine
-#      from VISION_LR; FREEZE_VISION=1 then keeps the
-#      tower fixed in the SFT stages below;
-#   4. SFT pre-training on the base categories with configs/demo_pretrain.yaml: STEPS steps of
-#      ROWS rows, cosine from lr LR, on DEVICE; then, when LOCATE_STEPS > 0, a localisation stage:
-#      LOCATE_STEPS steps on single-object dense rows (locate and name one object; cosine from
-#      LOCATE_LR); then STAGE2_STEPS more on the whole mix from those weights with a fresh
-#      optimiser (cosine from LR / 2, warm-up 20, another data order), when STAGE2_STEPS > 0;
-#   with IMAGE_POSITION=after_text every prompt puts the question before the image
-#      (data.image_position; recorded, and `visual-rft demo` follows it): the image's tokens
-#      can then attend to the question, and picking out the object it names is learnt faster
-#      (docs/benchmark-log.md);
-#   5. what it learnt, measured on fresh images of the base categories (image seed EVAL_SEED,
-#      never trained on): `visual-rft eval` of each task and scripts/probe_position.py;
-#   6. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
-#      visual_rft_demo.json: the world's seed, the image size, the recipe and step 5's numbers.
+#      it, the distances to its object's box edges and, weighted VISION_ABSOLUTE_WEIGHT, the box
+#      itself) on VISION_ROWS_PER_CATEGORY x 24 dense images, cosine from VISION_LR; with
+#      FREEZE_VISION=1 the tower then stays fixed;
+#   5. SFT stages, one after another, each from the last one's weights with a fresh optimiser:
+#      STAGES is a list of SET:STEPS:LR (cosine from LR, ROWS rows per step, on DEVICE). The
+#      default, mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4, first learns every
+#      task a little, then detection and grounding in stages of their own (learnt there several
+#      times faster than in a mix, docs/benchmark-log.md), and ends in a short mix, since a
+#      focused stage makes the model answer every question as its own task;
+#   with IMAGE_POSITION=after_text (the default) every prompt puts the question before the
+#      image (data.image_position; recorded, and `visual-rft demo` follows it): the image's
+#      tokens can then attend to the question;
+#   6. what it learnt, measured on fresh images of the base categories (image seed EVAL_SEED,
+#      never trained on; CHECK_QUESTIONS, default 200, per task): `visual-rft eval` of each task and
+#      scripts/probe_position.py;
+#   7. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
+#      visual_rft_demo.json: the world's seed, the image size, the recipe and step 6's numbers.
 # --resume continues a stopped run from its working folder (VRFT_DEMO_WORK, default OUT.work):
-# the data and tokenizer are kept and training resumes from its last checkpoint.
-# The defaults are the recipe of the shipped model (800 + 300 steps of 32 rows; about an hour on
-# 2 CPU cores). docs/demo.md says what other settings were tried and what they gave.
-# Set-up and build first: scripts/setup.sh; cmake --build build --target visual-rft.
+# the data and tokenizer are kept and training resumes from its last checkpoint. DEMO_DATA=DIR
+# keeps the data elsewhere (default WORK/data), so that several runs share one draw; DATA_ONLY=1
+# stops once the data and the tokenizer are made.
+# The defaults are the recipe of the shipped model (docs/demo.md: its time on 2 CPU cores and
+# on a GPU, and what other recipes gave). Set-up and build first: scripts/setup.sh;
+# cmake --build build --target visual-rft.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESUME=0
@@ -42,52 +49,58 @@ VRFT="${VRFT:-${VRFT_BUILD_DIR:-$ROOT/build}/visual-rft}"
 PY="${PY:-$ROOT/.venv/bin/python}"
 SEED=0
 IMAGE_SIZE=112
-BASE_PER_CATEGORY="${BASE_PER_CATEGORY:-320}"
-DENSE="${DENSE:-0}"
+ROWS_PER_CATEGORY="${ROWS_PER_CATEGORY:-640}"
+LOCATE_PER_CATEGORY="${LOCATE_PER_CATEGORY:-480}"
 POSITION_CUE="${POSITION_CUE:-0}"
 DEVICE="${DEVICE:-cpu}"
-STEPS="${STEPS:-800}"
+STAGES="${STAGES-mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4}"
 ROWS="${ROWS:-32}"
-LR="${LR:-2e-3}"
-STAGE2_STEPS="${STAGE2_STEPS:-300}"
-LOCATE_STEPS="${LOCATE_STEPS:-0}"
-LOCATE_LR="${LOCATE_LR:-1e-3}"
-ROPE_THETA="${ROPE_THETA:-}"
-MROPE_SECTION="${MROPE_SECTION:-}"
-PATCH_SIZE="${PATCH_SIZE:-}"
+ROPE_THETA="${ROPE_THETA-1e4}"
+MROPE_SECTION="${MROPE_SECTION-1,1,14}"
+PATCH_SIZE="${PATCH_SIZE-7}"
 HIDDEN="${HIDDEN:-}"
 LAYERS="${LAYERS:-}"
 VISION_WIDTH="${VISION_WIDTH:-}"
 VISION_DEPTH="${VISION_DEPTH:-}"
 EVAL_SEED="${EVAL_SEED:-1000}"
-IMAGE_POSITION="${IMAGE_POSITION:-before_text}"
-VISION_STEPS="${VISION_STEPS:-0}"
+CHECK_QUESTIONS="${CHECK_QUESTIONS:-200}"
+IMAGE_POSITION="${IMAGE_POSITION:-after_text}"
+VISION_STEPS="${VISION_STEPS:-1500}"
 VISION_LR="${VISION_LR:-1e-3}"
-VISION_ABSOLUTE_WEIGHT="${VISION_ABSOLUTE_WEIGHT:-0}"
+VISION_ABSOLUTE_WEIGHT="${VISION_ABSOLUTE_WEIGHT:-0.3}"
 VISION_ROWS_PER_CATEGORY="${VISION_ROWS_PER_CATEGORY:-200}"
-FREEZE_VISION="${FREEZE_VISION:-0}"
+FREEZE_VISION="${FREEZE_VISION:-1}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
+DATA="${DEMO_DATA:-$WORK/data}"
+DATA_ONLY="${DATA_ONLY:-0}"
+NUMBER='^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$'
 
 # Numbers from the environment are checked before anything runs.
-for v in BASE_PER_CATEGORY STEPS ROWS STAGE2_STEPS LOCATE_STEPS EVAL_SEED VISION_STEPS VISION_ROWS_PER_CATEGORY; do
+for v in ROWS_PER_CATEGORY LOCATE_PER_CATEGORY ROWS EVAL_SEED CHECK_QUESTIONS VISION_STEPS VISION_ROWS_PER_CATEGORY; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
-for v in LR LOCATE_LR VISION_LR VISION_ABSOLUTE_WEIGHT; do
-  [[ "${!v}" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
+for v in VISION_LR VISION_ABSOLUTE_WEIGHT; do
+  [[ "${!v}" =~ $NUMBER ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
+done
+[[ -n "$STAGES" ]] || { echo "make_demo_model: STAGES is empty: give at least one SET:STEPS:LR" >&2; exit 2; }
+for stage in $STAGES; do
+  IFS=: read -r set steps lr extra <<< "$stage"
+  [[ "$set" =~ ^(mix|det|sole)$ && "$steps" =~ ^[1-9][0-9]*$ && "$lr" =~ $NUMBER && -z "$extra" ]] ||
+    { echo "make_demo_model: STAGES item '$stage' must be SET:STEPS:LR with SET mix, det or sole, e.g. det:1800:1e-3" >&2; exit 2; }
 done
 [[ "$IMAGE_POSITION" == before_text || "$IMAGE_POSITION" == after_text ]] ||
   { echo "make_demo_model: IMAGE_POSITION='$IMAGE_POSITION' must be before_text or after_text" >&2; exit 2; }
-for v in DENSE POSITION_CUE FREEZE_VISION; do
+for v in POSITION_CUE FREEZE_VISION DATA_ONLY; do
   [[ "${!v}" == 0 || "${!v}" == 1 ]] || { echo "make_demo_model: $v='${!v}' must be 0 or 1" >&2; exit 2; }
 done
-[[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] ||
+[[ -z "$ROPE_THETA" || "$ROPE_THETA" =~ $NUMBER ]] ||
   { echo "make_demo_model: ROPE_THETA='$ROPE_THETA' must be a number" >&2; exit 2; }
 [[ -z "$MROPE_SECTION" || "$MROPE_SECTION" =~ ^[0-9]+,[0-9]+,[0-9]+$ ]] ||
   { echo "make_demo_model: MROPE_SECTION='$MROPE_SECTION' must be three whole numbers, e.g. 1,1,14" >&2; exit 2; }
 for v in PATCH_SIZE HIDDEN LAYERS VISION_WIDTH VISION_DEPTH; do
   [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
-(( STEPS > 0 && ROWS > 0 )) || { echo "make_demo_model: STEPS and ROWS must be positive" >&2; exit 2; }
+(( ROWS > 0 && CHECK_QUESTIONS > 0 )) || { echo "make_demo_model: ROWS and CHECK_QUESTIONS must be positive" >&2; exit 2; }
 if (( ! RESUME )) && [[ -e "$WORK" ]]; then
   echo "make_demo_model: $WORK exists (a stopped run?): pass --resume to continue it, or remove it" >&2
   exit 2
@@ -97,25 +110,38 @@ mkdir -p "$WORK"
 # the step time (measured: 18 s against 3 s per pre-training step next to a compile).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
-echo "== make_demo_model: working in $WORK ($STEPS steps of $ROWS rows on $DEVICE)"
-dense_flag=(); (( DENSE )) && dense_flag=(--dense-base)
+echo "== make_demo_model: working in $WORK (stages $STAGES, $ROWS rows per step, on $DEVICE)"
 world=(--seed "$SEED" --image-size "$IMAGE_SIZE"); (( POSITION_CUE )) && world+=(--position-cue)
-[ -f "$WORK/synth/base_train.jsonl" ] ||
-  "$VRFT" data synth --out "$WORK/synth" "${world[@]}" --think-base "${dense_flag[@]}" \
-    --base-per-category "$BASE_PER_CATEGORY"
+# synth DIR IMAGE_SEED ARGS...: base-category rows of the world, drawn from their own image seed.
+synth() {
+  local dir="$1" image_seed="$2"; shift 2
+  [ -f "$dir/summary.json" ] ||
+    "$VRFT" data synth --out "$dir" "${world[@]}" --image-seed "$image_seed" --think-base --eval 0 "$@" >/dev/null
+}
+synth "$DATA/a" $((SEED + 31)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY"
+synth "$DATA/b" $((SEED + 51)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY"
+synth "$DATA/l" $((SEED + 41)) --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$LOCATE_PER_CATEGORY"
+join=("$PY" "$ROOT/scripts/lib/join_rows.py")
+[ -f "$DATA/mix.jsonl" ] || "${join[@]}" "$DATA/mix.jsonl" "$DATA"/a/{det,ground}/base_train.jsonl \
+  "$DATA"/l/{cls,dense}/base_train.jsonl
+[ -f "$DATA/det.jsonl" ] || "${join[@]}" "$DATA/det.jsonl" "$DATA"/{a,b}/det/base_train.jsonl
+[ -f "$DATA/sole.jsonl" ] || "${join[@]}" --sole "$DATA/sole.jsonl" "$DATA"/{a,b}/ground/base_train.jsonl
 if [ ! -f "$WORK/tokenizer/tokenizer.json" ]; then
   if [ -n "${TOKENIZER:-}" ]; then
     mkdir -p "$WORK/tokenizer" && cp "$TOKENIZER/tokenizer.json" "$TOKENIZER/tokenizer_config.json" "$WORK/tokenizer/"
   else
-    "$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$WORK/synth" --out "$WORK/tokenizer" --vocab-size 640
+    # Its own small draw of every task and the dense rows: all the text the model will read.
+    synth "$DATA/text" "$SEED" --dense-base --base-per-category 64
+    "$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$DATA/text" --out "$WORK/tokenizer" --vocab-size 640
   fi
 fi
+(( DATA_ONLY )) && { echo "== make_demo_model: data in $DATA, tokenizer in $WORK/tokenizer (DATA_ONLY=1)"; exit 0; }
 source "$ROOT/scripts/lib/demo_shape.sh"
 demo_shape_args
 [ -f "$WORK/init/config.json" ] ||
   "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${SHAPE_ARGS[@]}"
 
-START="$WORK/init"
+CKPT="$WORK/init"
 if [ "$VISION_STEPS" -gt 0 ]; then
   # Dense scenes of the same world (their own image seed): every object with its box and name.
   [ -f "$WORK/vision/dense/base_train.jsonl" ] ||
@@ -124,43 +150,36 @@ if [ "$VISION_STEPS" -gt 0 ]; then
   [ -f "$WORK/init_vision/config.json" ] ||
     "$PY" "$ROOT/scripts/pretrain_vision.py" "$WORK/init" "$WORK/vision/dense/base_train.jsonl" "$WORK/init_vision" \
       --steps "$VISION_STEPS" --lr "$VISION_LR" --absolute-weight "$VISION_ABSOLUTE_WEIGHT" --device "${DEVICE%%:*}" | tee "$WORK/pretrain_vision.log"
-  START="$WORK/init_vision"
+  CKPT="$WORK/init_vision"
 fi
 freeze=(); (( FREEZE_VISION )) && freeze=(--set train.freeze_vision=true)
 
-# pretrain DIR FROM STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
+# pretrain DIR FROM DATA STEPS LR WARMUP SEED: one SFT stage, resumed when DIR holds checkpoints.
 pretrain() {
-  local dir="$1" from="$2" steps="$3" lr="$4" warmup="$5" seed="$6" resume=()
+  local dir="$1" from="$2" data="$3" steps="$4" lr="$5" warmup="$6" seed="$7" resume=()
   [ -d "$dir" ] && resume=(--resume)  # from the newest checkpoint; from the start when there is none yet
   "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$from" --set model.device="$DEVICE" \
-    --set data.train="${DATA_FILE:-$WORK/synth/base_train.jsonl}" --set train.output_dir="$dir" \
+    --set data.train="$data" --set train.output_dir="$dir" \
     --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
-    --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set data.image_position="$IMAGE_POSITION" --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) \
-    "${freeze[@]}" "${resume[@]}"
+    --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set data.image_position="$IMAGE_POSITION" \
+    --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) "${freeze[@]}" "${resume[@]}"
 }
-pretrain "$WORK/pretrain" "$START" "$STEPS" "$LR" 50 0
-CKPT="$WORK/pretrain/$(cat "$WORK/pretrain/latest")"
-cp "$WORK/pretrain/metrics.jsonl" "$WORK/pretrain_metrics.jsonl"
-if [ "$LOCATE_STEPS" -gt 0 ]; then
-  # Single-object scenes of the same world (their own image seed): where a thing is, and what.
-  [ -f "$WORK/locate/dense/base_train.jsonl" ] ||
-    "$VRFT" data synth --out "$WORK/locate" "${world[@]}" --image-seed $((SEED + 500)) \
-      --think-base --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$BASE_PER_CATEGORY" --eval 0 >/dev/null
-  DATA_FILE="$WORK/locate/dense/base_train.jsonl" pretrain "$WORK/locate_run" "$CKPT" "$LOCATE_STEPS" "$LOCATE_LR" 20 2
-  CKPT="$WORK/locate_run/$(cat "$WORK/locate_run/latest")"
-  cat "$WORK/locate_run/metrics.jsonl" >> "$WORK/pretrain_metrics.jsonl"
-fi
-LR2="$(awk -v lr="$LR" 'BEGIN { printf "%g", lr / 2 }')"
-if [ "$STAGE2_STEPS" -gt 0 ]; then
-  pretrain "$WORK/pretrain2" "$CKPT" "$STAGE2_STEPS" "$LR2" 20 1
-  CKPT="$WORK/pretrain2/$(cat "$WORK/pretrain2/latest")"
-  cat "$WORK/pretrain2/metrics.jsonl" >> "$WORK/pretrain_metrics.jsonl"
-fi
+: > "$WORK/pretrain_metrics.jsonl"
+n=0
+for stage in $STAGES; do
+  IFS=: read -r set steps lr <<< "$stage"
+  n=$((n + 1))
+  echo "== make_demo_model: stage $n: $steps steps of '$set' rows from lr $lr"
+  # The first stage warms up longer: its optimiser starts from a model that has never answered.
+  pretrain "$WORK/stage$n-$set" "$CKPT" "$DATA/$set.jsonl" "$steps" "$lr" $(( n == 1 ? 50 : 20 )) "$n"
+  CKPT="$WORK/stage$n-$set/$(cat "$WORK/stage$n-$set/latest")"
+  cat "$WORK/stage$n-$set/metrics.jsonl" >> "$WORK/pretrain_metrics.jsonl"
+done
 
 # What it learnt: fresh images (another image seed) of the base categories, greedy answers.
 echo "== make_demo_model: checking it on fresh images of the base categories (image seed $EVAL_SEED)"
 "$VRFT" data synth --out "$WORK/check" "${world[@]}" --image-seed "$EVAL_SEED" \
-  --base-per-category 0 --train-per-category 0 --eval 96 --eval-categories base >/dev/null
+  --base-per-category 0 --train-per-category 0 --eval "$CHECK_QUESTIONS" --eval-categories base >/dev/null
 for t in cls det ground; do
   "$VRFT" eval --config "$ROOT/configs/demo_rft.yaml" --model "$CKPT" --set model.device="$DEVICE" --set data.task=$t --set data.image_position="$IMAGE_POSITION" \
     --set eval.data="$WORK/check/$t/eval.jsonl" --out "$WORK/check/eval_$t" >/dev/null
@@ -178,38 +197,41 @@ mkdir -p "$OUT.partial"
 for f in config.json generation_config.json preprocessor_config.json model.safetensors tokenizer.json tokenizer_config.json; do
   cp "$CKPT/$f" "$OUT.partial/$f"
 done
-python3 - "$WORK" "$OUT.partial/visual_rft_demo.json" <<PY
+made_by="ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_CATEGORY=$LOCATE_PER_CATEGORY POSITION_CUE=$POSITION_CUE \
+IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION \
+PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
+VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
+VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION scripts/make_demo_model.sh"
+python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$SECONDS" <<PY
 import json, sys
-work, out = sys.argv[1], sys.argv[2]
+work, data, out, stages, made_by, seconds = sys.argv[1:]
 metric = {"cls": "accuracy_exact", "det": "map", "ground": "miou"}
-check = {t: json.load(open(f"{work}/check/eval_{t}/metrics.json"))[k] for t, k in metric.items()}
+check = {t: json.load(open(f"{work}/check/eval_{t}/metrics.json")) for t in metric}
 probe = json.load(open(f"{work}/check/probe.json"))["layers"]
+rows = {s: sum(1 for _ in open(f"{data}/{s}.jsonl")) for s in ("mix", "det", "sole")}
 info = {
     "synth_seed": $SEED,
     "image_size": $IMAGE_SIZE,
     "position_cue": bool($POSITION_CUE),
     "image_position": "$IMAGE_POSITION",
-    "base_per_category": $BASE_PER_CATEGORY,
-    "dense_rows": bool($DENSE),
     "pretrain_config": "configs/demo_pretrain.yaml",
-    "pretrain": {"device": "$DEVICE", "steps": $STEPS, "rows_per_step": $ROWS, "lr": $LR,
-                 "locate_steps": $LOCATE_STEPS, "locate_lr": $LOCATE_LR,
-                 "stage2_steps": $STAGE2_STEPS, "stage2_lr": $LR2,
-                 "vision_steps": $VISION_STEPS, "vision_lr": $VISION_LR, "vision_absolute_weight": $VISION_ABSOLUTE_WEIGHT,
-                 "vision_rows_per_category": $VISION_ROWS_PER_CATEGORY, "freeze_vision": bool($FREEZE_VISION)},
+    "data": {"rows_per_category": $ROWS_PER_CATEGORY, "locate_per_category": $LOCATE_PER_CATEGORY, "rows": rows},
+    "vision": {"steps": $VISION_STEPS, "lr": $VISION_LR, "absolute_weight": $VISION_ABSOLUTE_WEIGHT,
+               "rows_per_category": $VISION_ROWS_PER_CATEGORY, "frozen_after": bool($FREEZE_VISION)},
+    "stages": [{"set": s.split(":")[0], "steps": int(s.split(":")[1]), "lr": float(s.split(":")[2]),
+                "rows_per_step": $ROWS} for s in stages.split()],
+    "device": "$DEVICE",
+    "seconds": int(seconds),
     "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
               "patch_size": "${PATCH_SIZE:-preset}", "hidden_size": "${HIDDEN:-preset}",
               "layers": "${LAYERS:-preset}", "vision_width": "${VISION_WIDTH:-preset}",
               "vision_depth": "${VISION_DEPTH:-preset}"},
-    "base_categories_check": {"image_seed": $EVAL_SEED, "questions_per_task": 96,
-                              "cls_accuracy_exact": check["cls"], "det_map": check["det"],
-                              "ground_miou": check["ground"]},
+    "base_categories_check": {"image_seed": $EVAL_SEED, "questions_per_task": $CHECK_QUESTIONS,
+                              "cls_accuracy_exact": check["cls"]["accuracy_exact"],
+                              "det_map": check["det"]["map"], "det_ap50": check["det"].get("ap50"),
+                              "ground_miou": check["ground"]["miou"]},
     "position_probe_r2": {k: {"row": v["row_r2"], "column": v["col_r2"]} for k, v in probe.items()},
-    "made_by": "BASE_PER_CATEGORY=$BASE_PER_CATEGORY DENSE=$DENSE POSITION_CUE=$POSITION_CUE IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STEPS=$STEPS ROWS=$ROWS LR=$LR "
-               "LOCATE_STEPS=$LOCATE_STEPS LOCATE_LR=$LOCATE_LR STAGE2_STEPS=$STAGE2_STEPS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION PATCH_SIZE=$PATCH_SIZE "
-               "HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH "
-               "VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION "
-               "scripts/make_demo_model.sh",
+    "made_by": made_by,
 }
 json.dump(info, open(out, "w"), indent=2)
 open(out, "a").write("\n")

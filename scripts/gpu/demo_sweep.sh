@@ -3,9 +3,8 @@
 # (issue #17), each run by scripts/make_demo_model.sh as a user would, within a time budget.
 # Here:   scripts/gpu/pack.sh
 # There:  bash scripts/gpu/demo_sweep.sh        (results in $OUT, default gpu-out/)
-# 1. one synthetic world of seed 0 (SYNTH_PER_CATEGORY rows per base category and task, dense
-#    rows too) and its tokenizer, shared by every variant (make_demo_model.sh would make the
-#    same ones);
+# 1. one draw of make_demo_model.sh's data (SYNTH_PER_CATEGORY rows per base category and task)
+#    and its tokenizer, shared by every variant (make_demo_model.sh DATA_ONLY=1);
 # 2. a 30-step calibration of every variant's shape at once, which gives each variant's time
 #    per step when they share the GPU, and from it the steps that fit before TRAIN_END_S;
 # 3. the variants' make_demo_model.sh runs at once (training, then the check on fresh
@@ -37,24 +36,23 @@ export VRFT="$PACK/bin/visual-rft" PY OMP_WAIT_POLICY=PASSIVE
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$W/res/gpu.txt" || true
 "$VRFT" --version || { ldd "$VRFT" | grep "not found"; exit 1; }
 
-# name | shape (make_demo_model.sh variables) | recipe (fractions of the calibrated steps)
+# name | shape (make_demo_model.sh variables) | stages (SET:FRACTION:LR, fractions of the
+# calibrated steps)
+STAGED="mix:0.2:2e-3 det:0.48:1e-3 sole:0.24:1e-3 mix:0.08:5e-4"
 VARIANTS=(
-  "small|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14|LR=2e-3 MIX=1"
-  "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=1"
-  "med_cur|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|LR=1e-3 MIX=0.3 LOCATE=0.2 STAGE2=0.5"
-  "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|LR=1e-3 MIX=1"
-  # The vision stage first (every visual token learns its object's attributes and box; about a
-  # minute on a GPU, not in the calibration; needs transformers in python3), then SFT with the
-  # tower frozen and the question before the image (docs/benchmark-log.md, 2026-12-05).
-  "small_vis_q|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=3000 VISION_ABSOLUTE_WEIGHT=0.3 FREEZE_VISION=1 IMAGE_POSITION=after_text|LR=2e-3 MIX=0.9"
+  "small|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=0 FREEZE_VISION=0 IMAGE_POSITION=before_text|mix:1:2e-3"
+  "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|$STAGED"
+  "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|$STAGED"
+  # The shipped recipe's shape and stages (the vision stage first: about a minute on a GPU, not
+  # in the calibration; needs transformers in python3), given all the steps that fit.
+  "small_staged|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=3000|$STAGED"
 )
 
 stamp "synthetic world (seed 0, $SYNTH_PER_CATEGORY rows per base category and task) and tokenizer"
-SYN="$W/synth"
-"$VRFT" data synth --out "$SYN" --seed 0 --image-size 112 --think-base --dense-base \
-  --base-per-category "$SYNTH_PER_CATEGORY" > "$W/res/synth.txt" 2>&1 || { cat "$W/res/synth.txt"; exit 1; }
+DATA="$W/data"
+ROWS_PER_CATEGORY="$SYNTH_PER_CATEGORY" DEMO_DATA="$DATA" VRFT_DEMO_WORK="$W/shared" DATA_ONLY=1 \
+  bash "$ROOT/scripts/make_demo_model.sh" --resume "$W/shared_model" > "$W/res/synth.txt" 2>&1 || { cat "$W/res/synth.txt"; exit 1; }
 tail -3 "$W/res/synth.txt"
-"$PY" "$ROOT/scripts/make_tiny_tokenizer.py" --data "$SYN" --out "$W/tokenizer" --vocab-size 640
 
 # CUDA checks beside the training (correctness only, so sharing the GPU does not matter).
 (
@@ -62,7 +60,7 @@ tail -3 "$W/res/synth.txt"
   # GRPO on CUDA: fp32 master weights, bf16 autocast, bf16 rollout copy; the reference in the
   # policy's dtype and autocast, so the KL of step 1 is exactly 0 (issue #18, item 3).
   timeout 120 "$VRFT" train --config "$ROOT/configs/demo_rft.yaml" --set model.path="$ROOT/models/vrft-demo" \
-    --set model.device="$DEVICE" --set data.task=det --set data.train="$SYN/det/fewshot_train.jsonl" \
+    --set model.device="$DEVICE" --set data.task=det --set data.train="$DATA/a/det/base_train.jsonl" \
     --set train.output_dir="$W/grpo_cuda" --set train.max_steps=2 > "$W/res/grpo_cuda.txt" 2>&1
   cp "$W/grpo_cuda/metrics.jsonl" "$W/res/grpo_cuda_metrics.jsonl"
 ) &
@@ -74,9 +72,9 @@ for v in "${VARIANTS[@]}"; do
   (
     env $shape bash -c 'source "$3" && demo_shape_args &&
       "$VRFT" model init --preset demo --tokenizer "$1" --out "$2/init" --seed 0 "${SHAPE_ARGS[@]}"' \
-      _ "$W/tokenizer" "$W/calib/$name" "$ROOT/scripts/lib/demo_shape.sh"
+      _ "$W/shared/tokenizer" "$W/calib/$name" "$ROOT/scripts/lib/demo_shape.sh"
     OMP_NUM_THREADS=3 "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$W/calib/$name/init" \
-      --set model.device="$DEVICE" --set data.train="$SYN/base_train.jsonl" --set train.output_dir="$W/calib/$name/run" \
+      --set model.device="$DEVICE" --set data.train="$DATA/mix.jsonl" --set train.output_dir="$W/calib/$name/run" \
       --set train.max_steps="$CALIB_STEPS" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
       --set train.save_steps=1000 --set logging.log_steps=1 > "$W/calib/$name.log" 2>&1
   ) &
@@ -92,16 +90,12 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 print(statistics.median(r["time"]["step_s"] for r in rows[10:]))' "$W/calib/$name/run/metrics.jsonl")" ||
     { echo "$name: calibration failed"; tail -5 "$W/calib/$name.log"; continue; }
   steps=$("$PY" -c "print(int($left / $step_s * 0.9))")
-  eval "$recipe"
-  mix=$("$PY" -c "print(max(50, int($steps * $MIX)))")
-  locate=$("$PY" -c "print(int($steps * ${LOCATE:-0}))")
-  stage2=$("$PY" -c "print(int($steps * ${STAGE2:-0}))")
-  echo "$name: $step_s s/step calibrated -> STEPS=$mix LOCATE_STEPS=$locate STAGE2_STEPS=$stage2 $recipe"
-  mkdir -p "$W/work/$name" && ln -s "$SYN" "$W/work/$name/synth"
-  env $shape LR="$LR" STEPS="$mix" LOCATE_STEPS="$locate" STAGE2_STEPS="$stage2" ROWS="$ROWS" DEVICE="$DEVICE" \
-    BASE_PER_CATEGORY="$SYNTH_PER_CATEGORY" DENSE=1 TOKENIZER="$W/tokenizer" VRFT_DEMO_WORK="$W/work/$name" \
-    OMP_NUM_THREADS=3 bash "$ROOT/scripts/make_demo_model.sh" --resume "$W/models/$name" > "$W/res/$name.log" 2>&1 &
-  unset MIX LOCATE STAGE2
+  stages=$("$PY" -c 'import sys
+print(" ".join(f"{s}:{max(20, int(int(sys.argv[1]) * float(f)))}:{lr}" for s, f, lr in (x.split(":") for x in sys.argv[2].split())))' "$steps" "$recipe")
+  echo "$name: $step_s s/step calibrated -> STAGES='$stages'"
+  env $shape STAGES="$stages" ROWS="$ROWS" DEVICE="$DEVICE" ROWS_PER_CATEGORY="$SYNTH_PER_CATEGORY" \
+    TOKENIZER="$W/shared/tokenizer" DEMO_DATA="$DATA" VRFT_DEMO_WORK="$W/work/$name" \
+    OMP_NUM_THREADS=3 bash "$ROOT/scripts/make_demo_model.sh" "$W/models/$name" > "$W/res/$name.log" 2>&1 &
 done
 
 while [ $((SECONDS - T0)) -lt "$END_S" ] && pgrep -f make_demo_model.sh > /dev/null; do sleep 3; done
@@ -111,8 +105,8 @@ stamp "packing"
 for v in "${VARIANTS[@]}"; do
   IFS='|' read -r name _ _ <<< "$v"
   cp "$W/work/$name/pretrain_metrics.jsonl" "$W/res/${name}_metrics.jsonl" 2>/dev/null
-  for s in pretrain locate_run pretrain2; do
-    cp "$W/work/$name/$s/metrics.jsonl" "$W/res/${name}_${s}_metrics.jsonl" 2>/dev/null
+  for d in "$W/work/$name"/stage*/; do
+    cp "$d/metrics.jsonl" "$W/res/${name}_$(basename "$d")_metrics.jsonl" 2>/dev/null
   done
   [ -f "$W/models/$name/visual_rft_demo.json" ] && cp "$W/models/$name/visual_rft_demo.json" "$W/res/$name.json"
 done

@@ -261,10 +261,10 @@ TEST(Cli, BadInputsNameTheirFileOrKey) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find(d + "/r.json: not usable JSON"), std::string::npos) << r.output;
 
-  std::string cfg = vrft::read_file(vrft::test::source_dir() + "/models/vrft-demo/config.json");
-  cfg.replace(cfg.find("\"patch_size\": 14"), 16, "\"patch_size\": 0");
+  auto cfg = nlohmann::json::parse(vrft::read_file(vrft::test::source_dir() + "/models/vrft-demo/config.json"));
+  cfg["vision_config"]["patch_size"] = 0;
   std::filesystem::create_directories(d + "/m");
-  vrft::write_file_atomic(d + "/m/config.json", cfg);
+  vrft::write_file_atomic(d + "/m/config.json", cfg.dump(2));
   r = run(cli() + " generate --model '" + d + "/m' --image '" + fx + "/../images/apple.jpg' --prompt hi 2>&1");
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.output.find(d + "/m/config.json: vision_config.patch_size must be a positive integer, got 0"),

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <sstream>
 
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
@@ -219,4 +220,69 @@ TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
   r = run(cli() + " generate --model " + out + "/vision --image '" + out +
           "/world/dense/images/base_train_00000.png' --prompt 'What is this?' --max-new-tokens 4");
   EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// scripts/lib/join_rows.py (make_demo_model.sh's training sets): rows of several synth folders
+// in one file, each image path made absolute and still naming its image; with --sole only the
+// "the only X" grounding rows; rows that are not Visual-RFT rows are refused by file and line.
+TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
+  const std::string out = scratch_dir("demo-join");
+  for (const char* seed : {"5", "6"}) {
+    CommandResult r = run(cli() + " data synth --out " + out + "/s" + seed + " --seed 0 --image-seed " + seed +
+                          " --tasks det,ground --base-per-category 3 --eval 0");
+    ASSERT_EQ(r.status, 0) << r.output;
+  }
+  const auto lines = [](const std::string& path) {
+    std::vector<nlohmann::json> rows;
+    std::istringstream in(read_file(path));
+    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+    return rows;
+  };
+  python("lib/join_rows.py' '" + out + "/all.jsonl' '" + out + "/s5/det/base_train.jsonl' '" + out +
+         "/s6/ground/base_train.jsonl'");
+  const auto det = lines(out + "/s5/det/base_train.jsonl"), ground = lines(out + "/s6/ground/base_train.jsonl");
+  const auto all = lines(out + "/all.jsonl");
+  ASSERT_EQ(all.size(), det.size() + ground.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    const auto& src = i < det.size() ? det[i] : ground[i - det.size()];
+    const std::string folder = out + (i < det.size() ? "/s5/det/" : "/s6/ground/");
+    EXPECT_EQ(all[i]["image"], folder + src["image"].get<std::string>());
+    EXPECT_TRUE(fs::exists(all[i]["image"].get<std::string>()));
+    EXPECT_EQ(all[i]["problem"], src["problem"]);
+    EXPECT_EQ(all[i]["solution"], src["solution"]);
+  }
+  python("lib/join_rows.py' --sole '" + out + "/sole.jsonl' '" + out + "/s6/ground/base_train.jsonl'");
+  size_t sole = 0;
+  for (const auto& row : ground) sole += row["problem"].get<std::string>().find("the only ") != std::string::npos;
+  const auto kept = lines(out + "/sole.jsonl");
+  EXPECT_GT(sole, 0u);
+  EXPECT_LT(sole, ground.size());
+  EXPECT_EQ(kept.size(), sole);
+  for (const auto& row : kept) EXPECT_NE(row["problem"].get<std::string>().find("the only "), std::string::npos);
+
+  write_file_atomic(out + "/bad.jsonl",
+                    "{\"image\": \"a.png\", \"problem\": \"p\", \"solution\": \"s\"}\n{\"image\": 3}\n");
+  CommandResult r = run(std::string("'") + VRFT_PYTHON + "' '" + source_dir() + "/scripts/lib/join_rows.py' '" + out +
+                        "/never.jsonl' '" + out + "/bad.jsonl'");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("bad.jsonl:2"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/never.jsonl"));
+  EXPECT_FALSE(fs::exists(out + "/never.jsonl.partial"));
+}
+
+// make_demo_model.sh checks its recipe before it makes anything: a stage that is not
+// SET:STEPS:LR, or names a set it does not have, is refused by name.
+TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
+  const std::string out = scratch_dir("demo-recipe");
+  for (const char* stages : {"mix:750", "cls:100:1e-3", "det:0:1e-3", "mix:750:fast", "mix:10:1e-3:x"}) {
+    CommandResult r = run("STAGES='" + std::string(stages) + "' bash '" + source_dir() +
+                          "/scripts/make_demo_model.sh' " + out + "/model");
+    EXPECT_EQ(r.status, 2) << stages;
+    EXPECT_NE(r.output.find("STAGES item '" + std::string(stages) + "'"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("SET:STEPS:LR"), std::string::npos) << r.output;
+  }
+  CommandResult r = run("STAGES='' bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out + "/model");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("STAGES is empty"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(out + "/model.work")) << "nothing is made before the recipe is checked";
 }
