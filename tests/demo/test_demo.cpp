@@ -149,10 +149,12 @@ TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
 }
 
 // What the shipped base model knows of where its visual tokens are, by
-// scripts/probe_position.py (transformers' Qwen2-VL on fresh base-category images): the
-// vision tower nothing (no absolute position, by Qwen2-VL's design), the language layers the
-// row (from the token order; measured 0.71) but hardly the column (measured 0.09: rope_theta
-// 1e6 leaves M-RoPE's width section nearly still across 4 columns; docs/demo.md).
+// scripts/probe_position.py (transformers' Qwen2-VL on fresh base-category images). Qwen2-VL's
+// tower has no absolute position of its own (2D rotary only); the shipped model's tower learnt
+// it in make_demo_model.sh's vision stage (every token the absolute box of its object), so the
+// row and column of each of its 8 x 8 tokens are there from the tower's output on (measured on
+// a model of the same recipe: 0.91 and 0.96; a tower without that stage gave 0.02 and 0.04,
+// docs/demo.md).
 TEST(DemoModel, PositionProbeOfTheShippedModel) {
   const std::string model = source_dir() + "/models/vrft-demo";
   const std::string out = scratch_dir("demo-probe");
@@ -163,21 +165,18 @@ TEST(DemoModel, PositionProbeOfTheShippedModel) {
   python("probe_position.py' '" + model + "' '" + out + "/world/det/images' --json '" + out + "/probe.json'");
   const auto probe = nlohmann::json::parse(read_file(out + "/probe.json"));
   EXPECT_EQ(probe["images"], 90);
-  EXPECT_EQ(probe["grid"], nlohmann::json::parse("[4, 4]"));
+  EXPECT_EQ(probe["grid"], nlohmann::json::parse("[8, 8]"));
   const auto& layers = probe["layers"];
   ASSERT_EQ(layers.size(), 5u) << "the vision tower and 4 language layers";
   const auto& tower = layers["vision tower (merged tokens)"];
-  EXPECT_LT(tower["row_r2"].get<double>(), 0.2);
-  EXPECT_LT(tower["col_r2"].get<double>(), 0.2);
-  double best_row = 0, best_col = 0;
+  std::printf("position probe R^2: tower row %.3f col %.3f\n", tower["row_r2"].get<double>(),
+              tower["col_r2"].get<double>());
+  EXPECT_GT(tower["row_r2"].get<double>(), 0.8);
+  EXPECT_GT(tower["col_r2"].get<double>(), 0.8);
   for (const auto& [name, v] : layers.items()) {
-    best_row = std::max(best_row, v["row_r2"].get<double>());
-    best_col = std::max(best_col, v["col_r2"].get<double>());
+    EXPECT_GT(v["row_r2"].get<double>(), 0.7) << name;
+    EXPECT_GT(v["col_r2"].get<double>(), 0.7) << name;
   }
-  std::printf("position probe R^2: tower row %.3f col %.3f; best language layer row %.3f col %.3f\n",
-              tower["row_r2"].get<double>(), tower["col_r2"].get<double>(), best_row, best_col);
-  EXPECT_GT(best_row, 0.6);
-  EXPECT_LT(best_col, 0.2);
 
   // In the question-first layout (data.image_position: after_text) the tower's tokens are the
   // same, and the language layers, which now see the question before the image, are not.

@@ -170,18 +170,20 @@ TEST(LoraTraining, DropoutResumesExactly) {
 }
 
 // The demo's base model (models/vrft-demo: its own 640-token tokenizer, 2 M parameters) with
-// LoRA and dropout on rows of the demo's synthetic detection task, scored by the built-in
+// LoRA and dropout on rows of the demo's synthetic grounding task (an IoU reward, which differs
+// between a group's answers where detection's "No Objects" may not), scored by the built-in
 // rewards: 2 steps resumed to 4 equal 4 steps byte for byte, and PEFT loads the adapter on the
 // transformers model with our logits.
 TEST(LoraTraining, OnTheDemoModelResumesExactlyAndPeftLoadsTheAdapter) {
   const std::string demo = test::source_dir() + "/models/vrft-demo";
   ASSERT_TRUE(fs::exists(demo + "/config.json")) << demo;
   const std::string dir = test::scratch_dir("lora-demo");
-  auto synth = test::run("'" + test::cli() + "' --log-level warn data synth --out '" + dir + "/world' --tasks det");
+  auto synth = test::run("'" + test::cli() + "' --log-level warn data synth --out '" + dir + "/world' --tasks ground");
   ASSERT_EQ(synth.status, 0) << synth.output;
   auto demo_config = [&](const std::string& out, int64_t steps) {
-    return parse_config("model: {path: '" + demo + "', device: cpu, dtype: float32}\n" + "data: {task: det, train: '" +
-                            dir + "/world/det/fewshot_train.jsonl', max_pixels: 12544}\n" +
+    return parse_config("model: {path: '" + demo + "', device: cpu, dtype: float32}\n" +
+                            "data: {task: ground, train: '" + dir +
+                            "/world/ground/fewshot_train.jsonl', max_pixels: 12544, image_position: after_text}\n" +
                             "rollout: {num_generations: 4, max_new_tokens: 64}\n"
                             "optim: {lr: 1.0e-3, lr_schedule: constant}\n"
                             "lora: {r: 8, alpha: 16, dropout: 0.05}\n"
