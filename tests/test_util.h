@@ -13,11 +13,14 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <initializer_list>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
@@ -96,6 +99,14 @@ inline std::string scratch_dir(const std::string& name) {
   std::filesystem::create_directories(p);
   made_dirs()->push_back(p.string());
   return p.string();
+}
+
+// The rows of a JSON Lines file, one parsed value per line.
+inline std::vector<nlohmann::json> read_jsonl(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
 }
 
 // Runs a script of scripts/ with the project venv's Python; fails the test on error.

@@ -8,7 +8,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
-#include <sstream>
 
 #include "test_util.h"
 #include "visual_rft/core/fs.h"
@@ -152,9 +151,8 @@ TEST(DemoCli, NamesTheScriptThatMakesAMissingModel) {
 // scripts/probe_position.py (transformers' Qwen2-VL on fresh base-category images). Qwen2-VL's
 // tower has no absolute position of its own (2D rotary only); the shipped model's tower learnt
 // it in make_demo_model.sh's vision stage (every token the absolute box of its object), so the
-// row and column of each of its 8 x 8 tokens are there from the tower's output on (measured on
-// a model of the same recipe: 0.91 and 0.96; a tower without that stage gave 0.02 and 0.04,
-// docs/demo.md).
+// row and column of each of its 8 x 8 tokens are there from the tower's output on (measured 0.990
+// and 0.995; a tower without that stage gave 0.02 and 0.04, docs/demo.md).
 TEST(DemoModel, PositionProbeOfTheShippedModel) {
   const std::string model = source_dir() + "/models/vrft-demo";
   const std::string out = scratch_dir("demo-probe");
@@ -231,16 +229,11 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
                           " --tasks det,ground --base-per-category 3 --eval 0");
     ASSERT_EQ(r.status, 0) << r.output;
   }
-  const auto lines = [](const std::string& path) {
-    std::vector<nlohmann::json> rows;
-    std::istringstream in(read_file(path));
-    for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
-    return rows;
-  };
   python("lib/join_rows.py' '" + out + "/all.jsonl' '" + out + "/s5/det/base_train.jsonl' '" + out +
          "/s6/ground/base_train.jsonl'");
-  const auto det = lines(out + "/s5/det/base_train.jsonl"), ground = lines(out + "/s6/ground/base_train.jsonl");
-  const auto all = lines(out + "/all.jsonl");
+  const auto det = read_jsonl(out + "/s5/det/base_train.jsonl"),
+             ground = read_jsonl(out + "/s6/ground/base_train.jsonl");
+  const auto all = read_jsonl(out + "/all.jsonl");
   ASSERT_EQ(all.size(), det.size() + ground.size());
   for (size_t i = 0; i < all.size(); ++i) {
     const auto& src = i < det.size() ? det[i] : ground[i - det.size()];
@@ -253,7 +246,7 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
   python("lib/join_rows.py' --sole '" + out + "/sole.jsonl' '" + out + "/s6/ground/base_train.jsonl'");
   size_t sole = 0;
   for (const auto& row : ground) sole += row["problem"].get<std::string>().find("the only ") != std::string::npos;
-  const auto kept = lines(out + "/sole.jsonl");
+  const auto kept = read_jsonl(out + "/sole.jsonl");
   EXPECT_GT(sole, 0u);
   EXPECT_LT(sole, ground.size());
   EXPECT_EQ(kept.size(), sole);

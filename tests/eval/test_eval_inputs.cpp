@@ -265,16 +265,9 @@ json json_of(const std::string& cmd) {
   return json::parse(r.output.substr(std::min(r.output.find_first_of("{["), r.output.size())));
 }
 
-std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) out.push_back(json::parse(l));
-  return out;
-}
-
 // predictions.jsonl with the answers replaced (for --answers).
 void write_answers(const std::string& from, const std::string& to, const std::vector<std::string>& answers) {
-  std::vector<json> p = read_jsonl(from);
+  std::vector<json> p = test::read_jsonl(from);
   ASSERT_EQ(p.size(), answers.size());
   std::string out;
   for (size_t i = 0; i < p.size(); ++i) {
@@ -371,7 +364,7 @@ TEST(EvalCoco, ExistMapProtocolFilesAndParity) {
   auto r = run_eval(dir, "out");
   ASSERT_EQ(r.status, 0) << r.output;
   // The questions: the map's pairs of the selected categories, image by image.
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   const std::vector<std::pair<int64_t, int64_t>> asked = {{11, 1}, {11, 2}, {12, 2}, {13, 3}};
   ASSERT_EQ(preds.size(), asked.size());
   for (size_t i = 0; i < preds.size(); ++i) {
@@ -454,7 +447,7 @@ TEST(EvalLvis, ExistMapProtocolFilesAndParity) {
   const std::string dir = setup_det("eval-lvis", true, map);
   auto r = run_eval(dir, "out");
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   ASSERT_EQ(preds.size(), 6u);
   EXPECT_EQ(preds[3]["category"], "apple");
   EXPECT_EQ(preds[3]["image_id"], 12);
@@ -511,7 +504,7 @@ TEST(EvalClassificationList, PromptsFilesAndAccuracy) {
   EXPECT_NE(r.output.find("'eval.subject'"), std::string::npos) << r.output;
   r = run_eval(dir, "out", "--set eval.subject=plant");
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   ASSERT_EQ(preds.size(), 4u);
   EXPECT_EQ(preds[0]["problem"], eval_question(classification_prompt("plant")));
   EXPECT_EQ(preds[3]["label"], "fish");
@@ -534,7 +527,7 @@ TEST(EvalClassificationList, PromptsFilesAndAccuracy) {
   // --limit keeps the first lines.
   r = run_eval(dir, "out3", "--set eval.subject=plant --limit 2");
   ASSERT_EQ(r.status, 0) << r.output;
-  EXPECT_EQ(read_jsonl(dir + "/out3/predictions.jsonl").size(), 2u);
+  EXPECT_EQ(test::read_jsonl(dir + "/out3/predictions.jsonl").size(), 2u);
 }
 
 }  // namespace

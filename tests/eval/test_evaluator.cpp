@@ -84,13 +84,6 @@ test::CommandResult run_eval(const std::string& dir, const std::string& extra = 
                    "/model' --out '" + dir + "/out' " + extra);
 }
 
-std::vector<json> read_jsonl(const std::string& path) {
-  std::vector<json> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) out.push_back(json::parse(l));
-  return out;
-}
-
 Box box_of(const json& a) { return {a[0].get<double>(), a[1].get<double>(), a[2].get<double>(), a[3].get<double>()}; }
 
 TEST(EvalCli, DetectionFilesAgree) {
@@ -99,7 +92,7 @@ TEST(EvalCli, DetectionFilesAgree) {
   auto r = run_eval(dir);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("mAP (AP .5:.95, %)"), std::string::npos) << r.output;  // the summary is printed
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   const json m = json::parse(read_file(dir + "/out/metrics.json"));
   ASSERT_EQ(preds.size(), 4u);
   EXPECT_EQ(m["samples"], 4);
@@ -148,7 +141,7 @@ TEST(EvalCli, DetectionFilesAgree) {
   auto r2 = test::run("'" + test::cli() + "' --log-level warn eval --config '" + dir + "/cfg.yaml' --model '" + dir +
                       "/model' --out '" + dir + "/out1' --set eval.batch_size=1 --limit 2");
   ASSERT_EQ(r2.status, 0) << r2.output;
-  const std::vector<json> p1 = read_jsonl(dir + "/out1/predictions.jsonl");
+  const std::vector<json> p1 = test::read_jsonl(dir + "/out1/predictions.jsonl");
   ASSERT_EQ(p1.size(), 2u);  // --limit 2
   for (size_t i = 0; i < 2; ++i) EXPECT_EQ(p1[i]["answer"], preds[i]["answer"]) << i;
 }
@@ -158,7 +151,7 @@ TEST(EvalCli, ClassificationFilesAgree) {
   const std::string dir = setup("eval-cls", "cls");
   auto r = run_eval(dir);
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   const json m = json::parse(read_file(dir + "/out/metrics.json"));
   ASSERT_EQ(preds.size(), 4u);
   int64_t ref = 0, exact = 0;
@@ -184,7 +177,7 @@ TEST(EvalCli, GroundingFilesAgree) {
   const std::string dir = setup("eval-ground", "ground");
   auto r = run_eval(dir);
   ASSERT_EQ(r.status, 0) << r.output;
-  const std::vector<json> preds = read_jsonl(dir + "/out/predictions.jsonl");
+  const std::vector<json> preds = test::read_jsonl(dir + "/out/predictions.jsonl");
   const json m = json::parse(read_file(dir + "/out/metrics.json"));
   ASSERT_EQ(preds.size(), 4u);
   std::vector<GroundJudgement> js;

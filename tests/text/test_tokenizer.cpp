@@ -26,14 +26,6 @@ const Tokenizer& qwen() {
 
 std::string refs() { return test::script_refs("tokenizer_refs.py", "encode.jsonl", {fixture()}); }
 
-std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<nlohmann::json> out;
-  std::string line;
-  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
-  return out;
-}
-
 }  // namespace
 
 TEST(Tokenizer, TestVectors) {
@@ -53,7 +45,7 @@ TEST(Tokenizer, TestVectors) {
 
 TEST(Tokenizer, IdsEqualTokenizersOnTheCorpus) {
   REQUIRE_FIXTURES(fixture());
-  auto rows = read_jsonl(refs() + "/encode.jsonl");
+  auto rows = test::read_jsonl(refs() + "/encode.jsonl");
   ASSERT_GE(rows.size(), 20000u);
   size_t bad = 0;
   for (const auto& r : rows) {
@@ -73,7 +65,7 @@ TEST(Tokenizer, IdsEqualTokenizersOnTheCorpus) {
 TEST(Tokenizer, DecodeEqualsTokenizers) {
   REQUIRE_FIXTURES(fixture());
   size_t bad = 0;
-  auto rows = read_jsonl(refs() + "/decode.jsonl");
+  auto rows = test::read_jsonl(refs() + "/decode.jsonl");
   for (const auto& r : rows) {
     std::vector<int64_t> ids = r["ids"].get<std::vector<int64_t>>();
     std::string got = qwen().decode(ids, r["skip"].get<bool>());
