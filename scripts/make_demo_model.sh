@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/make_demo_model.sh [--resume] [OUT]: makes the demo's base model from nothing.
+# scripts/make_demo_model.sh [--resume | --plan] [OUT]: makes the demo's base model from nothing.
 #   1. data of the synthetic world of seed 0 (base categories only, answers that start with a
 #      short <think>), each set drawn from its own image seed:
 #        a, b   ROWS_PER_CATEGORY detection and grounding rows per base category and task;
@@ -24,7 +24,9 @@
 #      default, mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4, first learns every
 #      task a little, then detection and grounding in stages of their own (learnt there several
 #      times faster than in a mix, docs/benchmark-log.md), and ends in a short mix, since a
-#      focused stage makes the model answer every question as its own task;
+#      focused stage makes the model answer every question as its own task; STEPS_TOTAL=N
+#      rescales the stages' steps in proportion so that they add up to about N (each at least
+#      20, floored), e.g. for a longer run on a GPU;
 #   with IMAGE_POSITION=after_text (the default) every prompt puts the question before the
 #      image (data.image_position; recorded, and `visual-rft demo` follows it): the image's
 #      tokens can then attend to the question;
@@ -33,6 +35,7 @@
 #      scripts/probe_position.py;
 #   7. the final weights, config and tokenizer copied to OUT (default models/vrft-demo) with
 #      visual_rft_demo.json: the world's seed, the image size, the recipe and step 6's numbers.
+# --plan prints the stages it would run (after STEPS_TOTAL) and stops before making anything.
 # --resume continues a stopped run from its working folder (VRFT_DEMO_WORK, default OUT.work):
 # the data and tokenizer are kept and training resumes from its last checkpoint. DEMO_DATA=DIR
 # keeps the data elsewhere (default WORK/data), so that several runs share one draw; DATA_ONLY=1
@@ -43,7 +46,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RESUME=0
-if [[ "${1:-}" == "--resume" ]]; then RESUME=1; shift; fi
+PLAN=0
+if [[ "${1:-}" == "--resume" ]]; then RESUME=1; shift; elif [[ "${1:-}" == "--plan" ]]; then PLAN=1; shift; fi
 OUT="${1:-$ROOT/models/vrft-demo}"
 VRFT="${VRFT:-${VRFT_BUILD_DIR:-$ROOT/build}/visual-rft}"
 PY="${PY:-$ROOT/.venv/bin/python}"
@@ -54,6 +58,7 @@ LOCATE_PER_CATEGORY="${LOCATE_PER_CATEGORY:-480}"
 POSITION_CUE="${POSITION_CUE:-0}"
 DEVICE="${DEVICE:-cpu}"
 STAGES="${STAGES-mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4}"
+STEPS_TOTAL="${STEPS_TOTAL:-}"
 ROWS="${ROWS:-32}"
 ROPE_THETA="${ROPE_THETA-1e4}"
 MROPE_SECTION="${MROPE_SECTION-1,1,14}"
@@ -76,6 +81,8 @@ DATA_ONLY="${DATA_ONLY:-0}"
 NUMBER='^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$'
 
 # Numbers from the environment are checked before anything runs.
+[[ -z "$STEPS_TOTAL" || "$STEPS_TOTAL" =~ ^[1-9][0-9]*$ ]] ||
+  { echo "make_demo_model: STEPS_TOTAL='$STEPS_TOTAL' must be a positive whole number (or unset)" >&2; exit 2; }
 for v in ROWS_PER_CATEGORY LOCATE_PER_CATEGORY ROWS EVAL_SEED CHECK_QUESTIONS VISION_STEPS VISION_ROWS_PER_CATEGORY; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
@@ -88,6 +95,18 @@ for stage in $STAGES; do
   [[ "$set" =~ ^(mix|det|sole)$ && "$steps" =~ ^[1-9][0-9]*$ && "$lr" =~ $NUMBER && -z "$extra" ]] ||
     { echo "make_demo_model: STAGES item '$stage' must be SET:STEPS:LR with SET mix, det or sole, e.g. det:1800:1e-3" >&2; exit 2; }
 done
+if [[ -n "$STEPS_TOTAL" ]]; then
+  # Every stage keeps its share of the recipe's steps: steps * STEPS_TOTAL / sum of steps.
+  total=0
+  for stage in $STAGES; do IFS=: read -r _ steps _ <<< "$stage"; total=$((total + steps)); done
+  scaled=()
+  for stage in $STAGES; do
+    IFS=: read -r set steps lr <<< "$stage"
+    steps=$((steps * STEPS_TOTAL / total))
+    scaled+=("$set:$((steps > 20 ? steps : 20)):$lr")
+  done
+  STAGES="${scaled[*]}"
+fi
 [[ "$IMAGE_POSITION" == before_text || "$IMAGE_POSITION" == after_text ]] ||
   { echo "make_demo_model: IMAGE_POSITION='$IMAGE_POSITION' must be before_text or after_text" >&2; exit 2; }
 for v in POSITION_CUE FREEZE_VISION DATA_ONLY; do
@@ -101,11 +120,25 @@ for v in PATCH_SIZE HIDDEN LAYERS VISION_WIDTH VISION_DEPTH; do
   [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
 (( ROWS > 0 && CHECK_QUESTIONS > 0 )) || { echo "make_demo_model: ROWS and CHECK_QUESTIONS must be positive" >&2; exit 2; }
+if (( PLAN )); then
+  (( VISION_STEPS > 0 )) && echo "vision tower: $VISION_STEPS steps from lr $VISION_LR"
+  n=0
+  for stage in $STAGES; do
+    IFS=: read -r set steps lr <<< "$stage"
+    n=$((n + 1))
+    echo "stage $n: $steps steps of '$set' rows from lr $lr, $ROWS rows per step"
+  done
+  exit 0
+fi
 if (( ! RESUME )) && [[ -e "$WORK" ]]; then
   echo "make_demo_model: $WORK exists (a stopped run?): pass --resume to continue it, or remove it" >&2
   exit 2
 fi
 mkdir -p "$WORK"
+# The seconds of every run in WORK add up, so that a resumed model records its whole make time.
+PRIOR_SECONDS="$(cat "$WORK/seconds" 2>/dev/null || echo 0)"
+[[ "$PRIOR_SECONDS" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $WORK/seconds='$PRIOR_SECONDS' is not a whole number" >&2; exit 2; }
+trap 'echo $((PRIOR_SECONDS + SECONDS)) > "$WORK/seconds"' EXIT
 # OpenMP threads that spin while they wait cost a shared or busy 2-core machine several times
 # the step time (measured: 18 s against 3 s per pre-training step next to a compile).
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
@@ -202,7 +235,7 @@ IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_T
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
 VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION scripts/make_demo_model.sh"
-python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$SECONDS" <<PY
+python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$((PRIOR_SECONDS + SECONDS))" <<PY
 import json, sys
 work, data, out, stages, made_by, seconds = sys.argv[1:]
 metric = {"cls": "accuracy_exact", "det": "map", "ground": "miou"}

@@ -122,11 +122,9 @@ DEMO_PID=
 if [ "${DEMO_STEPS:-0}" -gt 0 ]; then
   stamp "demo base model on CUDA, $DEMO_STEPS steps (beside the correctness checks)"
   wait $SYNTH_PID
-  # The shipped recipe's stages in the proportions of its CPU steps (3,750), DEMO_STEPS in all.
+  # The shipped recipe's stages, rescaled to DEMO_STEPS steps in all (STEPS_TOTAL).
   # Measured on one H200 (the earlier 16-token shape): 1,200 steps of 64 rows in 170 s.
-  stages=$(python3 -c 'import sys; n = int(sys.argv[1]); print(" ".join(f"{s}:{max(20, n * k // 3750)}:{lr}" for s, k, lr in
-    (("mix", 750, "2e-3"), ("det", 1800, "1e-3"), ("sole", 900, "1e-3"), ("mix", 300, "5e-4"))))' "$DEMO_STEPS")
-  OMP_NUM_THREADS=4 VRFT_DEMO_WORK="$DEMO" DEVICE=cuda STAGES="$stages" ROWS=64 \
+  OMP_NUM_THREADS=4 VRFT_DEMO_WORK="$DEMO" DEVICE=cuda STEPS_TOTAL="$DEMO_STEPS" ROWS=64 \
     bash "$ROOT/scripts/make_demo_model.sh" --resume /tmp/vrft/demo_model \
     > "$RES/demo_model.txt" 2>&1 &
   DEMO_PID=$!

@@ -36,16 +36,15 @@ export VRFT="$PACK/bin/visual-rft" PY OMP_WAIT_POLICY=PASSIVE
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$W/res/gpu.txt" || true
 "$VRFT" --version || { ldd "$VRFT" | grep "not found"; exit 1; }
 
-# name | shape (make_demo_model.sh variables) | stages (SET:FRACTION:LR, fractions of the
-# calibrated steps)
-STAGED="mix:0.2:2e-3 det:0.48:1e-3 sole:0.24:1e-3 mix:0.08:5e-4"
+# name | shape (make_demo_model.sh variables) | stages (make_demo_model.sh's STAGES, empty for
+# its default; rescaled to the calibrated steps by STEPS_TOTAL)
 VARIANTS=(
-  "small|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=0 FREEZE_VISION=0 IMAGE_POSITION=before_text|mix:1:2e-3"
-  "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|$STAGED"
-  "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|$STAGED"
+  "small|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=0 FREEZE_VISION=0 IMAGE_POSITION=before_text|mix:1000:2e-3"
+  "med|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=192 VISION_DEPTH=4|"
+  "wide|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 HIDDEN=256 LAYERS=6 VISION_WIDTH=256 VISION_DEPTH=6|"
   # The shipped recipe's shape and stages (the vision stage first: about a minute on a GPU, not
   # in the calibration; needs transformers in python3), given all the steps that fit.
-  "small_staged|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=3000|$STAGED"
+  "small_staged|PATCH_SIZE=7 ROPE_THETA=1e4 MROPE_SECTION=1,1,14 VISION_STEPS=3000|"
 )
 
 stamp "synthetic world (seed 0, $SYNTH_PER_CATEGORY rows per base category and task) and tokenizer"
@@ -84,16 +83,15 @@ left=$((TRAIN_END_S - (SECONDS - T0)))
 stamp "calibrated; $left s of training left"
 
 for v in "${VARIANTS[@]}"; do
-  IFS='|' read -r name shape recipe <<< "$v"
+  IFS='|' read -r name shape stages <<< "$v"
   step_s="$("$PY" -c 'import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print(statistics.median(r["time"]["step_s"] for r in rows[10:]))' "$W/calib/$name/run/metrics.jsonl")" ||
     { echo "$name: calibration failed"; tail -5 "$W/calib/$name.log"; continue; }
   steps=$("$PY" -c "print(int($left / $step_s * 0.9))")
-  stages=$("$PY" -c 'import sys
-print(" ".join(f"{s}:{max(20, int(int(sys.argv[1]) * float(f)))}:{lr}" for s, f, lr in (x.split(":") for x in sys.argv[2].split())))' "$steps" "$recipe")
-  echo "$name: $step_s s/step calibrated -> STAGES='$stages'"
-  env $shape STAGES="$stages" ROWS="$ROWS" DEVICE="$DEVICE" ROWS_PER_CATEGORY="$SYNTH_PER_CATEGORY" \
+  recipe=("STEPS_TOTAL=$steps"); [ -n "$stages" ] && recipe+=("STAGES=$stages")
+  echo "$name: $step_s s/step calibrated -> $steps steps: $(env $shape "${recipe[@]}" bash "$ROOT/scripts/make_demo_model.sh" --plan | tr '\n' ';')"
+  env $shape "${recipe[@]}" ROWS="$ROWS" DEVICE="$DEVICE" ROWS_PER_CATEGORY="$SYNTH_PER_CATEGORY" \
     TOKENIZER="$W/shared/tokenizer" DEMO_DATA="$DATA" VRFT_DEMO_WORK="$W/work/$name" \
     OMP_NUM_THREADS=3 bash "$ROOT/scripts/make_demo_model.sh" "$W/models/$name" > "$W/res/$name.log" 2>&1 &
 done

@@ -278,3 +278,31 @@ TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   EXPECT_NE(r.output.find("STAGES is empty"), std::string::npos) << r.output;
   EXPECT_FALSE(fs::exists(out + "/model.work")) << "nothing is made before the recipe is checked";
 }
+
+// STEPS_TOTAL rescales whatever STAGES is, each stage keeping its share (floored, at least 20
+// steps), and --plan prints the stages without making anything.
+TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
+  const std::string out = scratch_dir("demo-plan");
+  const std::string script = "bash '" + source_dir() + "/scripts/make_demo_model.sh' --plan " + out + "/model";
+  CommandResult r = run("STAGES='mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4' STEPS_TOTAL=7500 " + script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("stage 1: 1500 steps of 'mix' rows from lr 2e-3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 2: 3600 steps of 'det' rows from lr 1e-3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 3: 1800 steps of 'sole' rows from lr 1e-3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 4: 600 steps of 'mix' rows from lr 5e-4"), std::string::npos) << r.output;
+  // 100 steps: 750/3750 of them is 20, 300/3750 is 8, raised to the floor of 20.
+  r = run("STAGES='mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4' STEPS_TOTAL=100 " + script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("stage 2: 48 steps of 'det'"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 4: 20 steps of 'mix'"), std::string::npos) << r.output;
+  // Without STEPS_TOTAL the stages run as written; with the default recipe the plan is the default.
+  r = run("STAGES='sole:333:1e-3' " + script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("stage 1: 333 steps of 'sole' rows from lr 1e-3"), std::string::npos) << r.output;
+  for (const char* bad : {"0", "-5", "1e4", "many"}) {
+    r = run("STEPS_TOTAL='" + std::string(bad) + "' " + script);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.output.find("STEPS_TOTAL='" + std::string(bad) + "'"), std::string::npos) << r.output;
+  }
+  EXPECT_FALSE(fs::exists(out + "/model.work")) << "--plan makes nothing";
+}
