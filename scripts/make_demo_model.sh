@@ -10,10 +10,10 @@
 #      grounding rows); with POSITION_CUE=1 on backgrounds that carry the position cue;
 #   2. a 640-token byte-level BPE trained on the world's text (scripts/make_tiny_tokenizer.py),
 #      or the one in TOKENIZER=DIR when set;
-#   3. random weights of the "demo" shape (visual-rft model init --preset demo) with 7-pixel
-#      patches (8 x 8 merged visual tokens of a 112-pixel image), rope theta 1e4 and M-RoPE
-#      sections [1, 1, 14]; PATCH_SIZE, ROPE_THETA, MROPE_SECTION, HIDDEN, LAYERS,
-#      VISION_WIDTH and VISION_DEPTH change them;
+#   3. random weights of the "demo" shape (visual-rft model init --preset demo: 7-pixel
+#      patches, so 8 x 8 merged visual tokens of a 112-pixel image, rope theta 1e4 and M-RoPE
+#      sections [1, 1, 14]); PATCH_SIZE, ROPE_THETA, MROPE_SECTION, HIDDEN, LAYERS,
+#      VISION_WIDTH and VISION_DEPTH change them (unset: the preset's);
 #   4. the vision tower alone, VISION_STEPS steps of dense pre-training
 #      (scripts/pretrain_vision.py: every visual token learns the colour, pattern and shape under
 #      it, the distances to its object's box edges and, weighted VISION_ABSOLUTE_WEIGHT, the box
@@ -60,9 +60,9 @@ DEVICE="${DEVICE:-cpu}"
 STAGES="${STAGES-mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4}"
 STEPS_TOTAL="${STEPS_TOTAL:-}"
 ROWS="${ROWS:-32}"
-ROPE_THETA="${ROPE_THETA-1e4}"
-MROPE_SECTION="${MROPE_SECTION-1,1,14}"
-PATCH_SIZE="${PATCH_SIZE-7}"
+ROPE_THETA="${ROPE_THETA:-}"
+MROPE_SECTION="${MROPE_SECTION:-}"
+PATCH_SIZE="${PATCH_SIZE:-}"
 HIDDEN="${HIDDEN:-}"
 LAYERS="${LAYERS:-}"
 VISION_WIDTH="${VISION_WIDTH:-}"
@@ -235,13 +235,15 @@ IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_T
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
 VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION scripts/make_demo_model.sh"
-python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$((PRIOR_SECONDS + SECONDS))" <<PY
+python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$((PRIOR_SECONDS + SECONDS))" "$CKPT" <<PY
 import json, sys
-work, data, out, stages, made_by, seconds = sys.argv[1:]
+work, data, out, stages, made_by, seconds, ckpt = sys.argv[1:]
 metric = {"cls": "accuracy_exact", "det": "map", "ground": "miou"}
 check = {t: json.load(open(f"{work}/check/eval_{t}/metrics.json")) for t in metric}
 probe = json.load(open(f"{work}/check/probe.json"))["layers"]
 rows = {s: sum(1 for _ in open(f"{data}/{s}.jsonl")) for s in ("mix", "det", "sole")}
+config = json.load(open(f"{ckpt}/config.json"))
+text, vision = config["text_config"], config["vision_config"]
 info = {
     "synth_seed": $SEED,
     "image_size": $IMAGE_SIZE,
@@ -255,10 +257,11 @@ info = {
                 "rows_per_step": $ROWS} for s in stages.split()],
     "device": "$DEVICE",
     "seconds": int(seconds),
-    "shape": {"rope_theta": "${ROPE_THETA:-preset}", "mrope_section": "${MROPE_SECTION:-preset}",
-              "patch_size": "${PATCH_SIZE:-preset}", "hidden_size": "${HIDDEN:-preset}",
-              "layers": "${LAYERS:-preset}", "vision_width": "${VISION_WIDTH:-preset}",
-              "vision_depth": "${VISION_DEPTH:-preset}"},
+    "shape": {"rope_theta": text["rope_parameters"]["rope_theta"],
+              "mrope_section": text["rope_parameters"]["mrope_section"],
+              "patch_size": vision["patch_size"], "hidden_size": text["hidden_size"],
+              "layers": text["num_hidden_layers"], "vision_width": vision["embed_dim"],
+              "vision_depth": vision["depth"]},
     "base_categories_check": {"image_seed": $EVAL_SEED, "questions_per_task": $CHECK_QUESTIONS,
                               "cls_accuracy_exact": check["cls"]["accuracy_exact"],
                               "det_map": check["det"]["map"], "det_ap50": check["det"].get("ap50"),

@@ -172,16 +172,21 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
     return c;
   }
   if (name == "demo") {
-    // The CPU demo's base model (issue #9): ~2M parameters, a ~640-token vocabulary (its own
-    // tokenizer, scripts/make_tiny_tokenizer.py) and 112x112 images = 16 visual tokens. Sized
-    // so that SFT pre-training, GRPO and SFT on few shots and evaluation fit a 2-core CPU.
+    // The CPU demo's base model (models/vrft-demo): ~2M parameters, a ~640-token vocabulary
+    // (its own tokenizer, scripts/make_tiny_tokenizer.py) and 112x112 images in 7-pixel
+    // patches = 8x8 merged visual tokens. Sized so that SFT pre-training, GRPO and SFT on few
+    // shots and evaluation fit a 2-core CPU. rope_theta 1e4 and M-RoPE sections [1, 1, 14]
+    // (head_dim 32: sections sum to 16) turn fast enough per row and column that attention can
+    // tell the rows and columns of an 8x8 grid apart (docs/demo.md, the position probe).
     c.text.vocab_size = 640;  // model init sets it from the tokenizer
     c.text.hidden_size = 128;
     c.text.intermediate_size = 384;
     c.text.num_hidden_layers = 4;
     c.text.num_attention_heads = 4;
     c.text.num_key_value_heads = 2;
-    c.text.mrope_section = {4, 6, 6};  // head_dim 32: sections sum to 16
+    c.text.rope_theta = 1e4;
+    c.text.mrope_section = {1, 1, 14};
+    c.vision.patch_size = 7;
     c.vision.depth = 3;
     c.vision.width = 128;
     c.vision.num_heads = 4;
