@@ -295,7 +295,7 @@ TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("stage 2: 48 steps of 'det'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stage 4: 20 steps of 'mix'"), std::string::npos) << r.output;
-  // Without STEPS_TOTAL the stages run as written; with the default recipe the plan is the default.
+  // Without STEPS_TOTAL the stages run as written.
   r = run("STAGES='sole:333:1e-3' " + script);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("stage 1: 333 steps of 'sole' rows from lr 1e-3"), std::string::npos) << r.output;
@@ -305,4 +305,41 @@ TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
     EXPECT_NE(r.output.find("STEPS_TOTAL='" + std::string(bad) + "'"), std::string::npos) << r.output;
   }
   EXPECT_FALSE(fs::exists(out + "/model.work")) << "--plan makes nothing";
+}
+
+// `model init --preset demo` alone gives the shipped model's shape (make_demo_model.sh passes no
+// shape flags by default): the same text and vision config as models/vrft-demo/config.json.
+TEST(DemoModel, PresetIsTheShippedShape) {
+  const std::string out = scratch_dir("demo-preset");
+  const std::string shipped = source_dir() + "/models/vrft-demo";
+  CommandResult r = run(cli() + " model init --preset demo --tokenizer '" + shipped + "' --out " + out + "/init");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto made = nlohmann::json::parse(read_file(out + "/init/config.json"));
+  const auto want = nlohmann::json::parse(read_file(shipped + "/config.json"));
+  EXPECT_EQ(made["text_config"], want["text_config"]);
+  EXPECT_EQ(made["vision_config"], want["vision_config"]);
+}
+
+// A resumed run adds its seconds to those of the runs before it (WORK/seconds, recorded in
+// visual_rft_demo.json), refuses a seconds file that is not a number, and the `all` set is
+// the mix, det and sole sets joined.
+TEST(DemoModel, ResumedRunsAddTheirSecondsAndAllJoinsTheSets) {
+  const std::string out = scratch_dir("demo-seconds");
+  const std::string script = "ROWS_PER_CATEGORY=2 LOCATE_PER_CATEGORY=2 TOKENIZER='" + source_dir() +
+                             "/models/vrft-demo' DATA_ONLY=1 bash '" + source_dir() + "/scripts/make_demo_model.sh' ";
+  fs::create_directories(out + "/model.work");
+  write_file_atomic(out + "/model.work/seconds", "1000\n");
+  CommandResult r = run(script + "--resume " + out + "/model");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const long seconds = std::stol(read_file(out + "/model.work/seconds"));
+  EXPECT_GE(seconds, 1000);
+  EXPECT_LT(seconds, 1000 + 600) << "only this run's time is added";
+  const std::string data = out + "/model.work/data/";
+  EXPECT_EQ(read_jsonl(data + "all.jsonl").size(), read_jsonl(data + "mix.jsonl").size() +
+                                                       read_jsonl(data + "det.jsonl").size() +
+                                                       read_jsonl(data + "sole.jsonl").size());
+  write_file_atomic(out + "/model.work/seconds", "soon\n");
+  r = run(script + "--resume " + out + "/model");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("seconds='soon' is not a whole number"), std::string::npos) << r.output;
 }
