@@ -186,7 +186,7 @@ Qwen2VLConfig preset_model_config(const std::string& name) {
     c.text.num_key_value_heads = 2;
     c.text.rope_theta = 1e4;
     c.text.mrope_section = {1, 1, 14};
-    c.vision.patch_size = 7;
+    c.vision.patch_size = c.processor.patch_size = 7;  // the image processor cuts the patches the tower embeds
     c.vision.depth = 3;
     c.vision.width = 128;
     c.vision.num_heads = 4;

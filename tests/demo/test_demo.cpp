@@ -318,6 +318,13 @@ TEST(DemoModel, PresetIsTheShippedShape) {
   const auto want = nlohmann::json::parse(read_file(shipped + "/config.json"));
   EXPECT_EQ(made["text_config"], want["text_config"]);
   EXPECT_EQ(made["vision_config"], want["vision_config"]);
+  // transformers' image processor reads its patch size from here, not from config.json: the
+  // recipe's vision stage (scripts/pretrain_vision.py) fails on 14-pixel patches.
+  const auto made_pre = nlohmann::json::parse(read_file(out + "/init/preprocessor_config.json"));
+  const auto want_pre = nlohmann::json::parse(read_file(shipped + "/preprocessor_config.json"));
+  for (const char* key : {"patch_size", "merge_size", "temporal_patch_size", "min_pixels", "max_pixels"}) {
+    EXPECT_EQ(made_pre[key], want_pre[key]) << key;
+  }
 }
 
 // A resumed run adds its seconds to those of the runs before it (WORK/seconds, recorded in
