@@ -194,8 +194,9 @@ TEST(DemoModel, PositionProbeOfTheShippedModel) {
 // VISION_ABSOLUTE_WEIGHT runs it), and visual-rft loads and runs what it writes.
 TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
   const std::string out = scratch_dir("demo-vision-stage");
+  // The preset alone, as the recipe makes it (its 7-pixel patches must reach the processor).
   CommandResult r = run(cli() + " model init --preset demo --tokenizer '" + source_dir() + "/models/vrft-demo' --out " +
-                        out + "/init --seed 0 --patch-size 7");
+                        out + "/init --seed 0");
   ASSERT_EQ(r.status, 0) << r.output;
   r = run(cli() + " data synth --out " + out + "/world --seed 0 --image-seed 77 --tasks cls --dense-base" +
           " --base-per-category 4 --eval 0");
