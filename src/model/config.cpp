@@ -312,6 +312,17 @@ void read_side_files(const std::string& dir, Qwen2VLConfig& c) {
     if (pc.min_pixels <= 0 || pc.max_pixels < pc.min_pixels || pc.image_mean.size() != 3 || pc.image_std.size() != 3) {
       throw FileError(pre + ": needs 0 < min_pixels <= max_pixels and 3 values in image_mean and image_std");
     }
+    // The processor cuts the patches the tower embeds: a folder whose two files disagree
+    // would fail deep in the tower (or in transformers) with a shape error.
+    const VisionConfig& v = c.vision;
+    if (pc.patch_size != v.patch_size || pc.merge_size != v.spatial_merge_size ||
+        pc.temporal_patch_size != v.temporal_patch_size) {
+      throw FileError(pre + ": patch_size " + std::to_string(pc.patch_size) + ", merge_size " +
+                      std::to_string(pc.merge_size) + ", temporal_patch_size " +
+                      std::to_string(pc.temporal_patch_size) + " must equal config.json's vision_config (" +
+                      std::to_string(v.patch_size) + ", " + std::to_string(v.spatial_merge_size) + ", " +
+                      std::to_string(v.temporal_patch_size) + ")");
+    }
   }
 }
 
