@@ -7,8 +7,9 @@
 #               (locate and name the one object of an image) per base category;
 #      joined into the stages' sets: mix (a's detection and grounding, l's classification and
 #      dense rows), det (a's and b's detection rows), sole (a's and b's "the only X"
-#      grounding rows) and all (the three together); with POSITION_CUE=1 on backgrounds that
-#      carry the position cue;
+#      grounding rows), compare (a's and b's other grounding rows: "the largest object", "the
+#      leftmost object", ...) and all (mix, det and sole together); with POSITION_CUE=1 on
+#      backgrounds that carry the position cue;
 #   2. a 640-token byte-level BPE trained on the world's text (scripts/make_tiny_tokenizer.py),
 #      or the one in TOKENIZER=DIR when set;
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo: 7-pixel
@@ -23,11 +24,13 @@
 #   5. SFT stages, one after another, each from the last one's weights with a fresh optimiser:
 #      STAGES is a list of SET:STEPS:LR (cosine from LR, ROWS rows per step, on DEVICE). The
 #      default, mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4 det:1200:5e-4
-#      all:600:5e-4, first learns every task a little, then detection and grounding in stages
-#      of their own (learnt there several times faster than in a mix, docs/benchmark-log.md),
-#      a short mix, since a focused stage makes the model answer every question as its own
-#      task, a second detection stage (detection learns the slowest) and a last stage of every
-#      row, which keeps what the focused stages taught (docs/demo.md); STEPS_TOTAL=N
+#      all:600:5e-4 compare:600:1e-3 all:600:5e-4, first learns every task a little, then
+#      detection and grounding in stages of their own (learnt there several times faster than
+#      in a mix, docs/benchmark-log.md), a short mix, since a focused stage makes the model
+#      answer every question as its own task, a second detection stage (detection learns the
+#      slowest), a stage of every row, which keeps what the focused stages taught, a stage of
+#      the grounding questions that compare objects (a mix leaves them near chance) and every
+#      row again (docs/demo.md); STEPS_TOTAL=N
 #      rescales the stages' steps in proportion so that they add up to about N (each at least
 #      20, floored), e.g. for a longer run on a GPU;
 #   with IMAGE_POSITION=after_text (the default) every prompt puts the question before the
@@ -60,7 +63,7 @@ ROWS_PER_CATEGORY="${ROWS_PER_CATEGORY:-640}"
 LOCATE_PER_CATEGORY="${LOCATE_PER_CATEGORY:-480}"
 POSITION_CUE="${POSITION_CUE:-0}"
 DEVICE="${DEVICE:-cpu}"
-STAGES="${STAGES-mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4 det:1200:5e-4 all:600:5e-4}"
+STAGES="${STAGES-mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4 det:1200:5e-4 all:600:5e-4 compare:600:1e-3 all:600:5e-4}"
 STEPS_TOTAL="${STEPS_TOTAL:-}"
 ROWS="${ROWS:-32}"
 ROPE_THETA="${ROPE_THETA:-}"
@@ -95,8 +98,8 @@ done
 [[ -n "$STAGES" ]] || { echo "make_demo_model: STAGES is empty: give at least one SET:STEPS:LR" >&2; exit 2; }
 for stage in $STAGES; do
   IFS=: read -r set steps lr extra <<< "$stage"
-  [[ "$set" =~ ^(mix|det|sole|all)$ && "$steps" =~ ^[1-9][0-9]*$ && "$lr" =~ $NUMBER && -z "$extra" ]] ||
-    { echo "make_demo_model: STAGES item '$stage' must be SET:STEPS:LR with SET mix, det, sole or all, e.g. det:1800:1e-3" >&2; exit 2; }
+  [[ "$set" =~ ^(mix|det|sole|compare|all)$ && "$steps" =~ ^[1-9][0-9]*$ && "$lr" =~ $NUMBER && -z "$extra" ]] ||
+    { echo "make_demo_model: STAGES item '$stage' must be SET:STEPS:LR with SET mix, det, sole, compare or all, e.g. det:1800:1e-3" >&2; exit 2; }
 done
 if [[ -n "$STEPS_TOTAL" ]]; then
   # Every stage keeps its share of the recipe's steps: steps * STEPS_TOTAL / sum of steps.
@@ -162,6 +165,7 @@ join=("$PY" "$ROOT/scripts/lib/join_rows.py")
   "$DATA"/l/{cls,dense}/base_train.jsonl
 [ -f "$DATA/det.jsonl" ] || "${join[@]}" "$DATA/det.jsonl" "$DATA"/{a,b}/det/base_train.jsonl
 [ -f "$DATA/sole.jsonl" ] || "${join[@]}" --sole "$DATA/sole.jsonl" "$DATA"/{a,b}/ground/base_train.jsonl
+[ -f "$DATA/compare.jsonl" ] || "${join[@]}" --compare "$DATA/compare.jsonl" "$DATA"/{a,b}/ground/base_train.jsonl
 [ -f "$DATA/all.jsonl" ] || "${join[@]}" "$DATA/all.jsonl" "$DATA"/{mix,det,sole}.jsonl
 if [ ! -f "$WORK/tokenizer/tokenizer.json" ]; then
   if [ -n "${TOKENIZER:-}" ]; then
@@ -245,7 +249,7 @@ work, data, out, stages, made_by, seconds, ckpt = sys.argv[1:]
 metric = {"cls": "accuracy_exact", "det": "map", "ground": "miou"}
 check = {t: json.load(open(f"{work}/check/eval_{t}/metrics.json")) for t in metric}
 probe = json.load(open(f"{work}/check/probe.json"))["layers"]
-rows = {s: sum(1 for _ in open(f"{data}/{s}.jsonl")) for s in ("mix", "det", "sole", "all")}
+rows = {s: sum(1 for _ in open(f"{data}/{s}.jsonl")) for s in ("mix", "det", "sole", "compare", "all")}
 config = json.load(open(f"{ckpt}/config.json"))
 text, vision = config["text_config"], config["vision_config"]
 info = {

@@ -1,12 +1,15 @@
 """Joins Visual-RFT jsonl files into one training file (used by scripts/make_demo_model.sh).
 
-  python scripts/lib/join_rows.py OUT.jsonl [--sole] FILE.jsonl...
+  python scripts/lib/join_rows.py OUT.jsonl [--sole | --compare] FILE.jsonl...
 
 Each row's image path, relative to its own file's folder, is made absolute, so that rows of
 several `visual-rft data synth` folders can live in one file. With --sole only the grounding
 rows that ask for "the only X" of an image are kept (the synthetic world's questions whose
 answer is the one object of a category: a grounding stage of their own teaches the model to
-find a named object). The file is written whole or not at all.
+find a named object); with --compare only the other grounding rows, those that compare the
+objects of an image ("the largest object", "the leftmost object", "the object with the most
+corners", "the largest object that is not red": a stage of their own teaches the model to
+compare). The file is written whole or not at all.
 """
 import argparse
 import json
@@ -14,9 +17,19 @@ import os
 import sys
 
 SOLE = "instruction: the only "
+GROUND = "Output the bounding box in the image corresponding to the instruction: "
 
 
-def join(out, files, sole):
+def kept(problem, keep):
+    """Whether a row of this problem text is kept: keep is all, sole or compare."""
+    if keep == "sole":
+        return SOLE in problem
+    if keep == "compare":
+        return problem.startswith(GROUND) and SOLE not in problem
+    return True
+
+
+def join(out, files, keep):
     """Writes the kept rows of `files` to the open file `out`; returns how many."""
     rows = 0
     for path in files:
@@ -26,10 +39,10 @@ def join(out, files, sole):
                 try:
                     row = json.loads(line)
                     row["image"] = os.path.join(folder, row["image"])
-                    keep = not sole or SOLE in row["problem"]
+                    take = kept(row["problem"], keep)
                 except (json.JSONDecodeError, KeyError, TypeError) as e:
                     raise ValueError(f"{path}:{n}: not a Visual-RFT row ({e})")
-                if keep:
+                if take:
                     out.write(json.dumps(row) + "\n")
                     rows += 1
     return rows
@@ -39,12 +52,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("files", nargs="+")
-    ap.add_argument("--sole", action="store_true", help='keep only "the only X" grounding rows')
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--sole", action="store_true", help='keep only "the only X" grounding rows')
+    which.add_argument("--compare", action="store_true", help='keep only the other grounding rows (they compare objects)')
     a = ap.parse_args()
+    keep = "sole" if a.sole else "compare" if a.compare else "all"
     partial = a.out + ".partial"
     try:
         with open(partial, "w", encoding="utf-8") as out:
-            rows = join(out, a.files, a.sole)
+            rows = join(out, a.files, keep)
         if rows == 0:
             raise ValueError(f"no rows to write to {a.out}")
     except (OSError, ValueError) as e:

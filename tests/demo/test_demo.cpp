@@ -222,7 +222,8 @@ TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
 
 // scripts/lib/join_rows.py (make_demo_model.sh's training sets): rows of several synth folders
 // in one file, each image path made absolute and still naming its image; with --sole only the
-// "the only X" grounding rows; rows that are not Visual-RFT rows are refused by file and line.
+// "the only X" grounding rows, with --compare only the other grounding rows; rows that are not
+// Visual-RFT rows are refused by file and line.
 TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
   const std::string out = scratch_dir("demo-join");
   for (const char* seed : {"5", "6"}) {
@@ -252,6 +253,17 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
   EXPECT_LT(sole, ground.size());
   EXPECT_EQ(kept.size(), sole);
   for (const auto& row : kept) EXPECT_NE(row["problem"].get<std::string>().find("the only "), std::string::npos);
+  // --compare keeps the other grounding rows (they compare the objects), none of another task.
+  python("lib/join_rows.py' --compare '" + out + "/compare.jsonl' '" + out + "/s5/det/base_train.jsonl' '" + out +
+         "/s6/ground/base_train.jsonl'");
+  const auto compare = read_jsonl(out + "/compare.jsonl");
+  EXPECT_EQ(compare.size(), ground.size() - sole);
+  for (const auto& row : compare) {
+    const std::string problem = row["problem"].get<std::string>();
+    EXPECT_EQ(problem.find("the only "), std::string::npos) << problem;
+    EXPECT_EQ(problem.rfind("Output the bounding box in the image corresponding to the instruction: ", 0), 0u)
+        << problem;
+  }
 
   write_file_atomic(out + "/bad.jsonl",
                     "{\"image\": \"a.png\", \"problem\": \"p\", \"solution\": \"s\"}\n{\"image\": 3}\n");
@@ -267,7 +279,8 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
 // SET:STEPS:LR, or names a set it does not have, is refused by name.
 TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   const std::string out = scratch_dir("demo-recipe");
-  for (const char* stages : {"mix:750", "cls:100:1e-3", "det:0:1e-3", "mix:750:fast", "mix:10:1e-3:x"}) {
+  for (const char* stages :
+       {"mix:750", "cls:100:1e-3", "ground:100:1e-3", "det:0:1e-3", "mix:750:fast", "mix:10:1e-3:x"}) {
     CommandResult r = run("STAGES='" + std::string(stages) + "' bash '" + source_dir() +
                           "/scripts/make_demo_model.sh' " + out + "/model");
     EXPECT_EQ(r.status, 2) << stages;
@@ -297,9 +310,10 @@ TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
   EXPECT_NE(r.output.find("stage 2: 48 steps of 'det'"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stage 4: 20 steps of 'mix'"), std::string::npos) << r.output;
   // Without STEPS_TOTAL the stages run as written.
-  r = run("STAGES='sole:333:1e-3' " + script);
+  r = run("STAGES='sole:333:1e-3 compare:200:2e-3' " + script);
   ASSERT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("stage 1: 333 steps of 'sole' rows from lr 1e-3"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stage 2: 200 steps of 'compare' rows from lr 2e-3"), std::string::npos) << r.output;
   for (const char* bad : {"0", "-5", "1e4", "many"}) {
     r = run("STEPS_TOTAL='" + std::string(bad) + "' " + script);
     EXPECT_EQ(r.status, 2) << bad;
@@ -329,8 +343,8 @@ TEST(DemoModel, PresetIsTheShippedShape) {
 }
 
 // A resumed run adds its seconds to those of the runs before it (WORK/seconds, recorded in
-// visual_rft_demo.json), refuses a seconds file that is not a number, and the `all` set is
-// the mix, det and sole sets joined.
+// visual_rft_demo.json), refuses a seconds file that is not a number, the `all` set is the
+// mix, det and sole sets joined, and the sole and compare sets share out the grounding rows.
 TEST(DemoModel, ResumedRunsAddTheirSecondsAndAllJoinsTheSets) {
   const std::string out = scratch_dir("demo-seconds");
   const std::string script = "ROWS_PER_CATEGORY=2 LOCATE_PER_CATEGORY=2 TOKENIZER='" + source_dir() +
@@ -346,6 +360,10 @@ TEST(DemoModel, ResumedRunsAddTheirSecondsAndAllJoinsTheSets) {
   EXPECT_EQ(read_jsonl(data + "all.jsonl").size(), read_jsonl(data + "mix.jsonl").size() +
                                                        read_jsonl(data + "det.jsonl").size() +
                                                        read_jsonl(data + "sole.jsonl").size());
+  // The grounding rows of both draws are split between the sole and compare sets.
+  EXPECT_EQ(
+      read_jsonl(data + "sole.jsonl").size() + read_jsonl(data + "compare.jsonl").size(),
+      read_jsonl(data + "a/ground/base_train.jsonl").size() + read_jsonl(data + "b/ground/base_train.jsonl").size());
   write_file_atomic(out + "/model.work/seconds", "soon\n");
   r = run(script + "--resume " + out + "/model");
   EXPECT_EQ(r.status, 2);
