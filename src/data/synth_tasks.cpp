@@ -92,10 +92,16 @@ std::vector<Fact> facts_of(const SynthScene& sc, const SynthWorld& w) {
   return f;
 }
 
-// The kinds of instruction, tried in turn row by row so that each is about as frequent.
-const char* const kRules[] = {"most_corners", "fewest_corners", "largest",    "smallest", "largest_not_colour",
-                              "only_pattern", "only_colour",    "only_shape", "position", "colour_most_corners"};
+// The kinds of instruction. The first kNumBaseRules are those of base_train and of a
+// base-category eval, tried in turn row by row so that each is about as frequent; the rest are
+// held out of them, the kinds of instruction a base model has never been taught: the few-shot
+// and novel-category eval rows ask only those, so that few-shot grounding has something new
+// to learn, as the paper's reasoning-grounding instructions were new to its base model.
+const char* const kRules[] = {"most_corners",       "fewest_corners",      "largest",       "smallest",
+                              "largest_not_colour", "only_pattern",        "only_colour",   "only_shape",
+                              "position",           "colour_most_corners", "nearest_centre"};
 constexpr int kNumRules = sizeof(kRules) / sizeof(kRules[0]);
+constexpr int kNumBaseRules = 10;
 
 // Sizes must differ by 40% and positions by 8% of the image to count as "largest" or
 // "leftmost": a reader of the image should see it at a glance.
@@ -175,6 +181,19 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
                  ? std::string("the ") + synth_colour_name(me.colour) + " object with the most corners"
                  : "";
     }
+    case 10: {  // nearer the image's centre than every other object by 8% of the image
+      const int64_t m = (2 * size * 8 + 99) / 100;  // in doubled coordinates, as for positions
+      // Squared distances to the centre (doubled coordinates). sqrt(a) + m <= sqrt(b) in
+      // integers: b - a - m^2 >= 2 m sqrt(a), both sides squared once the left is >= 0.
+      auto dist2 = [&](const Fact& o) { return (o.cx2 - size) * (o.cx2 - size) + (o.cy2 - size) * (o.cy2 - size); };
+      const int64_t a = dist2(me);
+      return all_others([&](const Fact& o) {
+        const int64_t lhs = dist2(o) - a - m * m;
+        return lhs >= 0 && lhs * lhs >= 4 * m * m * a;
+      })
+                 ? "the object nearest the centre of the image"
+                 : "";
+    }
   }
   return "";
 }
@@ -182,7 +201,10 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
 void fill_grounding(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, SynthSplit split, int64_t index,
                     Rng& rng) {
   const std::vector<int> pool = distractor_pool(w, cfg, split);
-  const int preferred = static_cast<int>(index % kNumRules);
+  // The few-shot rows and a novel-category eval ask the held-out kinds (kRules above).
+  const bool held_out = split == SynthSplit::fewshot_train || (split == SynthSplit::eval && !cfg.eval_base);
+  const int first = held_out ? kNumBaseRules : 0, kinds = held_out ? kNumRules - kNumBaseRules : kNumBaseRules;
+  const int preferred = first + static_cast<int>(index % kinds);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     // (category, is the target), shuffled so the target's drawing order varies.
     std::vector<std::pair<int, bool>> objs{{row.category, true}};
@@ -202,7 +224,7 @@ void fill_grounding(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, 
     std::vector<int> rules{preferred};
     if (attempt >= 40) {
       rules.clear();
-      for (int r = 0; r < kNumRules; ++r) rules.push_back(r);
+      for (int r = first; r < first + kinds; ++r) rules.push_back(r);
       rng.shuffle(rules);
     }
     for (int r : rules) {

@@ -1,11 +1,14 @@
 // tests/data/test_synth_grounding.cpp: every grounding instruction of the synthetic world
 // (data/synth.h), read back by an interpreter written here from the instructions' meaning,
 // independently of the generator, picks exactly its target, never names the target's
-// category, and every kind of instruction occurs.
+// category, and every kind of instruction occurs; the held-out kinds only in the few-shot and
+// novel-category eval rows, and only they there.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <regex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -102,6 +105,9 @@ std::vector<size_t> interpret(const std::string& text, const SynthScene& sc, con
   if (text == "the bottommost object")
     return best(
         all, [&](size_t i) { return objs[i].cy; }, pos, false);
+  if (text == "the object nearest the centre of the image")
+    return best(
+        all, [&](size_t i) { return -std::hypot(objs[i].cx - size / 2.0, objs[i].cy - size / 2.0); }, pos, false);
   ADD_FAILURE() << "unknown instruction: " << text;
   return {};
 }
@@ -113,11 +119,14 @@ TEST(SynthRows, GroundingInstructionsPickExactlyTheTarget) {
   cfg.base_per_category = 10;  // 80 rows: every kind of instruction several times
   const SynthWorld w = make_synth_world(cfg);
   std::map<std::string, int> rules;
+  const std::set<std::string> held_out = {"nearest_centre"};
   for (SynthSplit split : kSplits) {
     for (int64_t i = 0; i < synth_split_rows(w, cfg, split); ++i) {
       const SynthRow row = make_synth_row(w, cfg, Task::ground, split, i);
       SCOPED_TRACE(row.instruction);
       ++rules[row.rule];
+      // The base model's rows never ask a held-out kind; the few-shot and novel eval rows only those.
+      EXPECT_EQ(held_out.count(row.rule) == 1, split != SynthSplit::base_train) << synth_split_name(split);
       const std::vector<size_t> picked = interpret(row.instruction, row.scene, w, cfg.image_size);
       ASSERT_EQ(picked.size(), 1u);
       EXPECT_EQ(static_cast<int>(picked[0]), row.target);
@@ -127,6 +136,17 @@ TEST(SynthRows, GroundingInstructionsPickExactlyTheTarget) {
       EXPECT_EQ(row.instruction.find(w.categories[static_cast<size_t>(row.category)].name), std::string::npos);
     }
   }
-  EXPECT_EQ(rules.size(), 10u) << "every kind of instruction occurs";
+  EXPECT_EQ(rules.size(), 11u) << "every kind of instruction occurs";
   for (const auto& [rule, n] : rules) EXPECT_GE(n, 3) << rule;
+
+  // A base-category eval asks what the base model was taught: the base kinds only.
+  cfg.eval_base = true;
+  const SynthWorld wb = make_synth_world(cfg);
+  for (int64_t i = 0; i < synth_split_rows(wb, cfg, SynthSplit::eval); ++i) {
+    const SynthRow row = make_synth_row(wb, cfg, Task::ground, SynthSplit::eval, i);
+    EXPECT_EQ(held_out.count(row.rule), 0u) << row.instruction;
+    const std::vector<size_t> picked = interpret(row.instruction, row.scene, wb, cfg.image_size);
+    ASSERT_EQ(picked.size(), 1u) << row.instruction;
+    EXPECT_EQ(static_cast<int>(picked[0]), row.target);
+  }
 }

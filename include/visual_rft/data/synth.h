@@ -11,7 +11,9 @@
 //           for 'No Objects'; strict rewards score it 1, the reference's code 0)
 //   ground  3-5 objects; an instruction that picks exactly one without naming its category
 //           ("the object with the most corners", "the largest object that is not red");
-//           <answer> (x1,y1),(x2,y2) </answer>
+//           <answer> (x1,y1),(x2,y2) </answer>. The few-shot and novel-category eval rows
+//           ask only kinds of instruction held out of base_train ("the object nearest the
+//           centre of the image"), so that few-shot grounding has something new to learn.
 //
 // Splits: base_train (base categories only, many rows: the base model's SFT data),
 // fewshot_train (K rows per novel category: the category named, classified or picked; other
