@@ -106,6 +106,8 @@ constexpr int kNumBaseRules = 10;
 // Sizes must differ by 40% and positions by 8% of the image to count as "largest" or
 // "leftmost": a reader of the image should see it at a glance.
 bool clearly_larger(int64_t a, int64_t b) { return a * 10 >= b * 14; }
+// 8% of an image of `size` pixels in doubled coordinates (Fact::cx2, cy2), rounded up.
+int64_t position_margin(int64_t size) { return (2 * size * 8 + 99) / 100; }
 
 // The instruction of `rule` when it picks object t and no other in this scene, else "".
 std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t size, Rng& rng) {
@@ -157,7 +159,7 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
                  ? std::string("the only ") + synth_shape_name(me.shape)
                  : "";
     case 8: {
-      const int64_t m = (2 * size * 8 + 99) / 100;  // 8% of the image, in doubled coordinates, rounded up
+      const int64_t m = position_margin(size);
       std::vector<int> dirs = {0, 1, 2, 3};
       rng.shuffle(dirs);
       for (int d : dirs) {
@@ -182,7 +184,7 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
                  : "";
     }
     case 10: {  // nearer the image's centre than every other object by 8% of the image
-      const int64_t m = (2 * size * 8 + 99) / 100;  // in doubled coordinates, as for positions
+      const int64_t m = position_margin(size);
       // Squared distances to the centre (doubled coordinates). sqrt(a) + m <= sqrt(b) in
       // integers: b - a - m^2 >= 2 m sqrt(a), both sides squared once the left is >= 0.
       auto dist2 = [&](const Fact& o) { return (o.cx2 - size) * (o.cx2 - size) + (o.cy2 - size) * (o.cy2 - size); };
