@@ -1,5 +1,5 @@
 // src/cli/cmd_eval.cpp: `visual-rft eval --config X.yaml [--model DIR] [--set k=v ...]
-// [--limit N] [--out DIR] [--answers predictions.jsonl]`: a model's answers to the evaluation
+// [--limit N] [--out DIR] [--answers predictions.jsonl] [--best-of K]`: a model's answers to the evaluation
 // set (eval.data, eval.coco, eval.lvis or eval.classification), scored by the Visual-RFT
 // protocol (eval/evaluator.h); prints the summary and writes it with the predictions and metrics.
 #include <filesystem>
@@ -18,10 +18,12 @@ namespace {
 struct EvalArgs {
   std::string config_path;
   std::vector<std::string> sets;
+  int64_t best_of = 0;
   EvalRunOptions opt;
 };
 
 void run_eval(EvalArgs& a) {
+  if (a.best_of > 0) a.sets.push_back("eval.best_of=" + std::to_string(a.best_of));  // after the user's --set
   Config cfg = load_run_config(a.config_path, a.sets, /*resolve_model=*/a.opt.model_dir.empty());
   validate(cfg);
   a.opt.model_dir = resolve_model_dir(a.opt.model_dir, "--model");
@@ -53,6 +55,10 @@ void add_eval_command(CLI::App& app) {
       ->capture_default_str();
   ev->add_option("--answers", a.opt.answers_file,
                  "Score the answers of an earlier predictions.jsonl (same questions) instead of running a model");
+  ev->add_option("--best-of", a.best_of,
+                 "Sample K answers per question (eval.temperature > 0) and score the one the rewards rank first "
+                 "against the truth: an oracle (pass@k) of what the model answers in K tries (sets eval.best_of)")
+      ->check(CLI::PositiveNumber);
   ev->add_option("--out", a.opt.output_dir, "Output folder; default eval.output_dir, else eval/<config name>");
   ev->callback([] { run_eval(a); });
 }

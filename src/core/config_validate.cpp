@@ -101,6 +101,8 @@ void validate(const Config& c) {
     require((t.prompts_per_step * r.num_generations) % t.micro_batch_size == 0, "train.micro_batch_size",
             "must divide train.prompts_per_step x rollout.num_generations (equal micro-batches per step)");
   }
+  require(c.eval.best_of == 1 || c.eval.temperature > 0, "eval.best_of",
+          "needs eval.temperature > 0: greedy decoding gives the same answer K times");
   const bool has_eval_input = validate_eval_inputs(c) != nullptr;
   const bool evaluates = t.eval_steps > 0 || t.eval_before_train;
   require(!evaluates || has_eval_input, t.eval_steps > 0 ? "train.eval_steps" : "train.eval_before_train",

@@ -21,6 +21,9 @@ struct Answer {
   std::string finish_reason;  // stop | length
   int64_t tokens = 0;
   int64_t width = 0, height = 0;  // of the image as loaded (EvalItem::width/height win when set)
+  // eval.best_of K > 1: which of the K sampled answers this is, and every sample's total reward.
+  int64_t sample = 0;
+  std::vector<double> sample_rewards;
 };
 
 // What is drawn on an image.

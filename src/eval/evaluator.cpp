@@ -24,6 +24,7 @@
 #include "visual_rft/eval/eval_inputs.h"
 #include "visual_rft/eval/task_metrics.h"
 #include "visual_rft/model/lora.h"
+#include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
 #include "visual_rft/rollout/sampling.h"
 
@@ -62,7 +63,8 @@ struct PromptBuilder {
 // EvalShard), each sent as a JSON array.
 std::vector<Answer> gather_answers(const EvalShard& shard, const std::vector<Answer>& mine, size_t n_items) {
   std::vector<std::string> sent;
-  for (const Answer& a : mine) sent.push_back(json{a.text, a.finish_reason, a.tokens, a.width, a.height}.dump());
+  for (const Answer& a : mine)
+    sent.push_back(json{a.text, a.finish_reason, a.tokens, a.width, a.height, a.sample, a.sample_rewards}.dump());
   const std::vector<std::string> got = shard.all_gather(sent);
   if (got.size() != n_items)
     throw Error(fmt::format("eval: {} answers gathered from the ranks for {} questions", got.size(), n_items));
@@ -71,11 +73,35 @@ std::vector<Answer> gather_answers(const EvalShard& shard, const std::vector<Ans
   for (int r = 0; r < shard.world; ++r) {
     for (size_t i = static_cast<size_t>(r); i < n_items; i += static_cast<size_t>(shard.world), ++k) {
       const json j = json::parse(got[k]);
-      all[i] = {j[0].get<std::string>(), j[1].get<std::string>(), j[2].get<int64_t>(), j[3].get<int64_t>(),
-                j[4].get<int64_t>()};
+      all[i] = {j[0].get<std::string>(),
+                j[1].get<std::string>(),
+                j[2].get<int64_t>(),
+                j[3].get<int64_t>(),
+                j[4].get<int64_t>(),
+                j[5].get<int64_t>(),
+                j[6].get<std::vector<double>>()};
     }
   }
   return all;
+}
+
+// eval.best_of: the total reward (rewards.*, against the question's truth) of each of one
+// question's K sampled answers, rows [first, first + K) of the batch, and the first of the
+// highest. An oracle, as pass@k is: it reads the truth to choose, so it says what the model can
+// answer in K tries (the most a reinforcement step could sharpen into one answer), not a score
+// it reaches alone.
+int64_t best_sample(const RewardSet& rewards, const EvalItem& item, const RolloutBatch& r, int64_t first, int64_t K,
+                    std::vector<double>* totals) {
+  std::vector<RewardQuery> queries;
+  std::vector<const Solution*> sols;
+  for (int64_t j = 0; j < K; ++j) {
+    const Sample& s = item.sample;
+    queries.push_back({&r.texts[static_cast<size_t>(first + j)], nullptr, &s.problem, &s.solution, &s.image});
+    sols.push_back(&item.solution);
+  }
+  totals->clear();
+  for (const RewardScores& sc : rewards.score_batch(queries, sols)) totals->push_back(sc.total);
+  return std::max_element(totals->begin(), totals->end()) - totals->begin();  // the first of equals
 }
 
 std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const EvalRunOptions& opt,
@@ -103,8 +129,12 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
     shard_items.push_back(all_items[i]);
   const std::vector<EvalItem>& items = shard.world > 1 ? shard_items : all_items;
 
+  // eval.best_of > 1 samples K answers per question and keeps the one its rewards rank first.
+  const int64_t K = cfg.eval.best_of;
+  std::optional<RewardSet> rewards;
+  if (K > 1) rewards.emplace(cfg.data.task, cfg.rewards);
   GenerateConfig g;
-  g.num_samples = 1;
+  g.num_samples = K;
   g.max_new_tokens = cfg.eval.max_new_tokens;
   // eval.repetition_penalty 0: the model folder's, as transformers' generate() applies it.
   g.sampling =
@@ -118,7 +148,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   std::vector<Answer> answers(items.size());
   PromptBuilder prompt{
       cfg.data.system_prompt, cfg.data.max_image_pixels, cfg.data.image_position == ImagePosition::after_text, {}, {}};
-  int64_t tokens = 0, truncated = 0;
+  int64_t tokens = 0, truncated = 0, sampled = 0;
   const auto t0 = Clock::now();
   torch::NoGradGuard no_grad;
   for (int64_t b0 = 0; b0 < N; b0 += B) {
@@ -136,16 +166,20 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
     RolloutBatch r = gen.generate(enc.encode(inputs), gc);
     for (int64_t k = 0; k < n; ++k) {
       Answer& a = answers[static_cast<size_t>(b0 + k)];
-      a.text = r.texts[static_cast<size_t>(k)];
-      a.finish_reason = r.finish_reasons[static_cast<size_t>(k)];
-      a.tokens = r.completion_mask[k].sum().item<int64_t>();
+      a.sample =
+          rewards ? best_sample(*rewards, items[static_cast<size_t>(b0 + k)], r, k * K, K, &a.sample_rewards) : 0;
+      const int64_t row = k * K + a.sample;  // rows are prompt-major: [n, K]
+      a.text = r.texts[static_cast<size_t>(row)];
+      a.finish_reason = r.finish_reasons[static_cast<size_t>(row)];
+      a.tokens = r.completion_mask[row].sum().item<int64_t>();
       tokens += a.tokens;
       truncated += a.finish_reason == "length";
     }
+    sampled += r.completion_mask.sum().item<int64_t>();  // every sample's, for the rate
     const double el = since(t0), done = static_cast<double>(b0 + n);
     const std::string line =
         fmt::format("eval {}/{} ({:.0f}%)  {:.1f} s  ETA {:.0f} s  {:.1f} tok/s", b0 + n, N, 100 * done / N, el,
-                    el / done * (static_cast<double>(N) - done), static_cast<double>(tokens) / std::max(el, 1e-9));
+                    el / done * (static_cast<double>(N) - done), static_cast<double>(sampled) / std::max(el, 1e-9));
     log_progress(cfg.logging.progress, line);
   }
   if (was_training) model->train();
@@ -161,6 +195,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
   *gen_info = {{"batch_size", B},
                {"max_new_tokens", cfg.eval.max_new_tokens},
                {"temperature", cfg.eval.temperature},
+               {"best_of", K},
                {"repetition_penalty", g.sampling.repetition_penalty},
                {"min_pixels", enc.processor().min_pixels},
                {"max_pixels", enc.processor().max_pixels},
@@ -170,6 +205,7 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
                {"truncated_answers", truncated},
                {"seconds", secs},
                {"tokens_per_s", static_cast<double>(tokens) / std::max(secs, 1e-9)}};
+  if (K > 1) (*gen_info)["sampled_tokens"] = sampled;  // all K samples of this process's questions
   return answers;
 }
 
@@ -272,6 +308,10 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
   const std::string model_dir = opt.model_dir.empty() ? cfg.model.path : opt.model_dir;
   if (model_dir.empty() && opt.answers_file.empty()) throw ConfigError("no model: give --model DIR or set model.path");
   if (opt.shard.world > 1 && !opt.shard.all_gather) throw Error("eval: a split evaluation needs shard.all_gather");
+  if (cfg.eval.best_of > 1 && !opt.answers_file.empty())
+    throw ConfigError("eval.best_of: " + std::to_string(cfg.eval.best_of) +
+                      " samples per question cannot come from --answers, which replays one answer per question; set "
+                      "eval.best_of to 1");
   EvalOutcome outcome;
   outcome.output_dir = eval_output_dir(cfg, opt);
   const std::string& out = outcome.output_dir;
@@ -305,6 +345,8 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
                 {"solution", s.solution},     {"answer", answers[i].text}, {"finish_reason", answers[i].finish_reason},
                 {"tokens", answers[i].tokens}};
     rec.update(sc.records[i]);
+    if (cfg.eval.best_of > 1 && opt.answers_file.empty())
+      rec["best_of"] = {{"sample", answers[i].sample}, {"rewards", answers[i].sample_rewards}};
     lines += rec.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
   }
   if (writes) {
@@ -336,6 +378,10 @@ EvalOutcome run_evaluation(const Config& cfg, const EvalRunOptions& opt) {
           "({} cut at max_new_tokens)\n\n",
           task_name(task), set.source, who, items.size(), set.report.missing_images,
           gen_info["generated_tokens"].get<int64_t>(), gen_info["truncated_answers"].get<int64_t>()) +
+      (cfg.eval.best_of > 1 ? fmt::format("Best of {} answers sampled at temperature {} per question, chosen by the "
+                                          "rewards against the truth (an oracle, as pass@k is).\n\n",
+                                          cfg.eval.best_of, cfg.eval.temperature)
+                            : std::string()) +
       sc.summary;
   if (writes) write_file_atomic(out + "/summary.md", summary);
 

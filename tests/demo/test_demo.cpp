@@ -4,6 +4,7 @@
 // charts it draws.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -368,4 +369,67 @@ TEST(DemoModel, ResumedRunsAddTheirSecondsAndAllJoinsTheSets) {
   r = run(script + "--resume " + out + "/model");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("seconds='soon' is not a whole number"), std::string::npos) << r.output;
+}
+
+// `visual-rft eval --best-of K` (eval.best_of) on the shipped model's novel-category detection:
+// each question keeps the first of its K sampled answers that the rewards rank highest, its
+// record lists every sample's total, the kept answer scores that total again by `visual-rft
+// score`, and sample 0 is the answer a plain sampled evaluation gives (the same random stream).
+TEST(DemoModel, BestOfKeepsTheAnswerTheRewardsRankFirst) {
+  const std::string model = source_dir() + "/models/vrft-demo", out = scratch_dir("demo-best-of");
+  CommandResult r = run(cli() + " data synth --out " + out +
+                        "/world --seed 0 --image-seed 5151 --base-per-category 0 --train-per-category 0 --eval 12"
+                        " --tasks det");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string eval = cli() + " --log-level warn eval --config '" + source_dir() + "/configs/demo_rft.yaml'" +
+                           " --model '" + model + "' --set data.task=det --set data.image_position=after_text" +
+                           " --set eval.data='" + out + "/world/det/eval.jsonl' --set eval.temperature=1.0";
+  r = run(eval + " --best-of 4 --out '" + out + "/best'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  r = run(eval + " --out '" + out + "/one'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::vector<nlohmann::json> best = read_jsonl(out + "/best/predictions.jsonl"),
+                                    one = read_jsonl(out + "/one/predictions.jsonl");
+  ASSERT_EQ(best.size(), 12u);
+  ASSERT_EQ(one.size(), 12u);
+  EXPECT_FALSE(one[0].contains("best_of"));
+  const auto metrics = nlohmann::json::parse(read_file(out + "/best/metrics.json"));
+  EXPECT_EQ(metrics["generation"]["best_of"], 4);
+  EXPECT_NE(read_file(out + "/best/summary.md").find("Best of 4 answers"), std::string::npos);
+
+  // The kept answers and the plain run's answers, scored by `visual-rft score` (strict, as the config).
+  std::string lines;
+  for (const auto* set : {&best, &one})
+    for (const auto& p : *set)
+      lines += nlohmann::json{{"completion", p["answer"]}, {"solution", p["solution"]}}.dump() + "\n";
+  write_file_atomic(out + "/score_in.jsonl", lines);
+  r = run(cli() + " score --task det --input '" + out + "/score_in.jsonl' > '" + out + "/score_out.jsonl'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::vector<nlohmann::json> scores = read_jsonl(out + "/score_out.jsonl");
+  ASSERT_EQ(scores.size(), 24u);
+  int kept_later = 0;
+  for (size_t i = 0; i < best.size(); ++i) {
+    const auto& b = best[i]["best_of"];
+    const std::vector<double> totals = b["rewards"].get<std::vector<double>>();
+    ASSERT_EQ(totals.size(), 4u) << i;
+    const int64_t s = b["sample"].get<int64_t>();
+    EXPECT_EQ(s, std::max_element(totals.begin(), totals.end()) - totals.begin()) << i;  // the first of the highest
+    EXPECT_NEAR(scores[i]["total"].get<double>(), totals[static_cast<size_t>(s)], 1e-12) << i;
+    EXPECT_NEAR(scores[best.size() + i]["total"].get<double>(), totals[0], 1e-12) << "sample 0 of question " << i;
+    if (s == 0) {
+      EXPECT_EQ(best[i]["answer"], one[i]["answer"]) << i;
+    }
+    kept_later += s > 0;
+  }
+  EXPECT_GT(kept_later, 0) << "every question kept its first sample: the samples never differed in reward";
+
+  // Greedy decoding has nothing to choose from, and --answers replays one answer per question.
+  r = run(cli() + " eval --config '" + source_dir() + "/configs/demo_rft.yaml' --model '" + model +
+          "' --set data.task=det --set eval.data='" + out + "/world/det/eval.jsonl' --best-of 4 --out '" + out + "/x'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("eval.best_of"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("eval.temperature > 0"), std::string::npos) << r.output;
+  r = run(eval + " --best-of 4 --answers '" + out + "/one/predictions.jsonl' --out '" + out + "/x'");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--answers"), std::string::npos) << r.output;
 }

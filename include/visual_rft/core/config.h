@@ -375,6 +375,7 @@ struct EvalConfig {
   int64_t batch_size = 8;
   int64_t max_new_tokens = 1024;  // the reference's eval scripts (LISA: 128)
   double temperature = 0.0;
+  int64_t best_of = 1;
   double repetition_penalty = 0.0;
   EvalPixels pixels = EvalPixels::config;
   int64_t draw_images = 8;
@@ -408,6 +409,11 @@ struct EvalConfig {
     v(max_new_tokens, "max_new_tokens", "Longest answer, in tokens.", at_least(1));
     v(temperature, "temperature", "0 = greedy (the reference's near-greedy decoding); > 0 samples one answer.",
       at_least(0, "0 = greedy"));
+    v(best_of, "best_of",
+      "1 = one answer per question. K > 1 samples K answers (eval.temperature > 0) and keeps the one the run's "
+      "rewards rank first against the truth: an oracle, as pass@k is, that measures what the model answers in K "
+      "tries, the headroom a reinforcement step can sharpen into one answer.",
+      at_least(1));
     v(repetition_penalty, "repetition_penalty",
       "0 = the model folder's generation_config.json (1 = off when it names none), which transformers' "
       "generate() applies even when greedy; > 0 overrides it.",

@@ -6,7 +6,9 @@
 //   eval.lvis (one question per (image, selected category), or per pair of eval.exist_map, with
 //   the reference's eval prompt) or eval.classification (a split list, the classification prompt)
 //   ->  batched generation (eval.batch_size prompts at a time, greedy unless eval.temperature > 0,
-//   one answer each), or the answers of an earlier predictions.jsonl (--answers)
+//   one answer each, or with eval.best_of K the first of K sampled answers that the rewards rank
+//   highest against the truth: an oracle, pass@k-like), or the answers of an earlier
+//   predictions.jsonl (--answers)
 //   ->  judgements and metrics:
 //         cls       accuracy by the reference's rule and by exact match, per class
 //         det JSONL COCOeval on in-memory ground truth (one image per question)
