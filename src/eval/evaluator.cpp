@@ -26,6 +26,7 @@
 #include "visual_rft/model/lora.h"
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/rollout/rollout_rewards.h"
 #include "visual_rft/rollout/sampling.h"
 
 namespace vrft {
@@ -85,23 +86,27 @@ std::vector<Answer> gather_answers(const EvalShard& shard, const std::vector<Ans
   return all;
 }
 
-// eval.best_of: the total reward (rewards.*, against the question's truth) of each of one
-// question's K sampled answers, rows [first, first + K) of the batch, and the first of the
-// highest. An oracle, as pass@k is: it reads the truth to choose, so it says what the model can
-// answer in K tries (the most a reinforcement step could sharpen into one answer), not a score
-// it reaches alone.
-int64_t best_sample(const RewardSet& rewards, const EvalItem& item, const RolloutBatch& r, int64_t first, int64_t K,
-                    std::vector<double>* totals) {
-  std::vector<RewardQuery> queries;
+// eval.best_of: which of each question's K sampled answers to keep, the first of those with
+// the highest total reward (rewards.*, against the question's truth), and every sample's total.
+// The batch's n questions are scored at once, as a GRPO step scores its rollouts (rows are
+// question-major: [n, K]). An oracle, as pass@k is: it reads the truth to choose, so it says
+// what the model can answer in K tries (the most a reinforcement step could sharpen into one
+// answer), not a score it reaches alone.
+void keep_best_samples(const RewardSet& rewards, const EvalItem* items, int64_t n, const RolloutBatch& r, int64_t K,
+                       Answer* answers) {
+  std::vector<const Sample*> rows;
   std::vector<const Solution*> sols;
-  for (int64_t j = 0; j < K; ++j) {
-    const Sample& s = item.sample;
-    queries.push_back({&r.texts[static_cast<size_t>(first + j)], nullptr, &s.problem, &s.solution, &s.image});
-    sols.push_back(&item.solution);
+  for (int64_t k = 0; k < n; ++k) {
+    rows.push_back(&items[k].sample);
+    sols.push_back(&items[k].solution);
   }
-  totals->clear();
-  for (const RewardScores& sc : rewards.score_batch(queries, sols)) totals->push_back(sc.total);
-  return std::max_element(totals->begin(), totals->end()) - totals->begin();  // the first of equals
+  const std::vector<RewardScores> scores = score_rollouts(rewards, rows, sols, r, K);
+  for (int64_t k = 0; k < n; ++k) {
+    std::vector<double>& totals = answers[k].sample_rewards;
+    totals.clear();
+    for (int64_t j = 0; j < K; ++j) totals.push_back(scores[static_cast<size_t>(k * K + j)].total);
+    answers[k].sample = std::max_element(totals.begin(), totals.end()) - totals.begin();  // the first of equals
+  }
 }
 
 std::vector<Answer> generate_answers(const Config& cfg, const std::string& model_dir, const EvalRunOptions& opt,
@@ -164,10 +169,10 @@ std::vector<Answer> generate_answers(const Config& cfg, const std::string& model
       gc.prompt_keys.push_back(static_cast<uint64_t>(s.index));  // sampling independent of batching
     }
     RolloutBatch r = gen.generate(enc.encode(inputs), gc);
+    if (rewards)
+      keep_best_samples(*rewards, &items[static_cast<size_t>(b0)], n, r, K, &answers[static_cast<size_t>(b0)]);
     for (int64_t k = 0; k < n; ++k) {
       Answer& a = answers[static_cast<size_t>(b0 + k)];
-      a.sample =
-          rewards ? best_sample(*rewards, items[static_cast<size_t>(b0 + k)], r, k * K, K, &a.sample_rewards) : 0;
       const int64_t row = k * K + a.sample;  // rows are prompt-major: [n, K]
       a.text = r.texts[static_cast<size_t>(row)];
       a.finish_reason = r.finish_reasons[static_cast<size_t>(row)];

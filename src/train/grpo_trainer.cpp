@@ -22,6 +22,7 @@
 #include "visual_rft/model/lora.h"
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/rollout/rollout_rewards.h"
 #include "visual_rft/train/grpo.h"
 #include "visual_rft/train/logprobs.h"
 #include "visual_rft/train/optim.h"
@@ -149,34 +150,19 @@ class RewardSource {
   RewardTable score(const std::vector<const Sample*>& rows, const RolloutBatch& roll, int64_t G) const {
     const int64_t N = static_cast<int64_t>(rows.size()) * G, K = static_cast<int64_t>(names().size());
     RewardTable t{torch::zeros({N, K}, torch::kDouble), torch::zeros({N}, torch::kDouble)};
-    // Each completion's tokens, for the rewards that read them (custom and external ones).
-    std::vector<std::vector<int64_t>> ids(static_cast<size_t>(N));
-    if (custom_ || set_->has_external()) {
-      for (int64_t i = 0; i < N; ++i) {
-        const int64_t n = roll.completion_mask[i].sum().item<int64_t>();
-        const int64_t* p = roll.completion_ids[i].data_ptr<int64_t>();
-        ids[static_cast<size_t>(i)].assign(p, p + n);
-      }
-    }
-    std::vector<CompletionRewards> r(static_cast<size_t>(N));
+    std::vector<RewardScores> r(static_cast<size_t>(N));
     if (custom_) {
-      for (int64_t i = 0; i < N; ++i)
-        r[static_cast<size_t>(i)] = custom_->score(roll.texts[static_cast<size_t>(i)], ids[static_cast<size_t>(i)],
+      for (int64_t i = 0; i < N; ++i) {
+        const CompletionRewards c = custom_->score(roll.texts[static_cast<size_t>(i)], completion_token_ids(roll, i),
                                                    *rows[static_cast<size_t>(i / G)]);
+        r[static_cast<size_t>(i)] = {c.values, c.total};
+      }
     } else {                            // the whole step at once: each external reward process gets one request
       std::vector<Solution> solutions;  // parsed once per prompt
       for (const Sample* s : rows) solutions.push_back(parse_solution(set_->task(), s->solution));
-      std::vector<RewardQuery> queries;
       std::vector<const Solution*> sols;
-      for (int64_t i = 0; i < N; ++i) {
-        const Sample& row = *rows[static_cast<size_t>(i / G)];
-        queries.push_back({&roll.texts[static_cast<size_t>(i)], &ids[static_cast<size_t>(i)], &row.problem,
-                           &row.solution, &row.image});
-        sols.push_back(&solutions[static_cast<size_t>(i / G)]);
-      }
-      const std::vector<RewardScores> sc = set_->score_batch(queries, sols);
-      for (int64_t i = 0; i < N; ++i)
-        r[static_cast<size_t>(i)] = {sc[static_cast<size_t>(i)].values, sc[static_cast<size_t>(i)].total};
+      for (const Solution& s : solutions) sols.push_back(&s);
+      r = score_rollouts(*set_, rows, sols, roll, G);
     }
     for (int64_t i = 0; i < N; ++i) {
       for (int64_t k = 0; k < K; ++k) t.values[i][k] = r[static_cast<size_t>(i)].values[static_cast<size_t>(k)];

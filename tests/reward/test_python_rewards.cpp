@@ -1,9 +1,10 @@
 // tests/reward/test_python_rewards.cpp: rewards computed outside visual-rft. A Python file
 // written here defines functions with TRL's signature (rewards.python), and a command answers
-// one number per JSON line (rewards.external); RewardSet, `visual-rft score --python` and a GRPO
-// run call them and get exactly their values, weighted with the built-in ones; a function that
-// raises, returns the wrong count or a non-finite value, a process that dies, hangs or answers
-// garbage, and a missing function or file, each stop with an error naming the function or key.
+// one number per JSON line (rewards.external); RewardSet, `visual-rft score --python`, a GRPO
+// run and `eval --best-of` call them and get exactly their values, weighted with the built-in
+// ones; a function that raises, returns the wrong count or a non-finite value, a process that
+// dies, hangs or answers garbage, and a missing function or file, each stop with an error
+// naming the function or key.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "visual_rft/core/config.h"
 #include "visual_rft/core/error.h"
 #include "visual_rft/core/fs.h"
+#include "visual_rft/eval/evaluator.h"
 #include "visual_rft/reward/rewards.h"
 #include "visual_rft/train/grpo_trainer.h"
 
@@ -231,6 +233,51 @@ TEST(PythonRewards, GrpoRunUsesThemForEveryCompletion) {
     double sum = 0;
     for (std::string l; std::getline(in, l);) sum += nlohmann::json::parse(l)["rewards"]["ids_count"].get<double>();
     EXPECT_DOUBLE_EQ(lines[static_cast<size_t>(step - 1)]["rewards"]["ids_count"]["mean"].get<double>(), sum / 8);
+  }
+}
+
+// `visual-rft eval --best-of K` scores its samples as a GRPO step scores its rollouts: a Python
+// reward gets every sample's token ids (here it returns their count and logs each call), and
+// the process is asked once per evaluation batch, not once per question.
+TEST(PythonRewards, EvalBestOfSendsThemTokenIdsOncePerBatch) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  const std::string dir = setup("python-rewards-best-of");
+  write_file_atomic(dir + "/r.py",
+                    "import json\n"
+                    "def logged(completions, completion_ids, **kwargs):\n"
+                    "    with open(" +
+                        nlohmann::json(dir + "/calls.jsonl").dump() +
+                        ", 'a') as f:\n"
+                        "        f.write(json.dumps([len(i) for i in completion_ids]) + '\\n')\n"
+                        "    return [len(i) for i in completion_ids]\n");
+  Config cfg = parse_config(config_yaml(dir, 1, 1e-3), "test");
+  cfg.rewards.python = dir + "/r.py";
+  cfg.rewards.python_exe = python_exe();
+  cfg.rewards.functions = {"logged"};
+  cfg.eval.data = dir + "/train.jsonl";  // 4 questions
+  cfg.eval.temperature = 1.0;
+  cfg.eval.best_of = 3;
+  cfg.eval.batch_size = 2;
+  cfg.eval.max_new_tokens = 8;
+  EvalRunOptions opt;
+  opt.output_dir = dir + "/eval";
+  run_evaluation(cfg, opt);
+
+  const std::vector<nlohmann::json> calls = read_jsonl(dir + "/calls.jsonl");
+  ASSERT_EQ(calls.size(), 2u) << "4 questions in batches of 2";
+  const std::vector<nlohmann::json> preds = read_jsonl(dir + "/eval/predictions.jsonl");
+  ASSERT_EQ(preds.size(), 4u);
+  for (size_t q = 0; q < preds.size(); ++q) {
+    const std::vector<double> totals = preds[q]["best_of"]["rewards"].get<std::vector<double>>();
+    ASSERT_EQ(totals.size(), 3u);
+    for (size_t j = 0; j < 3; ++j) {
+      const int64_t n = calls[q / 2][(q % 2) * 3 + j].get<int64_t>();  // the batch's samples, question-major
+      EXPECT_GE(n, 1) << "question " << q << " sample " << j << ": no token ids";
+      EXPECT_EQ(totals[j], static_cast<double>(n)) << q << " " << j;
+    }
+    const int64_t kept = preds[q]["best_of"]["sample"].get<int64_t>();
+    EXPECT_EQ(kept, std::max_element(totals.begin(), totals.end()) - totals.begin()) << q;
+    EXPECT_EQ(static_cast<double>(preds[q]["tokens"].get<int64_t>()), totals[static_cast<size_t>(kept)]) << q;
   }
 }
 
