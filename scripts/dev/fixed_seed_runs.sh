@@ -6,7 +6,7 @@
 #   scripts/dev/fixed_seed_runs.sh build/visual-rft /tmp/before    # on the old commit
 #   scripts/dev/fixed_seed_runs.sh build/visual-rft /tmp/after     # on the new one
 # The runs: GRPO on detection (num_iterations 2, beta 0.04, 3 steps of 2 prompts x 4), GRPO on
-# grounding without a reference (beta 0, 2 steps), SFT on classification (3 steps); CPU, one
+# grounding without a reference (beta 0, 2 steps), SFT on classification (3 steps of 4 rows); CPU, one
 # thread, a few seconds each.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -27,7 +27,7 @@ run grpo demo_rft.yaml det --set train.max_steps=3 --set grpo.num_iterations=2 -
   --set train.prompts_per_step=2 --set train.micro_batch_size=4
 run grpo_noref demo_rft.yaml ground --set train.max_steps=2 --set grpo.beta=0 --set rollout.num_generations=4 \
   --set train.prompts_per_step=2 --set train.micro_batch_size=8
-run sft demo_sft.yaml cls --set train.max_steps=3
+run sft demo_sft.yaml cls --set train.max_steps=3 --set train.prompts_per_step=4
 "$PY" - "$O" <<'PY'
 import hashlib, json, sys
 out = sys.argv[1]

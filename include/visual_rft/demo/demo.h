@@ -34,7 +34,7 @@ struct DemoOptions {
   std::string rft_config = "configs/demo_rft.yaml";
   std::string sft_config = "configs/demo_sft.yaml";
   std::vector<Task> tasks{Task::cls, Task::det, Task::ground};
-  int64_t shots = 4;       // K: few-shot rows per novel category
+  int64_t shots = 16;      // K: few-shot rows per novel category (8 novel: 128 rows per task)
   int64_t eval_rows = 64;  // per task
   int64_t steps = 0;       // optimiser steps of each run; 0 = the configs' train.max_steps
   int64_t seed = -1;       // the synthetic world's seed; -1 = the model's (visual_rft_demo.json)
