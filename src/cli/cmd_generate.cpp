@@ -13,6 +13,7 @@
 #include "visual_rft/data/prompt.h"
 #include "visual_rft/model/lora.h"
 #include "visual_rft/rollout/generator.h"
+#include "visual_rft/rollout/rollout_rewards.h"
 #include "visual_rft/rollout/sampling.h"
 
 namespace vrft::cli {
@@ -36,7 +37,7 @@ void print_samples(const RolloutBatch& r, bool as_json) {
     const double logp = (r.logprobs[s] * r.completion_mask[s]).sum().item<double>();
     const auto i = static_cast<size_t>(s);
     if (as_json) {
-      std::vector<int64_t> ids(r.completion_ids[s].data_ptr<int64_t>(), r.completion_ids[s].data_ptr<int64_t>() + n);
+      const std::vector<int64_t> ids = completion_token_ids(r, s);
       std::cout << nlohmann::json{{"sample", s},     {"text", r.texts[i]},
                                   {"tokens", n},     {"finish_reason", r.finish_reasons[i]},
                                   {"logprob", logp}, {"ids", ids}}

@@ -363,6 +363,7 @@ TEST(Generator, GenerateCli) {
   ASSERT_EQ(rows.size(), 3u);
   for (const auto& r : rows) {
     EXPECT_LE(r["tokens"].get<int64_t>(), 6);
+    EXPECT_EQ(r["ids"].size(), r["tokens"].get<size_t>());  // the completion's ids, without padding
     EXPECT_TRUE(r["finish_reason"] == "length" || r["finish_reason"] == "stop");
     EXPECT_LT(r["logprob"].get<double>(), 0.0);
   }
