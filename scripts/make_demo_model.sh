@@ -15,7 +15,9 @@
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo: 7-pixel
 #      patches, so 8 x 8 merged visual tokens of a 112-pixel image, rope theta 1e4 and M-RoPE
 #      sections [1, 1, 14]); PATCH_SIZE, ROPE_THETA, MROPE_SECTION, HIDDEN, LAYERS,
-#      VISION_WIDTH and VISION_DEPTH change them (unset: the preset's);
+#      VISION_WIDTH and VISION_DEPTH change them (unset: the preset's); IMAGE_SIZE (default
+#      112) is the side of every image drawn, and every stage sees it whole (data.max_pixels =
+#      IMAGE_SIZE squared, recorded in the model's preprocessor_config.json);
 #   4. the vision tower alone, VISION_STEPS steps of dense pre-training
 #      (scripts/pretrain_vision.py: every visual token learns the colour, pattern and shape under
 #      it, the distances to its object's box edges and, weighted VISION_ABSOLUTE_WEIGHT, the box
@@ -58,7 +60,7 @@ OUT="${1:-$ROOT/models/vrft-demo}"
 VRFT="${VRFT:-${VRFT_BUILD_DIR:-$ROOT/build}/visual-rft}"
 PY="${PY:-$ROOT/.venv/bin/python}"
 SEED=0
-IMAGE_SIZE=112
+IMAGE_SIZE="${IMAGE_SIZE:-112}"
 ROWS_PER_CATEGORY="${ROWS_PER_CATEGORY:-640}"
 LOCATE_PER_CATEGORY="${LOCATE_PER_CATEGORY:-480}"
 POSITION_CUE="${POSITION_CUE:-0}"
@@ -89,7 +91,7 @@ NUMBER='^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$'
 # Numbers from the environment are checked before anything runs.
 [[ -z "$STEPS_TOTAL" || "$STEPS_TOTAL" =~ ^[1-9][0-9]*$ ]] ||
   { echo "make_demo_model: STEPS_TOTAL='$STEPS_TOTAL' must be a positive whole number (or unset)" >&2; exit 2; }
-for v in ROWS_PER_CATEGORY LOCATE_PER_CATEGORY ROWS EVAL_SEED CHECK_QUESTIONS VISION_STEPS VISION_ROWS_PER_CATEGORY; do
+for v in IMAGE_SIZE ROWS_PER_CATEGORY LOCATE_PER_CATEGORY ROWS EVAL_SEED CHECK_QUESTIONS VISION_STEPS VISION_ROWS_PER_CATEGORY; do
   [[ "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
 for v in VISION_LR VISION_ABSOLUTE_WEIGHT; do
@@ -125,8 +127,13 @@ done
 for v in PATCH_SIZE HIDDEN LAYERS VISION_WIDTH VISION_DEPTH; do
   [[ -z "${!v}" || "${!v}" =~ ^[0-9]+$ ]] || { echo "make_demo_model: $v='${!v}' must be a whole number" >&2; exit 2; }
 done
+IMAGE_SIZE=$((10#$IMAGE_SIZE))  # "0112" is 112, not octal
+# The range `visual-rft data synth --image-size` draws.
+(( IMAGE_SIZE >= 56 && IMAGE_SIZE <= 4096 )) ||
+  { echo "make_demo_model: IMAGE_SIZE='$IMAGE_SIZE' must be an image side from 56 to 4096 pixels" >&2; exit 2; }
 (( ROWS > 0 && CHECK_QUESTIONS > 0 )) || { echo "make_demo_model: ROWS and CHECK_QUESTIONS must be positive" >&2; exit 2; }
 if (( PLAN )); then
+  echo "images: $IMAGE_SIZE x $IMAGE_SIZE pixels (data.max_pixels $((IMAGE_SIZE * IMAGE_SIZE)))"
   (( VISION_STEPS > 0 )) && echo "vision tower: $VISION_STEPS steps from lr $VISION_LR"
   n=0
   for stage in $STAGES; do
@@ -151,6 +158,8 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 echo "== make_demo_model: working in $WORK (stages $STAGES, $ROWS rows per step, on $DEVICE)"
 world=(--seed "$SEED" --image-size "$IMAGE_SIZE"); (( POSITION_CUE )) && world+=(--position-cue)
+# Every image whole: the model's preprocessor and every training and check run see IMAGE_SIZE².
+PIXELS=$((IMAGE_SIZE * IMAGE_SIZE))
 # synth DIR IMAGE_SEED ARGS...: base-category rows of the world, drawn from their own image seed.
 synth() {
   local dir="$1" image_seed="$2"; shift 2
@@ -180,7 +189,7 @@ fi
 source "$ROOT/scripts/lib/demo_shape.sh"
 demo_shape_args
 [ -f "$WORK/init/config.json" ] ||
-  "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" "${SHAPE_ARGS[@]}"
+  "$VRFT" model init --preset demo --tokenizer "$WORK/tokenizer" --out "$WORK/init" --seed "$SEED" --max-pixels "$PIXELS" "${SHAPE_ARGS[@]}"
 
 CKPT="$WORK/init"
 if [ "$VISION_STEPS" -gt 0 ]; then
@@ -200,7 +209,7 @@ pretrain() {
   local dir="$1" from="$2" data="$3" steps="$4" lr="$5" warmup="$6" seed="$7" resume=()
   [ -d "$dir" ] && resume=(--resume)  # from the newest checkpoint; from the start when there is none yet
   "$VRFT" train --config "$ROOT/configs/demo_pretrain.yaml" --set model.path="$from" --set model.device="$DEVICE" \
-    --set data.train="$data" --set train.output_dir="$dir" \
+    --set data.train="$data" --set data.max_pixels="$PIXELS" --set train.output_dir="$dir" \
     --set train.max_steps="$steps" --set train.prompts_per_step="$ROWS" --set train.micro_batch_size="$ROWS" \
     --set optim.lr="$lr" --set optim.warmup_steps="$warmup" --set train.seed="$seed" --set data.image_position="$IMAGE_POSITION" \
     --set train.save_steps=$(( steps / 10 > 50 ? steps / 10 : 50 )) "${freeze[@]}" "${resume[@]}"
@@ -223,7 +232,7 @@ echo "== make_demo_model: checking it on fresh images of the base categories (im
   --base-per-category 0 --train-per-category 0 --eval "$CHECK_QUESTIONS" --eval-categories base >/dev/null
 for t in cls det ground; do
   "$VRFT" eval --config "$ROOT/configs/demo_rft.yaml" --model "$CKPT" --set model.device="$DEVICE" --set data.task=$t --set data.image_position="$IMAGE_POSITION" \
-    --set eval.data="$WORK/check/$t/eval.jsonl" --out "$WORK/check/eval_$t" >/dev/null
+    --set data.max_pixels="$PIXELS" --set eval.data="$WORK/check/$t/eval.jsonl" --out "$WORK/check/eval_$t" >/dev/null
 done
 # The position probe runs the model with transformers: skipped where the Python has none.
 if "$PY" -c "import transformers" 2>/dev/null; then
@@ -238,7 +247,7 @@ mkdir -p "$OUT.partial"
 for f in config.json generation_config.json preprocessor_config.json model.safetensors tokenizer.json tokenizer_config.json; do
   cp "$CKPT/$f" "$OUT.partial/$f"
 done
-made_by="ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_CATEGORY=$LOCATE_PER_CATEGORY POSITION_CUE=$POSITION_CUE \
+made_by="IMAGE_SIZE=$IMAGE_SIZE ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_CATEGORY=$LOCATE_PER_CATEGORY POSITION_CUE=$POSITION_CUE \
 IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION \
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \

@@ -254,6 +254,8 @@ DemoResult run_demo(const DemoOptions& opt) {
   const std::string image_position = info.value("image_position", std::string("before_text"));
   for (Config* c : {&rft, &sft}) {
     apply_override(*c, "data.image_position=" + image_position);
+    // Every image whole, as the model was pre-trained on it (make_demo_model.sh's IMAGE_SIZE).
+    apply_override(*c, "data.max_pixels=" + std::to_string(sc.image_size * sc.image_size));
     for (const std::string& s : opt.sets) apply_override(*c, s);
     c->model.path = opt.model_dir;
     if (opt.steps > 0) c->train.max_steps = opt.steps;

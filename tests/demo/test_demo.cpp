@@ -112,14 +112,16 @@ TEST(DemoCli, RunsEveryStageAndWritesTheTableCurvesAndDrawings) {
 }
 
 // A model pre-trained with the question first (visual_rft_demo.json: image_position
-// after_text) is trained and evaluated in that layout by every run of the demo; a value that is
-// not a layout is refused by name.
-TEST(DemoCli, FollowsTheModelsPromptLayout) {
+// after_text) on 168-pixel images (image_size) is trained and evaluated in that layout, on
+// images of that size seen whole (data.max_pixels 168², not the configs' 112²), by every run
+// of the demo; a value that is not a layout is refused by name.
+TEST(DemoCli, FollowsTheModelsPromptLayoutAndImageSize) {
   const std::string out = scratch_dir("demo-layout");
   const std::string model = out + "/model";
   fs::copy(source_dir() + "/models/vrft-demo", model, fs::copy_options::recursive);
   auto info = nlohmann::json::parse(read_file(model + "/visual_rft_demo.json"));
   info["image_position"] = "after_text";
+  info["image_size"] = 168;
   write_file_atomic(model + "/visual_rft_demo.json", info.dump(2));
   const std::string demo = "cd '" + source_dir() + "' && " + cli() + " demo --model " + model +
                            " --tasks cls --steps 1 --eval 2 --shots 1 --set rollout.num_generations=2"
@@ -132,6 +134,16 @@ TEST(DemoCli, FollowsTheModelsPromptLayout) {
   for (const char* m : {"rft", "sft"}) {
     const std::string cfg = read_file(out + "/run/seed-1/cls/" + m + "/config.resolved.yaml");
     EXPECT_NE(cfg.find("image_position: after_text"), std::string::npos) << m << ":\n" << cfg;
+    EXPECT_NE(cfg.find("max_pixels: 28224"), std::string::npos) << m << ":\n" << cfg;
+  }
+  EXPECT_EQ(res["settings"]["image_size"], 168);
+  const cv::Mat drawn = cv::imread(out + "/run/seed-1/data/cls/images/eval_00000.png");
+  EXPECT_EQ(drawn.cols, 168);
+  EXPECT_EQ(drawn.rows, 168);
+  for (const char* m : {"baseline", "rft", "sft"}) {
+    const auto metrics =
+        nlohmann::json::parse(read_file(out + "/run/seed-1/cls/eval_" + std::string(m) + "/metrics.json"));
+    EXPECT_EQ(metrics["generation"]["max_pixels"], 168 * 168) << m << ": " << metrics.dump();
   }
   info["image_position"] = "sideways";
   write_file_atomic(model + "/visual_rft_demo.json", info.dump(2));
@@ -295,7 +307,7 @@ TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
 }
 
 // STEPS_TOTAL rescales whatever STAGES is, each stage keeping its share (floored, at least 20
-// steps), and --plan prints the stages without making anything.
+// steps), and --plan prints the image size and the stages without making anything.
 TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
   const std::string out = scratch_dir("demo-plan");
   const std::string script = "bash '" + source_dir() + "/scripts/make_demo_model.sh' --plan " + out + "/model";
@@ -319,6 +331,18 @@ TEST(DemoModel, StepsTotalRescalesTheStagesInProportion) {
     r = run("STEPS_TOTAL='" + std::string(bad) + "' " + script);
     EXPECT_EQ(r.status, 2) << bad;
     EXPECT_NE(r.output.find("STEPS_TOTAL='" + std::string(bad) + "'"), std::string::npos) << r.output;
+  }
+  // IMAGE_SIZE: the side of every image, seen whole by every stage; out of synth's range refused.
+  r = run(script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("images: 112 x 112 pixels (data.max_pixels 12544)"), std::string::npos) << r.output;
+  r = run("IMAGE_SIZE=0224 " + script);
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("images: 224 x 224 pixels (data.max_pixels 50176)"), std::string::npos) << r.output;
+  for (const char* bad : {"40", "5000", "big", "1.5"}) {
+    r = run("IMAGE_SIZE='" + std::string(bad) + "' " + script);
+    EXPECT_EQ(r.status, 2) << bad;
+    EXPECT_NE(r.output.find("IMAGE_SIZE='" + std::string(bad) + "'"), std::string::npos) << r.output;
   }
   EXPECT_FALSE(fs::exists(out + "/model.work")) << "--plan makes nothing";
 }
