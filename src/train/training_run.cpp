@@ -108,9 +108,10 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   }
   optimizer_gb = adam->report_memory();
   total = total_steps(cfg, static_cast<int64_t>(samples.size()));
+  identity = run_identity(cfg);  // checksums the data and the model once, not at every save
   if (!start_checkpoint.empty()) {
     CheckpointData st = load_checkpoint_state(start_checkpoint);
-    check_resume_identity(cfg, st.state, start_checkpoint);
+    check_resume_identity(identity, cfg.train.resume_strict, st.state, start_checkpoint);
     adam->load_state(st.optimizer);
     start = st.state.at("step").get<int64_t>();
     resumed_state = std::move(st.state);
@@ -302,7 +303,7 @@ void TrainingRun::end_step(int64_t step, const StopOnSignal& stop, int64_t skipp
                  {"prompts_per_step", P},
                  {"skipped_updates", skipped_updates},
                  {"world_size", dp.world()},
-                 {"run", run_identity(cfg)}};
+                 {"run", identity}};
       if (extra) extra(d);
       result.last_checkpoint =
           save_checkpoint(cfg.train.output_dir, step + 1, policy, cfg.model.path, d, cfg.train.keep_last);

@@ -207,6 +207,44 @@ TEST(Trainer, ResumeRefusesAnotherRunOrATamperedState) {
   EXPECT_EQ(train_grpo(other, "latest", nullptr).final_step, 4);
 }
 
+// A run moved with its data and model (the whole folder renamed) resumes strictly: the paths
+// differ and what they hold does not. Data that changed under the moved run is refused, by
+// key and as other contents; data changed in place is only warned of.
+TEST(Trainer, ResumeFollowsARunMovedWithItsDataAndModel) {
+  REQUIRE_FIXTURES(test::tokenizer_fixture());
+  const std::string dir = setup("train-moved");
+  const std::string moved = scratch_dir("train-moved-to");  // empty: the rename below replaces it
+  ASSERT_EQ(train_grpo(parse_config(config_yaml(dir, 3, 1e-3), "test"), "", nullptr).final_step, 3);
+  const auto run = nlohmann::json::parse(read_file(dir + "/run/checkpoint-3/trainer_state/state.json"))["run"];
+  EXPECT_EQ(run["train_data_digest"].get<std::string>().size(), 16u) << run.dump();
+  EXPECT_EQ(run["model_digest"].get<std::string>().size(), 16u) << run.dump();
+  fs::rename(dir, moved);
+  Config cfg = parse_config(config_yaml(moved, 4, 1e-3), "test");
+  ASSERT_TRUE(cfg.train.resume_strict);
+  EXPECT_EQ(train_grpo(cfg, "latest", nullptr).final_step, 4);
+
+  // The moved data now differs from what checkpoint-3 was trained on: its own rows changed.
+  std::string rows = read_file(moved + "/train.jsonl");
+  rows.replace(rows.find("thing"), 5, "other");
+  write_file_atomic(moved + "/train.jsonl", rows);
+  Config back = cfg;
+  back.train.max_steps = 5;
+  try {
+    train_grpo(back, moved + "/run/checkpoint-3", nullptr);
+    FAIL() << "a resume on other data went ahead";
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("data.train is \"" + moved + "/train.jsonl\" here, \"" + dir +
+                     "/train.jsonl\" in the checkpoint, "
+                     "with other contents"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("model.path"), std::string::npos) << "the model moved unchanged: " << m;
+  }
+  // Checkpoint-4 was written after the move: the same path, other contents, a warning only.
+  EXPECT_EQ(train_grpo(back, "latest", nullptr).final_step, 5);
+}
+
 // A checkpoint records the image size its run trained at in preprocessor_config.json, and
 // eval.pixels: model evaluates at that size (the reference's LISA protocol); eval.pixels:
 // config at data.min/max_pixels.

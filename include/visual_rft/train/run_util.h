@@ -100,12 +100,16 @@ int64_t total_steps(const Config& cfg, int64_t rows);
 
 // What makes a run the same run across a resume, saved in each checkpoint's state.json as
 // "run": the trainer, train.seed, train.prompts_per_step, data.task, data.train and
-// model.path (the paths made absolute).
+// model.path (the paths made absolute), and a checksum of what each path holds (the data
+// file's bytes; the model folder's config.json and *.safetensors; "" where it is neither).
 nlohmann::json run_identity(const Config& cfg);
-// On --resume: the checkpoint's "run" against this config's. A difference is refused
-// (ConfigError naming each key, its value here and in the checkpoint) unless
-// train.resume_strict is false, which warns. Checkpoints without "run" pass.
-void check_resume_identity(const Config& cfg, const nlohmann::json& state, const std::string& checkpoint_dir);
+// On --resume: the checkpoint's "run" against this run's `here` (run_identity). A difference
+// is refused (ConfigError naming each key, its value here and in the checkpoint) unless
+// `strict` (train.resume_strict) is false, which warns. A data or model path that differs but
+// holds the same contents (a run folder moved with its data) is the same run, and a path that
+// stayed but holds other contents is warned of. Checkpoints without "run" pass.
+void check_resume_identity(const nlohmann::json& here, bool strict, const nlohmann::json& state,
+                           const std::string& checkpoint_dir);
 
 // Rank 0's run folder, the same for both trainers: creates out_dir (and out_dir/subdir when
 // given), writes config.resolved.yaml, keeps metrics.jsonl up to step `start` (a resumed

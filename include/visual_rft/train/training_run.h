@@ -99,6 +99,7 @@ class TrainingRun {
   double optimizer_gb = 0;       // the largest rank's optimiser state
   int64_t total = 0, start = 0;  // steps of the run, and the step it starts after
   nlohmann::json resumed_state;  // state.json of the start checkpoint (null when fresh)
+  nlohmann::json identity;       // run_identity, checked on --resume and saved in every checkpoint
   std::vector<std::pair<std::string, torch::Tensor>> resumed_ref_model;  // may be empty
   std::optional<MetricsWriter> metrics;                                  // rank 0's metrics.jsonl
   std::optional<TensorBoardWriter> tb;  // rank 0's OUT/tb/ when logging.report_to has tensorboard
