@@ -367,6 +367,46 @@ TEST(DemoModel, PresetIsTheShippedShape) {
   }
 }
 
+// The whole recipe, every step of it, on a tiny budget and at another image size: data,
+// model init, the vision stage, two SFT stages, the check, the probe and the model folder with
+// its visual_rft_demo.json, every stage and check at data.max_pixels = IMAGE_SIZE².
+TEST(DemoModel, TinyRecipeRunsEveryStepAtItsImageSize) {
+  const std::string out = scratch_dir("demo-tiny-recipe");
+  CommandResult r =
+      run("IMAGE_SIZE=168 ROWS_PER_CATEGORY=2 LOCATE_PER_CATEGORY=2 VISION_ROWS_PER_CATEGORY=13 VISION_STEPS=2 "
+          "CHECK_QUESTIONS=30 STAGES='mix:2:1e-3 det:2:1e-3' ROWS=4 OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE "
+          "TOKENIZER='" +
+          source_dir() + "/models/vrft-demo' VRFT='" + cli() + "' bash '" + source_dir() +
+          "/scripts/make_demo_model.sh' " + out + "/model");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const std::string model = out + "/model", work = out + "/model.work";
+  for (const char* f : {"config.json", "generation_config.json", "preprocessor_config.json", "model.safetensors",
+                        "tokenizer.json", "tokenizer_config.json", "visual_rft_demo.json", "pretrain_metrics.jsonl"}) {
+    EXPECT_TRUE(fs::exists(model + "/" + f)) << f;
+  }
+  EXPECT_FALSE(fs::exists(model + ".partial"));
+  const auto info = nlohmann::json::parse(read_file(model + "/visual_rft_demo.json"));
+  EXPECT_EQ(info["image_size"], 168);
+  EXPECT_NE(info["made_by"].get<std::string>().find("IMAGE_SIZE=168 "), std::string::npos) << info["made_by"];
+  ASSERT_EQ(info["stages"].size(), 2u);
+  EXPECT_EQ(info["stages"][1]["set"], "det");
+  EXPECT_EQ(info["base_categories_check"]["questions_per_task"], 30);
+  EXPECT_TRUE(info["base_categories_check"]["det_map"].is_number()) << info.dump();
+  EXPECT_TRUE(info["position_probe_r2"].contains("vision tower (merged tokens)")) << info.dump();
+  // The model folder holds the last stage's final weights, and each stage ran its 2 steps.
+  EXPECT_TRUE(fs::exists(work + "/stage1-mix/checkpoint-2/model.safetensors"));
+  EXPECT_EQ(read_file(model + "/model.safetensors"), read_file(work + "/stage2-det/checkpoint-2/model.safetensors"));
+  EXPECT_EQ(nlohmann::json::parse(read_file(model + "/preprocessor_config.json"))["max_pixels"], 168 * 168);
+  for (const char* stage : {"stage1-mix", "stage2-det"}) {
+    const std::string cfg = read_file(work + "/" + stage + "/config.resolved.yaml");
+    EXPECT_NE(cfg.find("max_pixels: 28224"), std::string::npos) << stage << ":\n" << cfg;
+  }
+  for (const char* t : {"cls", "det", "ground"}) {
+    const auto m = nlohmann::json::parse(read_file(work + "/check/eval_" + std::string(t) + "/metrics.json"));
+    EXPECT_EQ(m["generation"]["max_pixels"], 168 * 168) << t;
+  }
+}
+
 // A resumed run adds its seconds to those of the runs before it (WORK/seconds, recorded in
 // visual_rft_demo.json), refuses a seconds file that is not a number, the `all` set is the
 // mix, det and sole sets joined, and the sole and compare sets share out the grounding rows.
