@@ -131,9 +131,11 @@ IMAGE_SIZE=$((10#$IMAGE_SIZE))  # "0112" is 112, not octal
 # The range `visual-rft data synth --image-size` draws.
 (( IMAGE_SIZE >= 56 && IMAGE_SIZE <= 4096 )) ||
   { echo "make_demo_model: IMAGE_SIZE='$IMAGE_SIZE' must be an image side from 56 to 4096 pixels" >&2; exit 2; }
+# Every image whole: the model's preprocessor and every training and check run see IMAGE_SIZE².
+PIXELS=$((IMAGE_SIZE * IMAGE_SIZE))
 (( ROWS > 0 && CHECK_QUESTIONS > 0 )) || { echo "make_demo_model: ROWS and CHECK_QUESTIONS must be positive" >&2; exit 2; }
 if (( PLAN )); then
-  echo "images: $IMAGE_SIZE x $IMAGE_SIZE pixels (data.max_pixels $((IMAGE_SIZE * IMAGE_SIZE)))"
+  echo "images: $IMAGE_SIZE x $IMAGE_SIZE pixels (data.max_pixels $PIXELS)"
   (( VISION_STEPS > 0 )) && echo "vision tower: $VISION_STEPS steps from lr $VISION_LR"
   n=0
   for stage in $STAGES; do
@@ -158,8 +160,6 @@ export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 
 echo "== make_demo_model: working in $WORK (stages $STAGES, $ROWS rows per step, on $DEVICE)"
 world=(--seed "$SEED" --image-size "$IMAGE_SIZE"); (( POSITION_CUE )) && world+=(--position-cue)
-# Every image whole: the model's preprocessor and every training and check run see IMAGE_SIZE².
-PIXELS=$((IMAGE_SIZE * IMAGE_SIZE))
 # synth DIR IMAGE_SEED ARGS...: base-category rows of the world, drawn from their own image seed.
 synth() {
   local dir="$1" image_seed="$2"; shift 2

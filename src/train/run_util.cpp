@@ -254,9 +254,8 @@ std::string content_digest(const std::string& path) {
   } else if (fs::is_directory(path, ec)) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(path, ec)) {
-      const std::string n = e.path().filename().string();
-      const bool weights = n.size() > 12 && n.compare(n.size() - 12, 12, ".safetensors") == 0;
-      if (e.is_regular_file() && (n == "config.json" || weights)) files.push_back(e.path());
+      const bool wanted = e.path().filename() == "config.json" || e.path().extension() == ".safetensors";
+      if (e.is_regular_file() && wanted) files.push_back(e.path());
     }
     if (files.empty()) return "";
     std::sort(files.begin(), files.end());
@@ -293,10 +292,10 @@ void check_resume_identity(const nlohmann::json& here, bool strict, const nlohma
       {"task", "data.task"},        {"train_data", "data.train"}, {"model", "model.path"}};
   std::string diff;
   for (const auto& [k, key] : keys) {
+    if (!there.contains(k)) continue;
     const std::string digest = k + "_digest";
     // Contents are compared where both runs could checksum them (both digests not "").
     const bool compared = here.contains(digest) && there.contains(digest) && here[digest] != "" && there[digest] != "";
-    if (!there.contains(k)) continue;
     if (there[k] == here[k]) {
       if (compared && here[digest] != there[digest]) {
         log_warn("--resume: {} {} holds other contents than when '{}' was written", key, here[k].dump(),

@@ -108,7 +108,9 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume, bool o
   }
   optimizer_gb = adam->report_memory();
   total = total_steps(cfg, static_cast<int64_t>(samples.size()));
-  identity = run_identity(cfg);  // checksums the data and the model once, not at every save
+  // Checksums the data and the model once, not at every save; only where it is used: rank 0
+  // saves it in each checkpoint, and every rank checks a resume against it.
+  if (dp.is_main() || !start_checkpoint.empty()) identity = run_identity(cfg);
   if (!start_checkpoint.empty()) {
     CheckpointData st = load_checkpoint_state(start_checkpoint);
     check_resume_identity(identity, cfg.train.resume_strict, st.state, start_checkpoint);
