@@ -47,25 +47,9 @@ QUESTION = ("Detect all objects belonging to the category '{}' in the image, and
             "(between 0 and 1000, integer) and confidence (between 0 and 1, with two decimal places). Output the "
             "thinking process in <think> </think> and final answer in <answer> </answer> tags.")
 
-# Qwen2-VL-Instruct's chat template (as in scripts/refs/prompt_refs.py).
-TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+# Qwen2-VL-Instruct's chat template, shared with the reference scripts.
+sys.path.insert(0, os.path.join(ROOT, "scripts", "refs"))
+from chat_template import QWEN2VL_TEMPLATE  # noqa: E402
 
 FORMAT_RE = re.compile(r"<think>.*?</think>\s*<answer>.*?</answer>", re.DOTALL)
 
@@ -137,7 +121,7 @@ def trl_worker(spec):
     tokenizer = PreTrainedTokenizerFast(tokenizer_file=os.path.join(spec["model"], "tokenizer.json"),
                                         eos_token="<|im_end|>", pad_token="<|endoftext|>", padding_side="left")
     processor = Qwen2VLProcessor(image_processor=SlowProcessor(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS),
-                                 tokenizer=tokenizer, chat_template=TEMPLATE)
+                                 tokenizer=tokenizer, chat_template=QWEN2VL_TEMPLATE)
 
     rows = [json.loads(line) for line in open(spec["data"])]
     ds = Dataset.from_list([{"prompt": [{"role": "user", "content": r["problem"]}],

@@ -7,7 +7,7 @@ usage: prompt_refs.py TOKENIZER_JSON IMAGES_DIR OUTDIR
 
 The processor is assembled locally (the model hub is out of reach): the tokenizer from
 TOKENIZER_JSON, the slow (PIL) image processor, and the Qwen2-VL-Instruct chat template
-written out below from its published text. Writes OUTDIR/cases.json
+(chat_template.py). Writes OUTDIR/cases.json
 (each case: messages, image paths, options, expected input_ids / attention_mask /
 image_grid_thw) and OUTDIR/pixel_values.safetensors (one tensor per case).
 """
@@ -24,24 +24,9 @@ try:
 except ImportError:
     from transformers import Qwen2VLImageProcessor as SlowProcessor
 
-TEMPLATE = (
-    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
-    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
-    "{% else %}{% for content in message['content'] %}"
-    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
-    "{% set image_count.value = image_count.value + 1 %}"
-    "{% if add_vision_id %}Picture {{ image_count.value }}: {% endif %}"
-    "<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif content['type'] == 'video' or 'video' in content %}"
-    "{% set video_count.value = video_count.value + 1 %}"
-    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}"
-    "<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
-    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from chat_template import QWEN2VL_TEMPLATE  # noqa: E402
+
 
 Q = ("Detect all objects belonging to the category 'dog' in the image, and provide the "
      "bounding boxes (between 0 and 1000, integer) and confidence (between 0 and 1, with two "
@@ -114,7 +99,7 @@ def main():
     rows, tensors = [], {}
     for name, batch, opts in cases(photos):
         ip = SlowProcessor(min_pixels=opts.get("min_pixels", 3136), max_pixels=opts.get("max_pixels", 12845056))
-        proc = Qwen2VLProcessor(image_processor=ip, tokenizer=tokenizer, chat_template=TEMPLATE)
+        proc = Qwen2VLProcessor(image_processor=ip, tokenizer=tokenizer, chat_template=QWEN2VL_TEMPLATE)
         texts = [proc.apply_chat_template(m, tokenize=False, add_generation_prompt=opts.get("add_generation_prompt", True),
                                           add_vision_id=opts.get("add_vision_id", False)) for m, _ in batch]
         images = [Image.open(p) for _, ims in batch for p in ims]

@@ -2,6 +2,7 @@
 // results file against a ground-truth file, equal to pycocotools' COCOeval and lvis-api's
 // LVISEval (eval/coco_eval.h, eval/lvis_eval.h). Prints the summary lines those packages
 // print, or with --json one object with the stats at full precision and the per-category AP.
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -47,6 +48,28 @@ Inputs load_inputs(const MetricsArgs& a, GtFormat format) {
   return in;
 }
 
+// What both formats' JSON starts with: the inputs and their sizes.
+nlohmann::ordered_json json_head(const MetricsArgs& a, size_t num_images, size_t num_detections) {
+  nlohmann::ordered_json out;
+  out["gt"] = a.gt;
+  out["results"] = a.results;
+  out["num_images"] = num_images;
+  out["num_detections"] = num_detections;
+  return out;
+}
+
+// The summary stats by name, at full precision.
+template <size_t N>
+nlohmann::ordered_json named_stats(const std::array<const char*, N>& names, const std::array<double, N>& stats) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  for (size_t i = 0; i < N; ++i) out[names[i]] = stats[i];
+  return out;
+}
+
+void print_json(const nlohmann::ordered_json& out) {
+  std::cout << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+}
+
 void run_coco(const MetricsArgs& a) {
   const auto [gt, dets] = load_inputs(a, GtFormat::coco);
   auto t0 = std::chrono::steady_clock::now();
@@ -56,18 +79,12 @@ void run_coco(const MetricsArgs& a) {
     std::cout << coco_summary_text(r);
     return;
   }
-  nlohmann::ordered_json out;
-  out["gt"] = a.gt;
-  out["results"] = a.results;
-  out["num_images"] = r.img_ids.size();
-  out["num_detections"] = dets.size();
-  nlohmann::ordered_json stats = nlohmann::ordered_json::object();
-  for (int i = 0; i < CocoEvalResult::kNumStats; ++i) stats[coco_stat_names()[i]] = r.stats[i];
-  out["stats"] = stats;
+  nlohmann::ordered_json out = json_head(a, r.img_ids.size(), dets.size());
+  out["stats"] = named_stats(coco_stat_names(), r.stats);
   nlohmann::ordered_json cats = nlohmann::ordered_json::array();
   for (const auto& c : r.per_category) cats.push_back({{"id", c.id}, {"name", c.name}, {"ap", c.ap}, {"ap50", c.ap50}});
   out["per_category"] = cats;
-  std::cout << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  print_json(out);
 }
 
 void run_lvis(const MetricsArgs& a) {
@@ -79,15 +96,9 @@ void run_lvis(const MetricsArgs& a) {
     std::cout << lvis_summary_text(r);
     return;
   }
-  nlohmann::ordered_json out;
-  out["gt"] = a.gt;
-  out["results"] = a.results;
-  out["num_images"] = r.img_ids.size();
-  out["num_detections"] = dets.size();
+  nlohmann::ordered_json out = json_head(a, r.img_ids.size(), dets.size());
   out["max_dets"] = a.max_dets;
-  nlohmann::ordered_json stats = nlohmann::ordered_json::object();
-  for (int i = 0; i < LvisEvalResult::kNumStats; ++i) stats[lvis_stat_names()[i]] = r.stats[i];
-  out["stats"] = stats;
+  out["stats"] = named_stats(lvis_stat_names(), r.stats);
   nlohmann::ordered_json cats = nlohmann::ordered_json::array();
   for (const auto& c : r.per_category)
     cats.push_back({{"id", c.id},
@@ -96,7 +107,7 @@ void run_lvis(const MetricsArgs& a) {
                     {"ap", c.ap},
                     {"ap_all_areas", c.ap_all_areas}});
   out["per_category"] = cats;
-  std::cout << out.dump(1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  print_json(out);
 }
 
 // The options both subcommands share.

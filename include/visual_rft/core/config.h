@@ -346,7 +346,8 @@ struct TrainConfig {
       "keeps the exact weights in trainer_state/, so resuming stays exact.");
     v(resume_strict, "resume_strict",
       "--resume refuses a checkpoint whose run differs from this config (trainer, seed, prompts_per_step, "
-      "task, training data, model); false = warn and go on.");
+      "task, training data, model); data and model moved with the same contents are the same run. "
+      "false = warn and go on.");
     v(eval_steps, "eval_steps",
       "Evaluate the policy every this many steps on the eval section's input, as visual-rft eval does "
       "(greedy unless eval.temperature), into OUT/eval/step-N/; the headline metric goes to metrics.jsonl "
