@@ -193,7 +193,7 @@ rewards: {{functions: [format]}}
 grpo: {{beta: 0.04, loss_type: grpo, scale_rewards: group, num_iterations: 1}}
 optim: {{lr: 1.0e-6, lr_schedule: linear, warmup_steps: 0, max_grad_norm: 1.0}}
 train: {{max_steps: {a.steps}, prompts_per_step: {a.prompts}, micro_batch_size: {a.prompts * a.generations}, seed: 42}}
-logging: {{progress: false, log_steps: 1}}
+logging: {{progress: true, log_steps: 1}}
 """)
 
 
@@ -217,6 +217,8 @@ def run_vrft(a, cfg):
         sys.exit(f"visual-rft bench train failed ({rc}):\n{err[-4000:]}")
     res = json.loads(out.strip().splitlines()[-1])
     steps = [m.groups() for m in STEP_LINE.finditer(err)]
+    if len(steps) != a.steps:  # the step lines give the completion lengths: no guess without them
+        sys.exit(f"visual-rft bench train logged {len(steps)} step lines for {a.steps} steps:\n{err[-4000:]}")
     res["completion_length"] = [float(l) for _, l, _ in steps]
     res["step_s_logged"] = [float(s) for _, _, s in steps]
     res["wait4_peak_rss_gb"] = rss
