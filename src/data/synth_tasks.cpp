@@ -92,16 +92,31 @@ std::vector<Fact> facts_of(const SynthScene& sc, const SynthWorld& w) {
   return f;
 }
 
-// The kinds of instruction. The first kNumBaseRules are those of base_train and of a
-// base-category eval, tried in turn row by row so that each is about as frequent; the rest are
-// held out of them, the kinds of instruction a base model has never been taught: the few-shot
-// and novel-category eval rows ask only those, so that few-shot grounding has something new
-// to learn, as the paper's reasoning-grounding instructions were new to its base model.
-const char* const kRules[] = {"most_corners",       "fewest_corners",      "largest",       "smallest",
-                              "largest_not_colour", "only_pattern",        "only_colour",   "only_shape",
-                              "position",           "colour_most_corners", "nearest_centre"};
-constexpr int kNumRules = sizeof(kRules) / sizeof(kRules[0]);
-constexpr int kNumBaseRules = 10;
+// The kinds of instruction, in the order rows take them. Those before kFirstHeldOut are the
+// kinds of base_train and of a base-category eval, tried in turn row by row so that each is
+// about as frequent; the rest are held out of them, the kinds of instruction a base model has
+// never been taught: the few-shot and novel-category eval rows ask only those, so that few-shot
+// grounding has something new to learn, as the paper's reasoning-grounding instructions were
+// new to its base model.
+enum class Rule : int {
+  most_corners,
+  fewest_corners,
+  largest,
+  smallest,
+  largest_not_colour,
+  only_pattern,
+  only_colour,
+  only_shape,
+  position,
+  colour_most_corners,
+  nearest_centre,  // held out
+};
+constexpr int kNumRules = static_cast<int>(Rule::nearest_centre) + 1;
+constexpr int kFirstHeldOut = static_cast<int>(Rule::nearest_centre);
+// The names the rows record (SynthRow::rule), by Rule.
+const char* const kRuleNames[kNumRules] = {"most_corners",       "fewest_corners",      "largest",       "smallest",
+                                           "largest_not_colour", "only_pattern",        "only_colour",   "only_shape",
+                                           "position",           "colour_most_corners", "nearest_centre"};
 
 // Sizes must differ by 40% and positions by 8% of the image to count as "largest" or
 // "leftmost": a reader of the image should see it at a glance.
@@ -110,7 +125,7 @@ bool clearly_larger(int64_t a, int64_t b) { return a * 10 >= b * 14; }
 int64_t position_margin(int64_t size) { return (2 * size * 8 + 99) / 100; }
 
 // The instruction of `rule` when it picks object t and no other in this scene, else "".
-std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t size, Rng& rng) {
+std::string try_rule(Rule rule, const std::vector<Fact>& f, size_t t, int64_t size, Rng& rng) {
   auto all_others = [&](auto pred) {
     for (size_t i = 0; i < f.size(); ++i) {
       if (i != t && !pred(f[i])) return false;
@@ -120,17 +135,17 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
   auto count = [&](auto pred) { return std::count_if(f.begin(), f.end(), pred); };
   const Fact& me = f[t];
   switch (rule) {
-    case 0:
+    case Rule::most_corners:
       return all_others([&](const Fact& o) { return o.corners < me.corners; }) ? "the object with the most corners"
                                                                                : "";
-    case 1:
+    case Rule::fewest_corners:
       return all_others([&](const Fact& o) { return o.corners > me.corners; }) ? "the object with the fewest corners"
                                                                                : "";
-    case 2:
+    case Rule::largest:
       return all_others([&](const Fact& o) { return clearly_larger(me.area, o.area); }) ? "the largest object" : "";
-    case 3:
+    case Rule::smallest:
       return all_others([&](const Fact& o) { return clearly_larger(o.area, me.area); }) ? "the smallest object" : "";
-    case 4: {  // "the largest object that is not red": red is a colour some other object has
+    case Rule::largest_not_colour: {  // "the largest object that is not red": red is a colour some other object has
       std::vector<int> colours;
       for (const Fact& o : f) {
         if (o.colour != me.colour && std::find(colours.begin(), colours.end(), o.colour) == colours.end()) {
@@ -146,19 +161,19 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
       }
       return "";
     }
-    case 5:
+    case Rule::only_pattern:
       return count([&](const Fact& o) { return o.pattern == me.pattern; }) == 1
                  ? std::string("the only ") + synth_pattern_name(me.pattern) + " object"
                  : "";
-    case 6:
+    case Rule::only_colour:
       return count([&](const Fact& o) { return o.colour == me.colour; }) == 1
                  ? std::string("the only ") + synth_colour_name(me.colour) + " object"
                  : "";
-    case 7:
+    case Rule::only_shape:
       return count([&](const Fact& o) { return o.shape == me.shape; }) == 1
                  ? std::string("the only ") + synth_shape_name(me.shape)
                  : "";
-    case 8: {
+    case Rule::position: {
       const int64_t m = position_margin(size);
       std::vector<int> dirs = {0, 1, 2, 3};
       rng.shuffle(dirs);
@@ -177,13 +192,13 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
       }
       return "";
     }
-    case 9: {
+    case Rule::colour_most_corners: {
       const bool peers = count([&](const Fact& o) { return o.colour == me.colour; }) >= 2;
       return peers && all_others([&](const Fact& o) { return o.colour != me.colour || o.corners < me.corners; })
                  ? std::string("the ") + synth_colour_name(me.colour) + " object with the most corners"
                  : "";
     }
-    case 10: {  // nearer the image's centre than every other object by 8% of the image
+    case Rule::nearest_centre: {  // nearer the image's centre than every other object by 8% of the image
       const int64_t m = position_margin(size);
       // Squared distances to the centre (doubled coordinates). sqrt(a) + m <= sqrt(b) in
       // integers: b - a - m^2 >= 2 m sqrt(a), both sides squared once the left is >= 0.
@@ -203,9 +218,9 @@ std::string try_rule(int rule, const std::vector<Fact>& f, size_t t, int64_t siz
 void fill_grounding(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, SynthSplit split, int64_t index,
                     Rng& rng) {
   const std::vector<int> pool = distractor_pool(w, cfg, split);
-  // The few-shot rows and a novel-category eval ask the held-out kinds (kRules above).
+  // The few-shot rows and a novel-category eval ask the held-out kinds (Rule above).
   const bool held_out = split == SynthSplit::fewshot_train || (split == SynthSplit::eval && !cfg.eval_base);
-  const int first = held_out ? kNumBaseRules : 0, kinds = held_out ? kNumRules - kNumBaseRules : kNumBaseRules;
+  const int first = held_out ? kFirstHeldOut : 0, kinds = held_out ? kNumRules - kFirstHeldOut : kFirstHeldOut;
   const int preferred = first + static_cast<int>(index % kinds);
   for (int attempt = 0; attempt < 1000; ++attempt) {
     // (category, is the target), shuffled so the target's drawing order varies.
@@ -230,12 +245,12 @@ void fill_grounding(SynthRow& row, const SynthWorld& w, const SynthConfig& cfg, 
       rng.shuffle(rules);
     }
     for (int r : rules) {
-      std::string text = try_rule(r, f, target, cfg.image_size, rng);
+      std::string text = try_rule(static_cast<Rule>(r), f, target, cfg.image_size, rng);
       if (text.empty()) continue;
       paint_scene(lay, w, rng);
       row.scene = std::move(lay.scene);
       row.target = static_cast<int>(target);
-      row.rule = kRules[r];
+      row.rule = kRuleNames[r];
       row.instruction = std::move(text);
       row.sample.problem = grounding_prompt(row.instruction, cfg.prompt_style);
       row.sample.solution = grounding_solution(box1000(row.scene.objects[target], cfg.image_size));
@@ -506,7 +521,7 @@ nlohmann::ordered_json write_split(const SynthWorld& w, const SynthConfig& cfg, 
   }
   if (task == Task::ground) {
     nlohmann::ordered_json r;
-    for (const char* name : kRules) r[name] = rules.count(name) ? rules[name] : 0;
+    for (const char* name : kRuleNames) r[name] = rules.count(name) ? rules[name] : 0;
     s["instructions"] = r;
   }
   nlohmann::ordered_json cats;
