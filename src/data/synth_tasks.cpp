@@ -109,14 +109,15 @@ enum class Rule : int {
   only_shape,
   position,
   colour_most_corners,
-  nearest_centre,  // held out
+  nearest_centre,  // held out; the last kind: kNumRules counts from it
 };
 constexpr int kNumRules = static_cast<int>(Rule::nearest_centre) + 1;
 constexpr int kFirstHeldOut = static_cast<int>(Rule::nearest_centre);
 // The names the rows record (SynthRow::rule), by Rule.
-const char* const kRuleNames[kNumRules] = {"most_corners",       "fewest_corners",      "largest",       "smallest",
-                                           "largest_not_colour", "only_pattern",        "only_colour",   "only_shape",
-                                           "position",           "colour_most_corners", "nearest_centre"};
+const char* const kRuleNames[] = {"most_corners",       "fewest_corners",      "largest",       "smallest",
+                                  "largest_not_colour", "only_pattern",        "only_colour",   "only_shape",
+                                  "position",           "colour_most_corners", "nearest_centre"};
+static_assert(sizeof(kRuleNames) / sizeof(kRuleNames[0]) == kNumRules, "a name for every Rule");
 
 // Sizes must differ by 40% and positions by 8% of the image to count as "largest" or
 // "leftmost": a reader of the image should see it at a glance.
