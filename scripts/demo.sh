@@ -17,7 +17,7 @@ cmake --build "$BUILD" -j "$(nproc)" --target visual-rft
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 cd "$ROOT"
 if [ ! -f models/vrft-demo/visual_rft_demo.json ]; then
-  echo "== no models/vrft-demo: making it (about an hour and a half on 2 cores)"
+  echo "== no models/vrft-demo: making it (about two hours on 2 cores)"
   bash scripts/make_demo_model.sh models/vrft-demo
 fi
 time "$BUILD/visual-rft" demo --model models/vrft-demo --out runs/demo "$@"
