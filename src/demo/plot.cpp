@@ -18,6 +18,7 @@ const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},
 std::string tick_text(double v) {
   if (v == 0) return "0";
   const double a = std::fabs(v);
+  if (a < 1e6 && v == std::round(v)) return fmt::format("{:.0f}", v);  // a step: "1", not "1.00"
   if (a >= 1000 || a < 0.01) return fmt::format("{:.1e}", v);
   if (a >= 10) return fmt::format("{:.0f}", v);
   return fmt::format("{:.2f}", v);
