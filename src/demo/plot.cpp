@@ -15,15 +15,6 @@ namespace {
 const cv::Scalar kColours[] = {{180, 119, 31}, {14, 127, 255},  {44, 160, 44},
                                {40, 39, 214},  {189, 103, 148}, {75, 86, 140}};
 
-std::string tick_text(double v) {
-  if (v == 0) return "0";
-  const double a = std::fabs(v);
-  if (a < 1e6 && v == std::round(v)) return fmt::format("{:.0f}", v);  // a step: "1", not "1.00"
-  if (a >= 1000 || a < 0.01) return fmt::format("{:.1e}", v);
-  if (a >= 10) return fmt::format("{:.0f}", v);
-  return fmt::format("{:.2f}", v);
-}
-
 void draw_panel(cv::Mat& img, const cv::Rect& area, const Panel& p) {
   const int left = 56, right = 12, top = 28, bottom = 40;
   const cv::Rect plot(area.x + left, area.y + top, area.width - left - right, area.height - top - bottom);
@@ -74,6 +65,15 @@ void draw_panel(cv::Mat& img, const cv::Rect& area, const Panel& p) {
 }
 
 }  // namespace
+
+std::string tick_text(double v) {
+  if (v == 0) return "0";  // also -0.0, which "{:.0f}" would write "-0"
+  const double a = std::fabs(v);
+  if (a < 1e6 && v == std::round(v)) return fmt::format("{:.0f}", v);  // a step: "1", not "1.00"
+  if (a >= 1000 || a < 0.01) return fmt::format("{:.1e}", v);
+  if (a >= 10) return fmt::format("{:.0f}", v);
+  return fmt::format("{:.2f}", v);
+}
 
 cv::Mat plot_panels(const std::vector<Panel>& panels, int width, int height) {
   cv::Mat img(height, width * std::max<int>(1, static_cast<int>(panels.size())), CV_8UC3, cv::Scalar(255, 255, 255));

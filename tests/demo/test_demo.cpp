@@ -31,6 +31,20 @@ int64_t inked(const cv::Mat& img) {
 
 }  // namespace
 
+TEST(Plot, TickLabels) {
+  EXPECT_EQ(tick_text(1), "1");  // the step axis starts at 1, not "1.00"
+  EXPECT_EQ(tick_text(64), "64");
+  EXPECT_EQ(tick_text(2000), "2000");
+  EXPECT_EQ(tick_text(0), "0");
+  EXPECT_EQ(tick_text(-0.0), "0");
+  EXPECT_EQ(tick_text(16.75), "17");
+  EXPECT_EQ(tick_text(0.5), "0.50");
+  EXPECT_EQ(tick_text(-1.25), "-1.25");
+  EXPECT_EQ(tick_text(-3.1e-3), "-3.1e-03");
+  EXPECT_EQ(tick_text(2500.5), "2.5e+03");
+  EXPECT_EQ(tick_text(1e7), "1.0e+07");
+}
+
 TEST(Plot, PanelsSideBySideWithTheirLines) {
   Series a{"a", {1, 2, 3, 4}, {0.1, 0.5, NAN, 0.9}}, b{"b", {1, 2}, {1.0, 1.0}};
   const cv::Mat img = plot_panels({{"reward", "step", {a, b}}, {"empty", "step", {}}}, 300, 200);

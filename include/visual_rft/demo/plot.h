@@ -18,6 +18,10 @@ struct Panel {
   std::vector<Series> series;
 };
 
+// An axis tick's label: whole numbers as they are ("1", "64": steps), 1e-2 <= |v| < 10 with two
+// decimals, 10 <= |v| < 1000 rounded, anything else in exponent form ("-3.1e-03").
+std::string tick_text(double v);
+
 // One chart per panel, side by side, each W x H pixels with axes, ticks, a legend and one
 // colour per series (in order). Returns an 8-bit BGR image.
 cv::Mat plot_panels(const std::vector<Panel>& panels, int width = 480, int height = 320);
