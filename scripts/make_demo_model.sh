@@ -22,7 +22,9 @@
 #      (scripts/pretrain_vision.py: every visual token learns the colour, pattern and shape under
 #      it, the distances to its object's box edges and, weighted VISION_ABSOLUTE_WEIGHT, the box
 #      itself) on VISION_ROWS_PER_CATEGORY x 24 dense images, cosine from VISION_LR; with
-#      FREEZE_VISION=1 the tower then stays fixed;
+#      FREEZE_VISION=1 the tower then stays fixed; VISION_COMBINATIONS=all draws the images'
+#      objects from every colour x pattern x shape combination but the novel categories
+#      (VISION_ROWS_PER_CATEGORY x 82 images), where colour and pattern do not tell the shape;
 #   5. SFT stages, one after another, each from the last one's weights with a fresh optimiser:
 #      STAGES is a list of SET:STEPS:LR (cosine from LR, ROWS rows per step, on DEVICE). The
 #      default, mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4 det:1200:5e-4
@@ -82,6 +84,7 @@ VISION_STEPS="${VISION_STEPS:-4500}"
 VISION_LR="${VISION_LR:-1e-3}"
 VISION_ABSOLUTE_WEIGHT="${VISION_ABSOLUTE_WEIGHT:-0.3}"
 VISION_ROWS_PER_CATEGORY="${VISION_ROWS_PER_CATEGORY:-600}"
+VISION_COMBINATIONS="${VISION_COMBINATIONS:-base}"
 FREEZE_VISION="${FREEZE_VISION:-1}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
 DATA="${DEMO_DATA:-$WORK/data}"
@@ -115,6 +118,8 @@ if [[ -n "$STEPS_TOTAL" ]]; then
   done
   STAGES="${scaled[*]}"
 fi
+[[ "$VISION_COMBINATIONS" == base || "$VISION_COMBINATIONS" == all ]] ||
+  { echo "make_demo_model: VISION_COMBINATIONS='$VISION_COMBINATIONS' must be base or all" >&2; exit 2; }
 [[ "$IMAGE_POSITION" == before_text || "$IMAGE_POSITION" == after_text ]] ||
   { echo "make_demo_model: IMAGE_POSITION='$IMAGE_POSITION' must be before_text or after_text" >&2; exit 2; }
 for v in POSITION_CUE FREEZE_VISION DATA_ONLY; do
@@ -194,9 +199,10 @@ demo_shape_args
 CKPT="$WORK/init"
 if [ "$VISION_STEPS" -gt 0 ]; then
   # Dense scenes of the same world (their own image seed): every object with its box and name.
+  vision_combinations=(); [[ "$VISION_COMBINATIONS" == all ]] && vision_combinations=(--dense-all-combinations)
   [ -f "$WORK/vision/dense/base_train.jsonl" ] ||
     "$VRFT" data synth --out "$WORK/vision" "${world[@]}" --image-seed $((SEED + 700)) \
-      --tasks cls --dense-base --base-per-category "$VISION_ROWS_PER_CATEGORY" --eval 0 >/dev/null
+      --tasks cls --dense-base --base-per-category "$VISION_ROWS_PER_CATEGORY" --eval 0 "${vision_combinations[@]}" >/dev/null
   [ -f "$WORK/init_vision/config.json" ] ||
     "$PY" "$ROOT/scripts/pretrain_vision.py" "$WORK/init" "$WORK/vision/dense/base_train.jsonl" "$WORK/init_vision" \
       --steps "$VISION_STEPS" --lr "$VISION_LR" --absolute-weight "$VISION_ABSOLUTE_WEIGHT" --device "${DEVICE%%:*}" | tee "$WORK/pretrain_vision.log"
@@ -251,7 +257,8 @@ made_by="IMAGE_SIZE=$IMAGE_SIZE ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_
 IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION \
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
-VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY FREEZE_VISION=$FREEZE_VISION scripts/make_demo_model.sh"
+VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY VISION_COMBINATIONS=$VISION_COMBINATIONS FREEZE_VISION=$FREEZE_VISION \
+scripts/make_demo_model.sh"
 python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$((PRIOR_SECONDS + SECONDS))" "$CKPT" <<PY
 import json, sys
 work, data, out, stages, made_by, seconds, ckpt = sys.argv[1:]
@@ -269,7 +276,8 @@ info = {
     "pretrain_config": "configs/demo_pretrain.yaml",
     "data": {"rows_per_category": $ROWS_PER_CATEGORY, "locate_per_category": $LOCATE_PER_CATEGORY, "rows": rows},
     "vision": {"steps": $VISION_STEPS, "lr": $VISION_LR, "absolute_weight": $VISION_ABSOLUTE_WEIGHT,
-               "rows_per_category": $VISION_ROWS_PER_CATEGORY, "frozen_after": bool($FREEZE_VISION)},
+               "rows_per_category": $VISION_ROWS_PER_CATEGORY, "combinations": "$VISION_COMBINATIONS",
+               "frozen_after": bool($FREEZE_VISION)},
     "stages": [{"set": s.split(":")[0], "steps": int(s.split(":")[1]), "lr": float(s.split(":")[2]),
                 "rows_per_step": $ROWS} for s in stages.split()],
     "device": "$DEVICE",

@@ -240,6 +240,9 @@ void add_data_command(CLI::App& app) {
                  "Dense scenes hold 1 to this many objects (1: single-object rows, a localisation stage)")
       ->check(CLI::Range(1, 5))
       ->capture_default_str();
+  sy->add_flag("--dense-all-combinations", synth.cfg.dense_all_combinations,
+               "Dense rows show objects of every colour x pattern x shape combination but the novel categories, "
+               "not only the base ones (a vision stage that must read each attribute)");
   sy->add_flag("--position-cue", synth.cfg.position_cue,
                "Backgrounds carry a fixed colour ramp that says where each pixel is (a world for small vision "
                "towers, which know only relative positions); a model pre-trained with it needs it everywhere");

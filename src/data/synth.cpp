@@ -102,8 +102,25 @@ const char* synth_split_name(SynthSplit s) {
   return "?";
 }
 
+namespace {
+
+constexpr int64_t kSynthCombinations = int64_t{kSynthShapes} * kSynthColours * kSynthPatterns;
+
+// Category `id` of combination `combo` = (shape * colours + colour) * patterns + pattern.
+SynthCategory category_of(int combo, int id) {
+  SynthCategory c;
+  c.id = id;
+  c.pattern = combo % kSynthPatterns;
+  c.colour = combo / kSynthPatterns % kSynthColours;
+  c.shape = combo / (kSynthPatterns * kSynthColours);
+  c.name = std::string(kColourNames[c.colour]) + " " + kPatternNames[c.pattern] + " " + kShapeNames[c.shape];
+  return c;
+}
+
+}  // namespace
+
 SynthWorld make_synth_world(const SynthConfig& cfg) {
-  const int64_t all = int64_t{kSynthShapes} * kSynthColours * kSynthPatterns;
+  const int64_t all = kSynthCombinations;
   if (cfg.num_categories < 2 || cfg.num_categories > all) {
     throw Error("synth: --categories " + std::to_string(cfg.num_categories) + " must be in 2.." + std::to_string(all));
   }
@@ -119,15 +136,7 @@ SynthWorld make_synth_world(const SynthConfig& cfg) {
   std::sort(combos.begin(), combos.end());  // combo = (shape * colours + colour) * patterns + pattern
 
   SynthWorld w;
-  for (int combo : combos) {
-    SynthCategory c;
-    c.id = static_cast<int>(w.categories.size());
-    c.pattern = combo % kSynthPatterns;
-    c.colour = combo / kSynthPatterns % kSynthColours;
-    c.shape = combo / (kSynthPatterns * kSynthColours);
-    c.name = std::string(kColourNames[c.colour]) + " " + kPatternNames[c.pattern] + " " + kShapeNames[c.shape];
-    w.categories.push_back(c);
-  }
+  for (int combo : combos) w.categories.push_back(category_of(combo, static_cast<int>(w.categories.size())));
   // Novel categories are drawn until each of their words also names a base category; a
   // novel name made only of known words is what few-shot learning can build on.
   std::vector<int> ids(w.categories.size());
@@ -152,6 +161,18 @@ SynthWorld make_synth_world(const SynthConfig& cfg) {
   for (const auto& c : w.categories) (c.novel ? w.novel : w.base).push_back(c.id);
   w.position_cue = cfg.position_cue;
   return w;
+}
+
+SynthWorld synth_every_combination(const SynthWorld& world) {
+  SynthWorld all;
+  all.position_cue = world.position_cue;
+  for (int combo = 0; combo < kSynthCombinations; ++combo) {
+    SynthCategory c = category_of(combo, combo);
+    for (int id : world.novel) c.novel = c.novel || world.categories[static_cast<size_t>(id)].name == c.name;
+    (c.novel ? all.novel : all.base).push_back(c.id);
+    all.categories.push_back(std::move(c));
+  }
+  return all;
 }
 
 // ---- scenes ------------------------------------------------------------------------------------

@@ -560,6 +560,7 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
                                     {"prompt_style", cfg.prompt_style == PromptStyle::train ? "train" : "eval"},
                                     {"think_base", cfg.think_base},
                                     {"dense_base", cfg.dense_base},
+                                    {"dense_all_combinations", cfg.dense_all_combinations},
                                     {"position_cue", cfg.position_cue}};
   nlohmann::ordered_json tasks;
   std::vector<std::vector<Sample>> base_rows;  // per task, for the mixed base_train.jsonl
@@ -586,9 +587,11 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
     fs::create_directories(dir + "/images", ec);
     if (ec) throw FileError("synth: cannot create '" + dir + "/images': " + ec.message());
     std::vector<Sample>& keep = base_rows.emplace_back();
+    const SynthWorld dense_world = cfg.dense_all_combinations ? synth_every_combination(w) : w;
     // Summarised as detection rows are: rows, boxes, per category.
-    summary["dense"] = {{"base_train", write_split(w, cfg, Task::det, SynthSplit::base_train, dir, threads, &keep,
-                                                   [&](int64_t i) { return make_synth_dense_row(w, cfg, i); })}};
+    summary["dense"] = {
+        {"base_train", write_split(dense_world, cfg, Task::det, SynthSplit::base_train, dir, threads, &keep,
+                                   [&](int64_t i) { return make_synth_dense_row(dense_world, cfg, i); })}};
     for (Sample& r : keep) r.image = "dense/" + r.image;
   }
   // OUT/base_train.jsonl: the base rows of every task interleaved (row i of each task in

@@ -86,6 +86,12 @@ struct SynthConfig {
   // The most objects of a dense scene (1 to this many). 1 gives single-object rows: where a
   // thing is, without having to pick it out (a localisation stage of the pre-training).
   int64_t dense_max_objects = 5;
+  // Dense rows draw their objects from every colour x pattern x shape combination that is not
+  // a novel category (synth_every_combination) instead of the base categories. Among the
+  // world's few categories colour and pattern nearly tell the shape, so a vision tower
+  // trained on them alone learns that shortcut and cannot read the shape of a new combination;
+  // here every attribute must be seen. The novel categories stay unseen.
+  bool dense_all_combinations = false;
   // A position cue in every background: a fixed colour ramp, bluer to the right and redder to
   // the bottom (up to 24 levels from the centre), the same in every image. Qwen2-VL's vision
   // tower knows only relative positions (2D rotary); with the ramp a small tower can read
@@ -103,6 +109,9 @@ struct SynthWorld {
 // category also occurs in some base category, so novel names are new combinations of known
 // words. Throws Error for counts out of range.
 SynthWorld make_synth_world(const SynthConfig& cfg);
+// The 90 combinations as categories (ids in combination order, sorted as above), the world's
+// novel ones novel and every other one base: the vocabulary of dense_all_combinations rows.
+SynthWorld synth_every_combination(const SynthWorld& world);
 
 // ---- scenes and rows ---------------------------------------------------------------------------
 
