@@ -14,6 +14,7 @@ every language layer), and fits a ridge classifier per attribute:
 
   base -> novel        fitted on objects of the world's base categories, scored on objects
                        of its novel ones (what the demo asks of a base model);
+  known -> novel       fitted on objects of every other combination, scored on the novel ones;
   disjoint combinations  fitted on two thirds of the other combinations, scored on the rest
                        (no novel category involved);
   same combinations    fitted and scored on alternate objects of the same combinations.
@@ -128,6 +129,7 @@ def main():
     known = kind != "novel"
     splits = {
         "base -> novel": (kind == "base", kind == "novel"),
+        "known -> novel": (known, kind == "novel"),
         "disjoint combinations": (known & in_fit, known & ~in_fit),
         "same combinations": (known & (np.arange(len(names)) % 2 == 0), known & (np.arange(len(names)) % 2 == 1)),
     }
