@@ -25,6 +25,8 @@
 #      FREEZE_VISION=1 the tower then stays fixed; VISION_COMBINATIONS=all draws the images'
 #      objects from every colour x pattern x shape combination but the novel categories
 #      (VISION_ROWS_PER_CATEGORY x 82 images), where colour and pattern do not tell the shape;
+#      VISION_HUE=P shows a share P of each step's images with their hues turned at random,
+#      their objects' colour untaught, so that every shape is seen in every hue;
 #   5. SFT stages, one after another, each from the last one's weights with a fresh optimiser:
 #      STAGES is a list of SET:STEPS:LR (cosine from LR, ROWS rows per step, on DEVICE). The
 #      default, mix:750:2e-3 det:1800:1e-3 sole:900:1e-3 mix:300:5e-4 det:1200:5e-4
@@ -85,6 +87,7 @@ VISION_LR="${VISION_LR:-1e-3}"
 VISION_ABSOLUTE_WEIGHT="${VISION_ABSOLUTE_WEIGHT:-0.3}"
 VISION_ROWS_PER_CATEGORY="${VISION_ROWS_PER_CATEGORY:-600}"
 VISION_COMBINATIONS="${VISION_COMBINATIONS:-base}"
+VISION_HUE="${VISION_HUE:-0}"
 FREEZE_VISION="${FREEZE_VISION:-1}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
 DATA="${DEMO_DATA:-$WORK/data}"
@@ -100,6 +103,8 @@ done
 for v in VISION_LR VISION_ABSOLUTE_WEIGHT; do
   [[ "${!v}" =~ $NUMBER ]] || { echo "make_demo_model: $v='${!v}' must be a number" >&2; exit 2; }
 done
+[[ "$VISION_HUE" =~ $NUMBER ]] && python3 -c "import sys; sys.exit(not 0 <= float('$VISION_HUE') <= 1)" ||
+  { echo "make_demo_model: VISION_HUE='$VISION_HUE' must be a share from 0 to 1" >&2; exit 2; }
 [[ -n "$STAGES" ]] || { echo "make_demo_model: STAGES is empty: give at least one SET:STEPS:LR" >&2; exit 2; }
 for stage in $STAGES; do
   IFS=: read -r set steps lr extra <<< "$stage"
@@ -205,7 +210,7 @@ if [ "$VISION_STEPS" -gt 0 ]; then
       --tasks cls --dense-base --base-per-category "$VISION_ROWS_PER_CATEGORY" --eval 0 "${vision_combinations[@]}" >/dev/null
   [ -f "$WORK/init_vision/config.json" ] ||
     "$PY" "$ROOT/scripts/pretrain_vision.py" "$WORK/init" "$WORK/vision/dense/base_train.jsonl" "$WORK/init_vision" \
-      --steps "$VISION_STEPS" --lr "$VISION_LR" --absolute-weight "$VISION_ABSOLUTE_WEIGHT" --device "${DEVICE%%:*}" | tee "$WORK/pretrain_vision.log"
+      --steps "$VISION_STEPS" --lr "$VISION_LR" --absolute-weight "$VISION_ABSOLUTE_WEIGHT" --hue-fraction "$VISION_HUE" --device "${DEVICE%%:*}" | tee "$WORK/pretrain_vision.log"
   CKPT="$WORK/init_vision"
 fi
 freeze=(); (( FREEZE_VISION )) && freeze=(--set train.freeze_vision=true)
@@ -257,7 +262,7 @@ made_by="IMAGE_SIZE=$IMAGE_SIZE ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_
 IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION \
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
-VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY VISION_COMBINATIONS=$VISION_COMBINATIONS FREEZE_VISION=$FREEZE_VISION \
+VISION_ROWS_PER_CATEGORY=$VISION_ROWS_PER_CATEGORY VISION_COMBINATIONS=$VISION_COMBINATIONS VISION_HUE=$VISION_HUE FREEZE_VISION=$FREEZE_VISION \
 scripts/make_demo_model.sh"
 python3 - "$WORK" "$DATA" "$OUT.partial/visual_rft_demo.json" "$STAGES" "$made_by" "$((PRIOR_SECONDS + SECONDS))" "$CKPT" <<PY
 import json, sys
@@ -277,6 +282,7 @@ info = {
     "data": {"rows_per_category": $ROWS_PER_CATEGORY, "locate_per_category": $LOCATE_PER_CATEGORY, "rows": rows},
     "vision": {"steps": $VISION_STEPS, "lr": $VISION_LR, "absolute_weight": $VISION_ABSOLUTE_WEIGHT,
                "rows_per_category": $VISION_ROWS_PER_CATEGORY, "combinations": "$VISION_COMBINATIONS",
+               "hue_fraction": $VISION_HUE,
                "frozen_after": bool($FREEZE_VISION)},
     "stages": [{"set": s.split(":")[0], "steps": int(s.split(":")[1]), "lr": float(s.split(":")[2]),
                 "rows_per_step": $ROWS} for s in stages.split()],

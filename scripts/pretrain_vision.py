@@ -12,6 +12,14 @@ with 7-pixel patches) is trained, through linear heads that are thrown away afte
   - the distances from its centre to that object's box edges (relative: a 2D-rotary tower can
     learn them), and, with --absolute-weight > 0, the box itself in 0-1000 coordinates.
 
+With --hue-fraction P, a share P of each step's images is shown with every hue turned by a
+random angle (a rotation of RGB space about its grey axis: greys stay, colours move round the
+colour wheel), and the colour of their objects left untaught. Without it, a tower that only
+ever sees some colour x pattern x shape combinations learns shape through colour and pattern
+(red and solid means hexagon) and cannot read the shape of a combination it never saw; with it,
+every shape is seen in every hue, so shape must be read from the outline alone. Grey copies do
+not do this: the palette's colours keep distinct grey levels, and the tower keys on those.
+
 The targets come from the dense rows of `visual-rft data synth --dense-base` (every object of
 an image with its box and category; the object under a token's centre is the smallest box that
 holds it). Only the vision tower's weights change: OUT is MODEL's folder with new visual.*
@@ -68,6 +76,18 @@ def token_targets(objects, gh, gw, vocab):
     return ids, box, mask
 
 
+def rotate_hue(pv, mean, std, angle):
+    """Patches [N, 3 * T * P * P] (channel first, normalised by mean and std) of the image with
+    every colour rotated by `angle` radians about RGB's grey axis (Rodrigues' formula; greys
+    stay), clipped to the RGB cube."""
+    k = torch.full((3,), 1 / math.sqrt(3))
+    cross = torch.tensor([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    turn = math.cos(angle) * torch.eye(3) + math.sin(angle) * cross + (1 - math.cos(angle)) * torch.outer(k, k)
+    x = pv.reshape(pv.shape[0], 3, -1) * std + mean  # [N, 3, T*P*P] in 0-1
+    x = torch.einsum("ij,njp->nip", turn, x).clamp(0, 1)
+    return ((x - mean) / std).reshape(pv.shape)
+
+
 def load_rows(path, proc, vocab, limit):
     """The dense rows of `path` as (pixel_values, grid_thw, ids, box, mask) per image."""
     root = os.path.dirname(path)
@@ -102,11 +122,15 @@ def main():
     ap.add_argument("--batch", type=int, default=32, help="images per step")
     ap.add_argument("--lr", type=float, default=1e-3, help="AdamW, cosine to 0 after 50 warm-up steps")
     ap.add_argument("--absolute-weight", type=float, default=0.0, help="weight of the absolute-box loss")
+    ap.add_argument("--hue-fraction", type=float, default=0.0,
+                    help="share of each step's images shown with their hues turned at random, their objects' colour untaught")
     ap.add_argument("--held-out", type=int, default=256, help="the last N rows, for the printed accuracy")
     ap.add_argument("--limit", type=int, default=0, help="read only the first N rows (0 = all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu")
     a = ap.parse_args()
+    if not 0 <= a.hue_fraction <= 1:
+        raise SystemExit(f"--hue-fraction {a.hue_fraction}: expected a share from 0 to 1")
 
     torch.manual_seed(a.seed)
     cats_path = a.categories or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(a.data))), "categories.json")
@@ -120,7 +144,9 @@ def main():
     tower.to(a.device)
 
     t0 = time.time()
-    rows = load_rows(a.data, ImageProcessor.from_pretrained(a.model), vocab, a.limit)
+    proc = ImageProcessor.from_pretrained(a.model)
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1) for v in (proc.image_mean, proc.image_std))
+    rows = load_rows(a.data, proc, vocab, a.limit)
     if len(rows) <= a.held_out + a.batch:
         raise SystemExit(f"{a.data}: {len(rows)} rows, need more than --held-out {a.held_out} + --batch {a.batch}")
     train, held = rows[:-a.held_out], rows[-a.held_out:]
@@ -134,6 +160,14 @@ def main():
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / 50) * 0.5 * (1 + math.cos(math.pi * min(s, a.steps) / a.steps)))
 
+    def recolour(row, angle):
+        """A row with its hues turned by `angle`: the objects' colour ids become -100 (ignored);
+        the background's stays."""
+        pv, grid, ids, box, mask = row
+        ids = ids.clone()
+        ids[mask > 0, 0] = -100
+        return rotate_hue(pv, mean, std, angle), grid, ids, box, mask
+
     def run(batch):
         pv = torch.cat([r[0] for r in batch]).to(a.device)
         grid = torch.cat([r[1] for r in batch]).to(a.device)
@@ -144,7 +178,7 @@ def main():
         logits = [h(feats) for h in heads[:3]]
         rel, ab = heads[3](feats), heads[4](feats)
         n_obj = mask.sum().clamp(min=1)
-        loss = sum(F.cross_entropy(lg, ids[:, k]) for k, lg in enumerate(logits))
+        loss = sum(F.cross_entropy(lg, ids[:, k], ignore_index=-100) for k, lg in enumerate(logits))
         loss = loss + 5 * (F.smooth_l1_loss(rel, box[:, :4], reduction="none", beta=0.05).sum(1) * mask).sum() / n_obj
         if a.absolute_weight > 0:
             loss = loss + 5 * a.absolute_weight * (
@@ -157,7 +191,11 @@ def main():
     rng = np.random.default_rng(a.seed)
     t0 = time.time()
     for step in range(1, a.steps + 1):
-        loss, _, _ = run([train[i] for i in rng.choice(len(train), a.batch, replace=False)])
+        picked = rng.choice(len(train), a.batch, replace=False)
+        # Drawn only when asked for, so that the batches without it stay those of earlier runs.
+        turned = rng.random(a.batch) < a.hue_fraction if a.hue_fraction > 0 else [False] * a.batch
+        angles = rng.uniform(0, 2 * math.pi, a.batch) if a.hue_fraction > 0 else [0.0] * a.batch
+        loss, _, _ = run([recolour(train[i], t) if g else train[i] for i, g, t in zip(picked, turned, angles)])
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -166,8 +204,11 @@ def main():
         if step % 100 == 0 or step == a.steps:
             with torch.no_grad():
                 _, acc, err = run(held)
+                turned = run([recolour(r, 2 * math.pi * (i + 0.5) / len(held)) for i, r in enumerate(held)])[1] \
+                    if a.hue_fraction > 0 else None
+                turned = f"  hues turned {turned[1]:.2f}/{turned[2]:.2f}" if turned else ""
             print(f"pretrain_vision: step {step}/{a.steps} loss {loss.item():.3f}  held-out colour/pattern/shape "
-                  f"{acc[0]:.2f}/{acc[1]:.2f}/{acc[2]:.2f}  edge distance error {err:.0f}/1000  "
+                  f"{acc[0]:.2f}/{acc[1]:.2f}/{acc[2]:.2f}{turned}  edge distance error {err:.0f}/1000  "
                   f"{(time.time() - t0) / step:.2f} s/step", flush=True)
 
     # OUT: MODEL's files, the vision tower's tensors replaced (written to OUT.partial, then moved).

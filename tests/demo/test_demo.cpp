@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
@@ -258,8 +259,8 @@ TEST(DemoModel, AttributeProbeOfTheShippedModel) {
 }
 
 // scripts/pretrain_vision.py (make_demo_model.sh's VISION_STEPS stage) on a small dense world:
-// it trains the vision tower and nothing else (with the absolute-box loss too, as
-// VISION_ABSOLUTE_WEIGHT runs it), and visual-rft loads and runs what it writes.
+// it trains the vision tower and nothing else (with the absolute-box loss and turned hues too,
+// as VISION_ABSOLUTE_WEIGHT and VISION_HUE run it), and visual-rft loads and runs what it writes.
 TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
   const std::string out = scratch_dir("demo-vision-stage");
   // The preset alone, as the recipe makes it (its 7-pixel patches must reach the processor).
@@ -270,7 +271,7 @@ TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
           " --base-per-category 4 --eval 0");
   ASSERT_EQ(r.status, 0) << r.output;
   python("pretrain_vision.py' '" + out + "/init' '" + out + "/world/dense/base_train.jsonl' '" + out +
-         "/vision' --steps 3 --batch 8 --held-out 16 --absolute-weight 0.3");
+         "/vision' --steps 3 --batch 8 --held-out 16 --absolute-weight 0.3 --hue-fraction 0.5");
   SafetensorsFile before(out + "/init/model.safetensors"), after(out + "/vision/model.safetensors");
   ASSERT_EQ(before.tensors().size(), after.tensors().size());
   int changed_visual = 0;
@@ -286,6 +287,37 @@ TEST(DemoModel, VisionStageTrainsTheTowerOnly) {
   r = run(cli() + " generate --model " + out + "/vision --image '" + out +
           "/world/dense/images/base_train_00000.png' --prompt 'What is this?' --max-new-tokens 4");
   EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// pretrain_vision.py's turned hues (VISION_HUE) on normalised patches of random colours: a turn
+// of a third of the circle is the cyclic swap of channels (red to green, green to blue, blue to
+// red), no turn changes nothing, and any turn keeps each pixel's grey level (the mean of its
+// channels) and its distance from the grey axis where it stays inside the RGB cube (to 1e-5).
+TEST(DemoModel, TurnedHuesRotateColoursAboutTheGreyAxis) {
+  const std::string out = scratch_dir("demo-hue");
+  std::ofstream(out + "/check.py") << R"(import math, sys, torch
+sys.path.insert(0, sys.argv[1])
+from pretrain_vision import rotate_hue
+torch.manual_seed(0)
+mean, std = torch.tensor([0.48, 0.46, 0.41]).view(1, 3, 1), torch.tensor([0.27, 0.26, 0.28]).view(1, 3, 1)
+rgb = 0.25 + 0.5 * torch.rand(64, 3, 98)  # [patches, channel, T*P*P], well inside the cube
+pv = ((rgb - mean) / std).reshape(64, -1)
+back = lambda p: p.reshape(64, 3, -1) * std + mean
+third = back(rotate_hue(pv, mean, std, 2 * math.pi / 3))
+assert torch.allclose(third, rgb[:, [2, 0, 1]], atol=1e-5), (third - rgb[:, [2, 0, 1]]).abs().max()
+assert torch.allclose(back(rotate_hue(pv, mean, std, 0.0)), rgb, atol=1e-5)
+turned = back(rotate_hue(pv, mean, std, 1.0))
+chroma = lambda x: (x - x.mean(1, keepdim=True)).norm(dim=1)
+inside = (turned > 0).all(1) & (turned < 1).all(1)
+assert inside.float().mean() > 0.9
+assert torch.allclose(turned.mean(1), rgb.mean(1), atol=1e-5)
+assert torch.allclose(chroma(turned)[inside], chroma(rgb)[inside], atol=1e-5)
+assert not torch.allclose(turned, rgb, atol=1e-2)
+print("hue turns checked")
+)";
+  CommandResult r = run(std::string("'") + VRFT_PYTHON + "' " + out + "/check.py '" + source_dir() + "/scripts'");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("hue turns checked"), std::string::npos) << r.output;
 }
 
 // scripts/lib/join_rows.py (make_demo_model.sh's training sets): rows of several synth folders
@@ -344,8 +376,8 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
 }
 
 // make_demo_model.sh checks its recipe before it makes anything: a stage that is not
-// SET:STEPS:LR, or names a set it does not have, is refused by name, and so is an unknown
-// VISION_COMBINATIONS.
+// SET:STEPS:LR, or names a set it does not have, is refused by name, and so are an unknown
+// VISION_COMBINATIONS and a VISION_HUE that is not a share from 0 to 1.
 TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   const std::string out = scratch_dir("demo-recipe");
   for (const char* stages :
@@ -362,6 +394,13 @@ TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   r = run("VISION_COMBINATIONS=every bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out + "/model");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("VISION_COMBINATIONS='every' must be base or all"), std::string::npos) << r.output;
+  for (const char* hue : {"1.5", "half", "-0.2"}) {
+    r = run("VISION_HUE=" + std::string(hue) + " bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out +
+            "/model");
+    EXPECT_EQ(r.status, 2) << hue;
+    EXPECT_NE(r.output.find("VISION_HUE='" + std::string(hue) + "' must be a share from 0 to 1"), std::string::npos)
+        << r.output;
+  }
   EXPECT_FALSE(fs::exists(out + "/model.work")) << "nothing is made before the recipe is checked";
 }
 
