@@ -24,7 +24,8 @@ The targets come from the dense rows of `visual-rft data synth --dense-base` (ev
 an image with its box and category; the object under a token's centre is the smallest box that
 holds it). Only the vision tower's weights change: OUT is MODEL's folder with new visual.*
 tensors, ready for `visual-rft train` (scripts/make_demo_model.sh runs this stage with
-VISION_STEPS=N). It prints held-out accuracy per attribute and the box error every 100 steps.
+VISION_STEPS=N). It prints held-out accuracy per attribute and the box error every 100 steps
+(with --hue-fraction also pattern and shape on the held-out images with their hues turned).
 Runs with PyTorch and transformers (the vision tower's reference implementation) on the CPU or
 --device cuda.
 """
@@ -204,11 +205,13 @@ def main():
         if step % 100 == 0 or step == a.steps:
             with torch.no_grad():
                 _, acc, err = run(held)
-                turned = run([recolour(r, 2 * math.pi * (i + 0.5) / len(held)) for i, r in enumerate(held)])[1] \
-                    if a.hue_fraction > 0 else None
-                turned = f"  hues turned {turned[1]:.2f}/{turned[2]:.2f}" if turned else ""
+                # The held-out images once more, their hues turned evenly round the circle.
+                in_hues = ""
+                if a.hue_fraction > 0:
+                    turned_acc = run([recolour(r, 2 * math.pi * (i + 0.5) / len(held)) for i, r in enumerate(held)])[1]
+                    in_hues = f"  hues turned {turned_acc[1]:.2f}/{turned_acc[2]:.2f}"
             print(f"pretrain_vision: step {step}/{a.steps} loss {loss.item():.3f}  held-out colour/pattern/shape "
-                  f"{acc[0]:.2f}/{acc[1]:.2f}/{acc[2]:.2f}{turned}  edge distance error {err:.0f}/1000  "
+                  f"{acc[0]:.2f}/{acc[1]:.2f}/{acc[2]:.2f}{in_hues}  edge distance error {err:.0f}/1000  "
                   f"{(time.time() - t0) / step:.2f} s/step", flush=True)
 
     # OUT: MODEL's files, the vision tower's tensors replaced (written to OUT.partial, then moved).
