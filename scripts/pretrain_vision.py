@@ -192,11 +192,12 @@ def main():
     rng = np.random.default_rng(a.seed)
     t0 = time.time()
     for step in range(1, a.steps + 1):
-        picked = rng.choice(len(train), a.batch, replace=False)
-        # Drawn only when asked for, so that the batches without it stay those of earlier runs.
-        turned = rng.random(a.batch) < a.hue_fraction if a.hue_fraction > 0 else [False] * a.batch
-        angles = rng.uniform(0, 2 * math.pi, a.batch) if a.hue_fraction > 0 else [0.0] * a.batch
-        loss, _, _ = run([recolour(train[i], t) if g else train[i] for i, g, t in zip(picked, turned, angles)])
+        batch = [train[i] for i in rng.choice(len(train), a.batch, replace=False)]
+        if a.hue_fraction > 0:  # drawn only when asked for, so that the batches without it stay those of earlier runs
+            turned = rng.random(a.batch) < a.hue_fraction
+            angles = rng.uniform(0, 2 * math.pi, a.batch)
+            batch = [recolour(r, t) if g else r for r, g, t in zip(batch, turned, angles)]
+        loss, _, _ = run(batch)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
