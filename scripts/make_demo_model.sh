@@ -9,7 +9,10 @@
 #      dense rows), det (a's and b's detection rows), sole (a's and b's "the only X"
 #      grounding rows), compare (a's and b's other grounding rows: "the largest object", "the
 #      leftmost object", ...) and all (mix, det and sole together); with POSITION_CUE=1 on
-#      backgrounds that carry the position cue;
+#      backgrounds that carry the position cue; COMBINATIONS=all (default base) draws and names
+#      every colour x pattern x shape combination but the novel categories instead of the base
+#      categories (the counts above are then per combination: 82 of them where the world has 24
+#      base categories), so that the language model composes a name from its words;
 #   2. a 640-token byte-level BPE trained on the world's text (scripts/make_tiny_tokenizer.py),
 #      or the one in TOKENIZER=DIR when set;
 #   3. random weights of the "demo" shape (visual-rft model init --preset demo: 7-pixel
@@ -87,6 +90,7 @@ VISION_LR="${VISION_LR:-1e-3}"
 VISION_ABSOLUTE_WEIGHT="${VISION_ABSOLUTE_WEIGHT:-0.3}"
 VISION_ROWS_PER_CATEGORY="${VISION_ROWS_PER_CATEGORY:-600}"
 VISION_COMBINATIONS="${VISION_COMBINATIONS:-base}"
+COMBINATIONS="${COMBINATIONS:-base}"
 VISION_HUE="${VISION_HUE:-0}"
 FREEZE_VISION="${FREEZE_VISION:-1}"
 WORK="${VRFT_DEMO_WORK:-$OUT.work}"
@@ -123,8 +127,9 @@ if [[ -n "$STEPS_TOTAL" ]]; then
   done
   STAGES="${scaled[*]}"
 fi
-[[ "$VISION_COMBINATIONS" == base || "$VISION_COMBINATIONS" == all ]] ||
-  { echo "make_demo_model: VISION_COMBINATIONS='$VISION_COMBINATIONS' must be base or all" >&2; exit 2; }
+for v in COMBINATIONS VISION_COMBINATIONS; do
+  [[ "${!v}" == base || "${!v}" == all ]] || { echo "make_demo_model: $v='${!v}' must be base or all" >&2; exit 2; }
+done
 [[ "$IMAGE_POSITION" == before_text || "$IMAGE_POSITION" == after_text ]] ||
   { echo "make_demo_model: IMAGE_POSITION='$IMAGE_POSITION' must be before_text or after_text" >&2; exit 2; }
 for v in POSITION_CUE FREEZE_VISION DATA_ONLY; do
@@ -176,9 +181,10 @@ synth() {
   [ -f "$dir/summary.json" ] ||
     "$VRFT" data synth --out "$dir" "${world[@]}" --image-seed "$image_seed" --think-base --eval 0 "$@" >/dev/null
 }
-synth "$DATA/a" $((SEED + 31)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY"
-synth "$DATA/b" $((SEED + 51)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY"
-synth "$DATA/l" $((SEED + 41)) --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$LOCATE_PER_CATEGORY"
+rows_world=(); [[ "$COMBINATIONS" == all ]] && rows_world=(--base-all-combinations)
+synth "$DATA/a" $((SEED + 31)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY" "${rows_world[@]}"
+synth "$DATA/b" $((SEED + 51)) --tasks det,ground --base-per-category "$ROWS_PER_CATEGORY" "${rows_world[@]}"
+synth "$DATA/l" $((SEED + 41)) --tasks cls --dense-base --dense-max-objects 1 --base-per-category "$LOCATE_PER_CATEGORY" "${rows_world[@]}"
 join=("$PY" "$ROOT/scripts/lib/join_rows.py")
 [ -f "$DATA/mix.jsonl" ] || "${join[@]}" "$DATA/mix.jsonl" "$DATA"/a/{det,ground}/base_train.jsonl \
   "$DATA"/l/{cls,dense}/base_train.jsonl
@@ -258,7 +264,7 @@ mkdir -p "$OUT.partial"
 for f in config.json generation_config.json preprocessor_config.json model.safetensors tokenizer.json tokenizer_config.json; do
   cp "$CKPT/$f" "$OUT.partial/$f"
 done
-made_by="IMAGE_SIZE=$IMAGE_SIZE ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_CATEGORY=$LOCATE_PER_CATEGORY POSITION_CUE=$POSITION_CUE \
+made_by="IMAGE_SIZE=$IMAGE_SIZE ROWS_PER_CATEGORY=$ROWS_PER_CATEGORY LOCATE_PER_CATEGORY=$LOCATE_PER_CATEGORY COMBINATIONS=$COMBINATIONS POSITION_CUE=$POSITION_CUE \
 IMAGE_POSITION=$IMAGE_POSITION DEVICE=$DEVICE STAGES='$STAGES' ROWS=$ROWS ROPE_THETA=$ROPE_THETA MROPE_SECTION=$MROPE_SECTION \
 PATCH_SIZE=$PATCH_SIZE HIDDEN=$HIDDEN LAYERS=$LAYERS VISION_WIDTH=$VISION_WIDTH VISION_DEPTH=$VISION_DEPTH \
 VISION_STEPS=$VISION_STEPS VISION_LR=$VISION_LR VISION_ABSOLUTE_WEIGHT=$VISION_ABSOLUTE_WEIGHT \
@@ -279,7 +285,8 @@ info = {
     "position_cue": bool($POSITION_CUE),
     "image_position": "$IMAGE_POSITION",
     "pretrain_config": "configs/demo_pretrain.yaml",
-    "data": {"rows_per_category": $ROWS_PER_CATEGORY, "locate_per_category": $LOCATE_PER_CATEGORY, "rows": rows},
+    "data": {"rows_per_category": $ROWS_PER_CATEGORY, "locate_per_category": $LOCATE_PER_CATEGORY,
+             "combinations": "$COMBINATIONS", "rows": rows},
     "vision": {"steps": $VISION_STEPS, "lr": $VISION_LR, "absolute_weight": $VISION_ABSOLUTE_WEIGHT,
                "rows_per_category": $VISION_ROWS_PER_CATEGORY, "combinations": "$VISION_COMBINATIONS",
                "hue_fraction": $VISION_HUE,

@@ -243,6 +243,9 @@ void add_data_command(CLI::App& app) {
   sy->add_flag("--dense-all-combinations", synth.cfg.dense_all_combinations,
                "Dense rows show objects of every colour x pattern x shape combination but the novel categories, "
                "not only the base ones (a vision stage that must read each attribute)");
+  sy->add_flag("--base-all-combinations", synth.cfg.base_all_combinations,
+               "Every base_train row (each task's and the dense ones) shows and names every colour x pattern x "
+               "shape combination but the novel categories (a language model that composes the words)");
   sy->add_flag("--position-cue", synth.cfg.position_cue,
                "Backgrounds carry a fixed colour ramp that says where each pixel is (a world for small vision "
                "towers, which know only relative positions); a model pre-trained with it needs it everywhere");

@@ -561,9 +561,12 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
                                     {"think_base", cfg.think_base},
                                     {"dense_base", cfg.dense_base},
                                     {"dense_all_combinations", cfg.dense_all_combinations},
+                                    {"base_all_combinations", cfg.base_all_combinations},
                                     {"position_cue", cfg.position_cue}};
   nlohmann::ordered_json tasks;
   std::vector<std::vector<Sample>> base_rows;  // per task, for the mixed base_train.jsonl
+  const SynthWorld every = synth_every_combination(w);
+  const SynthWorld& base_world = cfg.base_all_combinations ? every : w;
   for (Task task : cfg.tasks) {
     const std::string dir = out_dir + "/" + task_name(task);
     remove_tree(dir);  // not std::filesystem::remove_all: see core/fs.h
@@ -572,8 +575,9 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
     nlohmann::ordered_json t;
     for (SynthSplit split : {SynthSplit::base_train, SynthSplit::fewshot_train, SynthSplit::eval}) {
       std::vector<Sample>* keep = split == SynthSplit::base_train ? &base_rows.emplace_back() : nullptr;
-      t[synth_split_name(split)] = write_split(w, cfg, task, split, dir, threads, keep,
-                                               [&](int64_t i) { return make_synth_row(w, cfg, task, split, i); });
+      const SynthWorld& sw = split == SynthSplit::base_train ? base_world : w;
+      t[synth_split_name(split)] = write_split(sw, cfg, task, split, dir, threads, keep,
+                                               [&](int64_t i) { return make_synth_row(sw, cfg, task, split, i); });
       if (keep) {
         for (Sample& r : *keep) r.image = std::string(task_name(task)) + "/" + r.image;
       }
@@ -587,7 +591,7 @@ nlohmann::ordered_json write_synth_dataset(const SynthConfig& cfg, const std::st
     fs::create_directories(dir + "/images", ec);
     if (ec) throw FileError("synth: cannot create '" + dir + "/images': " + ec.message());
     std::vector<Sample>& keep = base_rows.emplace_back();
-    const SynthWorld dense_world = cfg.dense_all_combinations ? synth_every_combination(w) : w;
+    const SynthWorld& dense_world = cfg.dense_all_combinations || cfg.base_all_combinations ? every : w;
     // Summarised as detection rows are: rows, boxes, per category.
     summary["dense"] = {
         {"base_train", write_split(dense_world, cfg, Task::det, SynthSplit::base_train, dir, threads, &keep,

@@ -3,9 +3,8 @@
 // rows per split and category; boxes inside the image and tight around the drawn pixels
 // (checked on the PNG as written); every solution, given as an answer, scores the maximum of
 // its task's rewards (with --think-base, a reasoning first); the mixed base_train.jsonl; the
-// position cue changes only the background, by its ramp; dense rows of every combination but
-// the novel ones. (The grounding instructions:
-// test_synth_grounding.cpp.)
+// position cue changes only the background, by its ramp. (The grounding instructions:
+// test_synth_grounding.cpp; rows of every combination: test_synth_combinations.cpp.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -359,6 +358,13 @@ TEST(SynthCli, WritesTheRequestedTasksAndPrintsASummary) {
   EXPECT_EQ(summary["dense_all_combinations"], true);
   EXPECT_EQ(summary["dense"]["base_train"]["rows"], 86);
   EXPECT_EQ(load_visual_rft_jsonl(out + "/dense/base_train.jsonl", "", false).size(), 86u);
+  // --base-all-combinations: every task's base rows too (test_synth_combinations.cpp).
+  r = run(cli() + " data synth --out " + out +
+          " --seed 3 --base-per-category 1 --eval 0 --categories 12 --novel 4 --image-size 56 --tasks det"
+          " --base-all-combinations");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(nlohmann::json::parse(read_file(out + "/summary.json"))["base_all_combinations"], true);
+  EXPECT_EQ(load_visual_rft_jsonl(out + "/det/base_train.jsonl", "", false).size(), 86u);
 
   r = run(cli() + " data synth --out " + out + " --tasks cls,segment");
   EXPECT_NE(r.status, 0);
@@ -493,59 +499,6 @@ TEST(SynthFiles, DenseRowsLocateAndNameEveryObjectOnTheWrittenImage) {
     EXPECT_EQ(row.category, make_synth_dense_row(w, cfg, i).category) << "row " << i;
     EXPECT_NE(row.sample.solution.find("<think>I see 1 objects.</think>"), std::string::npos) << row.sample.solution;
   }
-}
-
-TEST(SynthFiles, DenseRowsOfEveryCombinationShowAllButTheNovelCategories) {
-  // dense_all_combinations: the dense rows' objects come from the 90 colour x pattern x shape
-  // combinations less the novel categories, so colour and pattern no longer tell the shape;
-  // the novel categories stay unseen and the tasks' rows are those of the world.
-  SynthConfig cfg = small_config();
-  cfg.dense_base = true;
-  cfg.dense_all_combinations = true;
-  cfg.tasks = {Task::cls};
-  const SynthWorld w = make_synth_world(cfg);
-  const SynthWorld every = synth_every_combination(w);
-  ASSERT_EQ(every.categories.size(), 90u);
-  std::set<std::string> names, novel, world_novel;
-  for (const SynthCategory& c : every.categories) {
-    names.insert(c.name);
-    if (c.novel) novel.insert(c.name);
-    EXPECT_EQ(c.name, std::string(synth_colour_name(c.colour)) + " " + synth_pattern_name(c.pattern) + " " +
-                          synth_shape_name(c.shape));
-  }
-  EXPECT_EQ(names.size(), 90u) << "every combination once";
-  for (int id : w.novel) world_novel.insert(w.categories[static_cast<size_t>(id)].name);
-  EXPECT_EQ(novel, world_novel);
-  EXPECT_EQ(every.base.size() + every.novel.size(), 90u);
-  // Ids in combination order: a world category's combination is its id there.
-  for (const SynthCategory& c : w.categories) {
-    const int combo = (c.shape * kSynthColours + c.colour) * kSynthPatterns + c.pattern;
-    EXPECT_EQ(every.categories[static_cast<size_t>(combo)].name, c.name);
-  }
-
-  const std::string out = scratch_dir("synth-dense-every");
-  const nlohmann::ordered_json summary = write_synth_dataset(cfg, out, 2);
-  EXPECT_EQ(summary["dense_all_combinations"], true);
-  const auto dense = load_visual_rft_jsonl(out + "/dense/base_train.jsonl", "", false);
-  ASSERT_EQ(static_cast<int64_t>(dense.size()), cfg.base_per_category * static_cast<int64_t>(every.base.size()));
-  const std::regex item(R"('Category': '([a-z ]+)')");
-  std::set<std::string> seen;
-  for (size_t i = 0; i < dense.size(); ++i) {
-    EXPECT_EQ(dense[i].solution, make_synth_dense_row(every, cfg, static_cast<int64_t>(i)).sample.solution);
-    for (auto it = std::sregex_iterator(dense[i].solution.begin(), dense[i].solution.end(), item);
-         it != std::sregex_iterator(); ++it) {
-      seen.insert((*it)[1]);
-    }
-  }
-  std::set<std::string> base_names;
-  for (int id : every.base) base_names.insert(every.categories[static_cast<size_t>(id)].name);
-  EXPECT_EQ(seen, base_names) << "each non-novel combination is some row's first object; no novel one appears";
-  // The classification rows are the world's: without the flag they are the same bytes.
-  SynthConfig plain = cfg;
-  plain.dense_all_combinations = false;
-  const std::string out_plain = scratch_dir("synth-dense-world");
-  write_synth_dataset(plain, out_plain, 2);
-  EXPECT_EQ(read_file(out + "/cls/base_train.jsonl"), read_file(out_plain + "/cls/base_train.jsonl"));
 }
 
 TEST(SynthRows, PositionCueRampsTheBackgroundOnlyAndKeepsEveryScene) {

@@ -377,7 +377,7 @@ TEST(DemoModel, JoinRowsMakesOneTrainingFileOfSeveralFolders) {
 
 // make_demo_model.sh checks its recipe before it makes anything: a stage that is not
 // SET:STEPS:LR, or names a set it does not have, is refused by name, and so are an unknown
-// VISION_COMBINATIONS and a VISION_HUE that is not a share from 0 to 1.
+// COMBINATIONS or VISION_COMBINATIONS and a VISION_HUE that is not a share from 0 to 1.
 TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   const std::string out = scratch_dir("demo-recipe");
   for (const char* stages :
@@ -391,9 +391,11 @@ TEST(DemoModel, RecipeIsCheckedBeforeAnythingRuns) {
   CommandResult r = run("STAGES='' bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out + "/model");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.output.find("STAGES is empty"), std::string::npos) << r.output;
-  r = run("VISION_COMBINATIONS=every bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out + "/model");
-  EXPECT_EQ(r.status, 2);
-  EXPECT_NE(r.output.find("VISION_COMBINATIONS='every' must be base or all"), std::string::npos) << r.output;
+  for (const char* var : {"COMBINATIONS", "VISION_COMBINATIONS"}) {
+    r = run(std::string(var) + "=every bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out + "/model");
+    EXPECT_EQ(r.status, 2) << var;
+    EXPECT_NE(r.output.find(std::string(var) + "='every' must be base or all"), std::string::npos) << r.output;
+  }
   for (const char* hue : {"1.5", "half", "-0.2"}) {
     r = run("VISION_HUE=" + std::string(hue) + " bash '" + source_dir() + "/scripts/make_demo_model.sh' " + out +
             "/model");

@@ -92,6 +92,12 @@ struct SynthConfig {
   // trained on them alone learns that shortcut and cannot read the shape of a new combination;
   // here every attribute must be seen. The novel categories stay unseen.
   bool dense_all_combinations = false;
+  // Every base_train row (each task's and the dense ones) draws and names the combinations of
+  // synth_every_combination, not only the base categories: a language model pre-trained on
+  // them has read each attribute's word with every other one, so a novel name is a new
+  // combination of parts it has composed before. The novel categories stay unseen; the
+  // few-shot and eval splits are the world's. Implies dense_all_combinations.
+  bool base_all_combinations = false;
   // A position cue in every background: a fixed colour ramp, bluer to the right and redder to
   // the bottom (up to 24 levels from the centre), the same in every image. Qwen2-VL's vision
   // tower knows only relative positions (2D rotary); with the ramp a small tower can read
