@@ -28,7 +28,7 @@ std::set<std::string> names_of(const SynthWorld& w, const std::vector<int>& ids)
 }
 
 // Every match of `pattern`'s first group in the solutions (or, with `in_problem`, the prompts)
-// of OUT/TASK/SPLIT.jsonl.
+// of the rows in `file`.
 std::set<std::string> named_in(const std::string& file, const std::string& pattern, bool in_problem) {
   const std::regex re(pattern);
   std::set<std::string> seen;
@@ -76,18 +76,11 @@ TEST(SynthFiles, DenseRowsOfEveryCombinationShowAllButTheNovelCategories) {
   EXPECT_EQ(summary["dense_all_combinations"], true);
   const auto dense = load_visual_rft_jsonl(out + "/dense/base_train.jsonl", "", false);
   ASSERT_EQ(static_cast<int64_t>(dense.size()), cfg.base_per_category * static_cast<int64_t>(every.base.size()));
-  const std::regex item(R"('Category': '([a-z ]+)')");
-  std::set<std::string> seen;
   for (size_t i = 0; i < dense.size(); ++i) {
     EXPECT_EQ(dense[i].solution, make_synth_dense_row(every, cfg, static_cast<int64_t>(i)).sample.solution);
-    for (auto it = std::sregex_iterator(dense[i].solution.begin(), dense[i].solution.end(), item);
-         it != std::sregex_iterator(); ++it) {
-      seen.insert((*it)[1]);
-    }
   }
-  std::set<std::string> base_names;
-  for (int id : every.base) base_names.insert(every.categories[static_cast<size_t>(id)].name);
-  EXPECT_EQ(seen, base_names) << "each non-novel combination is some row's first object; no novel one appears";
+  EXPECT_EQ(named_in(out + "/dense/base_train.jsonl", R"('Category': '([a-z ]+)')", false), names_of(every, every.base))
+      << "each non-novel combination is some row's first object; no novel one appears";
   // The classification rows are the world's: without the flag they are the same bytes.
   SynthConfig plain = cfg;
   plain.dense_all_combinations = false;
@@ -123,18 +116,21 @@ TEST(SynthFiles, BaseRowsOfEveryCombinationNameAllButTheNovelCategories) {
   EXPECT_EQ(named_in(out + "/cls/base_train.jsonl", R"(<answer>([a-z ]+)</answer>)", false), base);
   EXPECT_EQ(named_in(out + "/det/base_train.jsonl", R"(category '([a-z ]+)')", true), base);
   EXPECT_EQ(named_in(out + "/dense/base_train.jsonl", R"('Category': '([a-z ]+)')", false), base);
+  // The detection and grounding rows written are the generator's rows of the every-combination
+  // world, each drawn once here.
+  const auto det = load_visual_rft_jsonl(out + "/det/base_train.jsonl", "", false);
+  const auto ground = load_visual_rft_jsonl(out + "/ground/base_train.jsonl", "", false);
+  ASSERT_EQ(static_cast<int64_t>(det.size()), rows);
+  ASSERT_EQ(static_cast<int64_t>(ground.size()), rows);
   for (int64_t i = 0; i < rows; ++i) {
     for (Task t : {Task::det, Task::ground}) {
-      for (const SynthObject& o : make_synth_row(every, cfg, t, SynthSplit::base_train, i).scene.objects) {
+      const SynthRow row = make_synth_row(every, cfg, t, SynthSplit::base_train, i);
+      const auto& written = t == Task::det ? det : ground;
+      EXPECT_EQ(written[static_cast<size_t>(i)].solution, row.sample.solution) << "row " << i;
+      for (const SynthObject& o : row.scene.objects) {
         ASSERT_FALSE(every.categories[static_cast<size_t>(o.category)].novel) << "row " << i;
       }
     }
-  }
-  // The rows written are the generator's rows of the every-combination world.
-  const auto det = load_visual_rft_jsonl(out + "/det/base_train.jsonl", "", false);
-  for (size_t i = 0; i < det.size(); ++i) {
-    EXPECT_EQ(det[i].solution,
-              make_synth_row(every, cfg, Task::det, SynthSplit::base_train, static_cast<int64_t>(i)).sample.solution);
   }
   SynthConfig plain = cfg;
   plain.base_all_combinations = false;
